@@ -1,0 +1,19 @@
+"""The meta-analysis engine: fixed and random effects, tau^2 estimators, MH/Peto, meta-regression."""
+
+from metareview.models.mh import mantel_haenszel, peto
+from metareview.models.rma import TESTS, MetaAnalysis, design_matrix, meta_analysis, refit
+from metareview.models.tau2 import METHODS, RANDOM, Tau2Estimate, estimate_tau2
+
+__all__ = [
+    "METHODS",
+    "RANDOM",
+    "TESTS",
+    "MetaAnalysis",
+    "Tau2Estimate",
+    "design_matrix",
+    "estimate_tau2",
+    "mantel_haenszel",
+    "meta_analysis",
+    "peto",
+    "refit",
+]

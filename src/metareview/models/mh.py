@@ -1,0 +1,172 @@
+"""Mantel-Haenszel and Peto fixed-effect methods for 2x2 tables (metafor's ``rma.mh``, ``rma.peto``).
+
+Both pool the raw tables without continuity corrections (metafor's ``add = c(1/2, 0)``): the
+correction only enters the per-study effect sizes shown in forest plots and used for Cochran's Q.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from metareview.effects.escalc import EffectSizes
+from metareview.errors import InputError
+from metareview.models.rma import MetaAnalysis
+
+
+def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
+    if not {"ai", "bi", "ci", "di"} <= es.arms.keys():
+        raise InputError(f"{es.source or 'data'}: method {method} needs 2x2 table columns "
+                         "(ai,bi,ci,di or ai,n1i,ci,n2i)")
+    a, b, c, d = (es.arms[x].astype(float) for x in ("ai", "bi", "ci", "di"))
+    if es.k == 0:
+        raise InputError(f"{es.source or 'data'}: no studies to analyse")
+    return a, b, c, d
+
+
+def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
+    if k > 1:
+        return float(stats.chi2.sf(q, k - 1)), max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0, q / (k - 1)
+    return 1.0, 0.0, 1.0
+
+
+def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None) -> MetaAnalysis:
+    crit = stats.norm.isf((1 - level / 100) / 2)
+    z = beta / se
+    p = float(2 * stats.norm.sf(abs(z)))
+    q_p, i2, h2 = _heterogeneity(q, k_q)
+    lo, hi = beta - crit * se, beta + crit * se
+    arr = lambda x: np.array([x], dtype=float)  # noqa: E731
+    return MetaAnalysis(
+        measure=es.measure if method == "MH" else "OR", method=method, test="z",
+        level=float(level), k=es.k, estimate=float(beta), se=float(se), stat=float(z), p=p,
+        ci_low=float(lo), ci_high=float(hi), tau2=0.0, se_tau2=np.nan, i2=float(i2),
+        h2=float(h2), q=float(q), q_df=k_q - 1, q_p=q_p, pi_low=np.nan, pi_high=np.nan,
+        weights=weights, yi=es.yi if yi is None else yi, vi=es.vi if vi is None else vi,
+        study=es.study, coef=arr(beta), coef_se=arr(se), coef_stat=arr(z), coef_p=arr(p),
+        coef_ci_low=arr(lo), coef_ci_high=arr(hi), vcov=np.array([[se**2]]),
+        X=np.ones((es.k, 1)), effects=es, extra=extra, warnings=es.warnings,
+    )
+
+
+def mantel_haenszel(es: EffectSizes, level: float = 95) -> MetaAnalysis:
+    """Mantel-Haenszel pooled OR, RR or RD.
+
+    Variances: Robins, Breslow and Greenland (1986) for the OR; Greenland and Robins (1985) for
+    the RR and RD, as in metafor's ``rma.mh`` and RevMan. For the OR it also reports the
+    Cochran-Mantel-Haenszel test (without continuity correction) and Tarone's test for
+    heterogeneity of the odds ratios. Cochran's Q uses the per-study effect sizes (with their
+    continuity corrections) about the MH estimate.
+
+    Parameters
+    ----------
+    es : EffectSizes
+        Effect sizes with measure OR, RR or RD computed from 2x2 tables.
+    level : float
+        Confidence level in percent.
+    """
+    if es.measure not in ("OR", "RR", "RD"):
+        raise InputError(f"Mantel-Haenszel needs measure OR, RR or RD (got {es.measure})")
+    a, b, c, d = _tables(es, "MH")
+    n1, n2 = a + b, c + d
+    N = n1 + n2
+    extra: dict = {}
+    if es.measure == "OR":
+        P, Q = (a + d) / N, (b + c) / N
+        Ri, Si = a * d / N, b * c / N
+        R, S = Ri.sum(), Si.sum()
+        if R == 0 or S == 0:
+            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel odds ratio is undefined "
+                             "(no discordant information: every table has a zero product)")
+        est = R / S
+        beta = np.log(est)
+        se = np.sqrt(0.5 * ((P * Ri).sum() / R**2 + (P * Si + Q * Ri).sum() / (R * S)
+                            + (Q * Si).sum() / S**2))
+        xt, yt = a + c, b + d
+        # metafor's default correct=TRUE: continuity-corrected CMH statistic.
+        dev = abs(np.sum(a - n1 / N * xt)) - 0.5
+        mh = dev**2 / np.sum(n1 / N * n2 / N * xt * yt / (N - 1))
+        extra["mh_stat"] = float(mh)
+        extra["mh_stat_p"] = float(stats.chi2.sf(mh, 1))
+        extra.update(_tarone(a, n1, n2, N, xt, yt, est))
+        w = Si
+    elif es.measure == "RR":
+        R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
+        if a.sum() == 0 or c.sum() == 0:
+            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel risk ratio is undefined "
+                             "(no events in one arm across all studies)")
+        beta = np.log(R / S)
+        se = np.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
+        w = c * n1 / N
+    else:
+        den = np.sum(n1 * n2 / N)
+        beta = np.sum(a * n2 / N - c * n1 / N) / den
+        se = np.sqrt((beta * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2
+                                    + n1 / N * n2 / N * (n2 - n1) / 2)
+                      + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2) / den**2)
+        w = n1 * n2 / N
+    # Cochran's Q from the per-study effects; metafor leaves double-zero studies out of it.
+    informative = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+    yi, vi = es.yi[informative], es.vi[informative]
+    q = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+    weights = 100 * w / w.sum()
+    return _result(es, "MH", level, float(beta), float(se), q, int(informative.sum()), weights, extra)
+
+
+def _tarone(a, n1, n2, N, xt, yt, est) -> dict:
+    """Breslow-Day statistic with Tarone's correction, as metafor's ``rma.mh``."""
+    if est == 1:
+        n11 = n1 / N * xt
+    else:
+        A = est * (n1 + xt) + (n2 - xt)
+        B = np.sqrt(A**2 - 4 * n1 * xt * est * (est - 1))
+        n11 = (A - B) / (2 * (est - 1))
+    pos = (n11 > 0) & (xt > 0) & (yt > 0)
+    n11 = n11[pos]
+    n12, n21 = n1[pos] - n11, xt[pos] - n11
+    n22 = n11 - n1[pos] - xt[pos] + N[pos]
+    var = 1 / (1 / n11 + 1 / n12 + 1 / n21 + 1 / n22)  # variance of a under the common OR
+    bd = max(0.0, float(np.sum((a[pos] - n11) ** 2 / var)))
+    ta = max(0.0, bd - float(np.sum(a[pos] - n11) ** 2 / np.sum(var)))
+    kp = int(pos.sum())
+    ok = kp > 1
+    return {
+        "breslow_day": bd,
+        "breslow_day_p": float(stats.chi2.sf(bd, kp - 1)) if ok else None,
+        "tarone": ta,
+        "tarone_p": float(stats.chi2.sf(ta, kp - 1)) if ok else None,
+    }
+
+
+def peto(es: EffectSizes, level: float = 95) -> MetaAnalysis:
+    """Peto's one-step odds ratio (Yusuf et al. 1985), as metafor's ``rma.peto``.
+
+    The pooled log OR is ``sum(O - E) / sum(V)`` over the raw tables, with SE ``1/sqrt(sum V)``;
+    per-study log ORs ``(O - E) / V`` (with metafor's continuity correction for zero cells) are
+    kept for display. Q is ``sum (O-E)^2/V - (sum (O-E))^2 / sum V``.
+    """
+    if es.measure not in ("OR", "RR", "RD"):
+        raise InputError(f"Peto's method needs 2x2 tables (measure OR); got {es.measure}")
+    a, b, c, d = _tables(es, "PETO")
+    n1, n2 = a + b, c + d
+    N = n1 + n2
+    xt, yt = a + c, b + d
+    E = xt * n1 / N
+    V = xt * yt * (n1 / N) * (n2 / N) / (N - 1)
+    if V.sum() == 0:
+        raise InputError(f"{es.source or 'data'}: Peto's odds ratio is undefined (no events)")
+    beta = float(np.sum(a - E) / V.sum())
+    se = float(np.sqrt(1 / V.sum()))
+    pos = V > 0
+    q = max(0.0, float(np.sum((a[pos] - E[pos]) ** 2 / V[pos]) - np.sum(a - E) ** 2 / V.sum()))
+    # Per-study Peto log ORs with metafor's escalc(measure="PETO") zero-cell correction.
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    ac, bc, cc, dc = (x + 0.5 * zero for x in (a, b, c, d))
+    n1c, n2c = ac + bc, cc + dc
+    Nc = n1c + n2c
+    Ec = (ac + cc) * n1c / Nc
+    Vc = (ac + cc) * (bc + dc) * (n1c / Nc) * (n2c / Nc) / (Nc - 1)
+    yi, vi = (ac - Ec) / Vc, 1 / Vc
+    weights = 100 * V / V.sum()
+    k_q = es.k if int(pos.sum()) > 1 else 1
+    return _result(es, "PETO", level, beta, se, q, k_q, weights, {}, yi=yi, vi=vi)
