@@ -100,7 +100,8 @@ def _numeric(
     if len(bad):
         i = bad[0]
         cell = raw.iloc[i]
-        why = "empty cell" if pd.isna(cell) or str(cell).strip() == "" else f"not a number ({cell!r})"
+        empty = pd.isna(cell) or str(cell).strip() == ""
+        why = "empty cell" if empty else f"not a number ({cell!r})"
         raise InputError(f"{where(source, int(rows[i]), labels[i], col)}: {why}")
     return values
 
@@ -247,7 +248,7 @@ def effect_sizes(
             bi, di = raw["n1i"] - ai, raw["n2i"] - ci
         else:
             bi, di = raw["bi"], raw["di"]
-            for n, a, b in (("n1i", "ai", "bi"), ("n2i", "ci", "di")):
+            for a, b in (("ai", "bi"), ("ci", "di")):
                 bad = np.flatnonzero(raw[a] + raw[b] <= 0)
                 if len(bad):
                     raise _fail("group has no participants", source, rows, labels, col[b], bad[0])

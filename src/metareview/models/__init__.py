@@ -1,7 +1,8 @@
-"""The meta-analysis engine: fixed and random effects, tau^2 estimators, MH/Peto, meta-regression."""
+"""The meta-analysis engine: fixed/random effects, tau^2 estimators, MH/Peto, meta-regression."""
 
 from metareview.models.mh import mantel_haenszel, peto
 from metareview.models.rma import TESTS, MetaAnalysis, design_matrix, meta_analysis, refit
+from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 from metareview.models.tau2 import METHODS, RANDOM, Tau2Estimate, estimate_tau2
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "RANDOM",
     "TESTS",
     "MetaAnalysis",
+    "SubgroupAnalysis",
     "Tau2Estimate",
     "design_matrix",
     "estimate_tau2",
@@ -16,4 +18,5 @@ __all__ = [
     "meta_analysis",
     "peto",
     "refit",
+    "subgroup_analysis",
 ]

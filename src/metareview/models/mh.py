@@ -1,4 +1,4 @@
-"""Mantel-Haenszel and Peto fixed-effect methods for 2x2 tables (metafor's ``rma.mh``, ``rma.peto``).
+"""Mantel-Haenszel and Peto methods for 2x2 tables (metafor's ``rma.mh`` and ``rma.peto``).
 
 Both pool the raw tables without continuity corrections (metafor's ``add = c(1/2, 0)``): the
 correction only enters the per-study effect sizes shown in forest plots and used for Cochran's Q.
@@ -26,7 +26,8 @@ def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
 
 def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
     if k > 1:
-        return float(stats.chi2.sf(q, k - 1)), max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0, q / (k - 1)
+        i2 = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
+        return float(stats.chi2.sf(q, k - 1)), i2, q / (k - 1)
     return 1.0, 0.0, 1.0
 
 
@@ -110,7 +111,8 @@ def mantel_haenszel(es: EffectSizes, level: float = 95) -> MetaAnalysis:
     yi, vi = es.yi[informative], es.vi[informative]
     q = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
     weights = 100 * w / w.sum()
-    return _result(es, "MH", level, float(beta), float(se), q, int(informative.sum()), weights, extra)
+    k_q = int(informative.sum())
+    return _result(es, "MH", level, float(beta), float(se), q, k_q, weights, extra)
 
 
 def _tarone(a, n1, n2, N, xt, yt, est) -> dict:

@@ -264,7 +264,8 @@ class MetaAnalysis:
                       f"[{bt['ci_low']:.4f}, {bt['ci_high']:.4f}]"
                       + (f"; prediction interval {bt['pi_low']:.4f} to {bt['pi_high']:.4f}"
                          if self.is_random else "")]
-        for key, label in (("mh_stat", "Cochran-Mantel-Haenszel test"), ("tarone", "Tarone's test")):
+        tests = (("mh_stat", "Cochran-Mantel-Haenszel test"), ("tarone", "Tarone's test"))
+        for key, label in tests:
             if key in self.extra and self.extra[key] is not None:
                 val, pv = self.extra[key], self.extra[key + "_p"]
                 lines.append(f"{label}: {val:.4f}, p-val {_p(pv)}")

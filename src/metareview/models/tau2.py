@@ -100,21 +100,23 @@ def _solve_q(y, v, X, target: float) -> tuple[float, int]:
 
 
 def _fisher(y, v, X, start: float, method: str, maxiter: int = 200) -> tuple[float, bool, int]:
-    """metafor's Fisher scoring with step halving, run to machine precision."""
-    k, p = X.shape
+    """metafor's Fisher scoring for ML/REML with step halving, run to machine precision."""
     tau2 = max(0.0, start)
     for it in range(1, maxiter + 1):
         pr = _proj(y, v, X, tau2)
         if method == "ML":
             adj = (pr.rss2 - np.sum(pr.d)) / np.sum(pr.d**2)
-        elif method == "REML":
+        else:
             adj = (pr.rss2 - pr.tr) / pr.tr2
-        else:  # EB
-            adj = (pr.rss * k / (k - p) - k) / np.sum(pr.d)
         if not np.isfinite(adj):
             return tau2, False, it
-        while tau2 + adj < 0:
-            adj /= 2
+        if tau2 + adj < 0:
+            # Heading past the boundary: if the likelihood falls away from zero, zero is the
+            # maximum (step halving alone would only creep towards it).
+            if _score(y, v, X, 0.0, method) <= 0:
+                return 0.0, True, it
+            while tau2 + adj < 0:
+                adj /= 2
         new = tau2 + adj
         if abs(new - tau2) <= 1e-14 + _RTOL * new:
             return new, True, it

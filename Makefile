@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Until the flagship review lands: a worked example on the bundled BCG vaccine trials
+# (metadat's dat.bcg), writing the summary, JSON and plots under out/.
+demo: install
+	@mkdir -p out
+	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
+		--bias --plot out/forest.svg | tee out/summary.txt
+	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
+		--bias --json > out/summary.json
+	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
+		--subgroup alloc --plot out/forest-subgroups.svg > out/subgroups.txt
+	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
+		--mods ablat > out/metaregression.txt
+	$(BIN)/python -m metareview.examples out
+	@echo "Demo outputs are in out/"
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/bench_models.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

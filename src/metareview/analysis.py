@@ -1,0 +1,137 @@
+"""One analysis from a data file to printed results: what the CLI (and later the web app) runs.
+
+It chains the library's layers (effect sizes, model, subgroups, bias diagnostics, forest plot)
+and collects their results; it computes nothing itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metareview.effects.escalc import effect_sizes
+from metareview.effects.io import read_study_table
+from metareview.errors import InputError
+from metareview.models.rma import MetaAnalysis, meta_analysis
+from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisReport:
+    """The results of :func:`run_analysis`."""
+
+    fit: MetaAnalysis
+    subgroups: SubgroupAnalysis | None = None
+    bias: dict[str, Any] | None = None
+    bias_text: str = ""
+    plot: str | None = None
+    extra_warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON: the fit's fields, plus ``subgroups`` and the bias fields if run."""
+        out = self.fit.to_dict()
+        if self.subgroups is not None:
+            sg = self.subgroups.to_dict()
+            out["subgroups"] = {"by": sg["by"], "groups": sg["groups"],
+                                "test_for_subgroup_differences":
+                                    sg["test_for_subgroup_differences"]}
+        if self.bias is not None:
+            out.update(self.bias)
+        if self.plot is not None:
+            out["plot"] = self.plot
+        return out
+
+    def summary(self) -> str:
+        """Readable text: the model, subgroup tests and bias diagnostics."""
+        parts = [self.subgroups.summary() if self.subgroups is not None else self.fit.summary()]
+        if self.bias_text:
+            parts += ["", self.bias_text]
+        if self.plot is not None:
+            parts += ["", f"Forest plot written to {self.plot}"]
+        return "\n".join(parts)
+
+
+def run_analysis(
+    data: str | Path,
+    *,
+    measure: str | None = None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95,
+    mods: list[str] | None = None,
+    subgroup: str | None = None,
+    bias: bool = False,
+    plot: str | Path | None = None,
+) -> AnalysisReport:
+    """Read a study table and run the requested meta-analysis.
+
+    Parameters
+    ----------
+    data : path
+        CSV file with metafor's column names (see :func:`~metareview.effect_sizes`).
+    measure : str, optional
+        Effect measure; if omitted, ``GEN`` when the file has a ``yi`` column.
+    method, test, level, mods
+        As :func:`~metareview.meta_analysis`.
+    subgroup : str, optional
+        Column defining subgroups (adds per-subgroup fits and the test for differences).
+    bias : bool
+        Run Egger's regression test, the rank correlation test and trim-and-fill on the model.
+    plot : path, optional
+        Write a forest plot (SVG or PNG by extension).
+    """
+    name = str(data)
+    df = read_study_table(data)
+    if measure is None:
+        if "yi" not in df.columns:
+            raise InputError(f"{name}: give --measure (the file has no yi column to use as is)")
+        measure = "GEN"
+    es = effect_sizes(df, measure, source=name)
+    if mods and subgroup:
+        raise InputError("use either --mods or --subgroup, not both")
+    if bias and mods:
+        raise InputError("--bias applies to a model without --mods")
+    fit = meta_analysis(es, method=method, test=test, level=level, mods=mods)
+    sub = subgroup_analysis(es, subgroup, method, test, level) if subgroup else None
+    bias_dict: dict[str, Any] | None = None
+    bias_text = ""
+    if bias:
+        bias_dict, bias_text = _bias(fit)
+    written = None
+    if plot is not None:
+        written = _plot(fit, sub, Path(plot))
+    return AnalysisReport(fit, sub, bias_dict, bias_text, written)
+
+
+def _bias(fit: MetaAnalysis) -> tuple[dict[str, Any], str]:
+    from metareview.diagnostics import ranktest, regtest, trimfill
+
+    if fit.method in ("MH", "PETO"):
+        raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
+                         f"not {fit.method}")
+    eg = regtest(fit)
+    rk = ranktest(fit)
+    tf = trimfill(fit)
+    out = {
+        "egger_z": eg.stat,
+        "egger_p": eg.p,
+        "rank_tau": rk.tau,
+        "rank_p": rk.p,
+        "trimfill_k0": tf.k0,
+        "trimfill_side": tf.side,
+        "trimfill_estimate": tf.fit.estimate,
+    }
+    text = "\n\n".join(x.summary() for x in (eg, rk, tf))
+    return out, text
+
+
+def _plot(fit: MetaAnalysis, sub: SubgroupAnalysis | None, path: Path) -> str:
+    from metareview.report import forest_plot
+
+    if path.suffix.lower() not in (".svg", ".png"):
+        raise InputError(f"{path}: plot file must end in .svg or .png")
+    if not path.parent.exists():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    forest_plot(fit, path, subgroups=sub)
+    return str(path)

@@ -1,0 +1,93 @@
+"""The ``metareview`` command line: parses, calls the library, prints.
+
+Bad input ends with one line on stderr naming the file, row, study and column, and exit
+status 2. The JSON printed by ``--json`` is :meth:`MetaAnalysis.to_dict` plus the optional
+blocks, so scripts can rely on the library's field names.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from metareview.errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="metareview: meta-analysis with metafor's vocabulary.",
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """metareview: evidence synthesis from study data to a graded answer."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"metareview: error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def analyze(
+    data: Annotated[Path, typer.Argument(help="CSV with metafor column names, one row a study.")],
+    measure: Annotated[
+        str | None,
+        typer.Option(help="Effect measure: RR OR RD MD SMD ROM PLO PR PFT PAS ZCOR COR GEN."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="FE, DL, REML, ML, PM, HS, SJ, HE, EB, MH or PETO.")
+    ] = "REML",
+    test: Annotated[str, typer.Option(help="z, t or knha (Knapp-Hartung).")] = "z",
+    level: Annotated[float, typer.Option(help="Confidence level in percent.")] = 95,
+    mods: Annotated[
+        str | None, typer.Option(help="Moderator columns, comma-separated (meta-regression).")
+    ] = None,
+    subgroup: Annotated[str | None, typer.Option(help="Column defining subgroups.")] = None,
+    bias: Annotated[
+        bool, typer.Option("--bias", help="Egger's test, rank correlation test, trim-and-fill.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a forest plot here (.svg or .png).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run a meta-analysis of DATA and print the results."""
+    from metareview.analysis import run_analysis
+
+    try:
+        result = run_analysis(
+            data, measure=measure, method=method, test=test, level=level,
+            mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
+            subgroup=subgroup, bias=bias, plot=plot,
+        )
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        typer.echo(result.summary())
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from metareview import __version__
+
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``metareview`` console script."""
+    return app(args=argv if argv is not None else sys.argv[1:], prog_name="metareview")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
