@@ -594,7 +594,8 @@ for (df in diag_fits) {
     cov_r = arr(ii$cov.r), tau2_del = arr(ii$tau2.del), QE_del = arr(ii$QE.del),
     hat = arr(ii$hat), weight = arr(ii$weight),
     is_infl = arr(as.logical(inf$is.infl)),
-    dfbetas = lapply(inf$dfbs[setdiff(names(inf$dfbs), c("slab", "digits"))], arr)))
+    dfbetas = local({ db <- unclass(inf$dfbs)
+                      lapply(db[setdiff(names(db), c("slab", "digits"))], arr) })))
   log_line(sprintf("influence %-24s rstudent=[%s] cook=[%s] infl=%s", id,
                    fmt(head(ii$rstudent, 3), 7), fmt(head(ii$cook.d, 3), 7),
                    paste(which(inf$is.infl) - 1, collapse = ",")))
@@ -758,4 +759,4 @@ for (key in setdiff(names(out), c("meta", "datasets"))) {
 log_line(sprintf("%-10s %d", "datasets", length(out$datasets)))
 
 write_json(out, json_path, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
-cat("wrote", json_path, "(", file.size(json_path), "bytes )\n")
+cat("wrote tests/reference/metafor_reference.json (", file.size(json_path), "bytes )\n")
