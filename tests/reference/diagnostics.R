@@ -137,7 +137,7 @@ for (cs in cases) {
     rstudent = arr(ii$rstudent), dffits = arr(ii$dffits), cook_d = arr(ii$cook.d),
     cov_r = arr(ii$cov.r), tau2_del = arr(ii$tau2.del), QE_del = arr(ii$QE.del),
     hat = arr(ii$hat), weight = arr(ii$weight), is_infl = arr(as.logical(inf$is.infl)),
-    dfbetas = lapply(inf$dfbs[setdiff(names(inf$dfbs), c("slab", "digits"))], arr)))
+    dfbetas = lapply(unclass(inf$dfbs)[setdiff(names(inf$dfbs), c("slab", "digits"))], arr)))
   bj <- baujat(res)
   print(bj)
   out$baujat[[length(out$baujat) + 1]] <- c(base, list(x = arr(bj$x), y = arr(bj$y)))

@@ -426,10 +426,10 @@ def meta_analysis(
             f"method {method} with test {test} and {p} coefficient{'s' if p > 1 else ''} "
             f"(needs at least {need})"
         )
-    return _fit(es, X, names, method, test, level, mods, tuple(warnings))
+    return fit_design(es, X, names, method, test, level, mods, tuple(warnings))
 
 
-def _fit(
+def fit_design(
     es: EffectSizes,
     X: np.ndarray,
     names: tuple[str, ...],
@@ -440,7 +440,12 @@ def _fit(
     warnings: tuple[str, ...],
     tau2_fixed: float | None = None,
 ) -> MetaAnalysis:
-    """The numerical core of :func:`meta_analysis` on validated inputs."""
+    """Fit a model with an explicit design matrix: the numerical core of :func:`meta_analysis`.
+
+    It trusts its inputs (validated effect sizes, a full-rank ``X`` whose first column is the
+    intercept, k large enough); diagnostics use it to refit with an added column (Egger's test)
+    or on augmented data (trim-and-fill). ``tau2_fixed`` holds tau^2 at a value.
+    """
     y, v = es.yi, es.vi
     k, p = X.shape
     if tau2_fixed is not None:
@@ -561,5 +566,5 @@ def refit(fit: MetaAnalysis, keep: np.ndarray, *, tau2: float | None = None) -> 
     idx = np.arange(fit.k)[np.asarray(keep)]
     es = fit.effects.subset(idx)
     es = replace(es, warnings=())
-    return _fit(es, fit.X[idx], fit.coef_names, fit.method, fit.test, fit.level, fit.mods, (),
+    return fit_design(es, fit.X[idx], fit.coef_names, fit.method, fit.test, fit.level, fit.mods, (),
                 tau2_fixed=tau2)
