@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,11 +98,21 @@ def subgroup_analysis(
             groups[lev] = meta_analysis(sub, method="FE", test="z", level=level)
             warnings.append(f"subgroup {by} = {lev} has k = {sub.k}: fitted as fixed-effect")
     overall = meta_analysis(es.subset(~missing), method=method, test=test, level=level)
-    est = np.array([g.estimate for g in groups.values()])
-    w = 1 / np.array([g.se for g in groups.values()]) ** 2
+    q, df, p, i2 = difference_test(list(groups.values()))
+    return SubgroupAnalysis(by, groups, overall, q, df, p, i2, tuple(warnings))
+
+
+def difference_test(fits: Sequence[MetaAnalysis]) -> tuple[float, int, float, float]:
+    """Test for subgroup differences from fitted subgroup models.
+
+    Cochran's Q of the subgroup estimates with inverse-variance weights ``1/se^2`` (RevMan's
+    test; metafor's ``rma(est, sei=se, mods=~group, method="FE")``), its df, p-value and I^2.
+    """
+    est = np.array([g.estimate for g in fits])
+    w = 1 / np.array([g.se for g in fits]) ** 2
     pooled = np.sum(w * est) / np.sum(w)
     q = float(np.sum(w * (est - pooled) ** 2))
-    df = len(levels) - 1
-    p = float(stats.chi2.sf(q, df))
+    df = len(fits) - 1
+    p = float(stats.chi2.sf(q, df)) if df > 0 else float("nan")
     i2 = max(0.0, 100 * (q - df) / q) if q > 0 else 0.0
-    return SubgroupAnalysis(by, groups, overall, q, df, p, i2, tuple(warnings))
+    return q, df, p, i2

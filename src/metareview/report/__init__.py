@@ -1,0 +1,11 @@
+"""Plots for reports: RevMan-style forest plots, contour-enhanced funnel plots, Baujat plots.
+
+Every function takes fitted results (or plain coordinates), never refits, returns a matplotlib
+``Figure`` built on the Agg canvas, and writes it to ``path`` as SVG, PNG or PDF by extension.
+"""
+
+from metareview.report.baujat import baujat_plot
+from metareview.report.forest import SubgroupResult, forest_plot
+from metareview.report.funnel import funnel_plot
+
+__all__ = ["SubgroupResult", "baujat_plot", "forest_plot", "funnel_plot"]
