@@ -18,7 +18,7 @@ meta-analyses: application to a meta-analysis of 65 trials. Statistics in Medici
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -141,20 +141,8 @@ def _psort(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- leave-one-out -----------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class LeaveOneOut:
-    """Leave-one-out results (metafor's ``leave1out``): row ``i`` is the model without study i.
-
-    Attributes
-    ----------
-    study : tuple of str
-        The study left out.
-    estimate, se, stat, p, ci_low, ci_high : ndarray
-        Pooled estimate, its standard error, z (or t) statistic, p-value and CI.
-    q, q_p : ndarray
-        Cochran's Q and its p-value.
-    tau2, i2, h2 : ndarray
-        tau^2 (0 for fixed-effect models), I^2 (%) and H^2.
-    """
+class _SequentialFits:
+    """Per-row refits of a model: the fields and output shared by leave-one-out and cumulative."""
 
     study: tuple[str, ...]
     estimate: np.ndarray
@@ -178,20 +166,31 @@ class LeaveOneOut:
         """``"z"`` or ``"t"``."""
         return "t" if self.test in ("t", "knha") else "z"
 
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    def _title(self) -> str:
+        raise NotImplementedError
+
+    def _labels(self) -> list[str]:
+        return list(self.study)
+
     def to_frame(self) -> pd.DataFrame:
-        """One row per study left out."""
-        cols = {n: getattr(self, n) for n in _STEP_FIELDS}
+        """One row per refit."""
+        cols = {**self._extra(), **{n: getattr(self, n) for n in _STEP_FIELDS}}
         return pd.DataFrame(cols, index=pd.Index(list(self.study), name="study"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
         out: dict[str, Any] = {"method": self.method, "test": self.test, "level": self.level,
-                               "measure": self.measure, "study": list(self.study)}
+                               "measure": self.measure,
+                               **{k: [int(i) for i in v] for k, v in self._extra().items()},
+                               "study": list(self.study)}
         out.update({n: _nums(getattr(self, n)) for n in _STEP_FIELDS})
         return out
 
     def summary(self) -> str:
-        """A table in the layout of metafor's ``print(leave1out(res))``."""
+        """A table in the layout of metafor's ``print(leave1out(res))`` / ``print(cumul(res))``."""
         cols = {"estimate": self.estimate, "se": self.se, f"{self.stat_name}val": self.stat,
                 "pval": self.p, "ci.lb": self.ci_low, "ci.ub": self.ci_high, "Q": self.q,
                 "Qp": self.q_p}
@@ -200,11 +199,30 @@ class LeaveOneOut:
         cols.update({"I2": self.i2, "H2": self.h2})
         fmts = {"pval": _fmt_p, "Qp": _fmt_p, "I2": lambda x: _fmt(x, 2),
                 "H2": lambda x: _fmt(x, 2)}
-        head = f"Leave-one-out analysis ({self.method}; each row omits one study)"
-        return head + "\n\n" + _table(self.study, cols, fmts)
+        return self._title() + "\n\n" + _table(self._labels(), cols, fmts)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+@dataclass(frozen=True, eq=False)
+class LeaveOneOut(_SequentialFits):
+    """Leave-one-out results (metafor's ``leave1out``): row ``i`` is the model without study i.
+
+    Attributes
+    ----------
+    study : tuple of str
+        The study left out.
+    estimate, se, stat, p, ci_low, ci_high : ndarray
+        Pooled estimate, its standard error, z (or t) statistic, p-value and CI.
+    q, q_p : ndarray
+        Cochran's Q and its p-value.
+    tau2, i2, h2 : ndarray
+        tau^2 (0 for fixed-effect models), I^2 (%) and H^2.
+    """
+
+    def _title(self) -> str:
+        return f"Leave-one-out analysis ({self.method}; each row omits one study)"
 
 
 def leave_one_out(fit: MetaAnalysis) -> LeaveOneOut:
@@ -430,7 +448,7 @@ def influence(fit: MetaAnalysis) -> Influence:
 
 # ---- cumulative ---------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Cumulative:
+class Cumulative(_SequentialFits):
     """Cumulative meta-analysis (metafor's ``cumul``): row ``j`` pools the first j studies.
 
     Attributes
@@ -443,58 +461,16 @@ class Cumulative:
         As in :class:`LeaveOneOut`, for the model on the first j studies.
     """
 
-    order: np.ndarray
-    study: tuple[str, ...]
-    estimate: np.ndarray
-    se: np.ndarray
-    stat: np.ndarray
-    p: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    q: np.ndarray
-    q_p: np.ndarray
-    tau2: np.ndarray
-    i2: np.ndarray
-    h2: np.ndarray
-    method: str = "REML"
-    test: str = "z"
-    level: float = 95.0
-    measure: str = "GEN"
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
-    @property
-    def stat_name(self) -> str:
-        """``"z"`` or ``"t"``."""
-        return "t" if self.test in ("t", "knha") else "z"
+    def _extra(self) -> dict[str, Any]:
+        return {"order": self.order}
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per step."""
-        cols = {"order": self.order, **{n: getattr(self, n) for n in _STEP_FIELDS}}
-        return pd.DataFrame(cols, index=pd.Index(list(self.study), name="study"))
+    def _title(self) -> str:
+        return f"Cumulative meta-analysis ({self.method}; each row adds one study)"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values."""
-        out: dict[str, Any] = {"method": self.method, "test": self.test, "level": self.level,
-                               "measure": self.measure, "order": [int(i) for i in self.order],
-                               "study": list(self.study)}
-        out.update({n: _nums(getattr(self, n)) for n in _STEP_FIELDS})
-        return out
-
-    def summary(self) -> str:
-        """A table in the layout of metafor's ``print(cumul(res))``."""
-        cols = {"estimate": self.estimate, "se": self.se, f"{self.stat_name}val": self.stat,
-                "pval": self.p, "ci.lb": self.ci_low, "ci.ub": self.ci_high, "Q": self.q,
-                "Qp": self.q_p}
-        if self.method not in ("FE", "MH", "PETO"):
-            cols["tau2"] = self.tau2
-        cols.update({"I2": self.i2, "H2": self.h2})
-        fmts = {"pval": _fmt_p, "Qp": _fmt_p, "I2": lambda x: _fmt(x, 2),
-                "H2": lambda x: _fmt(x, 2)}
-        labels = [f"+ {s}" for s in self.study]
-        return (f"Cumulative meta-analysis ({self.method}; each row adds one study)\n\n"
-                + _table(labels, cols, fmts))
-
-    def __str__(self) -> str:
-        return self.summary()
+    def _labels(self) -> list[str]:
+        return [f"+ {s}" for s in self.study]
 
 
 def _order(fit: MetaAnalysis, order: str | Sequence[Any] | np.ndarray | None,
