@@ -102,3 +102,24 @@ def test_fixed_effect_meta_regression_on_a_factor_equals_separate_fits(data):
     assert full.coef[0] + full.coef[1] == pytest.approx(b.estimate, rel=1e-9, abs=1e-12)
     assert full.q == pytest.approx(a.q + b.q, rel=1e-9, abs=1e-9)
     assert full.q_df == k - 2
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(1, 30), st.integers(0, 30),
+                          st.integers(1, 30)), min_size=2, max_size=8),
+       st.sampled_from(("FE", "DL", "REML", "MH", "PETO")), st.sampled_from(("OR", "RR", "RD")))
+def test_to_dict_is_strict_json_for_every_method(tables, method, measure):
+    """Whatever the data (zero cells, double zeros), the CLI's JSON has no NaN or inf."""
+    import json
+
+    import pandas as pd
+
+    from metareview import InputError, effect_sizes
+
+    rows = [{"ai": min(a, n1), "n1i": n1, "ci": min(c, n2), "n2i": n2} for a, n1, c, n2 in tables]
+    try:
+        es = effect_sizes(pd.DataFrame(rows), measure)
+        fit = meta_analysis(es, method=method if method != "PETO" or measure == "OR" else "MH")
+    except InputError:
+        return  # e.g. every study double-zero, or no events at all: a clear error, not JSON
+    json.dumps(fit.to_dict(), allow_nan=False)

@@ -13,6 +13,7 @@ from typing import Any
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.io import read_study_table
 from metareview.errors import InputError
+from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis, meta_analysis
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 
@@ -40,7 +41,7 @@ class AnalysisReport:
             out.update(self.bias)
         if self.plot is not None:
             out["plot"] = self.plot
-        return out
+        return jsonable(out)
 
     def summary(self) -> str:
         """Readable text: the model, subgroup tests and bias diagnostics."""

@@ -13,6 +13,7 @@ from scipy import stats
 from metareview.effects.escalc import EffectSizes
 from metareview.effects.measures import LABELS, back_transform
 from metareview.errors import InputError, where
+from metareview.jsonable import jsonable
 from metareview.models.linalg import Projector
 from metareview.models.tau2 import METHODS, Tau2Estimate, estimate_tau2, loglik
 
@@ -202,7 +203,7 @@ class MetaAnalysis:
             out["qm_p"] = num(self.qm_p)
             out["r2"] = num(self.r2)
         out.update({k: v for k, v in self.extra.items() if not k.startswith("_")})
-        return out
+        return jsonable(out)
 
     def summary(self) -> str:
         """A readable summary in the layout of metafor's ``print(res)``."""
