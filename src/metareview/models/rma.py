@@ -303,7 +303,6 @@ def _stars(p: float) -> str:
 # ---------------------------------------------------------------------------------------------
 def design_matrix(
     data: pd.DataFrame, mods: Sequence[str], *, source: str | None = None,
-    study: Sequence[str] | None = None, rows: np.ndarray | None = None,
     categorical: Sequence[str] = (),
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Model matrix for moderators: intercept, numeric columns, and dummies for categories.
@@ -404,8 +403,8 @@ def meta_analysis(
     warnings = list(es.warnings)
     mods = tuple(mods or ())
     if mods:
-        X, names, complete = design_matrix(es.data, mods, source=es.source, study=es.study,
-                                           rows=es.rows, categorical=categorical)
+        X, names, complete = design_matrix(es.data, mods, source=es.source,
+                                           categorical=categorical)
         if not complete.all():
             gone = [es.study[i] for i in np.flatnonzero(~complete)]
             warnings.append(f"{len(gone)} stud{'y' if len(gone) == 1 else 'ies'} with a missing "
