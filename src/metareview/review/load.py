@@ -68,7 +68,8 @@ def load_yaml(path: Path, model: type[M]) -> M:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        why = getattr(exc, "problem", exc)
+        raise InputError(f"{path}{where}: not valid YAML ({why})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path} line 1: expected a mapping of fields")
     try:
