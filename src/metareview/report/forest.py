@@ -20,6 +20,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
@@ -92,7 +93,27 @@ def save_figure(fig: Figure, path: str | PathLike[str] | None) -> None:
     if fmt not in ("svg", "png", "pdf"):
         raise ValueError(f"cannot tell the image format of {p.name!r}: use a .svg, .png or "
                          ".pdf file name")
-    fig.savefig(p, format=fmt, facecolor="white")
+    with matplotlib.rc_context({"svg.hashsalt": "metareview"}):
+        fig.savefig(p, format=fmt, facecolor="white", metadata=_METADATA[fmt])
+
+
+# No dates or tool versions in the files: the same data must give the same bytes.
+_METADATA: dict[str, dict[str, None]] = {
+    "svg": {"Date": None, "Creator": None},
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
+
+
+def svg_text(fig: Figure) -> str:
+    """The figure as an SVG document string (deterministic), for embedding in HTML."""
+    import io
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "metareview"}):
+        fig.savefig(buf, format="svg", facecolor="white", metadata=_METADATA["svg"])
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
 
 
 def text_width(s: str, size: float = FONT_SIZE, bold: bool = False) -> float:

@@ -1,0 +1,79 @@
+"""Quality and risk-of-bias summary charts (RevMan's 'risk of bias graph', by instrument)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from html import escape
+from os import PathLike
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from metareview.report.forest import save_figure
+
+#: Rating order and colours (green to red, as RevMan's risk-of-bias graphs).
+LEVELS = ("strong", "moderate", "weak", "not rated")
+COLOURS = {"strong": "#1b7837", "moderate": "#f1c232", "weak": "#b2182b", "not rated": "#bbbbbb"}
+
+
+def quality_chart(
+    ratings: Sequence[tuple[str, str]], path: str | PathLike[str] | None = None
+) -> Figure:
+    """Stacked bars of the share of studies at each quality rating, one bar per instrument.
+
+    Parameters
+    ----------
+    ratings : sequence of (instrument, rating)
+        E.g. ``[("Health Evidence", "strong"), ("EPHPP", "weak"), ...]``; ratings outside
+        strong/moderate/weak count as "not rated".
+    path : path, optional
+        Save as SVG/PNG.
+    """
+    by: dict[str, Counter[str]] = {}
+    for instrument, rating in ratings:
+        r = rating if rating in LEVELS else "not rated"
+        by.setdefault(instrument, Counter())[r] += 1
+    instruments = sorted(by)
+    fig = Figure(figsize=(8.5, 0.75 + 0.55 * max(1, len(instruments))))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.27, 0.3, 0.58, 0.62))
+    for i, inst in enumerate(instruments):
+        total = sum(by[inst].values())
+        left = 0.0
+        for lev in LEVELS:
+            n = by[inst][lev]
+            if n == 0:
+                continue
+            share = 100 * n / total
+            ax.barh(i, share, left=left, color=COLOURS[lev], edgecolor="white", height=0.6)
+            ax.text(left + share / 2, i, str(n), ha="center", va="center", fontsize=9,
+                    color="white" if lev in ("strong", "weak") else "black")
+            left += share
+    ax.set_yticks(range(len(instruments)),
+                  [f"{inst} (n={sum(by[inst].values())})" for inst in instruments])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Studies (%)")
+    ax.invert_yaxis()
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [ax.barh([], [], color=COLOURS[lev])[0] for lev in LEVELS]
+    fig.legend(handles, LEVELS, loc="lower center", ncol=4, frameon=False, fontsize=9)
+    save_figure(fig, path)
+    return fig
+
+
+def component_table(rows: Sequence[tuple[str, dict[str, str]]]) -> str:
+    """HTML traffic-light table of instrument components (e.g. EPHPP's six) per study."""
+    comps = sorted({c for _, cs in rows for c in cs})
+    if not comps:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in comps)
+    body = []
+    for label, cs in rows:
+        cells = "".join(
+            f'<td style="background:{COLOURS.get(cs.get(c, ""), "#ffffff")};'
+            f'color:{"#fff" if cs.get(c) in ("strong", "weak") else "#000"}">'
+            f"{escape(cs.get(c, ''))}</td>" for c in comps)
+        body.append(f"<tr><td>{escape(label)}</td>{cells}</tr>")
+    return f"<table><tr><th>Study</th>{head}</tr>{''.join(body)}</table>"

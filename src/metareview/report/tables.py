@@ -1,0 +1,201 @@
+"""Evidence tables generated from a review's data (the layout of the 2021 review's Tables 4-8)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from metareview.review.load import Review
+from metareview.review.schema import ArmRow, OutcomeRow, Study
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    """A titled table: column headings and rows of cell text."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+def fmt_num(x: float | None) -> str:
+    """A number as the sources write it: no trailing zeros, no float noise."""
+    if x is None:
+        return ""
+    return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+
+
+def describe_result(row: OutcomeRow) -> str:
+    """One outcome row as text: 'pain intensity (2 weeks): MD -1.83 [-2.35, -1.31], p<0.001'."""
+    head = f"{row.outcome} ({row.timepoint})"
+    parts = []
+    if row.estimate is not None:
+        est = f"{row.measure} {fmt_num(row.estimate)}"
+        if row.ci_low is not None and row.ci_high is not None:
+            est += f" [{fmt_num(row.ci_low)}, {fmt_num(row.ci_high)}]"
+        parts.append(est)
+    if row.events is not None and row.total is not None:
+        parts.append(f"{row.events}/{row.total}")
+    if row.p:
+        parts.append(f"p {row.p}" if row.p[0] in "<>=" else f"p = {row.p}")
+    if row.scale:
+        parts.append(row.scale)
+    if row.i2 is not None:
+        parts.append(f"I² {fmt_num(row.i2)}%")
+    text = head + (": " + ", ".join(parts) if parts else f": {row.reported}")
+    return text + f" [{row.reliability}]"
+
+
+def _quality(st: Study) -> str:
+    if st.quality is None:
+        return "not rated"
+    q = st.quality
+    out = f"{q.rating} ({q.instrument}"
+    if q.score is not None:
+        out += f", {q.score}/10"
+    return out + ")"
+
+
+def _population(st: Study) -> str:
+    n = []
+    if st.n_studies is not None:
+        n.append(f"{st.n_studies} studies")
+    if st.n_participants is not None:
+        n.append(f"N={st.n_participants:,}")
+    return st.population + (f" ({'; '.join(n)})" if n else "")
+
+
+def _intervention(st: Study) -> str:
+    iv = st.intervention
+    bits = [f"{iv.drug}, {iv.route}"]
+    if iv.dose:
+        bits.append(iv.dose)
+    bits.append(f"regimen: {iv.regimen}")
+    if iv.duration:
+        bits.append(iv.duration)
+    return "; ".join(bits)
+
+
+COLUMNS = ("Reference", "Design (NHMRC level)", "Population", "Intervention", "Comparator",
+           "Follow-up", "Key outcomes", "Quality")
+
+
+def study_table(review: Review, title: str, select: Callable[[Study], bool], question: str,
+                note: str = "") -> EvidenceTable:
+    """Rows for the selected studies, with their outcome rows for ``question``."""
+    rows = []
+    for st in sorted(review.studies.values(), key=lambda s: (s.year, s.label)):
+        if not select(st):
+            continue
+        results = [describe_result(r) for r in review.outcomes
+                   if r.study == st.id and r.question == question]
+        level = f" ({st.evidence_level})" if st.evidence_level else ""
+        rows.append((
+            f"{st.label}: {st.citation}", st.design + level, _population(st), _intervention(st),
+            st.comparator, st.follow_up or "not reported", "\n".join(results) or "—",
+            _quality(st),
+        ))
+    return EvidenceTable(title, COLUMNS, tuple(rows), note)
+
+
+def _is_review(st: Study) -> bool:
+    return st.kind in ("systematic review", "overview")
+
+
+def evidence_tables(review: Review) -> list[EvidenceTable]:
+    """The 2021 review's Tables 4-8 generated from the data (only non-empty tables)."""
+    periop = lambda s: "perioperative" in s.pain_types  # noqa: E731
+    tables = [
+        study_table(review, "Systematic reviews: effectiveness of ketamine for chronic pain",
+                    lambda s: _is_review(s) and "Q1" in s.questions and not periop(s), "Q1"),
+        study_table(review, "Primary studies: effectiveness of ketamine for chronic pain",
+                    lambda s: s.kind == "primary study" and "Q1" in s.questions, "Q1"),
+        study_table(review, "Systematic reviews: perioperative ketamine, pain relief and opioids",
+                    lambda s: _is_review(s) and "Q2" in s.questions and periop(s), "Q2"),
+        study_table(review, "Studies of pain relief and opioid-sparing in chronic pain",
+                    lambda s: "Q2" in s.questions and not periop(s), "Q2"),
+        study_table(review, "Adverse effects of ketamine for chronic pain",
+                    lambda s: "Q3" in s.questions, "Q3"),
+        study_table(review, "Guidelines", lambda s: s.kind == "guideline", "Q1"),
+    ]
+    return [t for t in tables if t.rows]
+
+
+def review_level_estimates(review: Review) -> EvidenceTable:
+    """Estimates reported by reviews, side by side (never pooled with each other)."""
+    rows = []
+    for r in review.outcomes:
+        st = review.studies[r.study]
+        if not _is_review(st) or r.estimate is None:
+            continue
+        ci = (f"{fmt_num(r.ci_low)} to {fmt_num(r.ci_high)}"
+              if r.ci_low is not None and r.ci_high is not None else "not reported")
+        rows.append((st.label, r.question, r.outcome, r.comparison, r.window, r.timepoint,
+                     r.measure, fmt_num(r.estimate), ci,
+                     str(r.n_studies or ""), r.certainty_reported or "", r.source, r.reliability))
+    rows.sort(key=lambda x: (x[1], x[2], x[4], x[0]))
+    return EvidenceTable(
+        "Review-level estimates, side by side",
+        ("Review", "Question", "Outcome", "Comparison", "Window", "Time point", "Measure",
+         "Estimate", "95% CI", "Studies", "Certainty (as reported)", "Source", "Reliability"),
+        tuple(rows),
+        "Shown side by side and never pooled: the reviews share primary studies (see overlap), "
+        "and pooling a review with its own included trials would count them twice.",
+    )
+
+
+def number_appendix(review: Review) -> EvidenceTable:
+    """Every number in the data with its source and reliability label."""
+    rows: list[tuple[str, ...]] = []
+
+    def add(where: str, what: str, value: str, source: str, rel: str) -> None:
+        rows.append((where, what, value, source, rel))
+
+    for st in sorted(review.studies.values(), key=lambda s: s.id):
+        loc = f"{st.source.document} {st.source.location}"
+        if st.n_participants is not None:
+            add(st.label, "participants", f"{st.n_participants:,}", loc, st.reliability)
+        if st.n_studies is not None:
+            add(st.label, "studies", str(st.n_studies), loc, st.reliability)
+        if st.quality is not None and st.quality.score is not None:
+            q = st.quality
+            add(st.label, f"{q.instrument} score", str(q.score),
+                f"{q.source.document} {q.source.location}", st.reliability)
+    for r in review.outcomes:
+        label = review.studies[r.study].label
+        for name, val in (("estimate", r.estimate), ("CI low", r.ci_low), ("CI high", r.ci_high),
+                          ("events", r.events), ("total", r.total), ("I²", r.i2),
+                          ("studies", r.n_studies), ("participants", r.n_participants)):
+            if val is not None:
+                add(label, f"{r.outcome}, {r.timepoint}: {r.measure} {name}", fmt_num(val),
+                    r.source, r.reliability)
+        if r.p:
+            add(label, f"{r.outcome}, {r.timepoint}: p", r.p, r.source, r.reliability)
+    for a in review.arms:
+        label = review.studies[a.study].label
+        add(label, f"{a.outcome}, {a.arm} arm", f"{a.events}/{a.total}", a.source, a.reliability)
+    for pr in review.placebo_response:
+        vals = _placebo_values(pr)
+        add(pr.study, f"placebo responders ({pr.responder_definition})", vals, pr.source,
+            pr.reliability)
+    return EvidenceTable("Every number and its source", ("Study", "Quantity", "Value", "Source",
+                                                         "Reliability"), tuple(rows))
+
+
+def _placebo_values(pr) -> str:
+    parts: list[str] = []
+    if pr.proportion is not None:
+        parts.append(f"{pr.proportion:.3g}")
+    if pr.ci_low is not None and pr.ci_high is not None:
+        parts.append(f"[{pr.ci_low:.3g}, {pr.ci_high:.3g}]")
+    if pr.events is not None and pr.total is not None:
+        parts.append(f"{pr.events}/{pr.total}")
+    if pr.n_trials is not None:
+        parts.append(f"{pr.n_trials} trials")
+    return " ".join(parts)
+
+
+def arm_rows(review: Review, category: str | None = None) -> Iterable[ArmRow]:
+    """Arm rows, optionally of one category."""
+    return (a for a in review.arms if category is None or a.category == category)

@@ -1,0 +1,136 @@
+"""The review layer and report pieces on a small constructed review with known answers."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metareview import InputError, effect_sizes, meta_analysis
+from metareview.report.pooling import pool_arms
+from metareview.report.tables import describe_result, evidence_tables, number_appendix
+from metareview.review import load_review
+
+PROTOCOL = """\
+id: toy
+title: Toy review
+pico:
+  population: adults with chronic pain
+  intervention: ketamine
+  comparator: placebo
+  outcomes: [pain]
+criteria:
+  - {domain: Population, include: adults, exclude: children}
+questions:
+  - {id: Q1, text: "Does it work?"}
+  - {id: Q3, text: "What harms?"}
+documents:
+  - {id: doc, citation: A document, kind: evidence review}
+source: {document: doc, location: Table 3}
+"""
+
+
+def study(sid: str, label: str, kind: str = "primary study", rating: str = "weak") -> str:
+    return textwrap.dedent(f"""\
+        id: {sid}
+        label: {label}
+        citation: {label}. A trial.
+        year: 2010
+        kind: {kind}
+        design: RCT
+        evidence_level: II
+        population: adults
+        pain_types: [neuropathic]
+        intervention: {{drug: ketamine, route: IV, regimen: single}}
+        comparator: placebo
+        quality:
+          instrument: EPHPP
+          rating: {rating}
+          source: {{document: doc, location: Table 5}}
+        questions: [Q1, Q3]
+        source: {{document: doc, location: Table 5}}
+        reliability: V
+        """)
+
+
+ARMS = """\
+study,outcome,category,arm,role,events,total,pain_type,route,regimen,window,timepoint,source,reliability
+a,any AE,any,ketamine,intervention,10,20,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
+a,any AE,any,placebo,control,4,20,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
+b,any AE,any,ketamine,intervention,6,30,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
+b,any AE,any,placebo,control,3,30,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
+"""
+
+OUTCOMES = """\
+study,question,outcome,comparison,pain_type,route,regimen,window,timepoint,measure,estimate,ci_low,ci_high,p,direction,reported,source,reliability
+a,Q1,pain intensity,ketamine vs placebo,neuropathic,IV,single,1-2 weeks,2 weeks,MD,-1.83,-2.35,-1.31,<0.001,benefit,pain fell,doc Table 4,V
+"""
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> Path:
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "protocol.yaml").write_text(PROTOCOL)
+    (tmp_path / "studies" / "a.yaml").write_text(study("a", "Alpha 2010"))
+    (tmp_path / "studies" / "b.yaml").write_text(study("b", "Beta 2011", rating="strong"))
+    (tmp_path / "arms.csv").write_text(ARMS)
+    (tmp_path / "outcomes.csv").write_text(OUTCOMES)
+    return tmp_path
+
+
+def test_load_and_tables(toy):
+    review = load_review(toy)
+    assert sorted(review.studies) == ["a", "b"]
+    row = review.outcomes[0]
+    assert describe_result(row) == ("pain intensity (2 weeks): MD -1.83 [-2.35, -1.31], "
+                                    "p <0.001 [V]")
+    tables = evidence_tables(review)
+    primary = next(t for t in tables if t.title.startswith("Primary studies"))
+    assert [r[0].split(":")[0] for r in primary.rows] == ["Alpha 2010", "Beta 2011"]
+    assert "MD -1.83" in primary.rows[0][6] and primary.rows[0][7] == "weak (EPHPP)"
+    values = {(r[0], r[1]): r[2] for r in number_appendix(review).rows}
+    assert values[("Alpha 2010", "any AE, ketamine arm")] == "10/20"
+    assert values[("Alpha 2010", "pain intensity, 2 weeks: MD estimate")] == "-1.83"
+
+
+def test_pooling_equals_the_engine_on_the_same_tables(toy):
+    pooled = pool_arms(load_review(toy))
+    (any_ae,) = pooled
+    import pandas as pd
+
+    df = pd.DataFrame({"ai": [10, 6], "n1i": [20, 30], "ci": [4, 3], "n2i": [20, 30]})
+    direct = meta_analysis(effect_sizes(df, "RR"), method="REML")
+    assert any_ae.ratio.estimate == pytest.approx(direct.estimate, rel=1e-12)
+    assert any_ae.ratio.ci_low == pytest.approx(direct.ci_low, rel=1e-12)
+    # Pooled proportion of the ketamine arms: 10/20 and 6/30 on the logit scale.
+    prop = any_ae.proportion
+    assert prop.k == 2
+    assert prop.yi == pytest.approx(np.log([10 / 10, 6 / 24]))
+
+
+@pytest.mark.parametrize(
+    ("target", "edit", "words"),
+    [
+        ("studies/a.yaml", ("rating: weak", "rating: excellent"), ["a.yaml line 14",
+                                                                    "quality.rating"]),
+        ("studies/a.yaml", ("year: 2010", "year: soon"), ["a.yaml line 4", "year"]),
+        ("arms.csv", ("10,20,", "30,20,"), ["arms.csv line 2", "exceed"]),
+        ("outcomes.csv", ("-2.35,-1.31", "-1.31,-2.35"), ["outcomes.csv line 2", "ci_low"]),
+        ("outcomes.csv", ("doc Table 4", "elsewhere Table 4"), ["outcomes.csv line 2",
+                                                               "source"]),
+        ("arms.csv", ("\na,any AE", "\nzzz,any AE"), ["arms.csv line 2", "unknown study"]),
+    ],
+)
+def test_bad_data_is_located_by_file_and_line(toy, target, edit, words):
+    path = toy / target
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(InputError) as err:
+        load_review(toy)
+    msg = str(err.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
