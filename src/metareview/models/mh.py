@@ -33,7 +33,8 @@ def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
 
 def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None) -> MetaAnalysis:
     crit = stats.norm.isf((1 - level / 100) / 2)
-    z = beta / se
+    # No events anywhere gives an RD with SE 0; metafor reports z and p as NA then.
+    z = float(np.divide(beta, se)) if se > 0 else np.nan
     p = float(2 * stats.norm.sf(abs(z)))
     q_p, i2, h2 = _heterogeneity(q, k_q)
     lo, hi = beta - crit * se, beta + crit * se
