@@ -134,3 +134,75 @@ def test_bad_data_is_located_by_file_and_line(toy, target, edit, words):
     assert "\n" not in msg
     for w in words:
         assert w in msg, (w, msg)
+
+
+SINGLE_ARM = textwrap.dedent("""\
+    id: c
+    label: Gamma 2025
+    citation: Gamma 2025. A cohort.
+    year: 2025
+    kind: primary study
+    design: retrospective single-arm cohort
+    evidence_level: IV
+    population: adults with refractory chronic pain
+    pain_types: [mixed]
+    n_participants: 200
+    intervention: {drug: ketamine, route: IV, regimen: multi-day}
+    comparator: none
+    questions: [Q4]
+    source: {document: doc, location: abstract}
+    reliability: V
+    """)
+
+PLACEBO = """\
+study,condition,responder_definition,events,total,n_trials,follow_up,source,reliability
+P1,fibromyalgia,>=30% pain reduction,10,50,1,12 weeks,doc §4.2,V
+P2,neuropathic,>=30% pain reduction,12,50,1,12 weeks,doc §4.2,V
+P3,neuropathic,>=30% pain reduction,8,50,1,12 weeks,doc §4.2,V
+"""
+
+SINGLE_ROW = ("c,Q4,responders,single-arm,mixed,IV,multi-day,1-2 weeks,last infusion,range,"
+              "20,,46,,unclear,20% to 46% improved,doc abstract,V\n")
+
+
+@pytest.fixture
+def toy_full(toy: Path) -> Path:
+    (toy / "studies" / "c.yaml").write_text(SINGLE_ARM)
+    (toy / "placebo_response.csv").write_text(PLACEBO)
+    with (toy / "outcomes.csv").open("a") as fh:
+        fh.write(SINGLE_ROW)
+    proto = (toy / "protocol.yaml").read_text().replace(
+        '  - {id: Q3, text: "What harms?"}',
+        '  - {id: Q3, text: "What harms?"}\n  - {id: Q4, text: "Why do they disagree?"}')
+    (toy / "protocol.yaml").write_text(proto)
+    return toy
+
+
+def test_report_numbers_equal_data_and_engine_and_bytes_are_stable(toy_full, tmp_path):
+    from metareview.report.review_report import build_report, render_html, write_report
+    from metareview.synthesis import ControlArm, SingleArmResult, reconcile_single_arm
+
+    review = load_review(toy_full)
+    report = build_report(review)
+    html = render_html(report)
+    # Every data number appears (appendix) with its source.
+    assert "10/20" in html and "doc Table 8" in html and "-1.83" in html
+    # The pooled RR is the engine's, as printed in the pooled section.
+    (any_ae,) = pool_arms(review)
+    bt = any_ae.ratio.back_transformed
+    assert f"{bt['estimate']:.2f}" in report.pooled[0].text
+    # The reconciliation is the library function's on the same inputs.
+    arms = [ControlArm("P1", 10, 50), ControlArm("P2", 12, 50), ControlArm("P3", 8, 50)]
+    rec = reconcile_single_arm(SingleArmResult("Gamma 2025", 200, proportion_range=(0.2, 0.46),
+                                               has_control=False), arms)
+    assert f"{100 * rec.pooled.estimate:.1f}" in html
+    q4 = next(a for a in report.answers if a.id == "Q4")
+    assert "no control group" in q4.text
+    # Self-contained and deterministic.
+    import re
+
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched: opens offline
+    a = write_report(toy_full, tmp_path / "a" / "report.html").read_bytes()
+    b = write_report(toy_full, tmp_path / "b" / "report.html").read_bytes()
+    assert a == b

@@ -77,6 +77,23 @@ def analyze(
 
 
 @app.command()
+def report(
+    review: Annotated[Path, typer.Argument(help="Review folder: protocol.yaml, studies/, CSVs.")],
+    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "report.html"),
+) -> None:
+    """Build a review's self-contained HTML report from its data."""
+    from metareview.report.review_report import write_report
+
+    try:
+        path = write_report(review, out)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from metareview import __version__

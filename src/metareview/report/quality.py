@@ -57,7 +57,9 @@ def quality_chart(
     ax.invert_yaxis()
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    handles = [ax.barh([], [], color=COLOURS[lev])[0] for lev in LEVELS]
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=COLOURS[lev]) for lev in LEVELS]
     fig.legend(handles, LEVELS, loc="lower center", ncol=4, frameon=False, fontsize=9)
     save_figure(fig, path)
     return fig
