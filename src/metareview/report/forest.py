@@ -17,12 +17,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
@@ -32,6 +30,7 @@ from scipy import stats
 
 from metareview.effects.measures import RATIO, ipft, ipft_hm
 from metareview.effects.measures import back_transform as _back_transform
+from metareview.figures import new_figure, save_figure
 from metareview.models.rma import MetaAnalysis
 from metareview.models.subgroup import SubgroupAnalysis, difference_test
 
@@ -71,51 +70,6 @@ _MEASURER = RendererAgg(8, 8, 72)  # 72 dpi: text extents come out in points
 # ------------------------------------------------------------------------------------------------
 # Shared helpers (also used by the funnel and Baujat plots)
 # ------------------------------------------------------------------------------------------------
-def new_figure(width: float, height: float, dpi: float = 150) -> Figure:
-    """A matplotlib Figure on an Agg canvas, independent of pyplot and the session's backend."""
-    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | PathLike[str] | None) -> None:
-    """Write ``fig`` to ``path`` if given, as SVG, PNG or PDF according to the extension.
-
-    Raises
-    ------
-    ValueError
-        For any other extension.
-    """
-    if path is None:
-        return
-    p = Path(path)
-    fmt = p.suffix.lower().lstrip(".")
-    if fmt not in ("svg", "png", "pdf"):
-        raise ValueError(f"cannot tell the image format of {p.name!r}: use a .svg, .png or "
-                         ".pdf file name")
-    with matplotlib.rc_context({"svg.hashsalt": "metareview"}):
-        fig.savefig(p, format=fmt, facecolor="white", metadata=_METADATA[fmt])
-
-
-# No dates or tool versions in the files: the same data must give the same bytes.
-_METADATA: dict[str, dict[str, None]] = {
-    "svg": {"Date": None, "Creator": None},
-    "png": {"Software": None},
-    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
-}
-
-
-def svg_text(fig: Figure) -> str:
-    """The figure as an SVG document string (deterministic), for embedding in HTML."""
-    import io
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "metareview"}):
-        fig.savefig(buf, format="svg", facecolor="white", metadata=_METADATA["svg"])
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
 def text_width(s: str, size: float = FONT_SIZE, bold: bool = False) -> float:
     """Width of ``s`` in inches when drawn in matplotlib's default font."""
     if not s:

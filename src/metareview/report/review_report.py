@@ -19,8 +19,9 @@ from typing import Any
 import jinja2
 
 from metareview import __version__
+from metareview.figures import svg_text
 from metareview.grade.statements import change_from_interval, statement
-from metareview.report.forest import forest_plot, svg_text
+from metareview.report.forest import forest_plot
 from metareview.report.pooling import PooledOutcome, pool_arms
 from metareview.report.quality import component_table, quality_chart
 from metareview.report.tables import (

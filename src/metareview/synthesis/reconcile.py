@@ -21,19 +21,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError, where
+from metareview.figures import new_figure, save_figure
 from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis, meta_analysis
 
@@ -1144,40 +1142,6 @@ def _population(sa: SingleArmResult, arms: Sequence[ControlArm]) -> Explanation:
     return Explanation(f, False, f"all arms studied '{sa.condition}'")
 
 
-# ------------------------------------------------------------------------------------------------
-# Figures (Agg canvas, no pyplot; the same conventions as metareview.report)
-# ------------------------------------------------------------------------------------------------
-_METADATA: dict[str, dict[str, None]] = {
-    "svg": {"Date": None, "Creator": None},
-    "png": {"Software": None},
-    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
-}
-
-
-def new_figure(width: float, height: float, dpi: float = 150) -> Figure:
-    """A matplotlib Figure on an Agg canvas, independent of pyplot and the session's backend."""
-    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | PathLike[str] | None) -> None:
-    """Write ``fig`` to ``path`` if given, as SVG, PNG or PDF by extension (deterministic bytes).
-
-    Raises
-    ------
-    ValueError
-        For any other extension.
-    """
-    if path is None:
-        return
-    p = Path(path)
-    fmt = p.suffix.lower().lstrip(".")
-    if fmt not in _METADATA:
-        raise ValueError(f"cannot tell the image format of {p.name!r}: use a .svg, .png or "
-                         ".pdf file name")
-    with matplotlib.rc_context({"svg.hashsalt": "metareview"}):
-        fig.savefig(p, format=fmt, facecolor="white", metadata=_METADATA[fmt])
 
 
 SINGLE_COLOUR = "#c0392b"

@@ -1,0 +1,58 @@
+"""Figure plumbing shared by every layer that draws: a pyplot-free canvas and deterministic files.
+
+Lives at the package root (below synthesis and report) so that any layer can draw without
+importing a higher one.
+"""
+
+from __future__ import annotations
+
+import io
+from os import PathLike
+from pathlib import Path
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# No dates or tool versions in the files: the same data must give the same bytes.
+_METADATA: dict[str, dict[str, None]] = {
+    "svg": {"Date": None, "Creator": None},
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
+_RC = {"svg.hashsalt": "metareview"}
+
+
+def new_figure(width: float, height: float, dpi: float = 150) -> Figure:
+    """A matplotlib Figure on an Agg canvas, independent of pyplot and the session's backend."""
+    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | PathLike[str] | None) -> None:
+    """Write ``fig`` to ``path`` if given, as SVG, PNG or PDF according to the extension.
+
+    Raises
+    ------
+    ValueError
+        For any other extension.
+    """
+    if path is None:
+        return
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if fmt not in _METADATA:
+        raise ValueError(f"cannot tell the image format of {p.name!r}: use a .svg, .png or "
+                         ".pdf file name")
+    with matplotlib.rc_context(_RC):
+        fig.savefig(p, format=fmt, facecolor="white", metadata=_METADATA[fmt])
+
+
+def svg_text(fig: Figure) -> str:
+    """The figure as an SVG document string (deterministic), for embedding in HTML."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", facecolor="white", metadata=_METADATA["svg"])
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
