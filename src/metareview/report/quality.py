@@ -35,9 +35,11 @@ def quality_chart(
         r = rating if rating in LEVELS else "not rated"
         by.setdefault(instrument, Counter())[r] += 1
     instruments = sorted(by)
-    fig = Figure(figsize=(8.5, 0.75 + 0.55 * max(1, len(instruments))))
+    height = 1.4 + 0.5 * max(1, len(instruments))
+    fig = Figure(figsize=(8.5, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.27, 0.3, 0.58, 0.62))
+    bottom = 1.0 / height  # room for the axis label and the legend below it
+    ax = fig.add_axes((0.27, bottom, 0.58, 1 - bottom - 0.15 / height))
     for i, inst in enumerate(instruments):
         total = sum(by[inst].values())
         left = 0.0
@@ -60,7 +62,8 @@ def quality_chart(
     from matplotlib.patches import Patch
 
     handles = [Patch(color=COLOURS[lev]) for lev in LEVELS]
-    fig.legend(handles, LEVELS, loc="lower center", ncol=4, frameon=False, fontsize=9)
+    fig.legend(handles, LEVELS, loc="lower center", ncol=4, frameon=False, fontsize=9,
+               bbox_to_anchor=(0.5, 0.0))
     save_figure(fig, path)
     return fig
 

@@ -151,9 +151,10 @@ def _mid(review: Review, r) -> float | None:
 
 
 def _graded(question: str, name: str, cert, text: str, row, basis: str) -> dict[str, Any]:
+    from metareview.grade import DOMAIN_LABELS
+
     domains = [
-        {"name": d.label if hasattr(d, "label") else key,
-         "judgement": _judgement(d), "why": d.rationale}
+        {"name": DOMAIN_LABELS.get(key, key), "judgement": _judgement(d), "why": d.rationale}
         for key, d in cert.domains.items()
     ]
     return {
@@ -343,7 +344,8 @@ def reconciliation_html(review: Review) -> tuple[str, str]:
             break
         rec = reconcile_single_arm(sa, arms)
         parts.append(f"<h3>{_esc(sa.label)} against {len(arms)} placebo arms</h3>")
-        parts.append(f"<p>{_esc(rec.summary())}</p>")
+        lines = rec.summary().split("Design differences")[0].strip().splitlines()
+        parts.append("".join(f"<p>{_esc(line)}</p>" for line in lines if line.strip()))
         parts.append(f"<div class='figure'>{svg_text(rec.plot())}</div>")
         items = []
         for e in rec.explanations:
@@ -354,8 +356,10 @@ def reconciliation_html(review: Review) -> tuple[str, str]:
         parts.append("<p>Design differences that can explain the gap:</p>"
                      f"<ul class='expl'>{''.join(items)}</ul>")
         applies = [e.factor for e in rec.explanations if e.applies]
-        answers.append(rec.summary() + (" Differences in design that can explain the gap: "
-                                        + "; ".join(applies) + "." if applies else ""))
+        # The position statement (the summary's first three lines), then the factors.
+        head = " ".join(rec.summary().splitlines()[:3])
+        answers.append(head + (" Design differences that can explain the gap: "
+                               + "; ".join(applies) + "." if applies else ""))
     if ci_only:
         rows = "".join(
             f"<tr><td>{_esc(p.study)}</td><td>{_esc(p.condition)}</td>"

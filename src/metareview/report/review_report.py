@@ -154,7 +154,12 @@ def _answer_from_grades(qid: str, text: str, review: Review, grades: list[dict[s
                                      CERTAINTY_WORDS.index(c) < CERTAINTY_WORDS.index(best)):
             best = c
     note = "(highest certainty among the graded outcomes below)" if len(qs) > 1 else ""
-    return Answer(qid, text, body or "No graded outcome answers this question.", best, note)
+    if not body:
+        reported = [_describe(review, r) for r in _rows(review, qid)][:6]
+        body = ("No outcome for this question could be graded from the data. Reported: "
+                + "; ".join(reported) + "." if reported else
+                "The data hold no result for this question.")
+    return Answer(qid, text, body, best, note)
 
 
 def render_html(report: ReviewReport) -> str:

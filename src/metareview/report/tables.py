@@ -90,6 +90,9 @@ def study_table(review: Review, title: str, select: Callable[[Study], bool], que
             continue
         results = [describe_result(r) for r in review.outcomes
                    if r.study == st.id and r.question == question]
+        if question == "Q3":
+            results += [f"{a.outcome} ({a.timepoint}): {a.arm} {a.events}/{a.total} "
+                        f"[{a.reliability}]" for a in review.arms if a.study == st.id]
         level = f" ({st.evidence_level})" if st.evidence_level else ""
         rows.append((
             f"{st.label}: {st.citation}", st.design + level, _population(st), _intervention(st),
