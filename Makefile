@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the flagship review lands: a worked example on the bundled BCG vaccine trials
-# (metadat's dat.bcg), writing the summary, JSON and plots under out/.
+# The flagship review (ketamine for chronic pain) as a self-contained HTML report, then the
+# engine's worked example on the bundled BCG vaccine trials (metadat's dat.bcg).
 demo: install
 	@mkdir -p out
+	$(BIN)/metareview report reviews/ketamine-chronic-pain \
+		--out out/ketamine-chronic-pain/report.html
 	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
 		--bias --plot out/forest.svg | tee out/summary.txt
 	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \

@@ -576,3 +576,34 @@ def test_evidence_map_plot(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == list(WINDOWS)
     assert len(ax.collections) == len(m.cells)
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reported_proportions_enter_on_the_logit_scale_with_variance_from_the_ci():
+    """Known answer: a CI symmetric on the logit scale comes back unchanged (k = 1), and two
+    reported groups pool to the inverse-variance mean of their logits (tau^2 = 0 here)."""
+    import math
+
+    from metareview.synthesis import ReportedProportion
+
+    ilogit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    z = 1.959963984540054
+    lg, se = math.log(0.3 / 0.7), 0.1
+    one = ReportedProportion("P", 0.3, ilogit(lg - z * se), ilogit(lg + z * se), n=400)
+    single = SingleArmResult("S", 100, responders=40, has_control=False)
+    rec = reconcile_single_arm(single, [one])
+    assert rec.pooled.estimate == pytest.approx(0.3, rel=1e-12)
+    assert rec.pooled.ci_low == pytest.approx(one.ci_low, rel=1e-9)
+    assert rec.pooled.ci_high == pytest.approx(one.ci_high, rel=1e-9)
+    assert one.logit()[1] == pytest.approx(se**2, rel=1e-9)
+    # Two groups with equal variances and logits +-0.1 around logit(0.3): the same logits in
+    # FE give their mean; as they are far closer than their SEs, REML's tau^2 is 0.
+    a = ReportedProportion("A", ilogit(lg - 0.01), ilogit(lg - 0.01 - z * se),
+                           ilogit(lg - 0.01 + z * se))
+    b = ReportedProportion("B", ilogit(lg + 0.01), ilogit(lg + 0.01 - z * se),
+                           ilogit(lg + 0.01 + z * se))
+    rec2 = reconcile_single_arm(single, [a, b])
+    assert rec2.fit.tau2 == pytest.approx(0.0, abs=1e-12)
+    assert rec2.pooled.estimate == pytest.approx(0.3, rel=1e-9)
+    assert rec2.fit.se == pytest.approx(se / math.sqrt(2), rel=1e-9)
+    with pytest.raises(InputError):
+        ReportedProportion("bad", 0.5, 0.6, 0.7)

@@ -54,7 +54,8 @@ def statement(
         return (f"The evidence is very uncertain about the effect of {intervention} on "
                 f"{outcome} (very low certainty).")
     verb = _VERBS[(certainty, change)]
-    return f"{intervention} {verb} {outcome} ({certainty} certainty)."
+    text = f"{intervention} {verb} {outcome} ({certainty} certainty)."
+    return text[0].upper() + text[1:]
 
 
 def change_from_interval(

@@ -55,6 +55,10 @@ def limitations(review: Review) -> list[str]:
     if unknown:
         out.append(f"The included primary studies of {len(unknown)} of {len(reviews)} reviews "
                    "are not listed in the sources, so their overlap cannot be measured.")
+    out.append("The data hold no trial-level risk-of-bias ratings for the trials inside the "
+               "reviews, so review-level estimates are graded with risk of bias 'some concerns' "
+               "(one level down); where a review's trials were mostly at high risk this is still "
+               "too lenient. The reviews' own certainty ratings are shown beside ours.")
     out.append("Review-level estimates are reported as the reviews give them and are never "
                "pooled with each other; only arm-level trial data are pooled with the engine.")
     return out
@@ -86,8 +90,9 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
       trials' quality ratings, weighted by their meta-analysis weights).
     - For each (question, outcome, comparison, window) reported by reviews, the most recent
       review's estimate (a newer review supersedes an older one; all stay in the side-by-side
-      table). Evidence from a review of randomised trials starts high; the review's own
-      quality rating stands in for the risk of bias of its trials.
+      table). Evidence from a review of randomised trials starts high. A review's quality
+      rating describes how the review was done, not the risk of bias of its trials; with no
+      trial-level ratings in the data, risk of bias is taken as "some concerns".
     """
     from metareview.grade import assess_certainty, sof_row
     from metareview.report.review_report import rob_category
@@ -104,6 +109,7 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
         change = change_from_interval(bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high),
                                       1.0)
         text = statement("Ketamine", p.title.lower(), change, cert.final)
+        text = text[:-1] + f" [pooled from {fit.k} trials]."
         row = sof_row(f"{p.title} (pooled trials)", certainty=cert, fit=fit)
         out.append(_graded("Q3" if p.category != "responder" else "Q1", p.title, cert, text,
                            row, f"pooled from arms.csv ({fit.k} trials)"))
@@ -115,6 +121,8 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
             continue
         if r.ci_low is None or r.ci_high is None:
             continue
+        if r.measure.split()[0].upper() not in _COMPARATIVE:
+            continue  # event rates of uncontrolled studies are not effects to grade
         key = (r.question, r.outcome, r.comparison, r.window)
         if key not in latest or st.year > review.studies[latest[key].study].year:
             latest[key] = r
@@ -126,10 +134,11 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
         cert = assess_certainty(
             f"{outcome} ({window})", design=design, measure=r.measure.split()[0],
             estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, i2=r.i2, k=r.n_studies,
-            n_participants=r.n_participants, risk_of_bias=rob_category(st), mid=mid,
+            n_participants=r.n_participants, risk_of_bias="some concerns", mid=mid,
         )
         change = change_from_interval(r.ci_low, r.ci_high, 1.0 if ratio else 0.0)
         text = statement(_intervention(comparison), outcome, change, cert.final)
+        text = text[:-1] + f" [{st.label}; {r.timepoint}]."
         if r.certainty_reported:
             text += f" The review itself rated this {r.certainty_reported}."
         row = sof_row(f"{outcome}: {comparison}", certainty=cert, follow_up=r.timepoint,
@@ -140,6 +149,9 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
         out.append(_graded(q, f"{outcome}, {comparison}, {window}", cert, text, row,
                            f"{st.label} ({r.source}, reliability {r.reliability})"))
     return out
+
+
+_COMPARATIVE = {"MD", "SMD", "WMD", "RR", "OR", "HR", "RD"}
 
 
 def _mid(review: Review, r) -> float | None:
@@ -270,7 +282,8 @@ def single_arm_results(review: Review) -> list[Any]:
     for st in sorted(review.studies.values(), key=lambda s: s.id):
         if not _is_single_arm(st):
             continue
-        rows = [r for r in review.outcomes if r.study == st.id and r.outcome == "responders"]
+        rows = [r for r in review.outcomes if r.study == st.id and r.outcome == "responders"
+                and r.question == "Q4"]
         props = []
         for r in rows:
             if r.events is not None and r.total is not None:
@@ -301,25 +314,45 @@ def single_arm_results(review: Review) -> list[Any]:
     return out
 
 
-def control_arms(review: Review) -> tuple[list[Any], list[Any]]:
-    """Placebo/control responder arms with counts (poolable) and those with only a CI."""
-    from metareview.synthesis import ControlArm
+def _threshold(definition: str | None) -> str:
+    """The responder threshold named in a definition ('>= 30%', '>= 50%'), else 'other'."""
+    import re
 
-    arms, ci_only = [], []
+    m = re.search(r"(\d+)\s*%", definition or "")
+    return f"≥{m.group(1)}% responders" if m else "other responder definitions"
+
+
+def control_arms(review: Review) -> tuple[dict[str, list[Any]], list[Any]]:
+    """Placebo/control responder groups, by responder threshold, and rows with no numbers.
+
+    Rows with counts become :class:`ControlArm`; rows with a proportion and CI become
+    :class:`ReportedProportion` (pooled on the logit scale, no counts invented).
+    """
+    from metareview.synthesis import ControlArm, ReportedProportion
+
+    groups: dict[str, list[Any]] = {}
+    unusable = []
     for pr in review.placebo_response:
+        key = _threshold(pr.responder_definition)
+        common = {"responder_definition": pr.responder_definition, "follow_up": pr.follow_up,
+                  "condition": pr.condition}
+        label = f"{pr.study}: {pr.condition}"
         if pr.events is not None and pr.total is not None:
-            arms.append(ControlArm(study=pr.study, responders=pr.events, n=pr.total,
-                                   responder_definition=pr.responder_definition,
-                                   follow_up=pr.follow_up, condition=pr.condition))
+            groups.setdefault(key, []).append(
+                ControlArm(study=label, responders=pr.events, n=pr.total, **common))
+        elif None not in (pr.proportion, pr.ci_low, pr.ci_high):
+            groups.setdefault(key, []).append(ReportedProportion(
+                study=label, proportion=pr.proportion, ci_low=pr.ci_low, ci_high=pr.ci_high,
+                n=pr.total, **common))
         else:
-            ci_only.append(pr)
+            unusable.append(pr)
     for a in review.arms:
         if a.role == "control" and a.category == "responder":
-            arms.append(ControlArm(study=review.studies[a.study].label, responders=a.events,
-                                   n=a.total, responder_definition=a.definition,
-                                   follow_up=a.timepoint,
-                                   condition=a.pain_type))
-    return arms, ci_only
+            groups.setdefault(_threshold(a.definition), []).append(ControlArm(
+                study=review.studies[a.study].label, responders=a.events, n=a.total,
+                responder_definition=a.definition, follow_up=a.timepoint,
+                condition=a.pain_type))
+    return groups, unusable
 
 
 def reconciliation_html(review: Review) -> tuple[str, str]:
@@ -328,22 +361,23 @@ def reconciliation_html(review: Review) -> tuple[str, str]:
     from metareview.synthesis import reconcile_single_arm
 
     singles = single_arm_results(review)
-    arms, ci_only = control_arms(review)
+    groups, unusable = control_arms(review)
     parts = []
     answers = []
     if not singles:
         msg = "The data hold no responder result from an uncontrolled (single-arm) study."
         return f"<p>{msg}</p>", msg
-    if not arms:
-        msg = ("No placebo-arm responder counts are in the data, so the single-arm result "
+    if not groups:
+        msg = ("No placebo-arm responder proportions are in the data, so the single-arm result "
                "cannot be set beside what a control arm would show.")
         parts.append(f"<p>{msg}</p>")
         answers.append(msg)
-    for sa in singles:
-        if not arms:
-            break
+    for sa, (threshold, arms) in ((s, g) for s in singles for g in sorted(groups.items())):
         rec = reconcile_single_arm(sa, arms)
-        parts.append(f"<h3>{_esc(sa.label)} against {len(arms)} placebo arms</h3>")
+        parts.append(f"<h3>{_esc(sa.label)} against placebo groups with {_esc(threshold)} "
+                     f"(k = {len(arms)})</h3>")
+        if rec.warnings:
+            parts.append("<p class='note'>" + _esc("; ".join(rec.warnings)) + "</p>")
         lines = rec.summary().split("Design differences")[0].strip().splitlines()
         parts.append("".join(f"<p>{_esc(line)}</p>" for line in lines if line.strip()))
         parts.append(f"<div class='figure'>{svg_text(rec.plot())}</div>")
@@ -357,9 +391,11 @@ def reconciliation_html(review: Review) -> tuple[str, str]:
                      f"<ul class='expl'>{''.join(items)}</ul>")
         applies = [e.factor for e in rec.explanations if e.applies]
         # The position statement (the summary's first three lines), then the factors.
-        head = " ".join(rec.summary().splitlines()[:3])
-        answers.append(head + (" Design differences that can explain the gap: "
-                               + "; ".join(applies) + "." if applies else ""))
+        head = " ".join(rec.summary().splitlines()[1:3])
+        answers.append(f"Against placebo groups with {threshold}: {head}"
+                       + (" Design differences that can explain the gap: "
+                          + "; ".join(applies) + "." if applies else ""))
+    ci_only = unusable
     if ci_only:
         rows = "".join(
             f"<tr><td>{_esc(p.study)}</td><td>{_esc(p.condition)}</td>"
@@ -368,8 +404,8 @@ def reconciliation_html(review: Review) -> tuple[str, str]:
             f"<td>{'' if p.ci_low is None else f'{100 * p.ci_low:.1f}–{100 * p.ci_high:.1f}%'}"
             f"</td><td>{p.n_trials or ''}</td><td>{_esc(p.source)} [{p.reliability}]</td></tr>"
             for p in ci_only)
-        parts.append("<h3>Placebo responder proportions reported without counts</h3>"
-                     "<p class='note'>Shown as reported; not pooled (no counts to pool).</p>"
+        parts.append("<h3>Placebo responder figures with no usable numbers</h3>"
+                     "<p class='note'>Listed as recorded (e.g. searched for and not found).</p>"
                      "<table><tr><th>Source</th><th>Condition</th><th>Responder definition</th>"
                      "<th>Proportion</th><th>95% CI</th><th>Trials</th><th>Source</th></tr>"
                      f"{rows}</table>")

@@ -147,13 +147,11 @@ def _answer_from_grades(qid: str, text: str, review: Review, grades: list[dict[s
     qs = [g for g in grades if g["question"] == qid]
     sentences = [g["statement"] for g in qs]
     body = " ".join(sentences) if sentences else ""
-    best = None
-    for g in qs:
-        c = g["certainty"]
-        if c in CERTAINTY_WORDS and (best is None or
-                                     CERTAINTY_WORDS.index(c) < CERTAINTY_WORDS.index(best)):
-            best = c
-    note = "(highest certainty among the graded outcomes below)" if len(qs) > 1 else ""
+    found = sorted({g["certainty"] for g in qs if g["certainty"] in CERTAINTY_WORDS},
+                   key=CERTAINTY_WORDS.index)
+    best = found[0] if found else None
+    note = (f"(graded outcomes range from {found[-1]} to {found[0]} certainty; see each "
+            "statement)" if len(found) > 1 else "")
     if not body:
         reported = [_describe(review, r) for r in _rows(review, qid)][:6]
         body = ("No outcome for this question could be graded from the data. Reported: "

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from metareview.effects.escalc import effect_sizes
+from metareview.effects.escalc import effect_sizes, from_arrays
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError, where
 from metareview.figures import new_figure, save_figure
@@ -45,6 +45,7 @@ __all__ = [
     "Explanation",
     "PooledControl",
     "Reconciliation",
+    "ReportedProportion",
     "SingleArmResult",
     "clopper_pearson",
     "follow_up_weeks",
@@ -421,6 +422,68 @@ class ControlArm:
         set_(self, "follow_up", _follow_up(self.follow_up, who))
 
 
+@dataclass(frozen=True)
+class ReportedProportion:
+    """A control-group responder proportion known only as reported: a proportion with its CI.
+
+    Pooled analyses of placebo arms often give a pooled proportion and CI without counts. It
+    enters the pooling on the logit scale with its variance taken from the CI,
+    ``vi = ((logit(hi) - logit(lo)) / (2 z))^2`` (Cochrane Handbook 6.3.1); no counts are
+    invented from it.
+
+    Parameters
+    ----------
+    study : str
+        Source label.
+    proportion, ci_low, ci_high : float
+        Proportion and its confidence limits, in (0, 1).
+    n : int, optional
+        Participants behind it, if reported (for display only).
+    level : float
+        Confidence level of the reported CI, in percent.
+    responder_definition, follow_up, condition
+        As :class:`ControlArm`.
+    """
+
+    study: str
+    proportion: float
+    ci_low: float
+    ci_high: float
+    n: int | None = None
+    level: float = 95.0
+    responder_definition: str | None = None
+    follow_up: str | float | None = None
+    condition: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        study = _text(self.study) or "control group"
+        set_(self, "study", study)
+        who = f"control group {study}"
+        vals = (self.ci_low, self.proportion, self.ci_high)
+        if not all(isinstance(v, (int, float)) and 0 < v < 1 for v in vals):
+            raise InputError(f"{who}: proportion and CI must lie strictly between 0 and 1 "
+                             f"(got {self.proportion}, {self.ci_low} to {self.ci_high})")
+        if not self.ci_low <= self.proportion <= self.ci_high or self.ci_low == self.ci_high:
+            raise InputError(f"{who}: the CI {self.ci_low} to {self.ci_high} does not contain "
+                             f"the proportion {self.proportion} or has no width")
+        set_(self, "responder_definition", _text(self.responder_definition))
+        set_(self, "condition", _text(self.condition))
+        set_(self, "follow_up", _follow_up(self.follow_up, who))
+
+    @property
+    def responders(self) -> None:
+        """Not reported (a proportion with a CI)."""
+        return None
+
+    def logit(self) -> tuple[float, float]:
+        """``(yi, vi)`` on the logit scale, the variance from the CI."""
+        z = float(stats.norm.isf((1 - self.level / 100) / 2))
+        lg = lambda p: math.log(p / (1 - p))  # noqa: E731
+        se = (lg(self.ci_high) - lg(self.ci_low)) / (2 * z)
+        return lg(self.proportion), se**2
+
+
 _FRAME_COLUMNS = {
     "responders": ("events", "xi", "responders"),
     "n": ("n", "ni"),
@@ -471,7 +534,7 @@ def _as_arms(control_arms: Any) -> tuple[ControlArm, ...]:
         raise InputError("control_arms must be a list of ControlArm (or mappings) or a DataFrame")
     arms = []
     for i, a in enumerate(control_arms):
-        if isinstance(a, ControlArm):
+        if isinstance(a, (ControlArm, ReportedProportion)):
             arms.append(a)
         elif isinstance(a, Mapping):
             frame = pd.DataFrame([dict(a)])
@@ -661,8 +724,10 @@ class Reconciliation:
         lev = f"{self.level:g}%"
         sa = self.single_arm
         lines = [
-            f"{sa.label}: single arm, n = {sa.n}; control arms: k = {pc.k}, N = {pc.n} "
-            f"({pc.events} responders).",
+            f"{sa.label}: single arm, n = {sa.n}; control arms: k = {pc.k}"
+            + (f", N = {pc.n} ({pc.events} responders)." if pc.events else
+               (f", N = {pc.n} (proportions as reported)." if pc.n else
+                " (proportions as reported)."))
         ]
         pi = (f"; {lev} prediction interval {_pct(pc.pi_low)} to {_pct(pc.pi_high)}"
               if math.isfinite(pc.pi_low) else "")
@@ -816,12 +881,23 @@ def reconcile_single_arm(
     arms = _as_arms(control_arms)
     warnings: list[str] = []
 
-    frame = pd.DataFrame({
-        "study": [a.study for a in arms],
-        "xi": [a.responders for a in arms],
-        "ni": [a.n for a in arms],
-    })
-    es = effect_sizes(frame, measure, study="study", source="control arms")
+    reported = [a for a in arms if isinstance(a, ReportedProportion)]
+    if reported and measure != "PLO":
+        raise InputError("control groups reported as a proportion with a CI are pooled on the "
+                         "logit scale: use measure='PLO'")
+    counted = [a for a in arms if isinstance(a, ControlArm)]
+    if counted:
+        frame = pd.DataFrame({"study": [a.study for a in counted],
+                              "xi": [a.responders for a in counted],
+                              "ni": [a.n for a in counted]})
+        es = effect_sizes(frame, measure, study="study", source="control arms")
+    if reported:
+        # Keep the caller's order: counted arms first, then reported proportions.
+        yi = [*(es.yi if counted else []), *(r.logit()[0] for r in reported)]
+        vi = [*(es.vi if counted else []), *(r.logit()[1] for r in reported)]
+        arms = (*counted, *reported)
+        es = from_arrays(np.array(yi), np.array(vi), measure="PLO",
+                         study=[a.study for a in arms])
     if len(arms) == 1:
         fit = meta_analysis(es, "FE", level=level)
         warnings.append("only one control arm: its own proportion is used; there is no "
@@ -836,6 +912,8 @@ def reconcile_single_arm(
     control_props = tuple(
         ArmProportion(a.study, float(a.responders), a.n, a.responders / a.n,
                       *clopper_pearson(a.responders, a.n, level))
+        if isinstance(a, ControlArm) else
+        ArmProportion(a.study, math.nan, a.n or 0, a.proportion, a.ci_low, a.ci_high)
         for a in arms
     )
     comparisons = tuple(_compare(s, pooled) for s in single)
@@ -856,8 +934,8 @@ def _pooled(fit: MetaAnalysis, arms: Sequence[ControlArm]) -> PooledControl:
     elif back_transform(fit.measure) is None:  # PR: already proportions
         vals = {k: float(np.clip(v, 0, 1)) if math.isfinite(v) else v for k, v in vals.items()}
     return PooledControl(
-        **vals, k=fit.k, events=int(sum(a.responders for a in arms)),
-        n=int(sum(a.n for a in arms)), tau2=float(fit.tau2), i2=float(fit.i2),
+        **vals, k=fit.k, events=int(sum(a.responders or 0 for a in arms)),
+        n=int(sum(a.n or 0 for a in arms)), tau2=float(fit.tau2), i2=float(fit.i2),
         measure=fit.measure, method=fit.method,
     )
 
@@ -1157,8 +1235,9 @@ def _plot(rec: Reconciliation, path: str | PathLike[str] | None) -> Figure:
         rows.append((s.label, s.proportion, s.ci_low, s.ci_high, "single"))
     rows.append(("Control arms", math.nan, math.nan, math.nan, "gap"))
     for a in rec.arms:
-        rows.append((f"{a.label} ({a.events:.0f}/{a.n})", a.proportion, a.ci_low, a.ci_high,
-                     "arm"))
+        count = f"{a.events:.0f}/{a.n}" if math.isfinite(a.events) else (
+            f"N = {a.n}" if a.n else "as reported")
+        rows.append((f"{a.label} ({count})", a.proportion, a.ci_low, a.ci_high, "arm"))
     pc = rec.pooled
     rows.append((f"Pooled control ({pc.method}, k = {pc.k})", pc.estimate, pc.ci_low,
                  pc.ci_high, "pooled"))

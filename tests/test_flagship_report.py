@@ -1,0 +1,72 @@
+"""The flagship review's report: its numbers are the data's and the engine's, byte for byte."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from metareview.report.review_analyses import control_arms, single_arm_results
+from metareview.report.review_report import build_report, render_html, write_report
+from metareview.report.tables import fmt_num
+from metareview.review import load_review
+from metareview.synthesis import reconcile_single_arm
+
+REVIEW = Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain"
+
+
+@pytest.fixture(scope="module")
+def built():
+    review = load_review(REVIEW)
+    report = build_report(review)
+    return review, report, html.unescape(render_html(report))
+
+
+def test_every_number_in_the_data_is_in_the_appendix_with_its_source(built):
+    review, report, _ = built
+    rows = {(r[0], r[1], r[2], r[3], r[4]) for r in report.appendix.rows}
+    for r in review.outcomes:
+        label = review.studies[r.study].label
+        for name, val in (("estimate", r.estimate), ("CI low", r.ci_low),
+                          ("CI high", r.ci_high)):
+            if val is not None:
+                key = (label, f"{r.outcome}, {r.timepoint}: {r.measure} {name}", fmt_num(val),
+                       r.source, r.reliability)
+                assert key in rows, key
+
+
+def test_headline_numbers_appear_as_in_the_sources(built):
+    _, _, text = built
+    # reference: evidence/sources.md §1.2 (Cochrane 2025) and §2 (Tankha 2025 abstract)
+    for s in ("-15.79", "-32.09", "0.51", "3.26", "1.05", "10.09", "20.3", "46.4"):
+        assert s in text, s
+    assert re.search(r"1,?034", text)
+
+
+def test_reconciliation_is_the_library_function_on_the_data(built):
+    review, report, text = built
+    singles = single_arm_results(review)
+    assert [s.label for s in singles] == ["Tankha 2025"]
+    assert singles[0].proportion_range == pytest.approx((0.203, 0.464))
+    groups, _ = control_arms(review)
+    for arms in groups.values():
+        rec = reconcile_single_arm(singles[0], arms)
+        assert f"{100 * rec.pooled.estimate:.1f}%" in text
+    q4 = next(a for a in report.answers if a.id == "Q4")
+    assert "no control group" in q4.text and "regression to the mean" in q4.text
+
+
+def test_answers_cover_the_four_questions_with_certainty(built):
+    _, report, _ = built
+    assert [a.id for a in report.answers] == ["Q1", "Q2", "Q3", "Q4"]
+    for a in report.answers[:3]:
+        assert a.certainty in ("high", "moderate", "low", "very low")
+
+
+def test_same_data_same_bytes(tmp_path):
+    a = write_report(REVIEW, tmp_path / "a.html").read_bytes()
+    b = write_report(REVIEW, tmp_path / "b.html").read_bytes()
+    assert a == b
+    assert b"<script" not in a and not re.search(rb'(src|href)="(https?:)?//', a)
