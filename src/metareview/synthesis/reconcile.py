@@ -934,7 +934,9 @@ def _pooled(fit: MetaAnalysis, arms: Sequence[ControlArm]) -> PooledControl:
     elif back_transform(fit.measure) is None:  # PR: already proportions
         vals = {k: float(np.clip(v, 0, 1)) if math.isfinite(v) else v for k, v in vals.items()}
     return PooledControl(
-        **vals, k=fit.k, events=int(sum(a.responders or 0 for a in arms)),
+        # Counts only when every arm has them; reported proportions have none to add.
+        **vals, k=fit.k, events=(int(sum(a.responders for a in arms))
+                                 if all(a.responders is not None for a in arms) else 0),
         n=int(sum(a.n or 0 for a in arms)), tau2=float(fit.tau2), i2=float(fit.i2),
         measure=fit.measure, method=fit.method,
     )
@@ -1243,7 +1245,7 @@ def _plot(rec: Reconciliation, path: str | PathLike[str] | None) -> Figure:
                  pc.ci_high, "pooled"))
     n = len(rows)
     longest = max(len(r[0]) for r in rows)
-    left = min(3.2, 0.3 + 0.065 * longest)
+    left = min(5.5, 0.3 + 0.065 * longest)
     width = left + 4.2 + 1.6
     height = 0.9 + 0.28 * n
     fig = new_figure(width, height)
