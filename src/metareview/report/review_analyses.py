@@ -147,7 +147,8 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
                       comparator_risk=None, scale=r.scale,
                       comments=f"{st.label}; {r.source} [{r.reliability}]")
         out.append(_graded(q, f"{outcome}, {comparison}, {window}", cert, text, row,
-                           f"{st.label} ({r.source}, reliability {r.reliability})"))
+                           f"{st.label} ({r.source}, reliability {r.reliability})",
+                           perioperative=r.pain_type == "perioperative"))
     return out
 
 
@@ -162,7 +163,8 @@ def _mid(review: Review, r) -> float | None:
     return None
 
 
-def _graded(question: str, name: str, cert, text: str, row, basis: str) -> dict[str, Any]:
+def _graded(question: str, name: str, cert, text: str, row, basis: str,
+            perioperative: bool = False) -> dict[str, Any]:
     from metareview.grade import DOMAIN_LABELS
 
     domains = [
@@ -171,6 +173,7 @@ def _graded(question: str, name: str, cert, text: str, row, basis: str) -> dict[
     ]
     return {
         "question": question, "outcome": name, "certainty": cert.final, "statement": text,
+        "perioperative": perioperative,
         "basis": basis, "sof_row": row, "obj": cert,
         "detail": {"outcome": f"{name} — {cert.final} certainty ({basis})", "domains": domains},
     }

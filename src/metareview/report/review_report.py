@@ -145,13 +145,25 @@ def _describe(review: Review, r: OutcomeRow) -> str:
 def _answer_from_grades(qid: str, text: str, review: Review, grades: list[dict[str, Any]]
                         ) -> Answer:
     qs = [g for g in grades if g["question"] == qid]
-    sentences = [g["statement"] for g in qs]
-    body = " ".join(sentences) if sentences else ""
+    # Perioperative evidence is kept apart from chronic-pain evidence.
+    chronic = [g["statement"] for g in qs if not g.get("perioperative")]
+    periop = [g["statement"] for g in qs if g.get("perioperative")]
+    body = ""
+    if periop:
+        ungraded = [_describe(review, r) for r in _rows(review, qid)
+                    if r.pain_type != "perioperative" and r.estimate is None][:4]
+        body = "In chronic pain: " + (" ".join(chronic) if chronic else (
+            "no result could be graded; reported: " + "; ".join(ungraded) + "."
+            if ungraded else "no results.")) + " Perioperatively (kept apart): " + " ".join(periop)
+    elif chronic:
+        body = " ".join(chronic)
     found = sorted({g["certainty"] for g in qs if g["certainty"] in CERTAINTY_WORDS},
                    key=CERTAINTY_WORDS.index)
     best = found[0] if found else None
     note = (f"(graded outcomes range from {found[-1]} to {found[0]} certainty; see each "
             "statement)" if len(found) > 1 else "")
+    if periop and not chronic:
+        note = "(perioperative evidence only; no chronic-pain result could be graded)"
     if not body:
         reported = [_describe(review, r) for r in _rows(review, qid)][:6]
         body = ("No outcome for this question could be graded from the data. Reported: "
