@@ -1013,6 +1013,21 @@ def _fu_text(v: str | float) -> str:
     return f"{v:g} weeks" if isinstance(v, (int, float)) else str(v)
 
 
+def _split_by(arms: Sequence[Any], attr: str, mine: str
+              ) -> tuple[dict[str, list[str]], list[str], bool]:
+    """Control arms whose ``attr`` differs from ``mine`` (value -> studies), the studies that
+    do not record it, and whether any arm records it."""
+    differ: dict[str, list[str]] = {}
+    unknown = []
+    for a in arms:
+        value = getattr(a, attr)
+        if value is None:
+            unknown.append(a.study)
+        elif _norm(value) != _norm(mine):
+            differ.setdefault(value, []).append(a.study)
+    return differ, unknown, len(unknown) < len(arms)
+
+
 def _names(studies: Sequence[str]) -> str:
     return ", ".join(studies) if len(studies) <= 4 else f"{', '.join(studies[:4])} and " \
         f"{len(studies) - 4} more"
@@ -1129,16 +1144,11 @@ def _definitions(sa: SingleArmResult, arms: Sequence[ControlArm]) -> Explanation
     if mine is None:
         return Explanation(f, None, "the single arm's responder definition (outcome and "
                                     "threshold/MCID) is not recorded (outcome, mcid_definition)")
-    known = [a for a in arms if a.responder_definition is not None]
-    unknown = [a.study for a in arms if a.responder_definition is None]
+    differ, unknown, any_known = _split_by(arms, "responder_definition", mine)
     mcid = (f" (MCID: {sa.mcid_definition})" if sa.outcome and sa.mcid_definition else "")
-    if not known:
+    if not any_known:
         return Explanation(f, None, f"the single arm counts responders as '{mine}'{mcid}; the "
                                     "control arms' responder definitions are not recorded")
-    differ: dict[str, list[str]] = {}
-    for a in known:
-        if _norm(a.responder_definition) != _norm(mine):  # type: ignore[arg-type]
-            differ.setdefault(a.responder_definition, []).append(a.study)  # type: ignore[arg-type]
     if differ:
         theirs = "; ".join(f"'{d}' ({_names(s)})" for d, s in differ.items())
         return Explanation(f, True, f"the single arm counts responders as '{mine}'{mcid}; "
@@ -1202,15 +1212,10 @@ def _population(sa: SingleArmResult, arms: Sequence[ControlArm]) -> Explanation:
     if sa.condition is None:
         return Explanation(f, None, "the single arm's condition or population is not recorded "
                                     "(condition)")
-    known = [a for a in arms if a.condition is not None]
-    unknown = [a.study for a in arms if a.condition is None]
-    if not known:
+    differ, unknown, any_known = _split_by(arms, "condition", sa.condition)
+    if not any_known:
         return Explanation(f, None, f"the single arm studied '{sa.condition}'; the control "
                                     "arms' conditions are not recorded")
-    differ: dict[str, list[str]] = {}
-    for a in known:
-        if _norm(a.condition) != _norm(sa.condition):  # type: ignore[arg-type]
-            differ.setdefault(a.condition, []).append(a.study)  # type: ignore[arg-type]
     if differ:
         theirs = "; ".join(f"'{c}' ({_names(s)})" for c, s in differ.items())
         return Explanation(f, True, f"the single arm studied '{sa.condition}', the control arms "
