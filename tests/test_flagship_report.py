@@ -70,3 +70,18 @@ def test_same_data_same_bytes(tmp_path):
     b = write_report(REVIEW, tmp_path / "b.html").read_bytes()
     assert a == b
     assert b"<script" not in a and not re.search(rb'(src|href)="(https?:)?//', a)
+
+
+def test_evidence_map_carries_our_grade_where_a_row_was_graded(built):
+    from metareview.report.pooling import pool_arms
+    from metareview.report.review_analyses import grade_outcomes, map_entries
+
+    review, _, _ = built
+    grades = grade_outcomes(review, pool_arms(review))
+    keyed = [g for g in grades if "row_key" in g]
+    assert keyed
+    entries = map_entries(review, grades)
+    by_row = dict(zip([(r.study, r.question, r.outcome, r.comparison, r.window)
+                       for r in review.outcomes], entries, strict=False))
+    for g in keyed:
+        assert by_row[g["row_key"]]["certainty"] == g["certainty"]

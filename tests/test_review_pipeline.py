@@ -161,7 +161,7 @@ P2,neuropathic,>=30% pain reduction,12,50,1,12 weeks,doc §4.2,V
 P3,neuropathic,>=30% pain reduction,8,50,1,12 weeks,doc §4.2,V
 """
 
-SINGLE_ROW = ("c,Q4,responders,single-arm,mixed,IV,multi-day,1-2 weeks,last infusion,range,"
+SINGLE_ROW = ("c,Q4,responders,single-arm,mixed,IV,multi-day,1-2 weeks,last infusion,range (%),"
               "20,,46,,unclear,20% to 46% improved,doc abstract,V\n")
 
 

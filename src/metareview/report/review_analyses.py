@@ -146,13 +146,20 @@ def grade_outcomes(review: Review, pooled: list) -> list[dict[str, Any]]:
                       ci_high=r.ci_high, k=r.n_studies, n_participants=r.n_participants,
                       comparator_risk=None, scale=r.scale,
                       comments=f"{st.label}; {r.source} [{r.reliability}]")
-        out.append(_graded(q, f"{outcome}, {comparison}, {window}", cert, text, row,
-                           f"{st.label} ({r.source}, reliability {r.reliability})",
-                           perioperative=r.pain_type == "perioperative"))
+        graded = _graded(q, f"{outcome}, {comparison}, {window}", cert, text, row,
+                         f"{st.label} ({r.source}, reliability {r.reliability})",
+                         perioperative=r.pain_type == "perioperative")
+        graded["row_key"] = _row_key(r)
+        out.append(graded)
     return out
 
 
 _COMPARATIVE = {"MD", "SMD", "WMD", "RR", "OR", "HR", "RD"}
+
+
+def _row_key(r) -> tuple[str, str, str, str, str]:
+    """Identifies an outcome row for linking it to its GRADE assessment."""
+    return (r.study, r.question, r.outcome, r.comparison, r.window)
 
 
 def _mid(review: Review, r) -> float | None:
@@ -203,7 +210,12 @@ def sof_html(review: Review, grades: list[dict[str, Any]]) -> str:
 
 # ---- evidence map ---------------------------------------------------------------------------
 def map_entries(review: Review, grades: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per outcome row and per arm-level study: where the evidence sits."""
+    """One entry per outcome row and per arm-level study: where the evidence sits.
+
+    A row's certainty is our GRADE assessment where the row was graded, else the certainty the
+    source reported, else none.
+    """
+    graded = {g["row_key"]: g["certainty"] for g in grades if "row_key" in g}
     entries = []
     for r in review.outcomes:
         st = review.studies[r.study]
@@ -211,7 +223,7 @@ def map_entries(review: Review, grades: list[dict[str, Any]]) -> list[dict[str, 
             "pain_type": r.pain_type, "route": r.route, "regimen": r.regimen,
             "window": r.window, "study": st.label,
             "n": r.n_participants or r.total or st.n_participants,
-            "certainty": _normalise_certainty(r.certainty_reported),
+            "certainty": graded.get(_row_key(r), _normalise_certainty(r.certainty_reported)),
             "direction": r.direction, "design": st.evidence_level or st.design,
         })
     for a in review.arms:
@@ -270,8 +282,10 @@ def _is_single_arm(st) -> bool:
                  or "single-arm" in design or "single arm" in design))
 
 
-def _proportion(x: float) -> float:
-    return x / 100 if x > 1 else x
+def _proportion(x: float, row) -> float:
+    """A reported proportion as a fraction; the row's scale or measure says if it is in %."""
+    percent = "%" in (row.scale or "") or "%" in row.measure
+    return x / 100 if percent else x
 
 
 def single_arm_results(review: Review) -> list[Any]:
@@ -294,7 +308,7 @@ def single_arm_results(review: Review) -> list[Any]:
             for v in (r.estimate, r.ci_low, r.ci_high) if r.measure.startswith("range") else (
                     r.estimate,):
                 if v is not None and r.events is None:
-                    props.append((_proportion(v), r.total or r.n_participants
+                    props.append((_proportion(v, r), r.total or r.n_participants
                                   or st.n_participants, r))
         props = [p for p in props if p[1]]
         if not props:

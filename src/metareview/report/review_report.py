@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import jinja2
 
 from metareview import __version__
 from metareview.figures import svg_text
-from metareview.grade.statements import change_from_interval, statement
 from metareview.report.forest import forest_plot
 from metareview.report.pooling import PooledOutcome, pool_arms
 from metareview.report.quality import component_table, quality_chart
@@ -237,9 +235,4 @@ def build_report(review: Review) -> ReviewReport:
     )
 
 
-def _esc(x: Any) -> str:
-    return escape(str(x))
-
-
-__all__ = ["ReviewReport", "build_report", "change_from_interval", "render_html", "statement",
-           "write_report"]
+__all__ = ["ReviewReport", "build_report", "render_html", "write_report"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from metareview.review.load import Review
-from metareview.review.schema import ArmRow, OutcomeRow, Study
+from metareview.review.schema import OutcomeRow, Study
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,3 @@ def _placebo_values(pr) -> str:
     if pr.n_trials is not None:
         parts.append(f"{pr.n_trials} trials")
     return " ".join(parts)
-
-
-def arm_rows(review: Review, category: str | None = None) -> Iterable[ArmRow]:
-    """Arm rows, optionally of one category."""
-    return (a for a in review.arms if category is None or a.category == category)
