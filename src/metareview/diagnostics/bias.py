@@ -317,7 +317,11 @@ def ranktest(x: MetaAnalysis | np.ndarray, vi: np.ndarray | None = None) -> Rank
         raise ValueError("ranktest: needs at least 2 studies")
     wi = 1 / vi
     theta = np.sum(wi * yi) / np.sum(wi)
-    ystar = (yi - theta) / np.sqrt(vi - 1 / np.sum(wi))
+    # Deviations within rounding of the pooled estimate are zero (equal effects give an
+    # estimate that differs from them only by floating-point noise, which must not be ranked).
+    dev = yi - theta
+    dev[np.abs(dev) <= 100 * np.finfo(float).eps * np.maximum(np.abs(yi), abs(theta))] = 0.0
+    ystar = dev / np.sqrt(vi - 1 / np.sum(wi))
     tau = float(stats.kendalltau(ystar, vi).statistic)
     ties = min(len(np.unique(ystar)), len(np.unique(vi))) < k
     t0 = k * (k - 1) / 2
