@@ -283,6 +283,17 @@ def _tie_sizes(x: np.ndarray) -> np.ndarray:
     return counts[counts > 1].astype(float)
 
 
+def deviations(y: np.ndarray, theta: float) -> np.ndarray:
+    """``y - theta`` with differences within rounding set to zero.
+
+    Equal effects give a pooled estimate that differs from them only by floating-point noise;
+    the rank-based methods (rank test, trim-and-fill) must not rank that noise.
+    """
+    dev = np.asarray(y, dtype=float) - theta
+    dev[np.abs(dev) <= 100 * np.finfo(float).eps * np.maximum(np.abs(y), abs(theta))] = 0.0
+    return dev
+
+
 def ranktest(x: MetaAnalysis | np.ndarray, vi: np.ndarray | None = None) -> RankTest:
     """Begg and Mazumdar's (1994) rank correlation test for funnel plot asymmetry.
 
@@ -317,11 +328,7 @@ def ranktest(x: MetaAnalysis | np.ndarray, vi: np.ndarray | None = None) -> Rank
         raise ValueError("ranktest: needs at least 2 studies")
     wi = 1 / vi
     theta = np.sum(wi * yi) / np.sum(wi)
-    # Deviations within rounding of the pooled estimate are zero (equal effects give an
-    # estimate that differs from them only by floating-point noise, which must not be ranked).
-    dev = yi - theta
-    dev[np.abs(dev) <= 100 * np.finfo(float).eps * np.maximum(np.abs(yi), abs(theta))] = 0.0
-    ystar = dev / np.sqrt(vi - 1 / np.sum(wi))
+    ystar = deviations(yi, theta) / np.sqrt(vi - 1 / np.sum(wi))
     tau = float(stats.kendalltau(ystar, vi).statistic)
     ties = min(len(np.unique(ystar)), len(np.unique(vi))) < k
     t0 = k * (k - 1) / 2
@@ -495,7 +502,7 @@ def trimfill(
         if it > maxiter:
             raise ValueError("trim and fill algorithm did not converge")
         beta = sgn * _trim_beta(fit, ix[: k - k0])
-        yc = y - beta
+        yc = deviations(y, beta)
         ranks = np.empty(k)
         ranks[np.argsort(np.abs(yc), kind="stable")] = np.arange(1, k + 1)
         signed = np.sign(yc) * ranks
