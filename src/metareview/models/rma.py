@@ -8,16 +8,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metareview.effects.escalc import EffectSizes
 from metareview.effects.measures import LABELS, back_transform
 from metareview.errors import InputError, where
 from metareview.jsonable import jsonable
-from metareview.models.linalg import Projector
-from metareview.models.tau2 import METHODS, Tau2Estimate, estimate_tau2, loglik
-
-TESTS = ("z", "t", "knha")
+from metareview.models.core import METHODS, TESTS, fit_groups
+from metareview.models.tau2 import Tau2Estimate
 
 
 @dataclass(frozen=True, eq=False)
@@ -446,107 +443,29 @@ def fit_design(
     intercept, k large enough); diagnostics use it to refit with an added column (Egger's test)
     or on augmented data (trim-and-fill). ``tau2_fixed`` holds tau^2 at a value.
     """
-    y, v = es.yi, es.vi
     k, p = X.shape
-    if tau2_fixed is not None:
-        t2 = Tau2Estimate(tau2_fixed, np.nan, method, solver="fixed")
-    else:
-        t2 = estimate_tau2(y, v, X, method)
-    tau2 = t2.tau2
-    fit = Projector.fit(y, X, 1.0 / (v + tau2))
-    vb = fit.M
-    s2w = 1.0
-    if test == "knha":
-        s2w = fit.rss / (k - p) if fit.rss > np.finfo(float).eps else 0.0
-        vb = s2w * vb
-    se = np.sqrt(np.diag(vb))
-    beta = fit.beta
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se
-    alpha = 1 - level / 100
-    m = p - 1
-    if test in ("t", "knha"):
-        df: int | None = k - p
-        pval = 2 * stats.t.sf(np.abs(stat), df)
-        crit = stats.t.isf(alpha / 2, df)
-    else:
-        df = None
-        pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = stats.norm.isf(alpha / 2)
-    ci_lo, ci_hi = beta - crit * se, beta + crit * se
-
-    qm, qm_p, qm_df = np.nan, np.nan, (m, df)
-    if m > 0:
-        b = beta[1:]
-        qm = float(b @ np.linalg.solve(vb[1:, 1:], b))
-        if df is not None:
-            qm /= m
-            qm_p = float(stats.f.sf(qm, m, df))
-        else:
-            qm_p = float(stats.chi2.sf(qm, m))
-
-    # Heterogeneity: Q about the fixed-effect fit, I^2/H^2 from tau^2 via the typical variance.
-    fe = Projector.fit(y, X, 1.0 / v)
-    if k > p:
-        q = max(0.0, fe.rss)
-        q_p = float(stats.chi2.sf(q, k - p))
-        vt = (k - p) / fe.tr
-        if method == "FE":
-            i2 = max(0.0, 100 * (q - (k - p)) / q) if q > 0 else 0.0
-            h2 = q / (k - p)
-        else:
-            i2 = 100 * tau2 / (vt + tau2)
-            h2 = tau2 / vt + 1
-    else:
-        q, q_p, i2, h2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
-
-    # Prediction interval (metafor's predict(): same critical value as the test).
-    if p == 1 and method != "FE":
-        half = crit * np.sqrt(se[0] ** 2 + tau2)
-        pi_lo, pi_hi = beta[0] - half, beta[0] + half
-    else:
-        pi_lo = pi_hi = np.nan
-
-    w = 1.0 / (v + tau2)
-    weights = 100 * w / w.sum()
-    ll_ml = loglik(y, v, X, tau2, reml=False)
-    ll_reml = loglik(y, v, X, tau2, reml=True)
-
-    r2 = np.nan
-    if p > 1 and tau2_fixed is None:
-        r2 = _r2(es, X, method, tau2, w)
-
+    res = fit_groups(es.yi, es.vi, [k], X, method=method, test=test, level=level,
+                     coef_names=names, tau2=tau2_fixed)
+    if res.status[0]:
+        raise InputError(f"{es.source or 'data'}: {res.status[0]}")
+    t2 = Tau2Estimate(float(res.tau2[0]), float(res.se_tau2[0]), method,
+                      bool(res.converged[0]), int(res.iterations[0]), str(res.solver[0]))
+    df = None if test == "z" else k - p
+    first = {f: float(getattr(res, f)[0, 0]) for f in ("se", "stat", "ci_low", "ci_high")}
     return MetaAnalysis(
         measure=es.measure, method=method, test=test, level=float(level), k=k,
-        estimate=float(beta[0]), se=float(se[0]), stat=float(stat[0]), p=float(pval[0]),
-        ci_low=float(ci_lo[0]), ci_high=float(ci_hi[0]),
-        tau2=tau2, se_tau2=t2.se, i2=float(i2), h2=float(h2), q=float(q), q_df=k - p,
-        q_p=float(q_p), pi_low=float(pi_lo), pi_high=float(pi_hi), weights=weights,
-        yi=y, vi=v, study=es.study, coef_names=names, coef=beta, coef_se=se, coef_stat=stat,
-        coef_p=pval, coef_ci_low=ci_lo, coef_ci_high=ci_hi, vcov=vb, X=X,
-        qm=float(qm), qm_df=qm_df, qm_p=float(qm_p), r2=float(r2), df=df,
-        ll_ml=ll_ml, ll_reml=ll_reml, vt=float(vt), s2w=float(s2w), tau2_fit=t2,
-        effects=es, mods=mods, warnings=warnings,
+        estimate=float(res.beta[0, 0]), se=first["se"], stat=first["stat"],
+        p=float(res.pval[0, 0]), ci_low=first["ci_low"], ci_high=first["ci_high"],
+        tau2=t2.tau2, se_tau2=t2.se, i2=float(res.i2[0]), h2=float(res.h2[0]),
+        q=float(res.q[0]), q_df=k - p, q_p=float(res.q_p[0]), pi_low=float(res.pi_low[0]),
+        pi_high=float(res.pi_high[0]), weights=res.weights, yi=es.yi, vi=es.vi,
+        study=es.study, coef_names=names, coef=res.beta[0], coef_se=res.se[0],
+        coef_stat=res.stat[0], coef_p=res.pval[0], coef_ci_low=res.ci_low[0],
+        coef_ci_high=res.ci_high[0], vcov=res.vcov[0], X=X, qm=float(res.qm[0]),
+        qm_df=(p - 1, df), qm_p=float(res.qm_p[0]), r2=float(res.r2[0]), df=df,
+        ll_ml=float(res.ll_ml[0]), ll_reml=float(res.ll_reml[0]), vt=float(res.vt[0]),
+        s2w=float(res.s2w[0]), tau2_fit=t2, effects=es, mods=mods, warnings=warnings,
     )
-
-
-def _r2(es: EffectSizes, X: np.ndarray, method: str, tau2: float, w: np.ndarray) -> float:
-    """Pseudo-R^2 as metafor: proportional reduction in tau^2 against the intercept-only fit;
-    for FE, the adjusted R^2 of the weighted least-squares regression."""
-    y = es.yi
-    k, p = X.shape
-    if method == "FE":
-        if np.var(y) == 0:
-            return 0.0
-        fit = Projector.fit(y, X, w)
-        ybar = np.sum(w * y) / np.sum(w)
-        tss = np.sum(w * (y - ybar) ** 2)
-        adj = 1 - (fit.rss / (k - p)) / (tss / (k - 1))
-        return max(0.0, 100 * adj)
-    tau2_re = estimate_tau2(y, es.vi, np.ones((k, 1)), method).tau2
-    if tau2_re == 0:
-        return 0.0
-    return max(0.0, 100 * (tau2_re - tau2) / tau2_re)
 
 
 def refit(fit: MetaAnalysis, keep: np.ndarray, *, tau2: float | None = None) -> MetaAnalysis:
