@@ -25,6 +25,7 @@ so a batch costs about as much as its slowest few members, not the sum of them:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -109,7 +110,12 @@ class Data:
 
 @dataclass(frozen=True, eq=False)
 class WLS:
-    """A weighted least-squares fit in every group and the traces of its projector ``P``."""
+    """A weighted least-squares fit in every group and the traces of its projector ``P``.
+
+    For the intercept-only model ``P = D - d d'/S`` and every trace is a combination of the
+    moments ``S_j = sum d^j``, which the hot loop of the iterative estimators uses instead of
+    the per-study forms (fewer passes over the data; the same numbers).
+    """
 
     data: Data
     d: np.ndarray  # weights, per row
@@ -117,7 +123,6 @@ class WLS:
     M: np.ndarray  # (X'DX)^-1
     beta: np.ndarray  # G x p
     resid: np.ndarray  # y - X beta, per row
-    h: np.ndarray  # g_i' M g_i, per row
 
     @classmethod
     def fit(cls, data: Data, d: np.ndarray) -> WLS:
@@ -127,16 +132,33 @@ class WLS:
             S = g.sum(d)
             b = g.sum(d * y) / S
             resid = y - g.expand(b)
-            h = d * d / g.expand(S)
-            return cls(data, d, S[:, None, None], (1.0 / S)[:, None, None], b[:, None], resid, h)
+            return cls(data, d, S[:, None, None], (1.0 / S)[:, None, None], b[:, None], resid)
         Gm = X * d[:, None]
         A = g.sum(X[:, :, None] * Gm[:, None, :])
         M = np.linalg.inv(A)
         M = (M + np.swapaxes(M, 1, 2)) / 2
         b = np.einsum("gij,gj->gi", M, g.sum(Gm * y[:, None]))
         resid = y - np.einsum("ni,ni->n", X, g.expand(b))
-        h = np.einsum("ni,nij,nj->n", Gm, g.expand(M), Gm)
-        return cls(data, d, A, M, b, resid, h)
+        return cls(data, d, A, M, b, resid)
+
+    @cached_property
+    def h(self) -> np.ndarray:
+        """``g_i' M g_i`` per row (``g_i = d_i x_i``): ``d_i`` times the leverage."""
+        g, X, d = self.data.groups, self.data.X, self.d
+        if X is None:
+            return d * d * g.expand(self.M[:, 0, 0])
+        Gm = X * d[:, None]
+        return np.einsum("ni,nij,nj->n", Gm, g.expand(self.M), Gm)
+
+    @cached_property
+    def sum_d(self) -> np.ndarray:
+        """Sum of the weights, ``S_1``."""
+        return self.A[:, 0, 0] if self.data.X is None else self.data.groups.sum(self.d)
+
+    @cached_property
+    def sum_d2(self) -> np.ndarray:
+        """``S_2 = sum d^2``."""
+        return self.data.groups.sum(self.d * self.d)
 
     @property
     def rss(self) -> np.ndarray:
@@ -154,21 +176,17 @@ class WLS:
         g, X, d = self.data.groups, self.data.X, self.d
         e = d * self.resid
         if X is None:
-            pe = d * e - d * g.expand(g.sum(d * e) * self.M[:, 0, 0])
-        else:
-            Gm = X * d[:, None]
-            pe = d * e - np.einsum("ni,ni->n", Gm, g.expand(
-                np.einsum("gij,gj->gi", self.M, g.sum(Gm * e[:, None]))))
+            return g.sum(d * e * e) - g.sum(d * e) ** 2 / self.sum_d
+        Gm = X * d[:, None]
+        pe = d * e - np.einsum("ni,ni->n", Gm, g.expand(
+            np.einsum("gij,gj->gi", self.M, g.sum(Gm * e[:, None]))))
         return g.sum(e * pe)
-
-    @property
-    def sum_d(self) -> np.ndarray:
-        """Sum of the weights."""
-        return self.data.groups.sum(self.d)
 
     @property
     def tr(self) -> np.ndarray:
         """``tr(P)``."""
+        if self.data.X is None:
+            return self.sum_d - self.sum_d2 / self.sum_d
         return self.data.groups.sum(self.d - self.h)
 
     def diag_pvp(self, v: np.ndarray | None = None) -> np.ndarray:
@@ -187,6 +205,9 @@ class WLS:
     @property
     def tr2(self) -> np.ndarray:
         """``tr(PP)``."""
+        if self.data.X is None:
+            s1, s2 = self.sum_d, self.sum_d2
+            return s2 - 2 * self.data.groups.sum(self.d**3) / s1 + (s2 / s1) ** 2
         return self.data.groups.sum(self.diag_pvp())
 
     def tr_pv(self, v: np.ndarray) -> np.ndarray:
@@ -211,10 +232,14 @@ class WLS:
 
 # ---------------------------------------------------------------------------------------------
 # Likelihood, Q and the estimators of tau^2
-def log_likelihood(data: Data, tau2: np.ndarray, reml: bool) -> np.ndarray:
-    """(Restricted) log-likelihood per group at ``tau2``, as metafor (REML with ``REMLf``)."""
+def log_likelihood(data: Data, tau2: np.ndarray, reml: bool, fit: WLS | None = None
+                   ) -> np.ndarray:
+    """(Restricted) log-likelihood per group at ``tau2``, as metafor (REML with ``REMLf``).
+
+    ``fit`` may pass the weighted fit at ``tau2`` if the caller already has it.
+    """
     g, k, p = data.groups, data.k, data.p
-    fit = data.at(tau2)
+    fit = data.at(tau2) if fit is None else fit
     logv = g.sum(np.log(data.v + g.expand(tau2)))
     if not reml:
         return -0.5 * k * _LOG2PI - 0.5 * logv - 0.5 * fit.rss
@@ -284,7 +309,7 @@ def _fisher(data: Data, start: np.ndarray, method: str) -> tuple[np.ndarray, ...
         t = tau2[ids]
         fit = sub.at(t)
         if method == "ML":
-            score, info = fit.rss2 - fit.sum_d, sub.groups.sum(fit.d**2)
+            score, info = fit.rss2 - fit.sum_d, fit.sum_d2
         else:
             score, info = fit.rss2 - fit.tr, fit.tr2
         adj = score / info
@@ -454,7 +479,7 @@ def estimate_tau2(data: Data, method: str) -> Tau2Fits:
         tau2, conv, iters, solver = _maximise(data, method, start)
         fit = data.at(tau2)
         if method == "ML":
-            se = np.sqrt(2 / g.sum(fit.d**2))
+            se = np.sqrt(2 / fit.sum_d2)
         else:
             se = np.sqrt(2 / fit.tr2)
     elif method in ("PM", "EB"):
@@ -779,8 +804,8 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
         "beta": beta, "se": se, "stat": stat, "pval": pval, "ci_low": ci_lo, "ci_high": ci_hi,
         "vcov": vb, "tau2": tau2, "se_tau2": est.se, "i2": i2, "h2": h2, "q": q,
         "q_df": kp, "q_p": q_p, "pi_low": pi_lo, "pi_high": pi_hi, "qm": qm, "qm_p": qm_p,
-        "df": df, "ll_ml": log_likelihood(data, tau2, reml=False),
-        "ll_reml": log_likelihood(data, tau2, reml=True), "s2w": s2w, "vt": vt, "r2": r2,
+        "df": df, "ll_ml": log_likelihood(data, tau2, reml=False, fit=fit),
+        "ll_reml": log_likelihood(data, tau2, reml=True, fit=fit), "s2w": s2w, "vt": vt, "r2": r2,
         "converged": est.converged, "iterations": est.iterations, "solver": est.solver,
         "weights": weights,
     }
