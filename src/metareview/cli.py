@@ -94,6 +94,57 @@ def report(
 
 
 @app.command()
+def batch(
+    data: Annotated[Path, typer.Argument(
+        help="Long-format .csv or .parquet: one row a study, a column naming its analysis.")],
+    group: Annotated[str, typer.Option(help="Column holding each row's analysis key.")],
+    out: Annotated[Path, typer.Option(help="Results file, .csv or .parquet: one row an analysis.")],
+    measure: Annotated[
+        str, typer.Option(help="Effect measure: GEN (yi with vi or sei), RR OR RD MD SMD ...")
+    ] = "GEN",
+    method: Annotated[str, typer.Option(help="FE, DL, REML, ML, PM, HS, SJ, HE or EB.")] = "REML",
+    test: Annotated[str, typer.Option(help="z, t or knha (Knapp-Hartung).")] = "z",
+    level: Annotated[float, typer.Option(help="Confidence level in percent.")] = 95,
+    mods: Annotated[
+        str | None, typer.Option(help="Numeric moderator columns, comma-separated.")
+    ] = None,
+    yi: Annotated[str | None, typer.Option(help="Column holding yi (default yi).")] = None,
+    vi: Annotated[str | None, typer.Option(help="Column holding vi (default vi).")] = None,
+    sei: Annotated[str | None, typer.Option(help="Column holding sei (default sei).")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows read per chunk.")] = 1_000_000,
+    dask: Annotated[
+        str | None, typer.Option(help="Fit on the Dask cluster at this scheduler address.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Fit one meta-analysis per analysis key of DATA, streaming, and write one row each."""
+    from metareview.batch import run_batch
+
+    columns = {k: v for k, v in (("yi", yi), ("vi", vi), ("sei", sei)) if v}
+    client = None
+    try:
+        if dask:
+            from dask.distributed import Client
+
+            try:
+                client = Client(dask, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"cannot reach the Dask scheduler at {dask} ({exc})") from exc
+        summary = run_batch(
+            data, out, group=group, measure=measure, method=method, test=test, level=level,
+            mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else (),
+            chunk_rows=chunk_rows, client=client, progress=progress, **columns,
+        )
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        if client is not None:
+            client.close()
+    typer.echo(summary.line())
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from metareview import __version__

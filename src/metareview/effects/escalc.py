@@ -159,6 +159,7 @@ def effect_sizes(
     to: str = "only0",
     drop00: bool | None = None,
     source: str | None = None,
+    first_row: int = 2,
     **columns: str,
 ) -> EffectSizes:
     """Compute effect sizes and sampling variances, like metafor's ``escalc``.
@@ -182,6 +183,9 @@ def effect_sizes(
         ratio measures RR and OR, whose effect a double-zero study cannot inform; false for RD.
     source : str, optional
         File name used in error messages.
+    first_row : int
+        File row number of ``df``'s first row (the header is row 1), so error messages name
+        file rows when ``df`` is a chunk of a larger file.
     **columns : str
         metafor argument name to column name, e.g. ``ai="tpos"``. Unmapped arguments are looked
         up under their own name.
@@ -210,7 +214,7 @@ def effect_sizes(
     if df.shape[0] == 0:
         raise InputError(f"{source or 'data'}: no studies (the table has no rows)")
     df = df.reset_index(drop=True)
-    rows = np.arange(len(df)) + 2
+    rows = np.arange(len(df)) + first_row
 
     label_col = study if study is not None else ("study" if "study" in df.columns else None)
     if label_col is not None and label_col not in df.columns:
