@@ -126,6 +126,22 @@ def test_unfittable_groups_do_not_disturb_the_others():
     assert "4 not fitted" in res.summary()
 
 
+def test_exact_knapp_hartung_fit_as_metafor():
+    """rma(yi=c(1,1,2), vi=rep(.1,3), mods=~c(0,0,1), method="DL", test="knha") in metafor
+    3.8-1: se 0, tval Inf, pval 0, QM and QMp NA (the zero covariance matrix is singular)."""
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    y, v = np.array([1.0, 1.0, 2.0]), np.full(3, 0.1)
+    res = fit_groups(np.tile(y, 2), np.tile(v, 2), [3, 3], np.vstack([X, X]), method="DL",
+                     test="knha")
+    assert (res.status == "").all()
+    np.testing.assert_allclose(res.beta, [[1.0, 1.0]] * 2, rtol=1e-12)
+    assert (res.se == 0).all() and np.isinf(res.stat).all() and (res.pval == 0).all()
+    assert np.isnan(res.qm).all() and np.isnan(res.qm_p).all()
+    single = meta_analysis(from_arrays(y, v, data=pd.DataFrame({"x": X[:, 1]})), method="DL",
+                           test="knha", mods=["x"])
+    assert np.isnan(single.qm) and single.coef_se[1] == 0
+
+
 def test_fixed_tau2_per_group_and_bad_arguments():
     ks, y, v, _ = _ragged(5, 6, 3, 9)
     fixed = np.linspace(0.0, 0.5, 6)

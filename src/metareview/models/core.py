@@ -94,6 +94,11 @@ class Data:
         """Group sizes."""
         return self.groups.k
 
+    @cached_property
+    def Xt(self) -> np.ndarray:
+        """``X`` transposed and contiguous (p x n): each coefficient's column as one array."""
+        return np.ascontiguousarray(self.X.T)
+
     def select(self, idx: np.ndarray) -> Data:
         """The sub-problem of groups ``idx``."""
         g, rows = self.groups.select(idx)
@@ -106,6 +111,40 @@ class Data:
     def at(self, tau2: np.ndarray) -> WLS:
         """The fit with weights ``1 / (v + tau2)``."""
         return WLS.fit(self, 1.0 / (self.v + self.groups.expand(tau2)))
+
+
+def _gram(g: Groups, At: np.ndarray, Bt: np.ndarray) -> np.ndarray:
+    """Group sums of ``a_i b_i'`` for column-major ``At``, ``Bt`` (p x n) whose products are
+    symmetric (``X'DX``, ``X'DVDX``): one pass per pair of coefficients, upper triangle only."""
+    p = At.shape[0]
+    out = np.empty((g.G, p, p))
+    for i in range(p):
+        for j in range(i, p):
+            out[:, i, j] = out[:, j, i] = g.sum(At[i] * Bt[j])
+    return out
+
+
+def _quad(g: Groups, Gt: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Per row ``g_i' M g_i`` with ``M`` symmetric per group (``Gt`` is p x n)."""
+    p = Gt.shape[0]
+    out = np.zeros(Gt.shape[1])
+    for i in range(p):
+        for j in range(i, p):
+            out += Gt[i] * Gt[j] * g.expand(M[:, i, j] if i == j else 2 * M[:, i, j])
+    return out
+
+
+def _inv_sym(A: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of symmetric positive-definite matrices (closed form for 2 x 2)."""
+    if A.shape[1] == 2:
+        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * d - b * b
+        M = np.empty_like(A)
+        M[:, 0, 0], M[:, 1, 1] = d / det, a / det
+        M[:, 0, 1] = M[:, 1, 0] = -b / det
+        return M
+    M = np.linalg.inv(A)
+    return (M + np.swapaxes(M, 1, 2)) / 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,13 +172,15 @@ class WLS:
             b = g.sum(d * y) / S
             resid = y - g.expand(b)
             return cls(data, d, S[:, None, None], (1.0 / S)[:, None, None], b[:, None], resid)
-        Gm = X * d[:, None]
-        A = g.sum(X[:, :, None] * Gm[:, None, :])
-        M = np.linalg.inv(A)
-        M = (M + np.swapaxes(M, 1, 2)) / 2
-        b = np.einsum("gij,gj->gi", M, g.sum(Gm * y[:, None]))
-        resid = y - np.einsum("ni,ni->n", X, g.expand(b))
-        return cls(data, d, A, M, b, resid)
+        Xt = data.Xt
+        Gt = Xt * d
+        A = _gram(g, Xt, Gt)
+        M = _inv_sym(A)
+        b = np.einsum("gij,gj->gi", M, g.sum(Gt.T * y[:, None]))
+        fitted = np.zeros(g.n)
+        for j in range(Xt.shape[0]):
+            fitted += Xt[j] * g.expand(b[:, j])
+        return cls(data, d, A, M, b, y - fitted)
 
     @cached_property
     def h(self) -> np.ndarray:
@@ -147,8 +188,7 @@ class WLS:
         g, X, d = self.data.groups, self.data.X, self.d
         if X is None:
             return d * d * g.expand(self.M[:, 0, 0])
-        Gm = X * d[:, None]
-        return np.einsum("ni,nij,nj->n", Gm, g.expand(self.M), Gm)
+        return _quad(g, self.data.Xt * d, self.M)
 
     @cached_property
     def sum_d(self) -> np.ndarray:
@@ -177,9 +217,11 @@ class WLS:
         e = d * self.resid
         if X is None:
             return g.sum(d * e * e) - g.sum(d * e) ** 2 / self.sum_d
-        Gm = X * d[:, None]
-        pe = d * e - np.einsum("ni,ni->n", Gm, g.expand(
-            np.einsum("gij,gj->gi", self.M, g.sum(Gm * e[:, None]))))
+        Gt = self.data.Xt * d
+        u = np.einsum("gij,gj->gi", self.M, g.sum(Gt.T * e[:, None]))  # M G'e
+        pe = d * e
+        for j in range(Gt.shape[0]):
+            pe -= Gt[j] * g.expand(u[:, j])
         return g.sum(e * pe)
 
     @property
@@ -196,9 +238,9 @@ class WLS:
         if X is None:
             quad = d * d * g.expand(g.sum(d * dv) * self.M[:, 0, 0] ** 2)
         else:
-            Gm = X * d[:, None]
-            B = g.sum(Gm[:, :, None] * (X * dv[:, None])[:, None, :])
-            quad = np.einsum("ni,nij,nj->n", Gm, g.expand(self.M @ B @ self.M), Gm)
+            Gt = self.data.Xt * d
+            B = _gram(g, Gt, self.data.Xt * dv)
+            quad = _quad(g, Gt, self.M @ B @ self.M)
         # (PVP)_ii = sum_j P_ij^2 v_j = d_i^2 v_i - 2 d_i v_i h_i + g_i' M G'VG M g_i
         return d * dv - 2 * dv * self.h + quad
 
@@ -246,7 +288,7 @@ def log_likelihood(data: Data, tau2: np.ndarray, reml: bool, fit: WLS | None = N
     if data.X is None:
         logdet_x = np.log(k.astype(float))
     else:
-        logdet_x = data.wls(np.ones(g.n)).logdet
+        logdet_x = np.linalg.slogdet(_gram(g, data.Xt, data.Xt))[1]
     return -0.5 * (k - p) * _LOG2PI + 0.5 * logdet_x - 0.5 * logv - 0.5 * fit.logdet - 0.5 * fit.rss
 
 
@@ -768,7 +810,7 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
     qm, qm_p = np.full(G, np.nan), np.full(G, np.nan)
     if m > 0:
         b = beta[:, 1:]
-        qm = np.einsum("gi,gi->g", b, np.linalg.solve(vb[:, 1:, 1:], b[:, :, None])[:, :, 0])
+        qm = _wald(vb[:, 1:, 1:], b)
         if test in ("t", "knha"):
             qm = qm / m
             qm_p = special.fdtrc(m, df, qm)
@@ -809,6 +851,17 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
         "converged": est.converged, "iterations": est.iterations, "solver": est.solver,
         "weights": weights,
     }
+
+
+def _wald(V: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``b' V^-1 b`` per group; NaN where ``V`` is singular (as metafor, whose QM is NA when a
+    Knapp-Hartung fit is exact and the covariance matrix is zero)."""
+    out = np.full(len(b), np.nan)
+    ok = np.linalg.det(V) > 0
+    if ok.any():
+        sol = np.linalg.solve(V[ok], b[ok][:, :, None])[:, :, 0]
+        out[ok] = np.einsum("gi,gi->g", b[ok], sol)
+    return out
 
 
 def _r2(data: Data, method: str, tau2: np.ndarray, w: np.ndarray) -> np.ndarray:
