@@ -39,6 +39,7 @@ from scipy import special, stats
 from metareview.jsonable import jsonable
 from metareview.models.core import fit_groups
 from metareview.models.rma import MetaAnalysis
+from metareview.textfmt import fmt_num, fmt_p, stars
 
 __all__ = [
     "Bootstrap",
@@ -118,27 +119,6 @@ def _fit_batch(fit: MetaAnalysis, y: np.ndarray, v: np.ndarray, k: np.ndarray,
 
 def _stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or not np.isfinite(x):
-        return "NA"
-    return f"{x:.{digits}f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or np.isnan(p):
-        return "NA"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def _stars(p: float) -> str:
-    if p is None or np.isnan(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return ""
 
 
 def _rows_table(labels: list[str], header: list[str], rows: list[list[str]]) -> list[str]:
@@ -333,14 +313,14 @@ class PermutationTest:
             m, ddf = self.qm_df
             lines.append(f"Test of Moderators (coefficients 2:{p}):¹")
             if ddf is None:
-                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val* = {_fmt_p(self.qm_p)}")
+                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val* = {fmt_p(self.qm_p)}")
             else:
                 lines.append(f"F(df1 = {m}, df2 = {ddf}) = {self.qm:.4f}, "
-                             f"p-val* = {_fmt_p(self.qm_p)}")
+                             f"p-val* = {fmt_p(self.qm_p)}")
             lines.append("")
         lines += ["Model Results:", ""]
         header = ["estimate", "se", f"{self.stat_name}val", "pval*", "ci.lb", "ci.ub", ""]
-        rows = [[_fmt(b), _fmt(s), _fmt(z), _fmt_p(pv), _fmt(lo), _fmt(hi), _stars(pv)]
+        rows = [[fmt_num(b), fmt_num(s), fmt_num(z), fmt_p(pv), fmt_num(lo), fmt_num(hi), stars(pv)]
                 for b, s, z, pv, lo, hi in zip(self.beta, self.se, self.stat, self.pval,
                                                self.ci_low, self.ci_high, strict=True)]
         labels = [""] if self.intercept_only else list(self.coef_names)
@@ -606,8 +586,8 @@ class Bootstrap:
         pct = f"{self.level:g}%"
         header = ["estimate", "bias", "se", f"{pct} percentile", f"{pct} basic",
                   f"{pct} normal"]
-        rows = [[_fmt(self.observed[j]), _fmt(self.bias[j]), _fmt(self.se[j])]
-                + [f"[{_fmt(ci[j, 0])}, {_fmt(ci[j, 1])}]"
+        rows = [[fmt_num(self.observed[j]), fmt_num(self.bias[j]), fmt_num(self.se[j])]
+                + [f"[{fmt_num(ci[j, 0])}, {fmt_num(ci[j, 1])}]"
                    for ci in (self.percentile, self.basic, self.normal)]
                 for j in range(len(self.names))]
         return "\n".join([head, "", *_rows_table(list(self.names), header, rows)])
@@ -787,7 +767,7 @@ class Gosh:
                 q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
                 stats_ = [x.mean(), x.min(), q1, med, q3, x.max()]
             labels.append(name)
-            rows.append([_fmt(s) for s in stats_])
+            rows.append([fmt_num(s) for s in stats_])
         lines += _rows_table(labels, ["mean", "min", "q1", "median", "q3", "max"], rows)
         return "\n".join(lines)
 

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from metareview.models.rma import MetaAnalysis, meta_analysis, refit
+from metareview.textfmt import fmt_num, fmt_p
 
 _EPS = np.finfo(float).eps
 
@@ -43,23 +44,11 @@ def _nums(a: np.ndarray) -> list[float | None]:
     return [_num(x) for x in np.asarray(a, dtype=float).ravel()]
 
 
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or not np.isfinite(x):
-        return "NA" if x is None or np.isnan(x) else ("Inf" if x > 0 else "-Inf")
-    return f"{x:.{digits}f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or np.isnan(p):
-        return "NA"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
-
-
 def _table(labels: Sequence[str], columns: dict[str, np.ndarray], formats: dict[str, Any]) -> str:
     """Fixed-width table like metafor's ``print.list.rma``."""
     cells = {}
     for name, values in columns.items():
-        fmt = formats.get(name, _fmt)
+        fmt = formats.get(name, fmt_num)
         cells[name] = [fmt(v) for v in values]
     width = max([len(s) for s in labels] + [0])
     colw = {n: max(len(n), *(len(c) for c in cells[n])) if len(cells[n]) else len(n)
@@ -197,8 +186,8 @@ class _SequentialFits:
         if self.method not in ("FE", "MH", "PETO"):
             cols["tau2"] = self.tau2
         cols.update({"I2": self.i2, "H2": self.h2})
-        fmts = {"pval": _fmt_p, "Qp": _fmt_p, "I2": lambda x: _fmt(x, 2),
-                "H2": lambda x: _fmt(x, 2)}
+        fmts = {"pval": fmt_p, "Qp": fmt_p, "I2": lambda x: fmt_num(x, 2),
+                "H2": lambda x: fmt_num(x, 2)}
         return self._title() + "\n\n" + _table(self._labels(), cols, fmts)
 
     def __str__(self) -> str:
@@ -338,7 +327,7 @@ class Influence:
         cols = {"rstudent": self.rstudent, "dffits": self.dffits, "cook.d": self.cook_d,
                 "cov.r": self.cov_r, "tau2.del": self.tau2_del, "QE.del": self.qe_del,
                 "hat": self.hat, "weight": self.weight}
-        fmts = {"weight": lambda x: _fmt(x, 2)}
+        fmts = {"weight": lambda x: fmt_num(x, 2)}
         labels = list(self.study)
         table = _table(labels, cols, fmts).split("\n")
         table = [table[0]] + [row + (" *" if f else "") for row, f in

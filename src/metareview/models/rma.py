@@ -15,6 +15,7 @@ from metareview.errors import InputError, where
 from metareview.jsonable import jsonable
 from metareview.models.core import METHODS, TESTS, fit_groups
 from metareview.models.tau2 import Tau2Estimate
+from metareview.textfmt import fmt_num, fmt_p, stars
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,8 +220,8 @@ class MetaAnalysis:
         if self.is_random:
             lines += [
                 f"tau^2 (estimated amount of {resid}heterogeneity): "
-                f"{_f(self.tau2)} (SE = {_f(self.se_tau2)})",
-                f"tau (square root of estimated tau^2 value):  {_f(self.tau)}",
+                f"{fmt_num(self.tau2)} (SE = {fmt_num(self.se_tau2)})",
+                f"tau (square root of estimated tau^2 value):  {fmt_num(self.tau)}",
             ]
         lines += [
             f"I^2 ({resid}heterogeneity / unaccounted variability): {self.i2:.2f}%",
@@ -230,15 +231,15 @@ class MetaAnalysis:
             lines.append(f"R^2 (amount of heterogeneity accounted for): {self.r2:.2f}%")
         lines += ["", f"Test for {'Residual ' if resid else ''}Heterogeneity:",
                   f"Q{'E' if resid else ''}(df = {self.q_df}) = {self.q:.4f}, "
-                  f"p-val {_p(self.q_p)}", ""]
+                  f"p-val {_p_eq(self.q_p)}", ""]
         if not self.intercept_only:
             m, ddf = self.qm_df
             if ddf is None:
                 lines.append(f"Test of Moderators (coefficients 2:{self.p_coef}):")
-                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val {_p(self.qm_p)}")
+                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val {_p_eq(self.qm_p)}")
             else:
                 lines.append(f"Test of Moderators (coefficients 2:{self.p_coef}):")
-                lines.append(f"F(df1 = {m}, df2 = {ddf}) = {self.qm:.4f}, p-val {_p(self.qm_p)}")
+                lines.append(f"F(df1 = {m}, df2 = {ddf}) = {self.qm:.4f}, p-val {_p_eq(self.qm_p)}")
             lines.append("")
         lines.append("Model Results:")
         lines.append("")
@@ -250,12 +251,12 @@ class MetaAnalysis:
         for i in range(self.p_coef):
             label = names[i + 1] if not self.intercept_only else ""
             row = [self.coef[i], self.coef_se[i], self.coef_stat[i]]
-            cells = [f"{_f(x):>9}" for x in row] + [f"{_p(self.coef_p[i], bare=True):>9}"]
-            cells += [f"{_f(self.coef_ci_low[i]):>9}", f"{_f(self.coef_ci_high[i]):>9}"]
-            lines.append(f"{label:<{width}} " + " ".join(cells) + " " + _stars(self.coef_p[i]))
+            cells = [f"{fmt_num(x):>9}" for x in row] + [f"{fmt_p(self.coef_p[i]):>9}"]
+            cells += [f"{fmt_num(self.coef_ci_low[i]):>9}", f"{fmt_num(self.coef_ci_high[i]):>9}"]
+            lines.append(f"{label:<{width}} " + " ".join(cells) + " " + stars(self.coef_p[i]))
         if self.intercept_only and self.is_random:
             lines += ["", f"Prediction interval ({self.level:g}%): "
-                      f"{_f(self.pi_low)} to {_f(self.pi_high)}"]
+                      f"{fmt_num(self.pi_low)} to {fmt_num(self.pi_high)}"]
         bt = self.back_transformed
         if bt is not None:
             lines += ["", f"Back-transformed ({bt['scale']}): {bt['estimate']:.4f} "
@@ -266,7 +267,7 @@ class MetaAnalysis:
         for key, label in tests:
             if key in self.extra and self.extra[key] is not None:
                 val, pv = self.extra[key], self.extra[key + "_p"]
-                lines.append(f"{label}: {val:.4f}, p-val {_p(pv)}")
+                lines.append(f"{label}: {val:.4f}, p-val {_p_eq(pv)}")
         lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
         for w in self.warnings:
             lines.append(f"Note: {w}")
@@ -276,25 +277,8 @@ class MetaAnalysis:
         return self.summary()
 
 
-def _f(x: float) -> str:
-    return "NA" if x is None or np.isnan(x) else f"{x:.4f}"
-
-
-def _p(p: float, bare: bool = False) -> str:
-    if p is None or np.isnan(p):
-        return "NA"
-    if p < 1e-4:
-        return "<.0001" if bare else "< .0001"
-    return f"{p:.4f}" if bare else f"= {p:.4f}"
-
-
-def _stars(p: float) -> str:
-    if p is None or np.isnan(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return ""
+def _p_eq(p: float) -> str:
+    return fmt_p(p, bare=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""Number formatting for the printed summaries, in metafor's style (NA, Inf, <.0001, stars)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fmt_num(x: float | None, digits: int = 4) -> str:
+    """``x`` with ``digits`` decimals; ``NA`` for missing, ``Inf``/``-Inf`` as R prints them."""
+    if x is None or np.isnan(x):
+        return "NA"
+    if not np.isfinite(x):
+        return "Inf" if x > 0 else "-Inf"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p: float | None, bare: bool = True) -> str:
+    """A p-value as metafor prints it: ``<.0001`` below 1e-4, else four decimals.
+
+    ``bare=False`` gives the form used after a statistic: ``= 0.1234`` or ``< .0001``.
+    """
+    if p is None or np.isnan(p):
+        return "NA"
+    if p < 1e-4:
+        return "<.0001" if bare else "< .0001"
+    return f"{p:.4f}" if bare else f"= {p:.4f}"
+
+
+def stars(p: float | None) -> str:
+    """R's significance codes: ``***`` < 0.001 < ``**`` < 0.01 < ``*`` < 0.05 < ``.`` < 0.1."""
+    if p is None or np.isnan(p):
+        return ""
+    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return s
+    return ""
