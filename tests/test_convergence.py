@@ -6,7 +6,8 @@ random meta-analyses (k from 2 to 60, sampling variances over six orders of magn
 all at once through the vectorised core (the datasets in one batch per model form, iterating in
 lock-step), and each answer is checked against the optimality conditions directly:
 - ML/REML: tau^2 = 0 with a non-positive score there, or a zero of the score with the
-  (restricted) likelihood no lower than at tau^2 = 0 and at nearby points;
+  (restricted) likelihood no lower than at tau^2 = 0 and at nearby points; and globally, the
+  likelihood no lower than anywhere on a grid of 60 values up to 10 times var(y);
 - PM/EB: Q(tau^2) = k - p, or tau^2 = 0 with Q(0) <= k - p.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from metareview.models import core
-from metareview.models.tau2 import generalized_q, loglik
+from metareview.models.tau2 import estimate_tau2, generalized_q, loglik
 
 N_DATASETS = 10_000
 
@@ -75,6 +76,40 @@ def _check_max(y, v, X, method: str, tau2: float) -> None:
     assert here >= ll(tau2 * (1 - 1e-4)) - 1e-9
 
 
+def _global_check(idx, data, tau2, reml):
+    """The likelihood at the estimate against a grid over [0, 10 var(y)], all groups at once."""
+    g = data.groups
+    var = g.sum((data.y - g.expand(g.sum(data.y) / data.k)) ** 2) / data.k
+    best = core.log_likelihood(data, tau2, reml)
+    bad = []
+    for f in np.concatenate([[0.0], np.geomspace(1e-6, 10, 59)]):
+        ll = core.log_likelihood(data, f * var, reml)
+        for j in np.flatnonzero(ll > best + 1e-9 * (1 + np.abs(best))):
+            bad.append((idx[j], f"higher likelihood at tau2 = {f * var[j]:g}"))
+    return bad
+
+
+def test_reml_finds_the_interior_maximum_above_a_local_one_at_zero():
+    """Five datasets whose REML likelihood has a local maximum at 0 and a higher one inside:
+    metafor's default Fisher scoring stops at 0; started near the interior one it reaches it
+    (tests/reference/bimodal_reml.R). We must report the interior maximum."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    here = Path(__file__).parent
+    data = pd.read_csv(here / "data" / "bimodal_reml.csv")
+    ref = json.loads((here / "reference" / "bimodal_reml.json").read_text())
+    for d, rows in data.groupby("dataset", sort=False):
+        est = estimate_tau2(rows.yi.to_numpy(), rows.vi.to_numpy(), np.ones((20, 1)), "REML")
+        r = ref[str(d)]
+        assert r["default_tau2"] == 0 and r["interior_ll"] > r["default_ll"] + 0.03
+        assert est.tau2 == pytest.approx(r["interior_tau2"], rel=1e-6)
+        ll = loglik(rows.yi.to_numpy(), rows.vi.to_numpy(), np.ones((20, 1)), est.tau2, True)
+        assert ll == pytest.approx(r["interior_ll"], rel=1e-9)
+
+
 @pytest.mark.parametrize("method", ["REML", "ML", "EB", "PM"])
 def test_iterative_estimators_never_fail(method):
     datasets = list(_datasets(N_DATASETS))
@@ -99,5 +134,7 @@ def test_iterative_estimators_never_fail(method):
                         assert q == pytest.approx(k - p, rel=1e-9)
             except (AssertionError, FloatingPointError, np.linalg.LinAlgError) as exc:
                 failures.append((i, repr(exc)[:200]))
+        if method in ("REML", "ML"):
+            failures += _global_check(idx, data, est.tau2, method == "REML")
     assert n_fitted > 0.95 * N_DATASETS
     assert failures == [], f"{len(failures)} of {N_DATASETS} failed, first: {failures[:3]}"

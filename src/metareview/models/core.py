@@ -310,8 +310,40 @@ class Tau2Fits:
 
 def _score(data: Data, tau2: np.ndarray, method: str) -> np.ndarray:
     """Twice the derivative of the (restricted) log-likelihood in tau^2 (ML/REML)."""
-    fit = data.at(tau2)
-    return fit.rss2 - (fit.tr if method == "REML" else fit.sum_d)
+    return _terms(data, tau2, method, curvature=False, information=False)[0]
+
+
+def _terms(data: Data, tau2: np.ndarray, method: str, curvature: bool = True,
+           information: bool = True) -> tuple[np.ndarray, ...]:
+    """Score, Fisher information and observed curvature of ML/REML at ``tau2``.
+
+    The score is ``y'PPy - tr(P)`` (REML) or ``y'PPy - tr(W)`` (ML), the information
+    ``tr(PP)`` or ``tr(WW)``, the curvature ``2 y'PPPy - information``. The intercept-only
+    model, the hot loop of most batches, takes them from a few weighted sums in one sweep.
+    """
+    if data.X is not None:
+        fit = data.at(tau2)
+        if method == "ML":
+            score, info = fit.rss2 - fit.sum_d, fit.sum_d2
+        else:
+            score, info = fit.rss2 - fit.tr, fit.tr2
+        return score, info, (2 * fit.rss3 - info if curvature else None)
+    g, y = data.groups, data.y
+    w = 1.0 / (data.v + g.expand(tau2))
+    s1 = g.sum(w)
+    e = w * (y - g.expand(g.sum(w * y) / s1))  # Py
+    ee = e * e
+    w2 = w * w
+    s2 = g.sum(w2)
+    if method == "ML":
+        score, info = g.sum(ee) - s1, s2
+    else:
+        score = g.sum(ee) - (s1 - s2 / s1)
+        info = s2 - 2 * g.sum(w2 * w) / s1 + (s2 / s1) ** 2 if information else None
+    if not curvature:
+        return score, info, None
+    rss3 = g.sum(w * ee) - g.sum(w * e) ** 2 / s1
+    return score, info, 2 * rss3 - info
 
 
 class _ActiveSet:
@@ -349,17 +381,12 @@ def _fisher(data: Data, start: np.ndarray, method: str) -> tuple[np.ndarray, ...
         sub = act.compact()
         ids, live = act.ids, act.live
         t = tau2[ids]
-        fit = sub.at(t)
-        if method == "ML":
-            score, info = fit.rss2 - fit.sum_d, fit.sum_d2
-        else:
-            score, info = fit.rss2 - fit.tr, fit.tr2
+        score, info, hess = _terms(sub, t, method)
         adj = score / info
         # Fisher scoring converges linearly, slowly where the observed curvature is far below
         # the expected information; a Newton step on the observed curvature (-dS/dtau2 =
         # 2 y'PPPy - info) is taken whenever it is defined, points the same way and stays >= 0.
         with np.errstate(divide="ignore", invalid="ignore"):
-            hess = 2 * fit.rss3 - info
             newton = score / hess
         use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
         adj = np.where(use, newton, adj)
@@ -414,17 +441,34 @@ def _bracket_ml(one: Data, method: str) -> float:
     return max(cands, key=ll)
 
 
+_GRID = np.geomspace(1e-4, 1.0, 8)
+
+
 def _maximise(data: Data, method: str, start: np.ndarray) -> tuple[np.ndarray, ...]:
-    """ML/REML: Fisher scoring, then bracketing for groups where it fell short."""
+    """ML/REML: Fisher scoring, a check that its maximum is the only one, and bracketing where
+    it is not (or where Fisher scoring fell short).
+
+    The (restricted) likelihood can have two local maxima: one at tau^2 = 0 and a higher one
+    inside (5 of 10,000 random datasets of k = 20), or two inside (1 of 10,000 with k = 4 and
+    variances over two decades); metafor reports whichever its start leads to. The score
+    changes sign from + to - at a maximum, so Fisher scoring's answer is the only maximum
+    exactly when the score is positive below it and negative above it. That is checked on a
+    grid up to twice the residual variance of the unweighted fit (above any interior maximum),
+    all groups at once; a group that fails is solved by bracketing every sign change of the
+    score, and the highest likelihood wins.
+    """
     tau2, conv, iters = _fisher(data, start, method)
     solver = np.full(data.groups.G, "Fisher scoring", dtype=object)
-    check = np.flatnonzero(conv & (tau2 > 0))
-    reml = method == "REML"
-    if len(check):
-        sub = data.select(check)
-        ll_t = log_likelihood(sub, tau2[check], reml)
-        ll_0 = log_likelihood(sub, np.zeros(len(check)), reml)
-        conv[check[ll_t < ll_0 - 1e-12]] = False
+    done = np.flatnonzero(conv)
+    if len(done):
+        sub = data.select(done)
+        high = 2 * sub.wls(np.ones(sub.groups.n)).rss / (sub.k - sub.p)
+        grid = high[:, None] * _GRID[None, :]
+        score = np.column_stack([_score(sub, grid[:, j], method) for j in range(len(_GRID))])
+        t = tau2[done][:, None]
+        # a sign the single maximum at t forbids (with a margin for rounding near t)
+        wrong = ((grid < t * (1 - 1e-6)) & (score < 0)) | ((grid > t * (1 + 1e-6)) & (score > 0))
+        conv[done[wrong.any(axis=1)]] = False
     for i in np.flatnonzero(~conv):
         tau2[i] = _bracket_ml(data.select(np.array([i])), method)
         conv[i] = True
