@@ -37,8 +37,12 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# Speed against metafor (Rscript, if installed), PyMARE and statsmodels; writes bench/RESULTS.md.
+# `make bench BIG=1` adds the 10-million-analysis `metareview batch` run (minutes, 2 GB on disk).
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_models.py
+	$(BIN)/python bench/bench_batch.py $(if $(BIG),--big)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -10,15 +10,16 @@ metafor; not part of CI.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import have_metafor, rscript, write_csv
 from tests.test_convergence import _datasets
 
 from metareview import from_arrays, meta_analysis
@@ -56,18 +57,13 @@ def main(n: int = 2000) -> None:
                 fails += 1
         ours[m] = (time.perf_counter() - t0, fails)
     theirs: dict[str, tuple[float, int]] = {}
-    if shutil.which("Rscript"):
+    if have_metafor():
         with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "d.csv"
-            with csv.open("w") as fh:
-                fh.write("id,yi,vi\n")
-                for i, (y, v) in enumerate(data):
-                    for a, b in zip(y, v, strict=True):
-                        fh.write(f"{i},{float(a)!r},{float(b)!r}\n")
-            script = Path(tmp) / "b.R"
-            script.write_text(R_SCRIPT)
-            out = subprocess.run(["Rscript", str(script), str(csv), ",".join(METHODS)],
-                                 capture_output=True, text=True, check=True).stdout
+            csv = write_csv(Path(tmp) / "d.csv",
+                            id=np.repeat(np.arange(len(data)), [len(y) for y, _ in data]),
+                            yi=np.concatenate([y for y, _ in data]),
+                            vi=np.concatenate([v for _, v in data]))
+            out = rscript(R_SCRIPT, csv, ",".join(METHODS))
             for line in out.splitlines():
                 m, t, f = line.split()
                 theirs[m] = (float(t), int(f))
