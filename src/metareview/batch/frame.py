@@ -17,9 +17,7 @@ import pandas as pd
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.measures import MEASURES
 from metareview.errors import InputError, where
-from metareview.models.core import fit_groups
-from metareview.models.rma import TESTS
-from metareview.models.tau2 import METHODS
+from metareview.models.core import METHODS, TESTS, fit_groups
 
 
 def check_options(measure: str, method: str, test: str, level: float) -> tuple[str, str, str]:

@@ -24,7 +24,7 @@ so a batch costs about as much as its slowest few members, not the sum of them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -306,6 +306,7 @@ class Tau2Fits:
     converged: np.ndarray
     iterations: np.ndarray
     solver: np.ndarray  # strings
+    fit: WLS | None = None  # the weighted fit at tau2, where the estimator computed it
 
 
 def _score(data: Data, tau2: np.ndarray, method: str) -> np.ndarray:
@@ -609,7 +610,7 @@ def estimate_tau2(data: Data, method: str) -> Tau2Fits:
         se = np.sqrt(2 * k**2 / kp / g.sum(1 / (v + g.expand(tau2))) ** 2)
     else:
         raise ValueError(f"unknown method {method!r}")
-    return Tau2Fits(tau2, se, conv, iters, solver)
+    return Tau2Fits(tau2, se, conv, iters, solver, fit if method in ("ML", "REML") else None)
 
 
 def _hedges(data: Data) -> tuple[np.ndarray, np.ndarray]:
@@ -672,7 +673,6 @@ class GroupFits:
     weights: np.ndarray
     status: np.ndarray
     coef_names: tuple[str, ...] = ("intrcpt",)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_groups(self) -> int:
@@ -863,7 +863,7 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
     else:
         est = estimate_tau2(data, method)
         tau2 = est.tau2
-    fit = data.at(tau2)
+    fit = est.fit if est.fit is not None else data.at(tau2)
     vb = fit.M
     s2w = np.ones(G)
     if test == "knha":
