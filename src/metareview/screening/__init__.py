@@ -1,0 +1,1 @@
+"""Screening: decisions, dual review, active learning, stopping rules, simulation metrics."""

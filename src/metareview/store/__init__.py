@@ -1,0 +1,1 @@
+"""Persistence of a review project: SQLite by default, PostgreSQL for teams."""

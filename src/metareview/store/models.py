@@ -1,0 +1,185 @@
+"""The review project's tables (SQLAlchemy 2 declarative models).
+
+What reviewers enter is append-only. A changed decision is a new ``decision`` row, an undo is a
+row too, and database triggers (created by the first migration) refuse ``UPDATE`` and
+``DELETE`` on ``decision``, ``retrieval``, ``study_link`` and ``audit_log``. The current state is
+always the newest row, so the whole history stays and can be audited. Every write also adds an
+``audit_log`` row in the same transaction.
+
+The schema is created and upgraded only by the Alembic migrations in
+``metareview/store/migrations``; these models must describe exactly what the migrations build
+(``tests/test_store.py`` compares the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Tables whose rows are never updated or deleted.
+APPEND_ONLY = ("record", "decision", "retrieval", "study_link", "audit_log")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables."""
+
+
+class ReviewRow(Base):
+    """The review itself (one row)."""
+
+    __tablename__ = "review"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    criteria: Mapped[str] = mapped_column(Text, default="")
+    reviewers_required: Mapped[int] = mapped_column(Integer, default=2)
+    previous_studies: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_reports: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ReviewerRow(Base):
+    """A person who screens or resolves."""
+
+    __tablename__ = "reviewer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImportRow(Base):
+    """One imported file (a search of one source), for PRISMA's per-source counts."""
+
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    format: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    searched_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    imported_by: Mapped[str] = mapped_column(String(200))
+    n_records: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[list] = mapped_column(JSON)
+
+
+class RecordRow(Base):
+    """One imported record, exactly as imported (never changed)."""
+
+    __tablename__ = "record"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list] = mapped_column(JSON)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    journal: Mapped[str] = mapped_column(Text)
+    volume: Mapped[str] = mapped_column(String(100))
+    issue: Mapped[str] = mapped_column(String(100))
+    pages: Mapped[str] = mapped_column(String(100))
+    doi: Mapped[str] = mapped_column(String(300), index=True)
+    pmid: Mapped[str] = mapped_column(String(20), index=True)
+    keywords: Mapped[list] = mapped_column(JSON)
+    url: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(20))
+    source_key: Mapped[str] = mapped_column(String(300))
+    line: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    label: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    extra: Mapped[dict] = mapped_column(JSON)
+
+
+class DedupeRunRow(Base):
+    """One de-duplication run; undoing it sets ``undone_at`` (the run itself stays)."""
+
+    __tablename__ = "dedupe_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JSON)
+    n_records: Mapped[int] = mapped_column(Integer)
+    n_clusters: Mapped[int] = mapped_column(Integer)
+    n_duplicates: Mapped[int] = mapped_column(Integer)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    undone_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class DedupeMemberRow(Base):
+    """A record's membership of a duplicate cluster in one run."""
+
+    __tablename__ = "dedupe_member"
+    run_id: Mapped[int] = mapped_column(ForeignKey("dedupe_run.id"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("record.id"), primary_key=True)
+    cluster: Mapped[int] = mapped_column(Integer)
+    canonical: Mapped[bool] = mapped_column(Boolean)
+
+
+class DecisionRow(Base):
+    """One screening event (append-only; the newest per record, stage and reviewer counts).
+
+    ``kind`` is ``vote`` (a reviewer's decision), ``undo`` (restores that reviewer's previous
+    value, which is copied into the row; NULL when there was none), ``resolve`` (overrides the
+    votes) or ``automation`` (excluded by a stopping rule or other tool).
+    """
+
+    __tablename__ = "decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("record.id"))
+    stage: Mapped[str] = mapped_column(String(20))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewer.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    value: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    supersedes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_decision_record_stage", "record_id", "stage"),)
+
+
+class RetrievalRow(Base):
+    """Whether a report's full text was obtained (append-only; the newest counts)."""
+
+    __tablename__ = "retrieval"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("record.id"), index=True)
+    retrieved: Mapped[bool] = mapped_column(Boolean)
+    by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StudyLinkRow(Base):
+    """Which study a report belongs to (append-only; the newest counts).
+
+    A report with no link is its own study; PRISMA counts studies and reports separately.
+    """
+
+    __tablename__ = "study_link"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("record.id"), index=True)
+    study: Mapped[str] = mapped_column(String(200))
+    by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """Every write, who made it and what it was (append-only)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict] = mapped_column(JSON)

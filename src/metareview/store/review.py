@@ -1,0 +1,615 @@
+"""A review project on disk: its settings file and its database.
+
+``Review.create(path, name)`` makes a folder holding ``metareview.yaml`` (the name and the
+database URL) and, by default, an embedded SQLite database ``review.sqlite``. Every method that
+writes does so in one transaction, together with its audit-log row: a file is imported whole or
+not at all, and a process killed mid-write loses only the transaction it was in.
+
+Records reach screening through the newest de-duplication run that has not been undone: the
+canonical record of each cluster is screened, the others are duplicates. Title/abstract
+screening covers records found in databases and registers; records found by other methods
+(websites, organisations, citation searching) go straight to full text, as in PRISMA 2020.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from metareview.errors import InputError
+from metareview.records.model import ImportBatch, Record
+from metareview.screening.decisions import (
+    STAGES,
+    Status,
+    Vote,
+    check_decision,
+    combine,
+)
+from metareview.store import db
+from metareview.store.models import (
+    AuditRow,
+    DecisionRow,
+    DedupeMemberRow,
+    DedupeRunRow,
+    ImportRow,
+    RecordRow,
+    RetrievalRow,
+    ReviewerRow,
+    ReviewRow,
+    StudyLinkRow,
+)
+
+SETTINGS = "metareview.yaml"
+SQLITE_NAME = "review.sqlite"
+#: Source kinds whose records are screened on title and abstract (PRISMA's left column).
+DBR_KINDS = ("database", "register")
+#: Source kinds of PRISMA's "other methods" column (straight to full-text retrieval).
+OTHER_KINDS = ("website", "organisation", "citation", "other")
+KINDS = DBR_KINDS + OTHER_KINDS
+_RECORD_FIELDS = (
+    "title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
+    "pmid", "keywords", "url", "type", "source_key", "line", "label", "extra",
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored: its id, its import and the record itself."""
+
+    id: int
+    import_id: int
+    kind: str
+    source: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class DedupeSummary:
+    """What a de-duplication run found (``dedupe --json`` prints :meth:`to_dict`)."""
+
+    run_id: int
+    records: int
+    clusters: int
+    duplicates: int
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (f"de-duplication run {self.run_id}: {self.records} records, {self.clusters} "
+                f"clusters of duplicates, {self.duplicates} duplicates removed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"run": self.run_id, "records": self.records, "clusters": self.clusters,
+                "duplicates": self.duplicates}
+
+
+class Review:
+    """A review project: settings plus a SQLAlchemy engine on its database.
+
+    Use :meth:`create` or :meth:`open`; close with :meth:`close` (or a ``with`` block).
+    """
+
+    def __init__(self, root: Path, engine: Engine):
+        self.root = root
+        self.engine = engine
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        db_url: str | None = None,
+        criteria: str = "",
+        reviewers_required: int = 2,
+        actor: str = "metareview",
+    ) -> Review:
+        """Create a review folder and its database (SQLite unless ``db_url`` is given).
+
+        Raises
+        ------
+        InputError
+            If the folder already holds a review, the database already holds one, or the
+            database cannot be reached.
+        """
+        root = Path(path)
+        if (root / SETTINGS).exists():
+            raise InputError(f"{root / SETTINGS}: a review already exists here")
+        if reviewers_required not in (1, 2):
+            raise InputError(f"reviewers per record must be 1 or 2, not {reviewers_required}")
+        root.mkdir(parents=True, exist_ok=True)
+        url = db_url or db.sqlite_url(root / SQLITE_NAME)
+        engine = db.connect(url)
+        db.upgrade(engine)
+        with Session(engine) as s, s.begin():
+            if s.scalar(select(func.count()).select_from(ReviewRow)):
+                raise InputError(f"database {engine.url.render_as_string()} already holds a "
+                                 "review; use an empty database")
+            s.add(ReviewRow(name=name or root.name, created_at=_now(), criteria=criteria,
+                            reviewers_required=reviewers_required))
+            _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name})
+        settings = {"name": name or root.name,
+                    "database": db_url if db_url else SQLITE_NAME}
+        tmp = root / (SETTINGS + ".tmp")
+        tmp.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+        tmp.replace(root / SETTINGS)
+        return cls(root, engine)
+
+    @classmethod
+    def open(cls, path: str | Path = ".") -> Review:
+        """Open the review in ``path`` and bring its schema up to date.
+
+        Raises
+        ------
+        InputError
+            If there is no review there or its database cannot be reached.
+        """
+        root = Path(path)
+        settings_file = root / SETTINGS
+        if not settings_file.exists():
+            raise InputError(f"{root}: no review here (no {SETTINGS}); run 'metareview init'")
+        try:
+            settings = yaml.safe_load(settings_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{settings_file}: not valid YAML ({exc})") from None
+        url = str(settings.get("database", SQLITE_NAME))
+        if "://" not in url:
+            url = db.sqlite_url(root / url)
+        engine = db.connect(url)
+        db.upgrade(engine)
+        return cls(root, engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Review:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        """Name, criteria, reviewers per record and the previous review's counts."""
+        with Session(self.engine) as s:
+            r = s.scalars(select(ReviewRow)).one()
+            return {"name": r.name, "criteria": r.criteria,
+                    "reviewers_required": r.reviewers_required,
+                    "previous_studies": r.previous_studies,
+                    "previous_reports": r.previous_reports,
+                    "database": self.engine.dialect.name}
+
+    # -- imports ---------------------------------------------------------------------------
+
+    def add_import(self, batch: ImportBatch, *, actor: str = "metareview",
+                   allow_repeat: bool = False) -> int:
+        """Store one imported file's records, all or nothing; returns the import's id.
+
+        Raises
+        ------
+        InputError
+            If the source kind is unknown, or the same file (same bytes) was imported before
+            and ``allow_repeat`` is false.
+        """
+        if batch.kind not in KINDS:
+            raise InputError(f"{batch.filename}: source kind {batch.kind!r}: expected one of "
+                             f"{', '.join(KINDS)}")
+        if not batch.records:
+            raise InputError(f"{batch.filename}: no records to import")
+        with Session(self.engine) as s, s.begin():
+            if batch.sha256 and not allow_repeat:
+                prev = s.scalars(select(ImportRow).where(ImportRow.sha256 == batch.sha256)).first()
+                if prev is not None:
+                    raise InputError(
+                        f"{batch.filename}: already imported (import {prev.id}, "
+                        f"{prev.filename} from {prev.source}); pass --allow-repeat to import again")
+            row = ImportRow(source=batch.source, kind=batch.kind, format=batch.format,
+                            filename=batch.filename, sha256=batch.sha256,
+                            searched_on=batch.searched_on, imported_at=_now(),
+                            imported_by=actor, n_records=len(batch.records),
+                            warnings=list(batch.warnings))
+            s.add(row)
+            s.flush()
+            rows = []
+            for pos, rec in enumerate(batch.records):
+                d = rec.to_dict()
+                rows.append({"import_id": row.id, "position": pos,
+                             **{k: d[k] for k in _RECORD_FIELDS}})
+            for start in range(0, len(rows), 5000):
+                s.execute(insert(RecordRow), rows[start:start + 5000])
+            _audit(s, actor, "import", {"import": row.id, **batch.to_dict()})
+            return row.id
+
+    def imports(self) -> list[dict[str, Any]]:
+        """Every import, oldest first."""
+        with Session(self.engine) as s:
+            return [{"id": r.id, "source": r.source, "kind": r.kind, "format": r.format,
+                     "filename": r.filename, "records": r.n_records,
+                     "searched_on": r.searched_on.isoformat() if r.searched_on else None,
+                     "imported_at": r.imported_at.isoformat(), "imported_by": r.imported_by}
+                    for r in s.scalars(select(ImportRow).order_by(ImportRow.id))]
+
+    def records(self, ids: Iterable[int] | None = None) -> dict[int, StoredRecord]:
+        """Stored records by id (all of them, or those in ``ids``), in import order."""
+        q = (select(RecordRow, ImportRow.kind, ImportRow.source)
+             .join(ImportRow, RecordRow.import_id == ImportRow.id).order_by(RecordRow.id))
+        wanted = None if ids is None else set(ids)
+        out: dict[int, StoredRecord] = {}
+        with Session(self.engine) as s:
+            for row, kind, source in s.execute(q):
+                if wanted is not None and row.id not in wanted:
+                    continue
+                rec = Record.from_dict({k: getattr(row, k) for k in _RECORD_FIELDS})
+                out[row.id] = StoredRecord(row.id, row.import_id, kind, source, rec)
+        return out
+
+    # -- de-duplication --------------------------------------------------------------------
+
+    def dedupe(self, *, actor: str = "metareview",
+               progress: Callable[[int, int], None] | None = None,
+               **params: Any) -> DedupeSummary:
+        """De-duplicate every stored record and store the clusters as a new run.
+
+        The canonical record of a cluster is the de-duplicator's choice, except that a
+        record already screened, and then a record from a database or register, is preferred
+        (so no decision is orphaned and PRISMA's left column keeps the record).
+        ``params`` go to :func:`metareview.records.dedupe.find_duplicates`.
+        """
+        from metareview.records.dedupe import find_duplicates
+
+        stored = self.records()
+        ids = list(stored)
+        result = find_duplicates([stored[i].record for i in ids], progress=progress, **params)
+        with Session(self.engine) as s, s.begin():
+            decided = set(s.scalars(select(DecisionRow.record_id).distinct()))
+            run = DedupeRunRow(created_at=_now(), created_by=actor,
+                               params={k: repr(v) for k, v in params.items()},
+                               n_records=len(ids), n_clusters=0, n_duplicates=0)
+            s.add(run)
+            s.flush()
+            members = []
+            n_clusters = n_dup = 0
+            for c, (cluster, canon) in enumerate(zip(result.clusters, result.canonical,
+                                                     strict=True)):
+                if len(cluster) < 2:
+                    continue
+                rid = [ids[i] for i in cluster]
+                canon_id = ids[canon]
+                prefer = [r for r in rid if r in decided] or [
+                    r for r in rid if stored[r].kind in DBR_KINDS]
+                if prefer and canon_id not in prefer:
+                    canon_id = prefer[0]
+                n_clusters += 1
+                n_dup += len(rid) - 1
+                members += [{"run_id": run.id, "record_id": r, "cluster": c,
+                             "canonical": r == canon_id} for r in rid]
+            if members:
+                s.execute(insert(DedupeMemberRow), members)
+            run.n_clusters, run.n_duplicates = n_clusters, n_dup
+            _audit(s, actor, "dedupe", {"run": run.id, "records": len(ids),
+                                        "clusters": n_clusters, "duplicates": n_dup})
+            return DedupeSummary(run.id, len(ids), n_clusters, n_dup)
+
+    def undo_dedupe(self, *, actor: str = "metareview") -> int:
+        """Undo the newest active de-duplication run (its clusters stay, marked undone).
+
+        Returns the run's id.
+
+        Raises
+        ------
+        InputError
+            If there is no active run.
+        """
+        with Session(self.engine) as s, s.begin():
+            run = self._active_run(s)
+            if run is None:
+                raise InputError("no de-duplication run to undo")
+            run.undone_at, run.undone_by = _now(), actor
+            _audit(s, actor, "undo-dedupe", {"run": run.id})
+            return run.id
+
+    @staticmethod
+    def _active_run(s: Session) -> DedupeRunRow | None:
+        return s.scalars(select(DedupeRunRow).where(DedupeRunRow.undone_at.is_(None))
+                         .order_by(DedupeRunRow.id.desc())).first()
+
+    def duplicates(self) -> dict[int, int]:
+        """Record id → canonical record id, for every duplicate in the active run."""
+        with Session(self.engine) as s:
+            run = self._active_run(s)
+            if run is None:
+                return {}
+            rows = s.execute(select(DedupeMemberRow.record_id, DedupeMemberRow.cluster,
+                                    DedupeMemberRow.canonical)
+                             .where(DedupeMemberRow.run_id == run.id)).all()
+        canon = {c: r for r, c, is_c in rows if is_c}
+        return {r: canon[c] for r, c, is_c in rows if not is_c}
+
+    # -- reviewers and decisions -----------------------------------------------------------
+
+    def _reviewer(self, s: Session, name: str) -> int:
+        name = name.strip()
+        if not name:
+            raise InputError("reviewer name is empty")
+        rid = s.scalar(select(ReviewerRow.id).where(ReviewerRow.name == name))
+        if rid is None:
+            row = ReviewerRow(name=name, created_at=_now())
+            s.add(row)
+            s.flush()
+            rid = row.id
+        return rid
+
+    def _check_record(self, s: Session, record_id: int) -> None:
+        if s.get(RecordRow, record_id) is None:
+            raise InputError(f"record {record_id}: no such record")
+
+    def decide(self, record_id: int, stage: str, reviewer: str, value: str,
+               reason: str | None = None, note: str | None = None) -> int:
+        """Store a reviewer's vote; returns the decision's id.
+
+        A changed mind is a new row; the earlier vote stays in the history.
+
+        Raises
+        ------
+        InputError
+            Unknown record, stage or value, a full-text exclusion without a reason, or a
+            record that is a duplicate or not (yet) at this stage.
+        """
+        check_decision(stage, value, reason)
+        if record_id not in self.eligible(stage):
+            raise InputError(f"record {record_id}: not up for {stage} screening "
+                                 "(a duplicate, or not sent on from title/abstract)")
+        with Session(self.engine) as s, s.begin():
+            self._check_record(s, record_id)
+            rid = self._reviewer(s, reviewer)
+            prev = self._current_vote(s, record_id, stage, rid)
+            row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid, kind="vote",
+                              value=value, reason=reason, note=note,
+                              supersedes=prev.id if prev is not None else None,
+                              created_at=_now())
+            s.add(row)
+            s.flush()
+            _audit(s, reviewer, "decide", {
+                "decision": row.id, "record": record_id, "stage": stage, "value": value,
+                "reason": reason, "previous": prev.value if prev is not None else None})
+            return row.id
+
+    @staticmethod
+    def _current_vote(s: Session, record_id: int, stage: str, rid: int) -> DecisionRow | None:
+        return s.scalars(
+            select(DecisionRow).where(DecisionRow.record_id == record_id,
+                                      DecisionRow.stage == stage,
+                                      DecisionRow.reviewer_id == rid,
+                                      DecisionRow.kind.in_(("vote", "undo")))
+            .order_by(DecisionRow.id.desc())).first()
+
+    def undo(self, stage: str, reviewer: str) -> int | None:
+        """Undo the reviewer's newest vote at ``stage`` that is not undone yet.
+
+        The undo is a new row restoring the value the reviewer had before that vote. Returns
+        the record's id, or None when there is nothing to undo.
+        """
+        with Session(self.engine) as s, s.begin():
+            rid = self._reviewer(s, reviewer)
+            rows = s.scalars(select(DecisionRow).where(
+                DecisionRow.stage == stage, DecisionRow.reviewer_id == rid,
+                DecisionRow.kind.in_(("vote", "undo"))).order_by(DecisionRow.id)).all()
+            undone = {r.supersedes for r in rows if r.kind == "undo"}
+            votes = [r for r in rows if r.kind == "vote" and r.id not in undone]
+            if not votes:
+                return None
+            target = votes[-1]
+            before = [r for r in rows if r.record_id == target.record_id and r.id < target.id]
+            restore = before[-1] if before else None
+            row = DecisionRow(record_id=target.record_id, stage=stage, reviewer_id=rid,
+                              kind="undo", value=restore.value if restore else None,
+                              reason=restore.reason if restore else None,
+                              supersedes=target.id, created_at=_now())
+            s.add(row)
+            s.flush()
+            _audit(s, reviewer, "undo", {"decision": row.id, "undoes": target.id,
+                                         "record": target.record_id, "stage": stage,
+                                         "restored": row.value})
+            return target.record_id
+
+    def resolve(self, record_id: int, stage: str, resolver: str, value: str,
+                reason: str | None = None, note: str | None = None) -> int:
+        """Settle a record at ``stage`` whatever the votes say; returns the decision's id."""
+        check_decision(stage, value, reason)
+        if value == "maybe":
+            raise InputError("a resolution must be include or exclude, not maybe")
+        with Session(self.engine) as s, s.begin():
+            self._check_record(s, record_id)
+            rid = self._reviewer(s, resolver)
+            row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
+                              kind="resolve", value=value, reason=reason, note=note,
+                              created_at=_now())
+            s.add(row)
+            s.flush()
+            _audit(s, resolver, "resolve", {"decision": row.id, "record": record_id,
+                                            "stage": stage, "value": value, "reason": reason})
+            return row.id
+
+    def exclude_by_automation(self, record_ids: Sequence[int], *, tool: str,
+                              reason: str) -> int:
+        """Mark records ineligible by an automation tool before title/abstract screening.
+
+        PRISMA 2020 counts them as "records marked as ineligible by automation tools".
+        Returns how many were marked.
+        """
+        eligible = self.eligible("title_abstract")
+        bad = [r for r in record_ids if r not in eligible]
+        if bad:
+            raise InputError(f"record {bad[0]}: not up for title/abstract screening")
+        with Session(self.engine) as s, s.begin():
+            rid = self._reviewer(s, tool)
+            now = _now()
+            s.execute(insert(DecisionRow), [
+                {"record_id": r, "stage": "title_abstract", "reviewer_id": rid,
+                 "kind": "automation", "value": "exclude", "reason": reason,
+                 "created_at": now} for r in record_ids])
+            _audit(s, tool, "automation", {"records": list(record_ids), "reason": reason})
+        return len(record_ids)
+
+    def history(self, record_id: int | None = None) -> list[dict[str, Any]]:
+        """Every decision event (the audit trail of screening), oldest first."""
+        q = (select(DecisionRow, ReviewerRow.name)
+             .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
+             .order_by(DecisionRow.id))
+        if record_id is not None:
+            q = q.where(DecisionRow.record_id == record_id)
+        with Session(self.engine) as s:
+            return [{"id": d.id, "record": d.record_id, "stage": d.stage, "reviewer": name,
+                     "kind": d.kind, "value": d.value, "reason": d.reason, "note": d.note,
+                     "supersedes": d.supersedes, "at": d.created_at.isoformat()}
+                    for d, name in s.execute(q)]
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        """Every write to the review, oldest first."""
+        with Session(self.engine) as s:
+            return [{"id": a.id, "at": a.at.isoformat(), "actor": a.actor,
+                     "action": a.action, "detail": a.detail}
+                    for a in s.scalars(select(AuditRow).order_by(AuditRow.id))]
+
+    # -- where records stand ---------------------------------------------------------------
+
+    def _events(self, stage: str) -> tuple[dict, dict, set[int]]:
+        """Current votes, resolutions and automation exclusions at ``stage``."""
+        q = (select(DecisionRow, ReviewerRow.name)
+             .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
+             .where(DecisionRow.stage == stage).order_by(DecisionRow.id))
+        votes: dict[int, dict[str, Vote | None]] = defaultdict(dict)
+        resolutions: dict[int, Vote] = {}
+        automated: set[int] = set()
+        with Session(self.engine) as s:
+            for d, name in s.execute(q):
+                if d.kind in ("vote", "undo"):
+                    votes[d.record_id][name] = (None if d.value is None
+                                                else Vote(name, d.value, d.reason))
+                elif d.kind == "resolve":
+                    resolutions[d.record_id] = Vote(name, d.value, d.reason)
+                elif d.kind == "automation":
+                    automated.add(d.record_id)
+        return votes, resolutions, automated
+
+    def eligible(self, stage: str) -> list[int]:
+        """Record ids up for screening at ``stage``, in import order.
+
+        Title/abstract: canonical database/register records not excluded by automation.
+        Full text: those finally included at title/abstract, plus canonical records from
+        other methods.
+        """
+        if stage not in STAGES:
+            raise InputError(f"stage {stage!r}: expected one of {', '.join(STAGES)}")
+        dup = self.duplicates()
+        with Session(self.engine) as s:
+            rows = s.execute(select(RecordRow.id, ImportRow.kind)
+                             .join(ImportRow, RecordRow.import_id == ImportRow.id)
+                             .order_by(RecordRow.id)).all()
+        canonical = [(r, k) for r, k in rows if r not in dup]
+        ta_status = self._status("title_abstract", [r for r, k in canonical if k in DBR_KINDS])
+        if stage == "title_abstract":
+            return [r for r, k in canonical if k in DBR_KINDS and ta_status[r].state != "automated"]
+        return [r for r, k in canonical
+                if (k in DBR_KINDS and ta_status[r].final == "include") or k in OTHER_KINDS]
+
+    def _status(self, stage: str, ids: Sequence[int]) -> dict[int, Status]:
+        votes, resolutions, automated = self._events(stage)
+        with Session(self.engine) as s:
+            required = s.scalar(select(ReviewRow.reviewers_required))
+        out = {}
+        for r in ids:
+            if r in automated:
+                out[r] = Status("automated", "exclude", None, ())
+                continue
+            vs = [v for v in votes.get(r, {}).values() if v is not None]
+            out[r] = combine(stage, vs, required=required, resolution=resolutions.get(r))
+        return out
+
+    def status(self, stage: str) -> dict[int, Status]:
+        """Where every record up for ``stage`` stands (see :func:`screening.decisions.combine`)."""
+        return self._status(stage, self.eligible(stage))
+
+    def conflicts(self, stage: str) -> dict[int, Status]:
+        """Records whose votes disagree and are not yet resolved."""
+        return {r: st for r, st in self.status(stage).items() if st.state == "conflict"}
+
+    def queue(self, stage: str, reviewer: str) -> list[int]:
+        """Records still waiting for this reviewer's vote (blinded: others' votes not used).
+
+        A record leaves everyone's queue once it is resolved; otherwise it stays until this
+        reviewer has voted, whatever the other reviewer did.
+        """
+        votes, resolutions, _ = self._events(stage)
+        return [r for r in self.eligible(stage)
+                if r not in resolutions and votes.get(r, {}).get(reviewer) is None]
+
+    def own_labels(self, stage: str, reviewer: str) -> dict[int, str]:
+        """This reviewer's current votes at ``stage`` (what the ranking model may learn from)."""
+        votes, _, _ = self._events(stage)
+        return {r: v[reviewer].value for r, v in votes.items() if v.get(reviewer) is not None}
+
+    # -- full texts and studies ------------------------------------------------------------
+
+    def set_retrieval(self, record_id: int, retrieved: bool, *, by: str,
+                      note: str | None = None) -> None:
+        """Record whether the full text of a report was obtained (newest entry counts)."""
+        with Session(self.engine) as s, s.begin():
+            self._check_record(s, record_id)
+            s.add(RetrievalRow(record_id=record_id, retrieved=retrieved, by=by, note=note,
+                               created_at=_now()))
+            _audit(s, by, "retrieval", {"record": record_id, "retrieved": retrieved})
+
+    def link_study(self, record_id: int, study: str, *, by: str) -> None:
+        """Say which study a report belongs to (several reports can share a study)."""
+        with Session(self.engine) as s, s.begin():
+            self._check_record(s, record_id)
+            s.add(StudyLinkRow(record_id=record_id, study=study, by=by, created_at=_now()))
+            _audit(s, by, "link-study", {"record": record_id, "study": study})
+
+    def set_previous(self, studies: int | None, reports: int | None, *, actor: str) -> None:
+        """Studies and reports included in the previous version (an updated review)."""
+        with Session(self.engine) as s, s.begin():
+            r = s.scalars(select(ReviewRow)).one()
+            r.previous_studies, r.previous_reports = studies, reports
+            _audit(s, actor, "previous", {"studies": studies, "reports": reports})
+
+    def set_criteria(self, criteria: str, *, actor: str) -> None:
+        """The inclusion criteria shown to screeners."""
+        with Session(self.engine) as s, s.begin():
+            s.scalars(select(ReviewRow)).one().criteria = criteria
+            _audit(s, actor, "criteria", {"criteria": criteria})
+
+    def _latest(self, row_type: type, field: str) -> dict[int, Any]:
+        with Session(self.engine) as s:
+            rows = s.execute(select(row_type.record_id, getattr(row_type, field))
+                             .order_by(row_type.id)).all()
+        return dict(rows)
+
+    def retrieval(self) -> dict[int, bool]:
+        """Record id → whether its full text was obtained (only records with an entry)."""
+        return self._latest(RetrievalRow, "retrieved")
+
+    def studies(self) -> dict[int, str]:
+        """Record id → study it belongs to (only linked records)."""
+        return self._latest(StudyLinkRow, "study")
+
+
+def _audit(s: Session, actor: str, action: str, detail: Mapping[str, Any]) -> None:
+    s.add(AuditRow(at=_now(), actor=actor, action=action, detail=dict(detail)))
