@@ -11,3 +11,59 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+# -- databases for the store's tests -----------------------------------------------------------
+# Every store test runs twice: on SQLite (always) and on PostgreSQL when one is reachable at
+# METAREVIEW_TEST_PG (an admin URL; `.ci/run` starts a server and sets it). Without one, the
+# PostgreSQL half is skipped with a message saying so.
+
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+PG_ADMIN = os.environ.get(
+    "METAREVIEW_TEST_PG", "postgresql://metareview:metareview@127.0.0.1:5432/postgres"
+)
+_pg_state: dict[str, object] = {}
+
+
+def _pg_engine():
+    """An admin engine on the test server, or the reason there is none."""
+    if "engine" not in _pg_state:
+        try:
+            from sqlalchemy import create_engine, text
+
+            from metareview.store.db import normalise_url
+
+            eng = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT",
+                                connect_args={"connect_timeout": 3})
+            with eng.connect() as c:
+                c.execute(text("select 1"))
+            _pg_state["engine"] = eng
+        except Exception as exc:  # any failure means: no server to test against
+            _pg_state["engine"] = None
+            _pg_state["why"] = str(exc).strip().splitlines()[0][:160]
+    return _pg_state["engine"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request):
+    """None (the default embedded SQLite) or the URL of a fresh, empty PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    eng = _pg_engine()
+    if eng is None:
+        pytest.skip(f"PostgreSQL half skipped: no server at {PG_ADMIN} "
+                    f"({_pg_state.get('why')}); .ci/run starts one")
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"mr_test_{uuid.uuid4().hex[:12]}"
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with eng.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

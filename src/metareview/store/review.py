@@ -508,6 +508,15 @@ class Review:
                     automated.add(d.record_id)
         return votes, resolutions, automated
 
+    def canonical(self) -> list[tuple[int, str]]:
+        """(record id, source kind) of every record that is not a duplicate, in import order."""
+        dup = self.duplicates()
+        with Session(self.engine) as s:
+            rows = s.execute(select(RecordRow.id, ImportRow.kind)
+                             .join(ImportRow, RecordRow.import_id == ImportRow.id)
+                             .order_by(RecordRow.id)).all()
+        return [(r, k) for r, k in rows if r not in dup]
+
     def eligible(self, stage: str) -> list[int]:
         """Record ids up for screening at ``stage``, in import order.
 
@@ -517,17 +526,12 @@ class Review:
         """
         if stage not in STAGES:
             raise InputError(f"stage {stage!r}: expected one of {', '.join(STAGES)}")
-        dup = self.duplicates()
-        with Session(self.engine) as s:
-            rows = s.execute(select(RecordRow.id, ImportRow.kind)
-                             .join(ImportRow, RecordRow.import_id == ImportRow.id)
-                             .order_by(RecordRow.id)).all()
-        canonical = [(r, k) for r, k in rows if r not in dup]
-        ta_status = self._status("title_abstract", [r for r, k in canonical if k in DBR_KINDS])
+        canonical = self.canonical()
+        ta = self._status("title_abstract", [r for r, k in canonical if k in DBR_KINDS])
         if stage == "title_abstract":
-            return [r for r, k in canonical if k in DBR_KINDS and ta_status[r].state != "automated"]
+            return [r for r, st in ta.items() if st.state != "automated"]
         return [r for r, k in canonical
-                if (k in DBR_KINDS and ta_status[r].final == "include") or k in OTHER_KINDS]
+                if (k in DBR_KINDS and ta[r].final == "include") or k in OTHER_KINDS]
 
     def _status(self, stage: str, ids: Sequence[int]) -> dict[int, Status]:
         votes, resolutions, automated = self._events(stage)
@@ -543,7 +547,12 @@ class Review:
         return out
 
     def status(self, stage: str) -> dict[int, Status]:
-        """Where every record up for ``stage`` stands (see :func:`screening.decisions.combine`)."""
+        """Where every record up for ``stage`` stands (see :func:`screening.decisions.combine`).
+
+        At title/abstract this includes records excluded by automation (state ``automated``).
+        """
+        if stage == "title_abstract":
+            return self._status(stage, [r for r, k in self.canonical() if k in DBR_KINDS])
         return self._status(stage, self.eligible(stage))
 
     def conflicts(self, stage: str) -> dict[int, Status]:

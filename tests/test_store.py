@@ -1,0 +1,258 @@
+"""The review store: schema, append-only history, dual screening rules, crash safety.
+
+Each test runs on SQLite and, when a server is reachable, on PostgreSQL (``db_url`` fixture in
+conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from metareview.errors import InputError
+from metareview.records.model import ImportBatch, Record
+from metareview.store import db
+from metareview.store.models import APPEND_ONLY, Base
+from metareview.store.review import Review
+
+TA, FT = "title_abstract", "full_text"
+
+
+def batch(n: int, *, source="PubMed", kind="database", sha="", start=0) -> ImportBatch:
+    recs = tuple(Record(title=f"Ketamine trial {start + i}", authors=("Doe, J",),
+                        year=2000 + i % 20, doi=f"10.1000/k{start + i}") for i in range(n))
+    return ImportBatch(recs, source, kind=kind, format="ris", filename=f"{source}.ris",
+                       sha256=sha or f"{source}-{start}-{n}")
+
+
+@pytest.fixture
+def review(tmp_path, db_url):
+    r = Review.create(tmp_path / "rv", "test review", db_url=db_url, criteria="Adults; RCTs")
+    yield r
+    r.close()
+
+
+def test_schema_from_migrations_equals_models(review):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with review.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert db.current_revision(review.engine) == db.head_revision()
+
+
+def test_sqlite_is_in_wal_mode(tmp_path):
+    r = Review.create(tmp_path / "w", "w")
+    with r.engine.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert (tmp_path / "w" / "review.sqlite").exists()
+    r.close()
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET id = id", "DELETE FROM {t}"])
+def test_append_only_tables_refuse_change(review, table, statement):
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "include")
+    review.set_retrieval(1, True, by="ann")
+    review.link_study(1, "S1", by="ann")
+    with pytest.raises(Exception, match="append-only"), review.engine.begin() as c:
+        c.execute(text(statement.format(t=table)))
+
+
+def test_reopen_keeps_everything(review, tmp_path):
+    review.add_import(batch(3))
+    review.decide(2, TA, "ann", "exclude")
+    review.close()
+    again = Review.open(tmp_path / "rv")
+    assert again.settings()["name"] == "test review"
+    assert again.settings()["criteria"] == "Adults; RCTs"
+    assert [h["value"] for h in again.history()] == ["exclude"]
+    again.close()
+
+
+def test_init_twice_and_open_nothing(review, tmp_path):
+    with pytest.raises(InputError, match="already exists"):
+        Review.create(tmp_path / "rv", "again")
+    with pytest.raises(InputError, match="no review here"):
+        Review.open(tmp_path / "nothing")
+
+
+def test_import_is_stored_whole_and_repeat_refused(review):
+    iid = review.add_import(batch(4, sha="abc"))
+    recs = review.records()
+    assert len(recs) == 4 and {r.import_id for r in recs.values()} == {iid}
+    assert recs[1].record.title == "Ketamine trial 0" and recs[1].record.authors == ("Doe, J",)
+    with pytest.raises(InputError, match="already imported"):
+        review.add_import(batch(4, sha="abc"))
+    assert len(review.records()) == 4
+    review.add_import(batch(4, sha="abc"), allow_repeat=True)
+    assert len(review.records()) == 8
+    assert [i["records"] for i in review.imports()] == [4, 4]
+
+
+def test_bad_kind_rejected(review):
+    with pytest.raises(InputError, match="source kind"):
+        review.add_import(batch(1, kind="friend"))
+
+
+def test_dual_screening_states(review):
+    review.add_import(batch(6))
+    votes = {1: ("include", "include"), 2: ("include", "maybe"), 3: ("exclude", "exclude"),
+             4: ("include", "exclude"), 5: ("maybe", "exclude")}
+    for rid, (a, b) in votes.items():
+        review.decide(rid, TA, "ann", a)
+        review.decide(rid, TA, "bob", b)
+    review.decide(6, TA, "ann", "exclude")
+    st = review.status(TA)
+    assert {r: (s.state, s.final) for r, s in st.items()} == {
+        1: ("agreed", "include"), 2: ("agreed", "include"), 3: ("agreed", "exclude"),
+        4: ("conflict", None), 5: ("conflict", None), 6: ("pending", None)}
+    assert sorted(review.conflicts(TA)) == [4, 5]
+    # blinded queues: bob still has record 6 although ann decided it
+    assert review.queue(TA, "bob") == [6]
+    assert review.queue(TA, "ann") == []
+    review.resolve(4, TA, "carol", "include")
+    review.resolve(5, TA, "carol", "exclude")
+    assert review.conflicts(TA) == {}
+    assert review.eligible(FT) == [1, 2, 4]
+
+
+def test_full_text_needs_reason_and_reasons_must_agree(review):
+    review.add_import(batch(3))
+    for rid in (1, 2, 3):
+        for who in ("ann", "bob"):
+            review.decide(rid, TA, who, "include")
+    with pytest.raises(InputError, match="needs a reason"):
+        review.decide(1, FT, "ann", "exclude")
+    review.decide(1, FT, "ann", "exclude", reason="wrong population")
+    review.decide(1, FT, "bob", "exclude", reason="Wrong population")
+    review.decide(2, FT, "ann", "exclude", reason="wrong population")
+    review.decide(2, FT, "bob", "exclude", reason="wrong outcome")
+    review.decide(3, FT, "ann", "maybe")
+    review.decide(3, FT, "bob", "include")
+    st = review.status(FT)
+    assert (st[1].state, st[1].final, st[1].reason) == ("agreed", "exclude", "wrong population")
+    assert st[2].state == "conflict" and st[3].state == "conflict"
+
+
+def test_changed_vote_and_undo_keep_history(review):
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "exclude")
+    review.decide(1, TA, "ann", "include")
+    review.decide(2, TA, "ann", "maybe")
+    assert review.own_labels(TA, "ann") == {1: "include", 2: "maybe"}
+    assert review.undo(TA, "ann") == 2
+    assert review.own_labels(TA, "ann") == {1: "include"}
+    assert review.undo(TA, "ann") == 1          # back to the first vote
+    assert review.own_labels(TA, "ann") == {1: "exclude"}
+    assert review.undo(TA, "ann") == 1          # and before it: nothing
+    assert review.own_labels(TA, "ann") == {}
+    assert review.undo(TA, "ann") is None
+    hist = review.history()
+    assert [(h["kind"], h["value"]) for h in hist] == [
+        ("vote", "exclude"), ("vote", "include"), ("vote", "maybe"),
+        ("undo", None), ("undo", "exclude"), ("undo", None)]
+    actions = [a["action"] for a in review.audit_log()]
+    assert actions == ["init", "import"] + ["decide"] * 3 + ["undo"] * 3
+
+
+def test_decisions_on_ineligible_records_refused(review):
+    review.add_import(batch(2))
+    with pytest.raises(InputError, match="not up for full_text"):
+        review.decide(1, FT, "ann", "include")
+    with pytest.raises(InputError, match="no such record|not up for"):
+        review.decide(99, TA, "ann", "include")
+    with pytest.raises(InputError, match="decision"):
+        review.decide(1, TA, "ann", "perhaps")
+
+
+def test_other_methods_go_straight_to_full_text(review):
+    review.add_import(batch(2))
+    review.add_import(batch(1, source="Citation searching", kind="citation", start=10))
+    assert review.eligible(TA) == [1, 2]
+    assert review.eligible(FT) == [3]
+
+
+def test_automation_exclusions(review):
+    review.add_import(batch(4))
+    assert review.exclude_by_automation([3, 4], tool="stopping rule", reason="buscar p<0.05") == 2
+    st = review.status(TA)
+    assert st[3].state == "automated" and st[4].final == "exclude"
+    assert review.eligible(TA) == [1, 2]
+
+
+# -- crash safety: SIGKILL in the middle of a write ---------------------------------------------
+
+CHILD = textwrap.dedent("""
+    import sys
+    from metareview.records.model import ImportBatch, Record
+    from metareview.store.review import Review
+    r = Review.open(sys.argv[1])
+    if sys.argv[2] == "import":
+        recs = tuple(Record(title=f"record {i} " + "x" * 200, authors=("A, B",) * 5,
+                            abstract="y" * 2000) for i in range(int(sys.argv[3])))
+        print("start", flush=True)
+        r.add_import(ImportBatch(recs, "Embase", filename="big.ris", sha256="big"))
+        print("done", flush=True)
+    else:
+        ids = r.queue("title_abstract", "ann")
+        for i, rid in enumerate(ids):
+            did = r.decide(rid, "title_abstract", "ann", "include" if i % 3 else "exclude")
+            print(did, rid, flush=True)
+""")
+
+
+def _child(path: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(path), *args],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_killed_import_leaves_nothing_half_imported(review, tmp_path):
+    review.add_import(batch(5))
+    review.decide(1, TA, "ann", "include")
+    proc = _child(tmp_path / "rv", "import", "150000")
+    assert proc.stdout.readline().strip() == "start"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    rest = proc.communicate()[0]
+    assert "done" not in rest, "the import finished before the kill; make it bigger"
+    again = Review.open(tmp_path / "rv")
+    assert len(again.records()) == 5              # nothing of the killed import
+    assert [i["filename"] for i in again.imports()] == ["PubMed.ris"]
+    assert again.own_labels(TA, "ann") == {1: "include"}
+    if again.engine.dialect.name == "sqlite":
+        with again.engine.connect() as c:
+            assert c.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    again.close()
+
+
+def test_killed_screening_loses_no_stored_decision(review, tmp_path):
+    review.add_import(batch(3000))
+    proc = _child(tmp_path / "rv", "decide")
+    stored = []
+    for line in proc.stdout:
+        stored.append(tuple(int(x) for x in line.split()))
+        if len(stored) == 25:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    again = Review.open(tmp_path / "rv")
+    hist = {h["id"]: h["record"] for h in again.history()}
+    # every decision reported as stored is there; at most the one in flight also landed
+    assert all(hist.get(did) == rid for did, rid in stored)
+    assert len(stored) <= len(hist) <= len(stored) + 1
+    audit = [a for a in again.audit_log() if a["action"] == "decide"]
+    assert len(audit) == len(hist)                 # decision and its audit row: one transaction
+    again.close()
