@@ -371,24 +371,39 @@ class Review:
             Unknown record, stage or value, a full-text exclusion without a reason, or a
             record that is a duplicate or not (yet) at this stage.
         """
-        check_decision(stage, value, reason)
-        if record_id not in self.eligible(stage):
-            raise InputError(f"record {record_id}: not up for {stage} screening "
-                                 "(a duplicate, or not sent on from title/abstract)")
+        return self.decide_many([(record_id, value, reason, note)], stage=stage,
+                                reviewer=reviewer)[0]
+
+    def decide_many(self, votes: Sequence[tuple[int, str, str | None, str | None]], *,
+                    stage: str, reviewer: str) -> list[int]:
+        """Store several votes ``(record_id, value, reason, note)`` in one transaction.
+
+        Returns the decisions' ids. All are checked first: one bad vote stores none.
+        """
+        for _, value, reason, _ in votes:
+            check_decision(stage, value, reason)
+        eligible = set(self.eligible(stage))
+        for record_id, *_ in votes:
+            if record_id not in eligible:
+                raise InputError(f"record {record_id}: not up for {stage} screening "
+                                 "(no such record, a duplicate, or not sent on from "
+                                 "title/abstract)")
+        ids = []
         with Session(self.engine) as s, s.begin():
-            self._check_record(s, record_id)
             rid = self._reviewer(s, reviewer)
-            prev = self._current_vote(s, record_id, stage, rid)
-            row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid, kind="vote",
-                              value=value, reason=reason, note=note,
-                              supersedes=prev.id if prev is not None else None,
-                              created_at=_now())
-            s.add(row)
-            s.flush()
-            _audit(s, reviewer, "decide", {
-                "decision": row.id, "record": record_id, "stage": stage, "value": value,
-                "reason": reason, "previous": prev.value if prev is not None else None})
-            return row.id
+            for record_id, value, reason, note in votes:
+                prev = self._current_vote(s, record_id, stage, rid)
+                row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
+                                  kind="vote", value=value, reason=reason, note=note,
+                                  supersedes=prev.id if prev is not None else None,
+                                  created_at=_now())
+                s.add(row)
+                s.flush()
+                _audit(s, reviewer, "decide", {
+                    "decision": row.id, "record": record_id, "stage": stage, "value": value,
+                    "reason": reason, "previous": prev.value if prev is not None else None})
+                ids.append(row.id)
+        return ids
 
     @staticmethod
     def _current_vote(s: Session, record_id: int, stage: str, rid: int) -> DecisionRow | None:
@@ -622,3 +637,83 @@ class Review:
 
 def _audit(s: Session, actor: str, action: str, detail: Mapping[str, Any]) -> None:
     s.add(AuditRow(at=_now(), actor=actor, action=action, detail=dict(detail)))
+
+
+def prisma_fields(review: Review) -> dict[str, Any]:
+    """The PRISMA 2020 counts of a review, under the PRISMA2020 R package's field names.
+
+    Left column (databases and registers): identified per source, duplicates removed (the
+    non-canonical records of the active de-duplication run that came from a database or
+    register), automation exclusions, records screened and excluded at title/abstract, reports
+    sought (included at title/abstract), not retrieved, assessed (a final full-text decision)
+    and excluded per reason. Right column: the same from the reports of other methods.
+    ``new_studies`` counts distinct studies among included reports (a report without a study
+    link is its own study). Reports neither decided nor marked not retrieved are pending and
+    counted in ``pending_reports`` (not a PRISMA field).
+    """
+    stored = review.records()
+    dup = review.duplicates()
+    settings = review.settings()
+    by_kind: dict[str, int] = defaultdict(int)
+    per_source: dict[str, dict[str, int]] = {"database": defaultdict(int),
+                                             "register": defaultdict(int)}
+    for rec in stored.values():
+        by_kind[rec.kind] += 1
+        if rec.kind in per_source:
+            per_source[rec.kind][rec.source] += 1
+    ta = review.status("title_abstract")
+    ft = review.status("full_text")
+    retrieved = review.retrieval()
+    studies = review.studies()
+    automated = sum(st.state == "automated" for st in ta.values())
+
+    def column(ids: list[int]) -> dict[str, Any]:
+        not_retrieved = [r for r in ids if retrieved.get(r) is False]
+        decided = [r for r in ids if r not in not_retrieved and ft[r].final is not None]
+        excluded = [r for r in decided if ft[r].final == "exclude"]
+        reasons: dict[str, int] = defaultdict(int)
+        for r in excluded:
+            reasons[(ft[r].reason or "no reason given").strip()] += 1
+        return {"sought": len(ids), "notretrieved": len(not_retrieved),
+                "assessed": len(decided), "excluded": len(excluded),
+                "reasons": dict(sorted(reasons.items())),
+                "included": [r for r in decided if ft[r].final == "include"],
+                "pending": len(ids) - len(not_retrieved) - len(decided)}
+
+    ft_ids = list(ft)
+    dbr = column([r for r in ft_ids if stored[r].kind in DBR_KINDS])
+    other = column([r for r in ft_ids if stored[r].kind in OTHER_KINDS])
+    included = dbr["included"] + other["included"]
+    new_studies = len({studies.get(r, f"report-{r}") for r in included})
+    prev_s, prev_r = settings["previous_studies"], settings["previous_reports"]
+    return {
+        "previous_studies": prev_s,
+        "previous_reports": prev_r,
+        "database_results": by_kind["database"],
+        "database_specific_results": dict(sorted(per_source["database"].items())),
+        "register_results": by_kind["register"],
+        "register_specific_results": dict(sorted(per_source["register"].items())),
+        "website_results": by_kind["website"],
+        "organisation_results": by_kind["organisation"],
+        "citations_results": by_kind["citation"] + by_kind["other"],
+        "duplicates": sum(stored[r].kind in DBR_KINDS for r in dup),
+        "excluded_automatic": automated,
+        "excluded_other": 0,
+        "records_screened": len(ta) - automated,
+        "records_excluded": sum(st.final == "exclude" and st.state != "automated"
+                                for st in ta.values()),
+        "dbr_sought_reports": dbr["sought"],
+        "dbr_notretrieved_reports": dbr["notretrieved"],
+        "other_sought_reports": other["sought"],
+        "other_notretrieved_reports": other["notretrieved"],
+        "dbr_assessed": dbr["assessed"],
+        "dbr_excluded": dbr["reasons"],
+        "other_assessed": other["assessed"],
+        "other_excluded": other["reasons"],
+        "new_studies": new_studies,
+        "new_reports": len(included),
+        "total_studies": None if prev_s is None else prev_s + new_studies,
+        "total_reports": None if prev_r is None else prev_r + len(included),
+        "pending_records": sum(st.state in ("pending", "conflict") for st in ta.values()),
+        "pending_reports": dbr["pending"] + other["pending"],
+    }
