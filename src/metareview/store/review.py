@@ -33,6 +33,7 @@ from metareview.screening.decisions import (
     check_decision,
     combine,
 )
+from metareview.screening.prisma import PrismaCounts
 from metareview.store import db
 from metareview.store.models import (
     AuditRow,
@@ -639,6 +640,33 @@ def _audit(s: Session, actor: str, action: str, detail: Mapping[str, Any]) -> No
     s.add(AuditRow(at=_now(), actor=actor, action=action, detail=dict(detail)))
 
 
+def prisma_counts(review: Review) -> PrismaCounts:
+    """The review's PRISMA 2020 counts (see :func:`prisma_fields` for how each is counted).
+
+    The other-methods fields are None when nothing was imported from other methods, so the
+    diagram draws one column.
+    """
+    f = prisma_fields(review)
+    pending = {k: f.pop(k) for k in ("pending_records", "pending_reports")}
+    if not any(f[k] for k in ("website_results", "organisation_results", "citations_results")):
+        for k in ("website_results", "organisation_results", "citations_results",
+                  "other_sought_reports", "other_notretrieved_reports", "other_assessed",
+                  "other_excluded"):
+            f[k] = None
+        f["other_excluded_reasons"] = {}
+    if not f["register_results"]:
+        f["register_results"] = None
+    del pending  # not PRISMA fields: see screening_progress()
+    return PrismaCounts(**f)
+
+
+def screening_progress(review: Review) -> dict[str, int]:
+    """Records still to decide at title/abstract (pending or in conflict), and reports still to
+    decide at full text (neither decided nor marked not retrieved)."""
+    f = prisma_fields(review)
+    return {"pending_records": f["pending_records"], "pending_reports": f["pending_reports"]}
+
+
 def prisma_fields(review: Review) -> dict[str, Any]:
     """The PRISMA 2020 counts of a review, under the PRISMA2020 R package's field names.
 
@@ -707,9 +735,11 @@ def prisma_fields(review: Review) -> dict[str, Any]:
         "other_sought_reports": other["sought"],
         "other_notretrieved_reports": other["notretrieved"],
         "dbr_assessed": dbr["assessed"],
-        "dbr_excluded": dbr["reasons"],
+        "dbr_excluded": dbr["excluded"],
+        "dbr_excluded_reasons": dbr["reasons"],
         "other_assessed": other["assessed"],
-        "other_excluded": other["reasons"],
+        "other_excluded": other["excluded"],
+        "other_excluded_reasons": other["reasons"],
         "new_studies": new_studies,
         "new_reports": len(included),
         "total_studies": None if prev_s is None else prev_s + new_studies,
