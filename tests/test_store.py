@@ -171,7 +171,7 @@ def test_decisions_on_ineligible_records_refused(review):
     review.add_import(batch(2))
     with pytest.raises(InputError, match="not up for full_text"):
         review.decide(1, FT, "ann", "include")
-    with pytest.raises(InputError, match="no such record|not up for"):
+    with pytest.raises(InputError, match=r"no such record|not up for"):
         review.decide(99, TA, "ann", "include")
     with pytest.raises(InputError, match="decision"):
         review.decide(1, TA, "ann", "perhaps")

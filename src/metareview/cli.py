@@ -358,6 +358,8 @@ def screen(
                                 "remaining": left},
                       f"{n} decisions stored for {reviewer} at {st}; {left} records left")
                 return
+            from rich.console import Console
+
             from metareview.screener import run_screener
             from metareview.store.ranking import model_ranker
 
@@ -366,7 +368,7 @@ def screen(
                 rank=None if query == "random" else model_ranker(classifier=classifier,
                                                                  query=query),
                 reasons=[r.strip() for r in reasons.split(";") if r.strip()] if reasons else None,
-                limit=limit)
+                limit=limit, console=Console(stderr=as_json))
     except InputError as exc:
         _fail(str(exc))
         return

@@ -34,7 +34,7 @@ VALUES = ("include", "exclude", "maybe")
 #: Keyboard letters and other spellings accepted for a decision.
 VALUE_ALIASES = {"i": "include", "include": "include", "y": "include", "yes": "include",
                  "e": "exclude", "exclude": "exclude", "n": "exclude", "no": "exclude",
-                 "m": "maybe", "maybe": "maybe", "u": "maybe"}
+                 "m": "maybe", "maybe": "maybe"}
 
 #: States a record can be in at a stage (``automated``: excluded by an automation tool before
 #: screening, which the store decides, not :func:`combine`).

@@ -250,14 +250,18 @@ class Review:
         """Stored records by id (all of them, or those in ``ids``), in import order."""
         q = (select(RecordRow, ImportRow.kind, ImportRow.source)
              .join(ImportRow, RecordRow.import_id == ImportRow.id).order_by(RecordRow.id))
-        wanted = None if ids is None else set(ids)
+        if ids is None:
+            queries = [q]
+        else:  # in SQL, in chunks (SQLite limits bound parameters)
+            wanted = sorted(set(ids))
+            queries = [q.where(RecordRow.id.in_(wanted[i:i + 5000]))
+                       for i in range(0, len(wanted), 5000)]
         out: dict[int, StoredRecord] = {}
         with Session(self.engine) as s:
-            for row, kind, source in s.execute(q):
-                if wanted is not None and row.id not in wanted:
-                    continue
-                rec = Record.from_dict({k: getattr(row, k) for k in _RECORD_FIELDS})
-                out[row.id] = StoredRecord(row.id, row.import_id, kind, source, rec)
+            for query in queries:
+                for row, kind, source in s.execute(query):
+                    rec = Record.from_dict({k: getattr(row, k) for k in _RECORD_FIELDS})
+                    out[row.id] = StoredRecord(row.id, row.import_id, kind, source, rec)
         return out
 
     # -- de-duplication --------------------------------------------------------------------

@@ -1,0 +1,574 @@
+"""The interactive terminal screener behind ``metareview screen``.
+
+One record at a time, the one the ranking model puts highest among those still waiting for this
+reviewer, under the review's inclusion criteria. Single keys decide: ``i`` include, ``e``
+exclude, ``m`` maybe, ``u`` undo, ``s`` skip, ``?`` help, ``q`` quit. Every decision goes to the
+store at once, in its own transaction, so a dead terminal loses nothing already decided.
+
+Screening is blinded: the screener only reads this reviewer's queue and own votes, never the
+other reviewers' votes.
+
+Keys come from one of three places: an iterator (tests and scripts), the terminal in raw mode
+(one key press, no Enter; POSIX ``termios``) when standard input is a terminal, or whole lines
+(``input()``) otherwise, so a piped ``printf 'i\\ne\\nq\\n'`` works too.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from metareview.errors import InputError
+from metareview.screening.decisions import VALUE_ALIASES, parse_stage
+from metareview.store.review import Review, StoredRecord
+
+#: Full-text exclusion reasons offered when none are given: the PICO(S) elements plus setting
+#: and publication type, as review teams commonly configure them in Covidence. "Full text not
+#: retrievable" is deliberately absent: PRISMA 2020 counts reports not retrieved separately
+#: from reports excluded (``Review.set_retrieval``).
+DEFAULT_REASONS = (
+    "wrong population",
+    "wrong intervention",
+    "wrong comparator",
+    "wrong outcomes",
+    "wrong study design",
+    "wrong setting",
+    "wrong publication type",
+    "duplicate report",
+)
+
+#: Why a session ended.
+STOP_REASONS = ("done", "quit", "interrupted", "end of input", "limit")
+
+#: ``rank(review, stage, reviewer, candidates)`` → candidates with a relevance score (or None),
+#: highest relevance first.
+Ranker = Callable[[Review, str, str, list[int]], list[tuple[int, float | None]]]
+
+_STAGE_LABEL = {"title_abstract": "title/abstract", "full_text": "full text"}
+_KEYS_HELP = (("i", "include"), ("e", "exclude"), ("m", "maybe"), ("u", "undo"),
+              ("s", "skip"), ("?", "help"), ("q", "quit"))
+_COMMANDS = {"u": "undo", "undo": "undo", "s": "skip", "skip": "skip", "?": "help",
+             "h": "help", "help": "help", "q": "quit", "quit": "quit", "exit": "quit"}
+_MAX_AUTHORS = 8
+
+
+@dataclass(frozen=True)
+class ScreenSession:
+    """What one screening session did.
+
+    Attributes
+    ----------
+    stage : {'title_abstract', 'full_text'}
+    reviewer : str
+    decisions : tuple of (int, str, str or None)
+        Every vote stored in this session, in order: record id, value, reason. Votes later
+        undone stay listed (the store keeps them in the history as well).
+    undos : int
+        Votes undone with ``u``.
+    skipped : int
+        Records passed over with ``s``.
+    remaining : int
+        Records still in this reviewer's queue when the session ended.
+    stopped : str
+        One of :data:`STOP_REASONS`.
+    """
+
+    stage: str
+    reviewer: str
+    decisions: tuple[tuple[int, str, str | None], ...]
+    undos: int
+    skipped: int
+    remaining: int
+    stopped: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Votes stored per value (include, exclude, maybe)."""
+        c = Counter(v for _, v, _ in self.decisions)
+        return {v: c.get(v, 0) for v in ("include", "exclude", "maybe")}
+
+    def summary(self) -> str:
+        """One line for people."""
+        n = len(self.decisions)
+        c = self.counts
+        parts = [f"{n} decision{'s' if n != 1 else ''} stored at "
+                 f"{_STAGE_LABEL[self.stage]} by {self.reviewer} "
+                 f"({c['include']} include, {c['exclude']} exclude, {c['maybe']} maybe)"]
+        if self.undos:
+            parts.append(f"{self.undos} undone")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        parts.append(f"{self.remaining} left in the queue")
+        parts.append(f"stopped: {self.stopped}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"stage": self.stage, "reviewer": self.reviewer,
+                "decided": len(self.decisions), **self.counts,
+                "undos": self.undos, "skipped": self.skipped, "remaining": self.remaining,
+                "stopped": self.stopped,
+                "decisions": [{"record": r, "value": v, "reason": why}
+                              for r, v, why in self.decisions]}
+
+
+# -- key sources -----------------------------------------------------------------------------
+
+
+class _EndOfInput(Exception):
+    """The key source has nothing more to give (iterator exhausted, EOF, Ctrl-D)."""
+
+
+class _Keys(Protocol):
+    def key(self, prompt: Text) -> str:
+        """One key press (or one line in line mode)."""
+
+    def line(self, prompt: Text) -> str:
+        """One line of text, ended by Enter."""
+
+
+@dataclass
+class _IteratorKeys:
+    """Keys from an iterator; each item answers one prompt (a key, or a whole line)."""
+
+    items: Iterator[str]
+    console: Console
+
+    def _next(self, prompt: Text) -> str:
+        self.console.print(prompt, end="")
+        try:
+            item = next(self.items)
+        except StopIteration:
+            self.console.print()
+            raise _EndOfInput from None
+        self.console.print(Text(item))  # echoed, so a recorded session reads like a real one
+        return item
+
+    key = _next
+    line = _next
+
+
+@dataclass
+class _LineKeys:
+    """Whole lines from standard input (not a terminal, or no ``termios``)."""
+
+    console: Console
+
+    def line(self, prompt: Text) -> str:
+        try:
+            return self.console.input(prompt)
+        except EOFError:
+            raise _EndOfInput from None
+
+    key = line
+
+
+@dataclass
+class _TerminalKeys(_LineKeys):
+    """Single key presses from a POSIX terminal in raw mode; lines in the usual cooked mode."""
+
+    fd: int
+
+    def key(self, prompt: Text) -> str:
+        import termios
+        import tty
+
+        old = termios.tcgetattr(self.fd)
+        try:
+            # TCSADRAIN, not setraw's default TCSAFLUSH: keys typed ahead must not be dropped.
+            tty.setraw(self.fd, termios.TCSADRAIN)
+            self.console.print(prompt, end="")
+            self.console.file.flush()
+            data = os.read(self.fd, 1)
+            if data == b"\x1b":  # escape sequence (arrow keys …): swallow it whole
+                while select.select([self.fd], [], [], 0.03)[0]:
+                    data += os.read(self.fd, 16)
+            elif data and data[0] >= 0xC0:  # UTF-8 lead byte: read its continuation bytes
+                data += os.read(self.fd, 1 + (data[0] >= 0xE0) + (data[0] >= 0xF0))
+        finally:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, old)
+        if data == b"\x03":  # raw mode turns Ctrl-C into a byte instead of SIGINT
+            self.console.print("^C")
+            raise KeyboardInterrupt
+        if data in (b"", b"\x04"):
+            self.console.print()
+            raise _EndOfInput
+        ch = data.decode("utf-8", "replace")
+        shown = ch if ch.isprintable() else ""
+        self.console.print(Text(shown))
+        return "" if ch in ("\r", "\n") else shown
+
+
+def _key_source(keys: Iterable[str] | None, console: Console) -> _Keys:
+    if keys is not None:
+        return _IteratorKeys(iter(keys), console)
+    try:
+        import termios  # noqa: F401  (POSIX only)
+        import tty  # noqa: F401
+
+        fd = sys.stdin.fileno()
+        if os.isatty(fd):
+            return _TerminalKeys(console, fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass
+    return _LineKeys(console)
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _criteria_panel(criteria: str) -> Panel:
+    body = (Text(criteria.strip()) if criteria.strip()
+            else Text("(no inclusion criteria recorded for this review)", style="italic"))
+    return Panel(body, title="Inclusion criteria", title_align="left", border_style="cyan")
+
+
+def _citation(sr: StoredRecord) -> Text:
+    r = sr.record
+    out = Text()
+    if r.authors:
+        shown = "; ".join(r.authors[:_MAX_AUTHORS])
+        out.append(shown + (" et al." if len(r.authors) > _MAX_AUTHORS else "") + "\n")
+    # Vancouver style: "BMJ 2001;3(2):1-9"
+    head = " ".join(x for x in (r.journal, "" if r.year is None else str(r.year)) if x)
+    vol = r.volume + (f"({r.issue})" if r.issue else "")
+    tail = vol + (f":{r.pages}" if r.pages else "")
+    where = ";".join(x for x in (head, tail) if x)
+    if where:
+        out.append(where, style="italic")
+        out.append("\n")
+    ids = [f"record {sr.id}", sr.source]
+    if r.doi:
+        ids.append(f"DOI {r.doi}")
+    if r.pmid:
+        ids.append(f"PMID {r.pmid}")
+    out.append(" · ".join(ids), style="dim")
+    return out
+
+
+def _record_panel(sr: StoredRecord, position: int | None, of: int, score: float | None,
+                  own: str | None) -> Panel:
+    r = sr.record
+    parts: list[RenderableType] = [Text(r.title or "(no title)", style="bold"), _citation(sr)]
+    parts.append(Text(r.abstract) if r.abstract
+                 else Text("(no abstract)", style="italic dim"))
+    if r.keywords:
+        parts.append(Text("Keywords: " + "; ".join(r.keywords), style="dim"))
+    if r.url and not r.doi:
+        parts.append(Text(r.url, style="dim"))
+    if own is not None:
+        parts.append(Text(f"Your current vote: {own}", style="yellow"))
+    title = [f"{position} of {of} in your queue" if position is not None else "not in your queue"]
+    if score is not None:
+        title.append(f"relevance {score:.3f}")
+    body: list[RenderableType] = []
+    for p in parts:
+        if body:
+            body.append(Text(""))
+        body.append(p)
+    return Panel(Group(*body), title=" · ".join(title), title_align="left")
+
+
+def _key_line() -> Text:
+    out = Text()
+    for k, what in _KEYS_HELP:
+        if out:
+            out.append("  ")
+        out.append(k, style="bold")
+        out.append(f" {what}")
+    return out
+
+
+def _help_panel(stage: str) -> Panel:
+    rows = Text()
+    notes = {
+        "i": "vote to include",
+        "e": ("vote to exclude; choose a reason (required at full text)" if stage == "full_text"
+              else "vote to exclude; a reason is optional (Enter skips)"),
+        "m": ("cannot decide: the record goes to a resolution" if stage == "full_text"
+              else "unsure: the record goes on to full text unless resolved otherwise"),
+        "u": "undo your last vote and show that record again",
+        "s": "skip this record for now (it stays in your queue)",
+        "?": "this help",
+        "q": "quit (Ctrl-C too); every vote is already saved",
+    }
+    for k, _ in _KEYS_HELP:
+        rows.append(f"{k}  ", style="bold")
+        rows.append(notes[k] + "\n")
+    rows.rstrip()
+    return Panel(rows, title="Keys", title_align="left", border_style="green")
+
+
+# -- the session -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Loop:
+    """The mutable state of a running session (the result is the frozen ScreenSession)."""
+
+    review: Review
+    stage: str
+    reviewer: str
+    rank: Ranker | None
+    reasons: tuple[str, ...]
+    keys: _Keys
+    console: Console
+    criteria: str
+    ranking: list[tuple[int, float | None]] | None = None
+    scores: dict[int, float | None] = field(default_factory=dict)
+    skipped: set[int] = field(default_factory=set)
+    forced: int | None = None
+    message: Text | None = None
+    decisions: list[tuple[int, str, str | None]] = field(default_factory=list)
+    undos: int = 0
+    n_skipped: int = 0
+    eligible: frozenset[int] | None = None
+    own: dict[int, str] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Re-read the queue and re-rank it (after every vote or undo)."""
+        queue = self.review.queue(self.stage, self.reviewer)
+        if self.eligible is None:
+            # Read once: this reviewer's votes at a stage never change who is eligible for it,
+            # and eligible() reads every record (a third of a refresh's cost, measured).
+            self.eligible = frozenset(self.review.eligible(self.stage))
+        self.own = {r: v for r, v in self.review.own_labels(self.stage, self.reviewer).items()
+                    if r in self.eligible}
+        self.ranking = _ranked(self.rank, self.review, self.stage, self.reviewer, queue)
+        self.scores = dict(self.ranking)
+        self.skipped &= set(self.scores)
+
+    def pick(self) -> int | None:
+        """The record to show: an undone one, else the highest-ranked one not skipped."""
+        assert self.ranking is not None
+        if self.forced is not None:
+            return self.forced
+        for rid, _ in self.ranking:
+            if rid not in self.skipped:
+                return rid
+        if self.ranking:  # only skipped records left: go round again
+            self.skipped.clear()
+            self.message = Text("Only skipped records are left; showing them again.",
+                                style="yellow")
+            return self.ranking[0][0]
+        return None
+
+    def render(self, rid: int) -> None:
+        assert self.ranking is not None
+        con = self.console
+        if con.is_terminal:
+            con.clear()
+        con.print(_criteria_panel(self.criteria))
+        c = Counter(self.own.values())
+        progress = Text()
+        progress.append(f"{_STAGE_LABEL[self.stage].capitalize()} screening", style="bold")
+        n_eligible = len(self.eligible or ())
+        progress.append(f" · {self.reviewer} · {len(self.own)} of {n_eligible} decided"
+                        f" · {c.get('include', 0)} included, {c.get('maybe', 0)} maybe,"
+                        f" {c.get('exclude', 0)} excluded · {len(self.ranking)} left")
+        con.print(progress)
+        if self.message is not None:
+            con.print(self.message)
+            self.message = None
+        sr = self.review.records([rid])[rid]
+        ids = [r for r, _ in self.ranking]
+        position = ids.index(rid) + 1 if rid in self.scores else None
+        con.print(_record_panel(sr, position, len(ids), self.scores.get(rid),
+                                self.own.get(rid)))
+        con.print(_key_line())
+
+    def ask_reason(self) -> str | bool | None:
+        """The exclusion reason; None for none (title/abstract), False to cancel."""
+        required = self.stage == "full_text"
+        listing = Text("Reason for excluding:\n", style="bold")
+        for n, why in enumerate(self.reasons, 1):
+            listing.append(f"  {n}. {why}\n", style="")
+        other = len(self.reasons) + 1
+        listing.append(f"  {other}. other (type it)", style="")
+        self.console.print(listing)
+        hint = "Enter cancels" if required else "Enter for no reason"
+        while True:
+            answer = self.keys.line(Text(f"number ({hint}): ")).strip()
+            if not answer:
+                return False if required else None
+            if answer.isdigit() and 1 <= int(answer) <= len(self.reasons):
+                return self.reasons[int(answer) - 1]
+            if answer.isdigit() and int(answer) == other:
+                typed = self.keys.line(Text("reason: ")).strip()
+                if typed:
+                    return typed
+                if not required:
+                    return None
+                self.console.print(Text("A full-text exclusion needs a reason.", style="red"))
+                continue
+            self.console.print(Text(f"{answer!r}: expected a number from 1 to {other}",
+                                    style="red"))
+
+    def vote(self, rid: int, value: str) -> None:
+        reason: str | None = None
+        if value == "exclude":
+            got = self.ask_reason()
+            if got is False:
+                self.message = Text("Exclusion cancelled: a full-text exclusion needs a reason.",
+                                    style="yellow")
+                return
+            reason = got or None
+        try:
+            self.review.decide(rid, self.stage, self.reviewer, value, reason)
+        except InputError as exc:  # e.g. the record was resolved meanwhile
+            self.message = Text(f"Not saved: {exc}", style="red")
+            self.forced = None
+            self.refresh()
+            return
+        self.decisions.append((rid, value, reason))
+        self.forced = None
+        self.skipped.discard(rid)
+        self.message = Text(f"Saved: record {rid} {value}"
+                            + (f" ({reason})" if reason else ""), style="green")
+        self.refresh()
+
+    def undo(self) -> None:
+        rid = self.review.undo(self.stage, self.reviewer)
+        if rid is None:
+            self.message = Text("Nothing to undo.", style="yellow")
+            return
+        self.undos += 1
+        self.forced = rid
+        self.refresh()
+        before = self.own.get(rid)
+        self.message = Text(f"Undone: your last vote on record {rid}"
+                            + (f" (back to {before})" if before else "")
+                            + "; decide again.", style="yellow")
+
+
+def _ranked(rank: Ranker | None, review: Review, stage: str, reviewer: str,
+            queue: list[int]) -> list[tuple[int, float | None]]:
+    """The queue in the ranker's order; ids it left out follow in import order."""
+    if rank is None or not queue:
+        return [(r, None) for r in queue]
+    wanted = set(queue)
+    out: list[tuple[int, float | None]] = []
+    seen: set[int] = set()
+    for rid, score in rank(review, stage, reviewer, list(queue)):
+        if rid in wanted and rid not in seen:
+            seen.add(rid)
+            out.append((rid, None if score is None else float(score)))
+    out += [(r, None) for r in queue if r not in seen]
+    return out
+
+
+def run_screener(
+    review: Review,
+    *,
+    stage: str,
+    reviewer: str,
+    rank: Ranker | None = None,
+    reasons: Sequence[str] | None = None,
+    keys: Iterable[str] | None = None,
+    console: Console | None = None,
+    limit: int | None = None,
+) -> ScreenSession:
+    """Screen records one at a time at the terminal until the queue is empty or the user quits.
+
+    Parameters
+    ----------
+    review : Review
+        The open review; every vote is stored as it is made.
+    stage : str
+        ``title_abstract`` or ``full_text`` (``ta``/``ft`` accepted).
+    reviewer : str
+        Whose queue to screen and whose name the votes carry.
+    rank : callable, optional
+        ``rank(review, stage, reviewer, candidates)`` returning ``(record id, relevance or
+        None)`` pairs, highest relevance first. Called again after every vote and undo, so an
+        active-learning model can refit. Without it, records come in import order.
+    reasons : sequence of str, optional
+        Exclusion reasons to offer as a numbered list (default :data:`DEFAULT_REASONS`);
+        "other" lets the reviewer type one. Required at full text, optional at title/abstract.
+    keys : iterable of str, optional
+        Answers to the prompts, in order: one item per key press, and one item per line
+        asked for (the reason number, a typed reason). Without it, keys come from the
+        terminal in raw mode, or line by line when standard input is not a terminal.
+    console : rich.console.Console, optional
+        Where the screen is drawn (default: a new console on standard output).
+    limit : int, optional
+        Stop after this many votes.
+
+    Returns
+    -------
+    ScreenSession
+        The votes stored, undos and skips, what is left and why the session stopped. Its
+        :meth:`~ScreenSession.summary` is also printed on ``console`` as the last line.
+
+    Raises
+    ------
+    InputError
+        Unknown stage, empty reviewer name, a negative limit or an empty reason list.
+    """
+    stage = parse_stage(stage)
+    reviewer = reviewer.strip()
+    if not reviewer:
+        raise InputError("reviewer name is empty")
+    if limit is not None and limit < 0:
+        raise InputError(f"limit {limit}: must be 0 or more")
+    reasons = DEFAULT_REASONS if reasons is None else tuple(r.strip() for r in reasons)
+    if not reasons or not all(reasons):
+        raise InputError("exclusion reasons: give at least one, none empty")
+    console = console or Console()
+    loop = _Loop(review, stage, reviewer, rank, reasons, _key_source(keys, console), console,
+                 str(review.settings().get("criteria") or ""))
+    stopped = "done"
+    try:
+        loop.refresh()
+        while True:
+            if limit is not None and len(loop.decisions) >= limit:
+                stopped = "limit"
+                break
+            rid = loop.pick()
+            if rid is None:
+                break
+            loop.render(rid)
+            while True:  # until a key that changes the record shown
+                raw = loop.keys.key(Text("key: ", style="bold"))
+                key = raw.strip().lower()
+                command = _COMMANDS.get(key)
+                if command == "help":
+                    console.print(_help_panel(stage))
+                    continue
+                if command is None and key not in VALUE_ALIASES:
+                    if key:
+                        console.print(Text(f"{raw!r} is not a key here; ? for help",
+                                           style="red"))
+                    continue
+                break
+            if command == "quit":
+                stopped = "quit"
+                break
+            if command == "undo":
+                loop.undo()
+            elif command == "skip":
+                loop.skipped.add(rid)
+                loop.n_skipped += 1
+                loop.forced = None
+            else:
+                loop.vote(rid, VALUE_ALIASES[key])
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    except _EndOfInput:
+        stopped = "end of input"
+    remaining = len(review.queue(stage, reviewer))
+    session = ScreenSession(stage, reviewer, tuple(loop.decisions), loop.undos, loop.n_skipped,
+                            remaining, stopped)
+    if stopped == "done":
+        console.print(Text("Your queue is empty.", style="bold green"))
+    console.print(Text(session.summary()), soft_wrap=True)
+    return session
