@@ -126,6 +126,10 @@ def test_dual_screening_states(review):
     review.resolve(5, TA, "carol", "exclude")
     assert review.conflicts(TA) == {}
     assert review.eligible(FT) == [1, 2, 4]
+    # the one-record check used at the keyboard agrees with the whole-review computation
+    for stage in (TA, FT):
+        for rid in range(0, 9):
+            assert review._eligible_among(stage, [rid]) == set(review.eligible(stage)) & {rid}
 
 
 def test_full_text_needs_reason_and_reasons_must_agree(review):

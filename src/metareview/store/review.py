@@ -387,7 +387,7 @@ class Review:
         """
         for _, value, reason, _ in votes:
             check_decision(stage, value, reason)
-        eligible = set(self.eligible(stage))
+        eligible = self._eligible_among(stage, [v[0] for v in votes])
         for record_id, *_ in votes:
             if record_id not in eligible:
                 raise InputError(f"record {record_id}: not up for {stage} screening "
@@ -509,11 +509,14 @@ class Review:
 
     # -- where records stand ---------------------------------------------------------------
 
-    def _events(self, stage: str) -> tuple[dict, dict, set[int]]:
-        """Current votes, resolutions and automation exclusions at ``stage``."""
+    def _events(self, stage: str,
+                ids: Sequence[int] | None = None) -> tuple[dict, dict, set[int]]:
+        """Current votes, resolutions and automation exclusions at ``stage`` (of ``ids``)."""
         q = (select(DecisionRow, ReviewerRow.name)
              .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
              .where(DecisionRow.stage == stage).order_by(DecisionRow.id))
+        if ids is not None:
+            q = q.where(DecisionRow.record_id.in_(ids))
         votes: dict[int, dict[str, Vote | None]] = defaultdict(dict)
         resolutions: dict[int, Vote] = {}
         automated: set[int] = set()
@@ -553,8 +556,32 @@ class Review:
         return [r for r, k in canonical
                 if (k in DBR_KINDS and ta[r].final == "include") or k in OTHER_KINDS]
 
-    def _status(self, stage: str, ids: Sequence[int]) -> dict[int, Status]:
-        votes, resolutions, automated = self._events(stage)
+    def _eligible_among(self, stage: str, ids: Sequence[int]) -> set[int]:
+        """Which of a few ``ids`` are up for ``stage``: :meth:`eligible` without reading the
+        whole review (a vote at the keyboard checks one record)."""
+        if len(ids) > 500:
+            return set(self.eligible(stage))
+        ids = sorted(set(ids))
+        with Session(self.engine) as s:
+            kinds = dict(s.execute(select(RecordRow.id, ImportRow.kind)
+                                   .join(ImportRow, RecordRow.import_id == ImportRow.id)
+                                   .where(RecordRow.id.in_(ids))).all())
+            run = self._active_run(s)
+            dup = set() if run is None else set(s.scalars(
+                select(DedupeMemberRow.record_id).where(
+                    DedupeMemberRow.run_id == run.id, DedupeMemberRow.canonical.is_(False),
+                    DedupeMemberRow.record_id.in_(ids))))
+        canonical = [r for r in ids if r in kinds and r not in dup]
+        ta = self._status("title_abstract", [r for r in canonical if kinds[r] in DBR_KINDS],
+                          events=self._events("title_abstract", canonical))
+        if stage == "title_abstract":
+            return {r for r, st in ta.items() if st.state != "automated"}
+        return {r for r in canonical if kinds[r] in OTHER_KINDS
+                or (r in ta and ta[r].final == "include")}
+
+    def _status(self, stage: str, ids: Sequence[int],
+                events: tuple[dict, dict, set[int]] | None = None) -> dict[int, Status]:
+        votes, resolutions, automated = events or self._events(stage)
         with Session(self.engine) as s:
             required = s.scalar(select(ReviewRow.reviewers_required))
         out = {}
