@@ -1,0 +1,246 @@
+"""Field cleaners shared by every importer, and the small machinery they share.
+
+The cleaners turn what a database exported into the canonical form :class:`~.model.Record`
+documents (DOI lower-case without prefix, PMID digits only, year as an int) and never guess:
+a value they cannot read gives ``''``/``None`` and the importer decides whether that is an
+error (strict mode) or a warning with the raw text kept in ``Record.extra`` (lenient mode).
+
+:class:`Problems` is that decision in one place: in strict mode the first problem raises
+:class:`~metareview.errors.InputError`, in lenient mode it becomes a warning naming the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from metareview.errors import InputError
+from metareview.records.model import Record
+
+_DOI = re.compile(r"10\.\d{3,9}/\S+")
+_DOI_TAIL = ".,;:]}>\"'"
+_YEAR = re.compile(r"(?<!\d)([12]\d{3})(?!\d)")
+_WS = re.compile(r"\s+")
+# "Smith J", "Smith JA", "van der Berg J.-P.", "O'Neil A.B." -- a surname then initials.
+_SURNAME_INITIALS = re.compile(r"^[^\W\d][\w'’\-. ]*\s+(?:[A-Z]\.?-?){1,4}$")
+
+
+def clean_doi(text: str | None) -> str:
+    """The DOI in ``text``, lower-case, without ``https://doi.org/``, ``doi:`` or ``[doi]``.
+
+    Parameters
+    ----------
+    text : str or None
+        A DOI as exports write it: ``10.1/x``, ``doi:10.1/X``, ``https://dx.doi.org/10.1/x``,
+        ``10.1/x [doi]``, ``https://doi.org/10.1%2Fx``.
+
+    Returns
+    -------
+    str
+        ``''`` when ``text`` holds no DOI (a DOI starts ``10.`` + registrant digits + ``/``).
+    """
+    if not text:
+        return ""
+    s = text.strip()
+    if "%2F" in s or "%2f" in s:
+        from urllib.parse import unquote
+
+        s = unquote(s)
+    m = _DOI.search(s)
+    if not m:
+        return ""
+    doi = m.group(0)
+    # Trailing punctuation ends the sentence, not the DOI; a ')' stays only when it closes a
+    # '(' inside the DOI (10.1016/S0140-6736(20)30183-5).
+    while doi and (doi[-1] in _DOI_TAIL or (doi[-1] == ")" and doi.count(")") > doi.count("("))):
+        doi = doi[:-1]
+    return doi.lower()
+
+
+def clean_pmid(text: str | None) -> str:
+    """The PubMed identifier in ``text`` (``'12345678'``, ``'PMID: 12345678'``,
+    ``'12345678 [pmid]'``, ``'MEDLINE:12345678'``), digits only; ``''`` when there is none.
+
+    A PMID is 1-8 digits today; a run of more digits is some other accession number (Embase's
+    are 9-10 digits) and gives ``''``.
+    """
+    if not text:
+        return ""
+    s = text.strip()
+    s = re.sub(r"(?i)^(pmid|pubmed|medline)\s*[:=]?\s*", "", s)
+    s = re.sub(r"(?i)\s*\[(pmid|pubmed)\]$", "", s)
+    if s.endswith(".0") and s[:-2].isdigit():  # spreadsheets store numbers as floats
+        s = s[:-2]
+    return s if s.isdigit() and 1 <= len(s) <= 8 else ""
+
+
+def parse_year(text: object) -> int | None:
+    """The first four-digit year (1000-2999) in ``text``; ``None`` when there is none.
+
+    Reads ``2020``, ``'2020//'`` (Embase ``Y1``), ``'2020/03/15/'``, ``'2020 Mar 15'``,
+    ``'1998 Dec-1999 Jan'`` (MEDLINE dates; the first year), ``'15.03.2020'`` and spreadsheet
+    cells (``2020.0``, dates). ``'20x1'`` or ``'n.d.'`` give ``None``.
+    """
+    if text is None:
+        return None
+    if hasattr(text, "year") and isinstance(text.year, int):  # date / datetime cells
+        return text.year
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        if float(text).is_integer() and 1000 <= text <= 2999:
+            return int(text)
+        return None
+    m = _YEAR.search(str(text))
+    return int(m.group(1)) if m else None
+
+
+def join_pages(start: str, end: str) -> str:
+    """``'123'`` + ``'129'`` → ``'123-129'``; a start that is already a range wins.
+
+    RIS splits pages into ``SP``/``EP``; some exporters put the whole range in ``SP``.
+    """
+    start, end = start.strip(), end.strip()
+    if start and end:
+        return start if "-" in start else f"{start}-{end}"
+    return start or end
+
+
+def split_pages(pages: str) -> tuple[str, str]:
+    """Inverse of :func:`join_pages` for writing RIS: ``'123-129'`` → ``('123', '129')``.
+
+    Only a range whose two sides are non-empty, hyphen-free on the left and without spaces
+    around the hyphen is split, so ``join_pages(*split_pages(p)) == p`` for every ``p``.
+    """
+    m = re.fullmatch(r"([^-\s](?:[^-]*[^-\s])?)-(\S(?:.*\S)?)", pages)
+    return (m.group(1), m.group(2)) if m else (pages, "")
+
+
+def expand_pages(pages: str) -> str:
+    """Expand MEDLINE's abbreviated ranges: ``'123-9'`` → ``'123-129'``, ``'e123-9'`` →
+    ``'e123-e129'``; anything else is returned unchanged.
+
+    Importers keep pages as given; this helper is for matching (de-duplication) and display.
+    """
+    m = re.fullmatch(r"\s*([A-Za-z]*)(\d+)\s*[-–]\s*([A-Za-z]*)(\d+)\s*", pages)
+    if not m:
+        return pages
+    p1, a, p2, b = m.groups()
+    if p2 and p2 != p1:
+        return pages
+    if len(b) < len(a):
+        b = a[: len(a) - len(b)] + b
+    return f"{p1}{a}-{p1}{b}"
+
+
+def split_authors(text: str) -> tuple[str, ...]:
+    """Split an author cell into names.
+
+    ``'Smith, J.; Doe, A.'`` (semicolons, as Scopus and most spreadsheets) splits on ``;``;
+    ``'Smith J, Doe A'`` (surname-initials pairs, as PubMed and older Scopus) splits on commas;
+    ``'Smith, John'`` is one author. Whitespace inside each name is collapsed.
+    """
+    s = text.strip()
+    if not s:
+        return ()
+    if ";" in s:
+        parts = s.split(";")
+    elif "\n" in s:
+        parts = s.split("\n")
+    else:
+        parts = s.split(",")
+        if len(parts) < 2 or not all(_SURNAME_INITIALS.match(p.strip()) for p in parts):
+            parts = [s]
+    return tuple(n for p in parts if (n := normalise_space(p)))
+
+
+def normalise_space(text: str) -> str:
+    """Collapse runs of whitespace to one space and strip the ends."""
+    return _WS.sub(" ", text).strip()
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    """Non-empty items in first-seen order without repeats."""
+    seen: dict[str, None] = {}
+    for it in items:
+        if it and it not in seen:
+            seen[it] = None
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one format's parser returns; :mod:`.readers` wraps it in an ImportBatch."""
+
+    records: tuple[Record, ...]
+    warnings: tuple[str, ...] = ()
+    source: str | None = None  # the database, where the file says so
+
+
+class Problems:
+    """Collects problems found while parsing one file.
+
+    Strict mode raises the first one as :class:`InputError`; lenient mode keeps going and
+    returns them as warnings. Every message starts with ``<file> line N`` (or ``row N``).
+    """
+
+    def __init__(self, filename: str, lenient: bool) -> None:
+        self.filename = filename
+        self.lenient = lenient
+        self.warnings: list[str] = []
+
+    def at(self, line: int | None, unit: str = "line", column: str | None = None) -> str:
+        """``'file line 7'``, ``'file row 7, column Year'`` or just ``'file'``."""
+        head = f"{self.filename} {unit} {line}" if line is not None else self.filename
+        return f"{head}, column {column}" if column else head
+
+    def error(self, line: int | None, message: str, unit: str = "line",
+              column: str | None = None) -> None:
+        """Raise, whatever the mode: the file cannot be read past this."""
+        raise InputError(f"{self.at(line, unit, column)}: {message}")
+
+    def problem(self, line: int | None, message: str, unit: str = "line",
+                column: str | None = None) -> None:
+        """Raise in strict mode; record a warning in lenient mode."""
+        text = f"{self.at(line, unit, column)}: {message}"
+        if not self.lenient:
+            raise InputError(text)
+        self.warnings.append(text)
+
+    def warn(self, line: int | None, message: str, unit: str = "line",
+             column: str | None = None) -> None:
+        """A warning in either mode (something skipped that the user should know about)."""
+        self.warnings.append(f"{self.at(line, unit, column)}: {message}")
+
+
+def decode_text(data: bytes, problems: Problems) -> str:
+    """Decode a text export: UTF-8 (BOM stripped), UTF-16 with BOM, else Windows-1252.
+
+    RIS's own specification says Windows ANSI and older Ovid/EndNote exports are Latin-1, so a
+    file that is not valid UTF-8 is read as Windows-1252 (Latin-1 for the five bytes cp1252
+    leaves undefined) with a warning, in either mode. Line ends become ``\\n``.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            problems.warn(line, "not UTF-8 text; read the file as Windows-1252 (Latin-1)")
+            text = data.decode("latin-1").translate(_CP1252)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+# Latin-1 decoding then this table is Windows-1252 with its five undefined bytes kept as
+# Latin-1 control characters instead of failing.
+_CP1252 = {
+    i: bytes([i]).decode("cp1252")
+    for i in range(0x80, 0xA0)
+    if i not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}

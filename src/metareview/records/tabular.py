@@ -1,0 +1,306 @@
+"""Spreadsheets of records: CSV, TSV and XLSX, with a column mapping.
+
+The first non-blank row is the header. Which column fills which :class:`~.model.Record` field
+is given by ``mapping`` (Record field → column name, case-insensitive); fields it leaves out
+are matched automatically against common headers (:data:`AUTO_COLUMNS`: ``Title``,
+``Abstract``, ``Authors``, ``Year``, ``Source title`` and ``Page start``/``Page end``
+(Scopus), Web of Science's two-letter columns (``TI``, ``AU``, ``SO``, ``PY``, ``BP``/``EP``,
+``DI``, ``PM``, ``UT`` …), ``DOI``, ``PMID``, ``Author Keywords`` …, our own export's column
+names, and ASReview's ``label_included`` / ``included`` for the label). Columns that fill no
+field are kept in ``Record.extra`` under their header.
+
+Cells: authors split with :func:`.fields.split_authors` (``;``, or ``Smith J, Doe A``);
+keywords split on ``;``; a label cell reads ``1``/``0``/``-1`` (ASReview), ``include`` /
+``exclude``, ``yes``/``no``, ``true``/``false``, ``relevant``/``irrelevant``; blank, ``-1``,
+``maybe`` and ``not seen`` mean no label. Rows are numbered as a spreadsheet shows them (the
+header of a CSV is row 1), and a bad cell gives ``list.csv row 7, column Year: not a year
+('20x1')`` (strict) or a warning with the raw text kept in ``extra`` (lenient).
+
+CSV is read as UTF-8 (BOM allowed; Windows-1252 with a warning otherwise) with ``,`` or, when
+the header has more of them, ``;`` as the delimiter (Excel in many locales); TSV with tabs;
+XLSX (first worksheet) with openpyxl. Old ``.xls`` workbooks are not read. The database the
+file came from is the value of a ``Source``/``Database`` column when every row gives the same
+one (Scopus writes ``Scopus``), or Web of Science when every ``UT`` starts ``WOS:``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from metareview.errors import InputError
+from metareview.records.fields import (
+    Parsed,
+    Problems,
+    clean_doi,
+    clean_pmid,
+    decode_text,
+    normalise_space,
+    parse_year,
+    split_authors,
+    unique,
+)
+from metareview.records.model import Record
+
+#: Record fields a column can fill.
+FIELDS = ("title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
+          "pmid", "keywords", "url", "type", "source_key", "label")
+
+#: Headers matched automatically (lower-case, letters and digits only), in order of preference.
+AUTO_COLUMNS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "articletitle", "documenttitle", "primarytitle", "ti"),
+    "abstract": ("abstract", "abstractnote", "ab"),
+    "authors": ("authors", "author", "au", "authorlist"),
+    "year": ("year", "publicationyear", "pubyear", "yearpublished", "py"),
+    "journal": ("journal", "sourcetitle", "publicationtitle", "journaltitle", "journalname",
+                "secondarytitle", "so", "jo"),
+    "volume": ("volume", "vol", "vl"),
+    "issue": ("issue", "number", "is"),
+    "pages": ("pages", "pagerange", "pagination", "page", "pg"),
+    "doi": ("doi", "di"),
+    "pmid": ("pmid", "pubmedid", "pubmed", "pm"),
+    "keywords": ("keywords", "authorkeywords", "manualtags", "kw", "de"),
+    "url": ("url", "link", "ur"),
+    "type": ("type", "documenttype", "itemtype", "publicationtype", "ty", "dt"),
+    # Web of Science: UT is the accession number (its ID column is Keywords Plus)
+    "source_key": ("sourcekey", "ut", "id", "recordid", "key"),
+    "label": ("label", "labelincluded", "included", "finalincluded", "decision"),
+}
+_SOURCE_COLUMNS = ("source", "database", "db", "sourcedatabase")
+
+_INCLUDE = {"1", "include", "included", "yes", "y", "true", "relevant", "i"}
+_EXCLUDE = {"0", "exclude", "excluded", "no", "n", "false", "irrelevant", "e"}
+_NO_LABEL = {"", "-1", "nan", "none", "null", "na", "maybe", "m", "not seen", "notseen",
+             "not_seen", "unlabeled", "unlabelled", "unknown", "?"}
+
+
+def _norm(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def _cell(v: Any) -> str:
+    """A cell as text: integral floats without ``.0``, dates as ISO, ``None`` as ``''``."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, _dt.datetime):
+        return v.date().isoformat() if v.time() == _dt.time() else v.isoformat()
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def _csv_rows(data: bytes, delimiter: str | None, problems: Problems) -> Iterator[tuple[int, list]]:
+    text = decode_text(data, problems)
+    if delimiter is None:
+        head = next((ln for ln in text.split("\n") if ln.strip()), "")
+        delimiter = ";" if head.count(";") > head.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        yield from enumerate(reader, 1)
+    except csv.Error as exc:
+        problems.error(reader.line_num, f"not valid CSV ({exc})")
+
+
+def _xlsx_rows(data: bytes, problems: Problems) -> Iterator[tuple[int, list]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
+        problems.error(None, f"not an XLSX workbook ({type(exc).__name__})")
+    try:
+        ws = wb.worksheets[0]
+        for n, row in enumerate(ws.iter_rows(values_only=True), 1):
+            yield n, list(row)
+    finally:
+        wb.close()
+
+
+def parse_table(
+    data: bytes,
+    *,
+    fmt: str,
+    filename: str,
+    mapping: Mapping[str, str] | None = None,
+    lenient: bool = False,
+) -> Parsed:
+    """Parse a CSV, TSV or XLSX file of records.
+
+    Parameters
+    ----------
+    data : bytes
+        The file.
+    fmt : {'csv', 'tsv', 'xlsx'}
+    filename : str
+        Used in messages.
+    mapping : mapping of str to str, optional
+        Record field → column name; other fields are matched with :data:`AUTO_COLUMNS`.
+    lenient : bool
+        Warn about unreadable cells (raw text kept in ``extra``) instead of raising.
+
+    Raises
+    ------
+    InputError
+        An unknown field or missing column in ``mapping``; a repeated column name; a row with
+        more cells than the header; an unreadable year, DOI, PMID or label (strict); a file
+        without data rows; no column for title, abstract, DOI or PMID.
+    """
+    problems = Problems(filename, lenient)
+    if fmt == "xlsx":
+        rows = _xlsx_rows(data, problems)
+    else:
+        rows = _csv_rows(data, "\t" if fmt == "tsv" else None, problems)
+    header: list[str] | None = None
+    records: list[Record] = []
+    cols: dict[str, int] = {}
+    other: list[tuple[int, str]] = []
+    source_col: int | None = None
+    sources: set[str] = set()
+    for n, row in rows:
+        cells = [_cell(v) for v in row]
+        if not any(cells):
+            continue
+        if header is None:
+            header = cells
+            cols, other, source_col = _columns(header, mapping, problems, n)
+            continue
+        if len(cells) > len(header):
+            if any(cells[len(header):]):
+                problems.error(n, f"{len(cells)} cells but the header has {len(header)}",
+                               unit="row")
+            cells = cells[: len(header)]
+        cells += [""] * (len(header) - len(cells))
+        records.append(_row(n, cells, row, header, cols, other, problems))
+        if source_col is not None:
+            sources.add(cells[source_col])
+    if header is None:
+        problems.error(None, "the file is empty")
+    if not records:
+        problems.error(None, "no records (only a header row)")
+    source = next(iter(sources)) if len(sources) == 1 and next(iter(sources)) else None
+    if source is None and all(r.source_key.startswith("WOS:") for r in records):
+        source = "Web of Science"
+    return Parsed(tuple(records), tuple(problems.warnings), source)
+
+
+def _columns(
+    header: list[str], mapping: Mapping[str, str] | None, problems: Problems, row: int
+) -> tuple[dict[str, int], list[tuple[int, str]], int | None]:
+    """Field → column index, the other (named) columns, and the source column if any."""
+    by_lower: dict[str, int] = {}
+    for k, h in enumerate(header):
+        if not h:
+            continue
+        if h.lower() in by_lower:
+            problems.error(row, f"column name {h!r} appears more than once", unit="row")
+        by_lower[h.lower()] = k
+    cols: dict[str, int] = {}
+    for field, column in (mapping or {}).items():
+        if field not in FIELDS:
+            raise InputError(f"{problems.filename}: mapping {field}={column}: unknown field "
+                             f"{field!r} (fields: {', '.join(FIELDS)})")
+        k = by_lower.get(column.strip().lower())
+        if k is None:
+            raise InputError(f"{problems.filename}: mapping {field}={column}: no column "
+                             f"{column!r} (columns: {', '.join(h for h in header if h)})")
+        cols[field] = k
+    by_norm: dict[str, int] = {}
+    for k, h in enumerate(header):
+        if h:
+            by_norm.setdefault(_norm(h), k)
+    used = set(cols.values())
+    for field, names in AUTO_COLUMNS.items():
+        if field in cols:
+            continue
+        for name in names:
+            k = by_norm.get(name)
+            if k is not None and k not in used:
+                cols[field] = k
+                used.add(k)
+                break
+    # Scopus: Page start / Page end; Web of Science: BP / EP
+    for first, last in (("pagestart", "pageend"), ("bp", "ep")):
+        if "pages" not in cols and "_page_start" not in cols and first in by_norm:
+            cols["_page_start"] = by_norm[first]
+            used.add(by_norm[first])
+            if last in by_norm:
+                cols["_page_end"] = by_norm[last]
+                used.add(by_norm[last])
+    if not {"title", "abstract", "doi", "pmid"} & set(cols):
+        problems.error(row, "no column for title, abstract, DOI or PMID (columns: "
+                       f"{', '.join(h for h in header if h)}); give a mapping", unit="row")
+    other = [(k, h) for k, h in enumerate(header) if h and k not in used]
+    source_col = next((k for k, h in other if _norm(h) in _SOURCE_COLUMNS), None)
+    return cols, other, source_col
+
+
+def _row(
+    n: int,
+    cells: list[str],
+    native: list[Any],
+    header: list[str],
+    cols: dict[str, int],
+    other: list[tuple[int, str]],
+    problems: Problems,
+) -> Record:
+    def get(field: str) -> str:
+        k = cols.get(field)
+        return cells[k] if k is not None else ""
+
+    extra: dict[str, str] = {}
+
+    def bad(field: str, what: str) -> None:
+        k = cols[field]
+        problems.problem(n, f"{what} ({cells[k]!r})", unit="row", column=header[k])
+        extra[header[k]] = cells[k]
+
+    year = None
+    if get("year"):
+        k = cols["year"]
+        year = parse_year(native[k] if k < len(native) else cells[k])
+        if year is None:
+            bad("year", "not a year")
+    doi = clean_doi(get("doi"))
+    if get("doi") and not doi:
+        bad("doi", "not a DOI")
+    pmid = clean_pmid(get("pmid"))
+    if get("pmid") and not pmid:
+        bad("pmid", "not a PubMed identifier")
+    label = None
+    if "label" in cols:
+        v = get("label").strip().lower()
+        if v.endswith(".0"):
+            v = v[:-2]
+        if v in _INCLUDE:
+            label = "include"
+        elif v in _EXCLUDE:
+            label = "exclude"
+        elif v not in _NO_LABEL:
+            bad("label", "not a label (expected 1/0, include/exclude or blank)")
+    pages = get("pages")
+    if "_page_start" in cols:
+        sp = cells[cols["_page_start"]]
+        ep = cells[cols["_page_end"]] if "_page_end" in cols else ""
+        pages = f"{sp}-{ep}" if sp and ep else sp or ep
+    for k, h in other:
+        if cells[k]:
+            extra[h] = cells[k]
+    return Record(
+        title=get("title"), abstract=get("abstract"), authors=split_authors(get("authors")),
+        year=year, journal=get("journal"), volume=get("volume"), issue=get("issue"),
+        pages=pages, doi=doi, pmid=pmid,
+        keywords=unique(normalise_space(k) for k in get("keywords").split(";")),
+        url=get("url"), type=get("type"), source_key=get("source_key"), line=n, label=label,
+        extra=extra,
+    )
