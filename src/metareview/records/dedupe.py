@@ -1,0 +1,827 @@
+"""De-duplication of bibliographic records: exact identifiers, then blocked fuzzy matching.
+
+How two records are judged
+--------------------------
+1. **Blocking.** Records are compared only with records that share a *blocking key*: the
+   DOI; the PMID; the normalised title; its first or last 24 letters; its two rarest words;
+   first author and year; volume and first page. One key is enough, so a duplicate is found
+   when any one of these survives the differences between databases (a reworded preprint still
+   shares first author and year; a title with a prefixed note still shares its last letters).
+   A key shared by more than ``64`` records (a supplement DOI shared by hundreds of conference
+   abstracts, the title "Editorial") is searched by *sorted neighbourhood* instead: records
+   sorted by title, each compared with the next 8.
+2. **Exact stage.** Same DOI or same PMID is a duplicate (reason ``'doi'`` / ``'pmid'``) unless
+   the titles announce different kinds of document (one is an erratum, a reply, a retraction
+   notice or a protocol and the other is not) or the titles are unrelated (similarity < 0.5)
+   *and* the first authors differ: conference supplements give every abstract the supplement's
+   DOI, and errata are sometimes indexed with the article's DOI.
+3. **Fuzzy stage.** Every other candidate pair gets a score, a sum of log-odds-like points
+   (Fellegi–Sunter in spirit, weights set by hand and checked on ``bench/``):
+
+   ========================  ====================================================
+   evidence                  points
+   ========================  ====================================================
+   title similarity *t*      ``40 (t − 0.85)`` clipped to [−12, 6] (Indel ratio of
+                             normalised titles); at most 2 for a short title
+   year                      same +1; one apart −0.5 (e-pub vs print)
+   first author              same +2; one name contains the other +1.5; else −3
+   author lists              overlap ≥ 0.6 of the shorter +1.5; ≤ 0.25 −2
+   journal                   compatible (abbreviations allowed) +1; else −1
+   volume                    same +1.5; different −3
+   first page                same +2.5 (+1 for page 1); different −3
+   abstract start            similarity ≥ 0.9 +2; ≥ 0.75 +1; < 0.5 −2
+   ========================  ====================================================
+
+   Absent fields give 0. A pair is a duplicate when its score reaches ``threshold`` (default
+   :data:`DEFAULT_THRESHOLD`) and nothing vetoes it. Vetoes: two different DOIs, two different
+   PMIDs, years two or more apart (a review and its update), different numbers in the titles
+   (*Part I* / *Part II*, *12-week* / *24-week*), different notice markers (erratum, reply,
+   comment, retraction, protocol).
+4. **Preprints.** A preprint (a preprint server's DOI or name) and a journal article are
+   reports of the same work with different DOIs. With ``preprints="merge"`` (the default, so
+   the work is screened once) such a pair is scored without the DOI, PMID, journal, volume,
+   page and year evidence, and the article's year may be one before to two after the
+   preprint's; with ``preprints="keep"`` it is never a duplicate (the two can still be linked
+   as reports of one study later).
+5. **Clusters.** Accepted pairs join clusters, strongest pair first, but never two clusters
+   with a vetoed pair between them (so a copy without a year cannot chain a review to its
+   update). To stop chaining by similarity (A~B and B~C but A≁C), every member of a cluster of
+   three or more must then match the cluster's canonical record directly (accepted pair, same
+   identifier, or score ≥ threshold); members that do not are taken out and clustered again
+   among themselves.
+6. **Canonical record** of a cluster: the journal article over a preprint, then the record with
+   a DOI, with a PMID, with an abstract, with the most filled fields, with the longest abstract;
+   ties go to a hash of the record's content and last to the earliest import. The order of the
+   input therefore does not change the clusters.
+
+Incremental import (living reviews): ``find_duplicates(new, existing=old)`` compares the new
+records with each other and with the already de-duplicated ``old`` ones, never ``old`` with
+``old``. Indices in the result run over ``old`` first, then ``new``.
+
+Undo: a :class:`DedupeResult` is a value; the store records which run was applied and undoes
+it by discarding it. :func:`merge` and :func:`split` give a new result for manual corrections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import Indel
+
+from metareview.errors import InputError
+from metareview.records.model import Record
+from metareview.records.normalize import (
+    MatchKeys,
+    journals_compatible,
+    match_keys,
+    surnames_agree,
+)
+
+#: Score a fuzzy pair needs to be called a duplicate (points, see the module docstring).
+DEFAULT_THRESHOLD = 6.0
+#: Blocks larger than this are searched by sorted neighbourhood.
+BLOCK_CAP = 64
+#: Sorted-neighbourhood window inside oversize blocks.
+WINDOW = 8
+
+REASONS = ("doi", "pmid", "fuzzy")
+_CHUNK = 200_000
+
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Evidence that records ``i`` and ``j`` (``i < j``) are the same report.
+
+    ``reason`` is ``'doi'``, ``'pmid'`` (same identifier), ``'fuzzy'`` (score ≥ threshold) or
+    ``'manual'`` (:func:`merge`); ``score`` is the fuzzy score in points (also for identifier
+    matches, for information).
+    """
+
+    i: int
+    j: int
+    reason: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        score = round(self.score, 3) if np.isfinite(self.score) else None
+        return {"i": self.i, "j": self.j, "reason": self.reason, "score": score}
+
+
+@dataclass(frozen=True)
+class DedupeResult:
+    """Clusters of duplicate records and the record kept for each.
+
+    Attributes
+    ----------
+    n_records : int
+        Records compared (``existing`` first, then the new ones).
+    clusters : tuple of tuple of int
+        Groups of two or more indices that are one report, each sorted, ordered by first
+        member. Records in no cluster are unique.
+    canonical : tuple of int
+        The record kept for each cluster (aligned with ``clusters``).
+    pairs : tuple of DuplicatePair
+        Accepted pairs inside the final clusters (a spanning set: an identifier group of k
+        records gives k − 1 pairs, not all of them).
+    priority : tuple of int
+        Each record's rank as a canonical candidate (0 = preferred), so :func:`merge` and
+        :func:`split` can choose canonical records without the records.
+    n_existing : int
+        Leading records that were de-duplicated before (incremental import).
+    threshold : float
+    preprints : {'merge', 'keep'}
+    n_candidates : int
+        Candidate pairs the blocking produced (work done).
+    """
+
+    n_records: int
+    clusters: tuple[tuple[int, ...], ...]
+    canonical: tuple[int, ...]
+    pairs: tuple[DuplicatePair, ...]
+    priority: tuple[int, ...] = field(repr=False)
+    n_existing: int = 0
+    threshold: float = DEFAULT_THRESHOLD
+    preprints: str = "merge"
+    n_candidates: int = 0
+
+    @property
+    def n_clusters(self) -> int:
+        """Clusters of two or more records."""
+        return len(self.clusters)
+
+    @property
+    def n_duplicates(self) -> int:
+        """Records removed: the sum over clusters of (size − 1)."""
+        return sum(len(c) - 1 for c in self.clusters)
+
+    @property
+    def n_unique(self) -> int:
+        """Records kept."""
+        return self.n_records - self.n_duplicates
+
+    def labels(self) -> np.ndarray:
+        """Cluster number of each record (``0 … n_clusters-1``), ``-1`` for unique records."""
+        out = np.full(self.n_records, -1, dtype=np.int64)
+        for k, c in enumerate(self.clusters):
+            out[list(c)] = k
+        return out
+
+    def representative(self) -> np.ndarray:
+        """For each record, the index of the record kept in its place (itself when unique)."""
+        out = np.arange(self.n_records, dtype=np.int64)
+        for c, keep in zip(self.clusters, self.canonical, strict=True):
+            out[list(c)] = keep
+        return out
+
+    def keep(self) -> np.ndarray:
+        """Indices of the records kept (canonical and unique), ascending."""
+        return np.flatnonzero(self.representative() == np.arange(self.n_records))
+
+    def removed(self) -> np.ndarray:
+        """Indices of the records removed as duplicates, ascending."""
+        return np.flatnonzero(self.representative() != np.arange(self.n_records))
+
+    def by_reason(self) -> dict[str, int]:
+        """Accepted pairs by reason."""
+        out = dict.fromkeys((*REASONS, "manual"), 0)
+        for p in self.pairs:
+            out[p.reason] = out.get(p.reason, 0) + 1
+        return out
+
+    def summary(self) -> str:
+        """One paragraph for people."""
+        r = self.by_reason()
+        inc = f" ({self.n_existing} already de-duplicated)" if self.n_existing else ""
+        return (
+            f"{self.n_records} records{inc}: {self.n_duplicates} duplicates removed in "
+            f"{self.n_clusters} clusters, {self.n_unique} unique records remain. Pairs: "
+            f"{r['doi']} same DOI, {r['pmid']} same PMID, {r['fuzzy']} fuzzy"
+            + (f", {r['manual']} manual" if r["manual"] else "")
+            + f" (threshold {self.threshold:g}, preprints {self.preprints})."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values: counts, settings and the clusters with their canonical
+        record."""
+        return {
+            "records": self.n_records,
+            "existing": self.n_existing,
+            "clusters": self.n_clusters,
+            "duplicates": self.n_duplicates,
+            "unique": self.n_unique,
+            "pairs_by_reason": self.by_reason(),
+            "threshold": self.threshold,
+            "preprints": self.preprints,
+            "candidate_pairs": self.n_candidates,
+            "groups": [
+                {"members": list(c), "canonical": k}
+                for c, k in zip(self.clusters, self.canonical, strict=True)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """How one pair was judged (see :func:`compare`)."""
+
+    duplicate: bool
+    reason: str | None  # 'doi', 'pmid', 'fuzzy' or None
+    score: float
+    title_similarity: float
+    veto: str | None  # why the pair cannot be a fuzzy duplicate, if anything vetoes it
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocking
+def _encode(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    lo = np.minimum(i, j).astype(np.int64)
+    hi = np.maximum(i, j).astype(np.int64)
+    keep = lo != hi
+    return lo[keep] * n + hi[keep]
+
+
+def _block_pairs(codes: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
+    """Encoded pairs (``i * n + j``) of records sharing a code (``-1`` = no key); blocks
+    larger than :data:`BLOCK_CAP` give the pairs within :data:`WINDOW` in ``rank`` order."""
+    idx = np.flatnonzero(codes >= 0)
+    if len(idx) < 2:
+        return np.empty(0, dtype=np.int64)
+    c = codes[idx]
+    _, inv, counts = np.unique(c, return_inverse=True, return_counts=True)
+    size = counts[inv]
+    out = []
+    small = (size >= 2) & (size <= BLOCK_CAP)
+    if small.any():
+        df = pd.DataFrame({"k": inv[small], "r": idx[small]})
+        m = df.merge(df, on="k")
+        a, b = m["r_x"].to_numpy(), m["r_y"].to_numpy()
+        sel = a < b
+        out.append(a[sel] * n + b[sel])
+    big = size > BLOCK_CAP
+    if big.any():
+        bi, bk = idx[big], inv[big]
+        order = np.lexsort((rank[bi], bk))
+        bi, bk = bi[order], bk[order]
+        for s in range(1, WINDOW + 1):
+            same = bk[s:] == bk[:-s]
+            out.append(_encode(bi[:-s][same], bi[s:][same], n))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+
+def _title_codes(keys: MatchKeys) -> dict[str, np.ndarray]:
+    """Blocking codes derived from titles: whole, first and last 24 letters, rarest words."""
+    n = keys.n
+    whole = np.full(n, -1, dtype=np.int64)
+    head = np.full(n, -1, dtype=np.int64)
+    tail = np.full(n, -1, dtype=np.int64)
+    rare = np.full(n, -1, dtype=np.int64)
+    df: dict[str, int] = {}
+    for toks in keys.title_tokens:
+        for w in set(toks):
+            df[w] = df.get(w, 0) + 1
+    tables: list[dict[Any, int]] = [{}, {}, {}, {}]
+    for k, t in enumerate(keys.title):
+        if not t:
+            continue
+        sq = t.replace(" ", "")
+        whole[k] = tables[0].setdefault(sq, len(tables[0]))
+        if len(sq) >= 30 and keys.informative[k]:
+            head[k] = tables[1].setdefault(sq[:24], len(tables[1]))
+            tail[k] = tables[2].setdefault(sq[-24:], len(tables[2]))
+        toks = keys.title_tokens[k]
+        if len(toks) >= 3 and keys.informative[k]:
+            two = sorted(set(toks), key=lambda w: (df[w], w))[:2]
+            rare[k] = tables[3].setdefault(tuple(sorted(two)), len(tables[3]))
+    return {"title": whole, "head": head, "tail": tail, "rare": rare}
+
+
+def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One code for the combination of two codes; -1 where either is absent."""
+    ok = (a >= 0) & (b >= 0)
+    out = np.full(len(a), -1, dtype=np.int64)
+    if ok.any():
+        _, inv = np.unique(np.stack([a[ok], b[ok]], axis=1), axis=0, return_inverse=True)
+        out[ok] = inv.ravel()
+    return out
+
+
+def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> np.ndarray:
+    """Candidate pairs from all blocking keys, as an ``(m, 2)`` array with ``i < j``, sorted.
+
+    Pairs of two ``existing`` records (indices below ``n_existing``) are left out.
+    """
+    n = keys.n
+    # Oversize blocks are searched in title order (ties by content rank, not input order).
+    order = sorted(range(n), key=lambda k: (keys.title[k], int(rank[k])))
+    title_rank = np.empty(n, dtype=np.int64)
+    title_rank[order] = np.arange(n)
+    codes = [keys.doi, keys.pmid, *(_title_codes(keys).values()),
+             _pair_codes(keys.first_author, keys.year), _pair_codes(keys.volume, keys.page)]
+    enc = np.unique(np.concatenate([_block_pairs(c, title_rank, n) for c in codes]))
+    i, j = enc // n, enc % n
+    if n_existing:
+        keep = j >= n_existing  # i < j, so the pair has a new record iff j is new
+        i, j = i[keep], j[keep]
+    return np.stack([i, j], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+@dataclass(frozen=True)
+class _Scored:
+    score: np.ndarray  # float points
+    exact: np.ndarray  # 0 none, 1 doi, 2 pmid (accepted identifier match)
+    veto: np.ndarray  # int code into _VETOES, 0 = none
+    title: np.ndarray  # title similarity in [0, 1]
+
+
+_VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titles",
+           "different notice markers (erratum, reply, comment, retraction, protocol)",
+           "preprint and article kept apart (preprints='keep')", "years too far apart")
+
+
+def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]``; 0 where either is empty."""
+    sim = Indel.normalized_similarity
+    return np.fromiter(
+        (sim(a[x], b[y]) if a[x] and b[y] else 0.0 for x, y in zip(i.tolist(), j.tolist(),
+                                                                    strict=True)),
+        dtype=np.float64, count=len(i),
+    )
+
+
+def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
+                       t: np.ndarray) -> np.ndarray:
+    """Raise to 0.9 the similarity of titles where one is the start of the other (Indel
+    similarity ≥ 0.9 with the other's same-length start) and has ≥ 3 informative words: a
+    subtitle dropped by one database, or by the journal version of a preprint."""
+    look = np.flatnonzero((t < 0.9) & keys.informative[i] & keys.informative[j])
+    if not len(look):
+        return t
+    out = t.copy()
+    sim = Indel.normalized_similarity
+    for k in look.tolist():
+        a, b = keys.title[i[k]], keys.title[j[k]]
+        if len(a) > len(b):
+            a, b = b, a
+        if len(a) < 0.3 * len(b):
+            continue
+        if sim(a, b[: len(a)]) >= 0.9:
+            out[k] = 0.9
+    return out
+
+
+def _both(codes: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(both present, equal) masks of a code array over pairs."""
+    a, b = codes[i], codes[j]
+    both = (a >= 0) & (b >= 0)
+    return both, both & (a == b)
+
+
+def _first_authors_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Surnames agree (same key or one contains the other), evaluated once per code pair."""
+    fa = keys.first_author
+    a, b = fa[i], fa[j]
+    out = a == b
+    diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
+    if len(diff):
+        names = {}
+        for k, au in enumerate(keys.authors):
+            if au and fa[k] not in names:
+                names[fa[k]] = au[0]
+        cache: dict[tuple[int, int], bool] = {}
+        for k in diff.tolist():
+            key = (int(a[k]), int(b[k]))
+            if key not in cache:
+                cache[key] = surnames_agree(names[key[0]], names[key[1]])
+            out[k] = cache[key]
+    return out
+
+
+def _journals_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Journal keys equal or compatible as abbreviations, evaluated once per code pair."""
+    jc = keys.journal
+    a, b = jc[i], jc[j]
+    out = a == b
+    diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
+    if len(diff):
+        names = {int(jc[k]): keys.journal_keys[k] for k in range(keys.n) if jc[k] >= 0}
+        for k in diff.tolist():
+            out[k] = journals_compatible(names[int(a[k])], names[int(b[k])])
+    return out
+
+
+def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
+    """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
+    m = len(i)
+    t = _ratio_many(keys.title, keys.title, i, j)
+    t = _prefix_similarity(keys, i, j, t)
+    informative = keys.informative[i] & keys.informative[j]
+    w_title = np.clip(40.0 * (t - 0.85), -12.0, 6.0)
+    w_title = np.where(informative, w_title, np.minimum(w_title, 2.0))
+    pre_pair = keys.preprint[i] != keys.preprint[j]
+    score = w_title.copy()
+
+    # Year: e-pub and print years differ by one; a preprint may precede its article by up to
+    # two (or follow its e-pub by one). Further apart is a veto below.
+    yi, yj = keys.year[i], keys.year[j]
+    both_y = (yi >= 0) & (yj >= 0)
+    d = np.abs(yi - yj)
+    pre_first = np.where(keys.preprint[i], yj - yi, yi - yj)  # article year - preprint year
+    w_year = np.where(pre_pair, 0.0, np.where(d == 0, 1.0, -0.5))
+    score += np.where(both_y, w_year, 0.0)
+    years_apart = both_y & np.where(pre_pair, (pre_first < -1) | (pre_first > 2), d >= 2)
+
+    # First author and author lists.
+    fa_both = (keys.first_author[i] >= 0) & (keys.first_author[j] >= 0)
+    fa_agree = _first_authors_agree(keys, i, j)
+    fa_same = keys.first_author[i] == keys.first_author[j]
+    score += np.where(fa_both, np.where(fa_same, 2.0, np.where(fa_agree, 1.5, -3.0)), 0.0)
+    look = np.flatnonzero(t >= 0.5)
+    w_auth = np.zeros(m)
+    for k in look.tolist():
+        a, b = keys.authors[i[k]], keys.authors[j[k]]
+        if len(a) >= 2 and len(b) >= 2:
+            short = min(len(a), len(b))
+            ov = len(set(a) & set(b)) / short
+            w_auth[k] = 1.5 if ov >= 0.6 else (-2.0 if ov <= 0.25 else 0.0)
+    score += w_auth
+
+    # Journal, volume, first page: not comparable between a preprint and its article.
+    jboth = (keys.journal[i] >= 0) & (keys.journal[j] >= 0)
+    jagree = _journals_agree(keys, i, j)
+    score += np.where(jboth & ~pre_pair, np.where(jagree, 1.0, -1.0), 0.0)
+    vboth, veq = _both(keys.volume, i, j)
+    score += np.where(vboth & ~pre_pair, np.where(veq, 1.5, -3.0), 0.0)
+    pboth, peq = _both(keys.page, i, j)
+    w_page = np.where(peq, np.where(keys.page_one[i], 1.0, 2.5), -3.0)
+    score += np.where(pboth & ~pre_pair, w_page, 0.0)
+
+    # Abstract starts, where both have one and the title leaves doubt.
+    look = np.flatnonzero(t >= 0.5)
+    if len(look):
+        ab = keys.abstract
+        has = np.fromiter((len(ab[i[k]]) >= 50 and len(ab[j[k]]) >= 50 for k in look.tolist()),
+                          dtype=bool, count=len(look))
+        look = look[has]
+        r = _ratio_many(ab, ab, i[look], j[look])
+        score[look] += np.where(r >= 0.9, 2.0, np.where(r >= 0.75, 1.0,
+                                                        np.where(r < 0.5, -2.0, 0.0)))
+
+    # Identifiers and vetoes.
+    dboth, deq = _both(keys.doi, i, j)
+    mboth, meq = _both(keys.pmid, i, j)
+    markers_differ = keys.markers[i] != keys.markers[j]
+    numbers_differ = keys.numbers[i] != keys.numbers[j]
+    veto = np.zeros(m, dtype=np.int64)
+    if preprints == "keep":
+        veto[pre_pair] = 5
+    veto[(veto == 0) & markers_differ] = 4
+    veto[(veto == 0) & years_apart] = 6
+    veto[(veto == 0) & numbers_differ] = 3
+    veto[(veto == 0) & mboth & ~meq & ~pre_pair] = 2
+    veto[(veto == 0) & dboth & ~deq & ~pre_pair] = 1
+
+    unrelated = (t < 0.5) & fa_both & ~fa_agree
+    ident_ok = ~markers_differ & ~unrelated & ~((preprints == "keep") & pre_pair)
+    exact = np.zeros(m, dtype=np.int8)
+    exact[meq & ident_ok] = 2
+    exact[deq & ident_ok] = 1
+    return _Scored(score=score, exact=exact, veto=veto, title=t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clustering
+def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], bool]:
+    """``conflict(a, b)``: whether records ``a`` and ``b`` must not share a cluster, by the
+    same vetoes as :func:`_score_pairs` (unless they share a DOI or PMID)."""
+    doi, pmid = keys.doi.tolist(), keys.pmid.tolist()
+    year, pre = keys.year.tolist(), keys.preprint.tolist()
+    markers, numbers = keys.markers.tolist(), keys.numbers.tolist()
+
+    def conflict(a: int, b: int) -> bool:
+        if (doi[a] >= 0 and doi[a] == doi[b]) or (pmid[a] >= 0 and pmid[a] == pmid[b]):
+            return markers[a] != markers[b]
+        if markers[a] != markers[b] or numbers[a] != numbers[b]:
+            return True
+        pre_pair = pre[a] != pre[b]
+        if pre_pair and preprints == "keep":
+            return True
+        if not pre_pair and ((doi[a] >= 0 and doi[b] >= 0) or (pmid[a] >= 0 and pmid[b] >= 0)):
+            return True  # both have the identifier and it differs
+        if year[a] >= 0 and year[b] >= 0:
+            d = (year[b] - year[a]) if pre[a] else (year[a] - year[b])
+            if pre_pair:
+                return not -1 <= d <= 2
+            return abs(year[a] - year[b]) >= 2
+        return False
+
+    return conflict
+
+
+def _components(members: Sequence[int], edges: dict[int, list[int]]) -> list[list[int]]:
+    """Connected components of ``members`` using ``edges`` restricted to ``members``."""
+    inside = set(members)
+    seen: set[int] = set()
+    out = []
+    for s in sorted(members):
+        if s in seen:
+            continue
+        comp, stack = [], [s]
+        seen.add(s)
+        while stack:
+            x = stack.pop()
+            comp.append(x)
+            for y in edges.get(x, ()):
+                if y in inside and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        out.append(sorted(comp))
+    return out
+
+
+def _content_hash(r: Record) -> int:
+    text = "\x1f".join((r.title, "\x1e".join(r.authors), str(r.year), r.journal, r.volume,
+                        r.issue, r.pages, r.doi, r.pmid, r.abstract, r.type, r.url))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def canonical_priority(records: Sequence[Record], keys: MatchKeys) -> np.ndarray:
+    """Rank of each record as a cluster's canonical record (0 = preferred).
+
+    Order: journal article before preprint; has a DOI; has a PMID; has an abstract; more
+    filled fields; longer abstract; then a hash of the record's content (so the input order
+    does not matter); then the earlier import.
+    """
+    n = len(records)
+    filled = np.array([
+        sum(bool(x) for x in (r.title, r.authors, r.year, r.journal, r.volume, r.issue,
+                              r.pages, r.doi, r.pmid, r.abstract))
+        for r in records], dtype=np.int64)
+    ab_len = np.array([len(r.abstract) for r in records], dtype=np.int64)
+    h = np.array([_content_hash(r) for r in records], dtype=np.int64)
+    order = np.lexsort((
+        np.arange(n), h, -ab_len, -filled, (ab_len == 0), (keys.pmid < 0),
+        (keys.doi < 0), keys.preprint,
+    ))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+def _check(preprints: str, threshold: float) -> None:
+    if preprints not in ("merge", "keep"):
+        raise InputError(f"de-duplication, option preprints: must be 'merge' or 'keep', "
+                         f"not {preprints!r}")
+    if not np.isfinite(threshold):
+        raise InputError(f"de-duplication, option threshold: must be a finite number, "
+                         f"not {threshold!r}")
+
+
+def find_duplicates(
+    records: Sequence[Record],
+    *,
+    existing: Sequence[Record] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+    preprints: Literal["merge", "keep"] = "merge",
+    progress: Progress | None = None,
+) -> DedupeResult:
+    """Find duplicate records: same DOI or PMID, or a fuzzy match of the bibliographic fields.
+
+    Parameters
+    ----------
+    records : sequence of Record
+        The records to de-duplicate (all imports of a review, or a new import).
+    existing : sequence of Record, optional
+        Records de-duplicated before (a living review's earlier imports): the new records are
+        compared with them and with each other, but existing records are not compared with
+        each other. Result indices run over ``existing`` first, then ``records``.
+    threshold : float
+        Points a fuzzy pair needs (:data:`DEFAULT_THRESHOLD`); higher is stricter. The scale is
+        described in the module docstring.
+    preprints : {'merge', 'keep'}
+        Whether a preprint and the journal article it became are duplicates.
+    progress : callable, optional
+        Called as ``progress(done, total)`` while candidate pairs are scored.
+
+    Returns
+    -------
+    DedupeResult
+        Clusters of duplicates, the canonical record of each and the pairs that justify them.
+
+    Raises
+    ------
+    InputError
+        If ``preprints`` or ``threshold`` is not valid.
+    """
+    _check(preprints, threshold)
+    allrec = [*existing, *records]
+    n, n_old = len(allrec), len(existing)
+    keys = match_keys(allrec)
+    rank = canonical_priority(allrec, keys)
+    cand = candidate_pairs(keys, rank, n_old)
+    m = len(cand)
+    if progress is not None:
+        progress(0, m)
+
+    accepted: list[tuple[int, int, str, float]] = []
+    for start in range(0, max(m, 1), _CHUNK):
+        ci, cj = cand[start:start + _CHUNK, 0], cand[start:start + _CHUNK, 1]
+        if not len(ci):
+            break
+        s = _score_pairs(keys, ci, cj, preprints)
+        ok = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
+        for k in np.flatnonzero(ok).tolist():
+            reason = REASONS[s.exact[k] - 1] if s.exact[k] else "fuzzy"
+            accepted.append((int(ci[k]), int(cj[k]), reason, float(s.score[k])))
+        if progress is not None:
+            progress(min(start + _CHUNK, m), m)
+
+    clusters, canon, pairs = _cluster(keys, rank, accepted, n, threshold, preprints)
+    return DedupeResult(
+        n_records=n, clusters=clusters, canonical=canon, pairs=pairs,
+        priority=tuple(rank.tolist()), n_existing=n_old, threshold=float(threshold),
+        preprints=preprints, n_candidates=m,
+    )
+
+
+def _cluster(
+    keys: MatchKeys,
+    rank: np.ndarray,
+    accepted: list[tuple[int, int, str, float]],
+    n: int,
+    threshold: float,
+    preprints: str,
+) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...], tuple[DuplicatePair, ...]]:
+    """Clusters from accepted pairs, guarded against chaining twice.
+
+    1. Constrained union: pairs are taken strongest first (identifiers, then by score; ties by
+       the records' content rank, so input order does not matter) and join two clusters only if
+       no member of one conflicts with a member of the other (:func:`_conflict_checker`: a
+       review and its update, both matched by a copy without a year, stay apart).
+    2. Every member of a cluster of three or more must match the canonical record directly;
+       the others are taken out and clustered again among themselves.
+    """
+    conflict = _conflict_checker(keys, preprints)
+    order = sorted(accepted, key=lambda e: (e[2] == "fuzzy", -e[3],
+                                            min(rank[e[0]], rank[e[1]]),
+                                            max(rank[e[0]], rank[e[1]])))
+    root = list(range(n))
+    members: dict[int, list[int]] = {}
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    edges: dict[int, list[int]] = {}
+    info: dict[tuple[int, int], tuple[str, float]] = {}
+    for i, j, reason, score in order:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            ga, gb = members.get(ri, [ri]), members.get(rj, [rj])
+            if len(ga) * len(gb) <= 10_000 and any(conflict(a, b) for a in ga for b in gb):
+                continue
+            if len(ga) < len(gb):
+                ri, rj, ga, gb = rj, ri, gb, ga
+            root[rj] = ri
+            members[ri] = ga + gb
+            members.pop(rj, None)
+        edges.setdefault(i, []).append(j)
+        edges.setdefault(j, []).append(i)
+        info[(i, j)] = (reason, score)
+    groups = {r: sorted(g) for r, g in members.items()}
+
+    final: list[list[int]] = []
+    todo = [g for g in groups.values() if len(g) >= 2]
+    while todo:
+        checks: list[tuple[int, int]] = []
+        for g in todo:
+            if len(g) == 2:
+                continue
+            c = min(g, key=lambda x: rank[x])
+            checks.extend((min(x, c), max(x, c)) for x in g if x != c and
+                          (min(x, c), max(x, c)) not in info)
+        ok: set[tuple[int, int]] = set()
+        if checks:
+            arr = np.array(checks, dtype=np.int64)
+            s = _score_pairs(keys, arr[:, 0], arr[:, 1], preprints)
+            good = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
+            for k in np.flatnonzero(good).tolist():
+                ok.add(checks[k])
+                info[checks[k]] = (REASONS[s.exact[k] - 1] if s.exact[k] else "fuzzy",
+                                   float(s.score[k]))
+        nxt = []
+        for g in todo:
+            if len(g) == 2:
+                final.append(g)
+                continue
+            c = min(g, key=lambda x: rank[x])
+            inn = [x for x in g if x == c or (min(x, c), max(x, c)) in info]
+            out = [x for x in g if x not in set(inn)]
+            final.append(inn)
+            nxt.extend(comp for comp in _components(out, edges) if len(comp) >= 2)
+        todo = nxt
+
+    final = sorted((sorted(g) for g in final if len(g) >= 2), key=lambda g: g[0])
+    canon = [min(g, key=lambda x: rank[x]) for g in final]
+    pairs = []
+    for g, c in zip(final, canon, strict=True):
+        for x in g:
+            if x == c:
+                continue
+            a, b = min(x, c), max(x, c)
+            reason, score = info[(a, b)]
+            pairs.append(DuplicatePair(a, b, reason, score))
+    return tuple(tuple(g) for g in final), tuple(canon), tuple(pairs)
+
+
+def compare(
+    a: Record,
+    b: Record,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    preprints: Literal["merge", "keep"] = "merge",
+) -> PairEvidence:
+    """Judge one pair as :func:`find_duplicates` would (blocking aside): for explaining a
+    decision to a reviewer and for tests.
+
+    The title-word rarity used by blocking plays no part in the score, so the verdict does not
+    depend on other records.
+    """
+    _check(preprints, threshold)
+    keys = match_keys([a, b])
+    s = _score_pairs(keys, np.array([0]), np.array([1]), preprints)
+    exact = int(s.exact[0])
+    veto = _VETOES[int(s.veto[0])]
+    fuzzy = veto is None and s.score[0] >= threshold
+    reason = REASONS[exact - 1] if exact else ("fuzzy" if fuzzy else None)
+    return PairEvidence(duplicate=reason is not None, reason=reason, score=float(s.score[0]),
+                        title_similarity=float(s.title[0]), veto=veto)
+
+
+def _rebuild(result: DedupeResult, groups: list[list[int]],
+             pairs: list[DuplicatePair]) -> DedupeResult:
+    prio = result.priority
+    final = sorted((sorted(g) for g in groups if len(g) >= 2), key=lambda g: g[0])
+    canon = [min(g, key=lambda x: prio[x]) for g in final]
+    where = {x: k for k, g in enumerate(final) for x in g}
+    kept = [p for p in pairs if p.i in where and where.get(p.i) == where.get(p.j)]
+    return replace(result, clusters=tuple(tuple(g) for g in final), canonical=tuple(canon),
+                   pairs=tuple(kept))
+
+
+def _index(result: DedupeResult, i: int) -> int:
+    if not 0 <= i < result.n_records:
+        raise InputError(f"de-duplication: record index {i} is out of range "
+                         f"(0 to {result.n_records - 1})")
+    return i
+
+
+def merge(result: DedupeResult, i: int, j: int) -> DedupeResult:
+    """A new result in which the clusters of records ``i`` and ``j`` are one (a reviewer's
+    decision; the pair is recorded with reason ``'manual'``). The canonical record is chosen
+    by the usual rule."""
+    i, j = _index(result, i), _index(result, j)
+    lab = result.labels()
+    groups = [list(c) for c in result.clusters]
+    gi = groups[lab[i]] if lab[i] >= 0 else [i]
+    gj = groups[lab[j]] if lab[j] >= 0 else [j]
+    if gi is gj or i == j:
+        return result
+    rest = [g for g in groups if g is not gi and g is not gj]
+    pair = DuplicatePair(min(i, j), max(i, j), "manual", float("inf"))
+    return _rebuild(result, [*rest, gi + gj], [*result.pairs, pair])
+
+
+def split(result: DedupeResult, i: int) -> DedupeResult:
+    """A new result in which record ``i`` is unique (taken out of its cluster). The rest of
+    the cluster stays together; if ``i`` was its canonical record, another is chosen."""
+    i = _index(result, i)
+    groups = [[x for x in c if x != i] for c in result.clusters]
+    pairs = [p for p in result.pairs if i not in (p.i, p.j)]
+    # The remaining members were joined to i's place through the canonical record: keep them
+    # together, joined to the new canonical record by manual pairs so the evidence stays whole.
+    prio = result.priority
+    for g in groups:
+        if len(g) >= 2:
+            c = min(g, key=lambda x: prio[x])
+            have = {(p.i, p.j) for p in pairs}
+            for x in g:
+                a, b = min(x, c), max(x, c)
+                if x != c and (a, b) not in have:
+                    pairs.append(DuplicatePair(a, b, "manual", float("inf")))
+    return _rebuild(result, groups, pairs)
