@@ -469,6 +469,93 @@ def _agreement(rv: Any, stage: str) -> dict[str, Any] | None:
 
 
 @app.command()
+def progress(
+    reviewer: Annotated[str, typer.Option(help="Whose screening to assess (own votes only).")],
+    stage: Stage = "ta",
+    review: ReviewDir = Path("."),
+    recall: Annotated[float, typer.Option(help="Recall target for BUSCAR, in percent.")] = 95,
+    alpha: Annotated[float, typer.Option(help="BUSCAR's significance level.")] = 0.05,
+    run: Annotated[int, typer.Option(help="Irrelevant records in a row that the heuristic "
+                                     "stops at.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Stopping aids: may this reviewer stop screening? (BUSCAR, irrelevant run, records left)"""
+    from metareview.screening.decisions import parse_stage
+    from metareview.store.review import Review, stopping_aids
+
+    try:
+        st = parse_stage(stage)
+        if not 0 < recall < 100:
+            raise InputError(f"--recall {recall:g}: expected a percentage between 0 and 100")
+        with Review.open(review) as rv:
+            aids = stopping_aids(rv, st, reviewer, recall_target=recall / 100, alpha=alpha,
+                                 run=run)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    _echo(as_json, {"stage": st, "reviewer": reviewer, **aids.to_dict()}, aids.summary())
+
+
+@app.command()
+def simulate(
+    data: Annotated[Path, typer.Argument(help="Labelled records: CSV/TSV/XLSX with title, "
+                                         "abstract and a 0/1 label column.")],
+    label: Annotated[str, typer.Option(help="The label column.")] = "label_included",
+    classifier: Annotated[str, typer.Option(help="svm, logistic or nb.")] = "svm",
+    query: Annotated[str, typer.Option(help="certainty, uncertainty, mixed or random.")
+                     ] = "certainty",
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated: one run each.")] = "0,1,2",
+    n_prior_included: Annotated[int, typer.Option(help="Relevant prior records per run.")] = 1,
+    n_prior_excluded: Annotated[int, typer.Option(help="Irrelevant prior records per run.")
+                                ] = 1,
+    batch_size: Annotated[int, typer.Option(help="Records screened between retrainings.")] = 1,
+    plot: Annotated[
+        list[Path] | None, typer.Option(help="Recall curves (.svg or .png), repeatable.")
+    ] = None,
+    plot_td: Annotated[
+        Path | None, typer.Option(help="Time-to-discovery plot (.svg or .png).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    as_json: AsJson = False,
+) -> None:
+    """Replay screening of a labelled dataset with active learning (ASReview's simulate):
+    recall at 10/25/50%, WSS@95, ERF, ATD and loss over seeds, with plots."""
+    from metareview.screening.simulate import read_labelled
+    from metareview.screening.simulate import simulate as run_simulation
+
+    try:
+        for path in [*(plot or []), *([plot_td] if plot_td else [])]:
+            if path.suffix.lower() not in (".svg", ".png"):
+                raise InputError(f"--plot {path}: expected a .svg or .png file")
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"--seeds {seeds!r}: expected whole numbers separated by commas"
+                             ) from None
+        texts, labels = read_labelled(data, label=label)
+        with _progress(progress and not as_json, "simulating") as tick:
+            result = run_simulation(
+                texts, labels, seeds=seed_list, n_prior_included=n_prior_included,
+                n_prior_excluded=n_prior_excluded, classifier=classifier, query=query,
+                batch_size=batch_size, progress=tick)
+        if plot or plot_td:
+            from metareview.report.screening_plots import recall_plot, time_to_discovery_plot
+
+            for path in plot or []:
+                recall_plot(result, path)
+            if plot_td:
+                time_to_discovery_plot(result, plot_td)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    data_out = result.to_dict()
+    if as_json:
+        for r in data_out["runs"]:
+            r.pop("order")  # one id per record: too long for a summary; use the library
+    _echo(as_json, {"file": str(data), **data_out}, result.summary())
+
+
+@app.command()
 def prisma(
     review: ReviewDir = Path("."),
     out: Annotated[

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from metareview.errors import InputError
 from metareview.screening.decisions import VALUE_ALIASES, parse_stage
+from metareview.screening.stopping import DEFAULT_RUN, buscar_stop, consecutive_irrelevant
 from metareview.store.review import Review, StoredRecord
 
 #: Full-text exclusion reasons offered when none are given: the PICO(S) elements plus setting
@@ -333,6 +334,7 @@ class _Loop:
     n_skipped: int = 0
     eligible: frozenset[int] | None = None
     own: dict[int, str] = field(default_factory=dict)
+    stopping: Text | None = None
 
     def refresh(self) -> None:
         """Re-read the queue and re-rank it (after every vote or undo)."""
@@ -345,6 +347,9 @@ class _Loop:
                     if r in self.eligible}
         self.ranking = _ranked(self.rank, self.review, self.stage, self.reviewer, queue)
         self.scores = dict(self.ranking)
+        order = self.review.screening_order(self.stage, self.reviewer, among=self.eligible)
+        self.stopping = _stopping_line([int(v != "exclude") for _, v in order],
+                                       len(order) + len(queue))
         self.skipped &= set(self.scores)
 
     def pick(self) -> int | None:
@@ -376,6 +381,8 @@ class _Loop:
                         f" · {c.get('include', 0)} included, {c.get('maybe', 0)} maybe,"
                         f" {c.get('exclude', 0)} excluded · {len(self.ranking)} left")
         con.print(progress)
+        if self.stopping is not None:
+            con.print(self.stopping)
         if self.message is not None:
             con.print(self.message)
             self.message = None
@@ -448,6 +455,23 @@ class _Loop:
         self.message = Text(f"Undone: your last vote on record {rid}"
                             + (f" (back to {before})" if before else "")
                             + "; decide again.", style="yellow")
+
+
+def _stopping_line(labels: list[int], n_total: int) -> Text | None:
+    """The stopping aids in one line: the run of irrelevant records and BUSCAR at 95% recall.
+
+    The full report (with the estimate of what is left) is ``metareview progress``.
+    """
+    if not labels or len(labels) >= n_total:
+        return None
+    run = consecutive_irrelevant(labels, DEFAULT_RUN)
+    buscar = buscar_stop(labels, n_total, recall_target=0.95, alpha=0.05)
+    line = Text(f"Stopping aids: {int(run.statistic)} irrelevant in a row · BUSCAR p = "
+                f"{buscar.statistic:.3g} for recall < 95%", style="dim")
+    if buscar.stop:
+        line.append(" · the statistical rule says you may stop (metareview progress)",
+                    style="bold green")
+    return line
 
 
 def _ranked(rank: Ranker | None, review: Review, stage: str, reviewer: str,

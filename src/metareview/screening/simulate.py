@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from metareview.screening.active import (
     as_label_array,
     fit_scores,
     query_order,
+    record_text,
     tfidf_features,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "erf",
     "loss",
     "metrics",
+    "read_labelled",
     "recall_at",
     "recall_curve",
     "simulate",
@@ -353,6 +356,38 @@ class SimulationResult:
                 "n_prior_included": self.n_prior_included,
                 "n_prior_excluded": self.n_prior_excluded, "features": dict(self.features),
                 "mean": self.mean_metrics(), "runs": [r.to_dict() for r in self.runs]}
+
+
+def read_labelled(path: str | Path, *, label: str = "label_included") -> tuple[list[str],
+                                                                             np.ndarray]:
+    """Texts and 0/1 labels of a labelled dataset, for :func:`simulate`.
+
+    Any format :func:`metareview.records.readers.read_records` reads: a spreadsheet (CSV, TSV,
+    XLSX) with title, abstract and the ``label`` column (ASReview's datasets: ``1``/``0``,
+    also ``include``/``exclude``), or RIS and the other reference formats with our export's
+    labels.
+
+    Raises
+    ------
+    InputError
+        A file the readers refuse, or a record without a label (naming its row or line).
+    """
+    from metareview.records.readers import detect_format, read_records
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    fmt = detect_format(p.name, p.read_bytes()[:65536])
+    mapping = {"label": label} if fmt in ("csv", "tsv", "xlsx") else None
+    batch = read_records(p, format=fmt, mapping=mapping)
+    where = "row" if mapping else "line"
+    for rec in batch.records:
+        if rec.label is None:
+            column = f", column {label}" if mapping else ""
+            raise InputError(f"{p.name} {where} {rec.line}{column}: no label (a simulation "
+                             "needs every record labelled 0 or 1)")
+    texts = [record_text(r.title, r.abstract) for r in batch.records]
+    return texts, np.array([int(r.label == "include") for r in batch.records], dtype=np.int64)
 
 
 #: ``progress(done, total)``: label steps done so far over all seeds, and the most there are.

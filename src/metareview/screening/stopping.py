@@ -308,3 +308,91 @@ def estimate_remaining(labels_in_order: Sequence[int] | np.ndarray, n_total: int
     return RemainingEstimate(estimate=largest(0.5, strict=False), lower=0,
                              upper=largest(alpha, strict=True), confidence=confidence,
                              n_screened=n_seen, n_relevant=int(y.sum()), n_total=n_total)
+
+
+#: Default run of irrelevant records for :func:`stopping_report` (a common, user-set heuristic).
+DEFAULT_RUN = 50
+
+
+@dataclass(frozen=True)
+class StoppingReport:
+    """The three stopping aids for one screening order, side by side.
+
+    BUSCAR is the recommendation (it alone says something about recall); the run of irrelevant
+    records and the estimate of what is left are there to read beside it.
+
+    Attributes
+    ----------
+    n_total, n_screened, n_relevant : int
+        Records up for screening, screened, and relevant among the screened.
+    consecutive : StopDecision
+        :func:`consecutive_irrelevant` with the report's ``run``.
+    buscar : StopDecision or None
+        :func:`buscar_stop`; None before anything is screened.
+    remaining : RemainingEstimate or None
+        :func:`estimate_remaining` at ``1 - alpha``; None before anything is screened.
+    """
+
+    n_total: int
+    n_screened: int
+    n_relevant: int
+    consecutive: StopDecision
+    buscar: StopDecision | None
+    remaining: RemainingEstimate | None
+
+    @property
+    def stop(self) -> bool:
+        """Whether BUSCAR rejects "recall is below the target" (always stop when all are seen)."""
+        if self.n_screened >= self.n_total:
+            return True
+        return self.buscar is not None and self.buscar.stop
+
+    def summary(self) -> str:
+        """Lines for people."""
+        lines = [f"{self.n_screened:,} of {self.n_total:,} records screened, "
+                 f"{self.n_relevant:,} relevant; {self.n_total - self.n_screened:,} unseen"]
+        if self.buscar is None:
+            lines.append("nothing screened yet: no stopping rule can speak")
+            return "\n".join(lines)
+        lines.append(f"  statistical rule  {self.buscar.summary()}")
+        lines.append(f"  heuristic         {self.consecutive.summary()}")
+        if self.remaining is not None:
+            lines.append(f"  estimate          {self.remaining.summary()}")
+        lines.append("recommendation: " + ("stop screening" if self.stop
+                                           else "keep screening"))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values."""
+        return {"n_total": self.n_total, "n_screened": self.n_screened,
+                "n_relevant": self.n_relevant, "stop": self.stop,
+                "consecutive": self.consecutive.to_dict(),
+                "buscar": None if self.buscar is None else self.buscar.to_dict(),
+                "remaining": None if self.remaining is None else self.remaining.to_dict()}
+
+
+def stopping_report(labels_in_order: Sequence[int] | np.ndarray, n_total: int, *,
+                    recall_target: float = 0.95, alpha: float = 0.05,
+                    run: int = DEFAULT_RUN, bias: float = 1.0) -> StoppingReport:
+    """All stopping aids for a screening order: BUSCAR, the irrelevant run, what is left.
+
+    Parameters
+    ----------
+    labels_in_order : array_like of 0/1
+        Labels of the screened records, in screening order (may be empty).
+    n_total : int
+        Records up for screening, screened or not.
+    recall_target, alpha, bias
+        As in :func:`buscar_stop`; the remaining-records interval is at ``1 - alpha``.
+    run : int
+        Irrelevant records in a row that the heuristic stops at.
+    """
+    y = _order(labels_in_order, allow_empty=True)
+    _check_total(y, n_total)
+    consecutive = consecutive_irrelevant(y, run)
+    if len(y) == 0:
+        return StoppingReport(n_total, 0, 0, consecutive, None, None)
+    return StoppingReport(
+        n_total, len(y), int(y.sum()), consecutive,
+        buscar_stop(y, n_total, recall_target=recall_target, alpha=alpha, bias=bias),
+        estimate_remaining(y, n_total, confidence=1 - alpha, bias=bias))

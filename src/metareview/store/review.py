@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from metareview.screening.decisions import (
     combine,
 )
 from metareview.screening.prisma import PrismaCounts
+from metareview.screening.stopping import DEFAULT_RUN, StoppingReport, stopping_report
 from metareview.store import db
 from metareview.store.models import (
     AuditRow,
@@ -621,6 +622,32 @@ class Review:
         votes, _, _ = self._events(stage)
         return {r: v[reviewer].value for r, v in votes.items() if v.get(reviewer) is not None}
 
+    def screening_order(self, stage: str, reviewer: str, *,
+                        among: Collection[int] | None = None) -> list[tuple[int, str]]:
+        """This reviewer's screened records at ``stage`` in the order first voted on, with the
+        current vote: the sequence the stopping rules read.
+
+        A record undone and decided again keeps its first place (it was read then); one whose
+        vote was undone and not given again is left out, and so are records that are no
+        longer up for the stage (a later de-duplication made them duplicates). ``among``, the
+        records up for the stage when the caller already has them, saves reading them again.
+        """
+        current = self.own_labels(stage, reviewer)
+        eligible = set(self.eligible(stage)) if among is None else among
+        q = (select(DecisionRow.record_id)
+             .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
+             .where(DecisionRow.stage == stage, ReviewerRow.name == reviewer,
+                    DecisionRow.kind == "vote")
+             .order_by(DecisionRow.id))
+        out: list[tuple[int, str]] = []
+        seen: set[int] = set()
+        with Session(self.engine) as s:
+            for (r,) in s.execute(q):
+                if r not in seen and r in current and r in eligible:
+                    seen.add(r)
+                    out.append((r, current[r]))
+        return out
+
     # -- full texts and studies ------------------------------------------------------------
 
     def set_retrieval(self, record_id: int, retrieved: bool, *, by: str,
@@ -696,6 +723,28 @@ def screening_progress(review: Review) -> dict[str, int]:
     decide at full text (neither decided nor marked not retrieved)."""
     f = prisma_fields(review)
     return {"pending_records": f["pending_records"], "pending_reports": f["pending_reports"]}
+
+
+def stopping_aids(review: Review, stage: str, reviewer: str, *, recall_target: float = 0.95,
+                  alpha: float = 0.05, run: int = DEFAULT_RUN) -> StoppingReport:
+    """The stopping aids for one reviewer's screening so far (blinded: their own votes only).
+
+    The order is :meth:`Review.screening_order`; ``include`` and ``maybe`` count as relevant,
+    as for the ranking model. The records up for screening are those this reviewer screened
+    plus those still in their queue.
+
+    Parameters
+    ----------
+    review : Review
+    stage : {'title_abstract', 'full_text'}
+    reviewer : str
+    recall_target, alpha, run
+        See :func:`metareview.screening.stopping.stopping_report`.
+    """
+    order = review.screening_order(stage, reviewer)
+    labels = [int(v != "exclude") for _, v in order]
+    n_total = len(order) + len(review.queue(stage, reviewer))
+    return stopping_report(labels, n_total, recall_target=recall_target, alpha=alpha, run=run)
 
 
 def prisma_fields(review: Review) -> dict[str, Any]:
