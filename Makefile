@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-dedupe bench-screening clean
 
 install: $(STAMP)
 
@@ -43,6 +43,16 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_models.py
 	$(BIN)/python bench/bench_batch.py $(if $(BIG),--big)
+
+# De-duplication accuracy on a labelled set and speed on 100,000 records: bench/RESULTS-dedupe.md.
+# bib-dedupe is measured too when installed as bench/bench_dedupe.py's docstring says.
+bench-dedupe: install
+	$(BIN)/python bench/bench_dedupe.py
+
+# Active-learning screening against ASReview 3 (installed into bench/asreview.venv on first use)
+# on ../shared/data/screening: bench/RESULTS-screening.md, about 20 minutes.
+bench-screening: install
+	$(BIN)/python bench/bench_screening.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

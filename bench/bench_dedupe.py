@@ -173,6 +173,18 @@ def _accuracy_row(name: str, ev: dict, seconds: float) -> list[str]:
             _f(ev.get("candidate_specificity", float("nan"))), f"{seconds:.2f} s"]
 
 
+def share_rows(evals: dict[str, dict], part: str, keys: Sequence[str]) -> list[list[str]]:
+    """One row per key: ``hits/total = share`` for each method's ``part`` of its evaluation."""
+    rows = []
+    for key in keys:
+        cells = [key]
+        for ev in evals.values():
+            h, t = ev[part].get(key, (0, 0))
+            cells.append(f"{h}/{t} = {h / t:.3f}" if t else "–")
+        rows.append(cells)
+    return rows
+
+
 ACC_HEAD = ["method", "sensitivity", "specificity", "precision", "F1", "FN / FP (records)",
             "pair sensitivity", "pair precision", "hard-negative pair specificity",
             "candidate-pair specificity", "time"]
@@ -282,28 +294,14 @@ def main() -> None:
         "variations, so rows overlap).\n")
     names = list(evals)
     var_keys = sorted(set().union(*(e["by_variation"] for e in evals.values())))
-    vrows = []
-    for v in var_keys:
-        cells = [v]
-        for nm in names:
-            h, t = evals[nm]["by_variation"].get(v, (0, 0))
-            cells.append(f"{h}/{t} = {h / t:.3f}" if t else "–")
-        vrows.append(cells)
-    say(md_table(["variation", *names], vrows) + "\n")
+    say(md_table(["variation", *names], share_rows(evals, "by_variation", var_keys)) + "\n")
 
     say("### Hard negatives kept apart (test set)\n")
     say("Share of hard-negative records in no cluster with any record of the article they "
         "imitate; for generic titles, share of pairs of distinct generic-title records kept "
         "apart.\n")
     hk = [*HARD_KINDS, "generic (pairs)"]
-    hrows = []
-    for k in hk:
-        cells = [k]
-        for nm in names:
-            h, t = evals[nm]["hard_negatives"].get(k, (0, 0))
-            cells.append(f"{h}/{t} = {h / t:.3f}" if t else "–")
-        hrows.append(cells)
-    say(md_table(["hard negative", *names], hrows) + "\n")
+    say(md_table(["hard negative", *names], share_rows(evals, "hard_negatives", hk)) + "\n")
 
     say("### Threshold (test set)\n")
     trows = []
@@ -326,8 +324,10 @@ def main() -> None:
     e_keep = apart.evaluate(find_duplicates(test.records, preprints="keep").representative())
     prow.append(["metareview (`preprints=\"keep\"`)", _f(e_keep["sensitivity"]),
                  _f(e_keep["specificity"]), _f(e_keep["precision"])])
-    for nm, r_ in (("exact DOI or title (pandas)", rep_b),
-                   *((f"bib-dedupe {bd_ver}", rep_p),) * (bd is not None)):
+    peers = [("exact DOI or title (pandas)", rep_b)]
+    if bd is not None:
+        peers.append((f"bib-dedupe {bd_ver}", rep_p))
+    for nm, r_ in peers:
         e_ = apart.evaluate(r_)
         prow.append([nm, _f(e_["sensitivity"]), _f(e_["specificity"]), _f(e_["precision"])])
     say(md_table(["method", "sensitivity", "specificity", "precision"], prow) + "\n")

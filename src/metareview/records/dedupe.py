@@ -388,37 +388,44 @@ def _both(codes: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, 
     return both, both & (a == b)
 
 
-def _first_authors_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Surnames agree (same key or one contains the other), evaluated once per code pair."""
-    fa = keys.first_author
-    a, b = fa[i], fa[j]
+def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callable[[], dict],
+                 agree: Callable[[Any, Any], bool]) -> np.ndarray:
+    """Equal codes, or ``agree(name_a, name_b)`` on the names of two different codes, asked
+    once per pair of codes (many record pairs share one, and the names are only built then)."""
+    a, b = codes[i], codes[j]
     out = a == b
     diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
     if len(diff):
-        names = {}
-        for k, au in enumerate(keys.authors):
-            if au and fa[k] not in names:
-                names[fa[k]] = au[0]
+        named = names()
         cache: dict[tuple[int, int], bool] = {}
         for k in diff.tolist():
             key = (int(a[k]), int(b[k]))
             if key not in cache:
-                cache[key] = surnames_agree(names[key[0]], names[key[1]])
+                cache[key] = agree(named[key[0]], named[key[1]])
             out[k] = cache[key]
     return out
 
 
+def _first_authors_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Surnames agree (same key or one contains the other)."""
+    fa = keys.first_author
+
+    def names() -> dict[int, str]:
+        out: dict[int, str] = {}
+        for k, au in enumerate(keys.authors):
+            if au and int(fa[k]) not in out:
+                out[int(fa[k])] = au[0]
+        return out
+
+    return _codes_agree(fa, i, j, names, surnames_agree)
+
+
 def _journals_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Journal keys equal or compatible as abbreviations, evaluated once per code pair."""
+    """Journal keys equal or compatible as abbreviations."""
     jc = keys.journal
-    a, b = jc[i], jc[j]
-    out = a == b
-    diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
-    if len(diff):
-        names = {int(jc[k]): keys.journal_keys[k] for k in range(keys.n) if jc[k] >= 0}
-        for k in diff.tolist():
-            out[k] = journals_compatible(names[int(a[k])], names[int(b[k])])
-    return out
+    return _codes_agree(jc, i, j, lambda: {int(jc[k]): keys.journal_keys[k]
+                                           for k in range(keys.n) if jc[k] >= 0},
+                        journals_compatible)
 
 
 def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
