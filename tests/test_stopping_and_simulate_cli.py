@@ -196,3 +196,16 @@ def test_simulate_bad_input_is_one_line_exit_2(tmp_path, args, message) -> None:
     res = runner.invoke(app, ["simulate", str(data), *args])
     assert res.exit_code == 2, res.output
     assert message in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_screen_command_prints_its_summary_once(tmp_path) -> None:
+    root = tmp_path / "r"
+    _review(root, 5).close()
+    res = runner.invoke(app, ["screen", "--reviewer", "ann", "-r", str(root), "--query",
+                              "random"], input="i\nq\n")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("1 decision stored at title/abstract by ann") == 1
+    res = runner.invoke(app, ["screen", "--reviewer", "bob", "-r", str(root), "--query",
+                              "random", "--json"], input="e\n\nq\n")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["decided"] == 1

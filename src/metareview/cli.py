@@ -372,7 +372,8 @@ def screen(
     except InputError as exc:
         _fail(str(exc))
         return
-    _echo(as_json, session.to_dict(), session.summary())
+    if as_json:  # without --json the screener has printed the summary as its last line
+        _echo(True, session.to_dict(), "")
 
 
 @app.command()
