@@ -209,3 +209,22 @@ def test_screen_command_prints_its_summary_once(tmp_path) -> None:
                               "random", "--json"], input="e\n\nq\n")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["decided"] == 1
+
+
+def test_conflicts_prints_the_agreement_statistics(tmp_path) -> None:
+    from metareview.screening.agreement import agreement
+
+    root = tmp_path / "r"
+    r = _review(root, 4)
+    for rid, (a, b) in enumerate([("include", "include"), ("exclude", "exclude"),
+                                  ("include", "exclude"), ("exclude", "exclude")], start=1):
+        r.decide(rid, TA, "ann", a)
+        r.decide(rid, TA, "bob", b)
+    r.close()
+    out = runner.invoke(app, ["conflicts", "-r", str(root)]).stdout
+    want = agreement({"ann": {"1": "include", "2": "exclude", "3": "include", "4": "exclude"},
+                      "bob": {"1": "include", "2": "exclude", "3": "exclude", "4": "exclude"}})
+    assert out.startswith("1 conflict at title_abstract\n")
+    assert want.summary() in out and "Cohen's kappa" in out
+    got = json.loads(runner.invoke(app, ["conflicts", "-r", str(root), "--json"]).stdout)
+    assert got["agreement"]["kappa"] == pytest.approx(want.kappa) and "text" not in got

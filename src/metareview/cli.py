@@ -438,19 +438,20 @@ def conflicts(
             open_ = rv.conflicts(st)
             recs = rv.records(open_)
             agree = _agreement(rv, st)
+            agree_text = agree.pop("text") if agree else ""
     except InputError as exc:
         _fail(str(exc))
         return
     data = {"stage": st, "conflicts": [
         {"record": r, "title": recs[r].record.title, **s.to_dict()} for r, s in open_.items()],
         "agreement": agree}
-    lines = [f"{len(open_)} conflicts at {st}"]
+    lines = [f"{len(open_)} conflict{'' if len(open_) == 1 else 's'} at {st}"]
     for r, s in open_.items():
         votes = "; ".join(f"{v.reviewer}: {v.value}" + (f" ({v.reason})" if v.reason else "")
                           for v in s.votes)
         lines.append(f"  [{r}] {recs[r].record.title[:70]}  -- {votes}")
-    if agree:
-        lines.append(agree.get("line", ""))
+    if agree_text:
+        lines += ["", agree_text]
     _echo(as_json, data, "\n".join(lines))
 
 
@@ -466,7 +467,7 @@ def _agreement(rv: Any, stage: str) -> dict[str, Any] | None:
     if len([d for d in ratings.values() if d]) < 2:
         return None
     res = agreement(ratings)
-    return {**res.to_dict(), "line": res.summary().splitlines()[0]}
+    return {**res.to_dict(), "text": res.summary()}
 
 
 @app.command()
