@@ -15,7 +15,7 @@ Peers, run on the same records:
   evaluation against ASySD), when importable. Install it outside the project's environment::
 
       .venv/bin/python -m pip install --target /tmp/peer-bibdedupe --no-deps \\
-          bib-dedupe==0.11.0 number-parser requests tqdm
+          bib-dedupe==0.11.0 number-parser requests urllib3 charset-normalizer idna certifi tqdm
       BIB_DEDUPE_PATH=/tmp/peer-bibdedupe .venv/bin/python bench/bench_dedupe.py
 
   Its 'maybe' pairs (for manual review) are not merged, as in its own benchmark.

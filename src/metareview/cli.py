@@ -406,7 +406,7 @@ def fulltext(
         _fail(str(exc))
         return
     _echo(as_json, {"records": records, "retrieved": retrieved, "study": study},
-          f"{len(records)} records updated")
+          f"{len(records)} record{'' if len(records) == 1 else 's'} updated")
 
 
 @app.command()
