@@ -152,6 +152,13 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 Stage = Annotated[str, typer.Option(help="ta (title/abstract) or ft (full text).")]
 
 
+def _check_figures(option: str, paths: list[Path]) -> None:
+    """Figures are written as SVG or PNG, told by the file's extension."""
+    for path in paths:
+        if path.suffix.lower() not in (".svg", ".png"):
+            raise InputError(f"{option} {path}: expected a .svg or .png file")
+
+
 def _echo(as_json: bool, data: dict[str, Any], text: str) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
 
@@ -526,9 +533,8 @@ def simulate(
     from metareview.screening.simulate import simulate as run_simulation
 
     try:
-        for path in [*(plot or []), *([plot_td] if plot_td else [])]:
-            if path.suffix.lower() not in (".svg", ".png"):
-                raise InputError(f"--plot {path}: expected a .svg or .png file")
+        _check_figures("--plot", plot or [])
+        _check_figures("--plot-td", [plot_td] if plot_td else [])
         try:
             seed_list = [int(x) for x in seeds.split(",") if x.strip()]
         except ValueError:
@@ -583,9 +589,8 @@ def prisma(
         if out:
             from metareview.report.prisma import prisma_diagram
 
+            _check_figures("--out", out)
             for path in out:
-                if path.suffix.lower() not in (".svg", ".png"):
-                    raise InputError(f"--out {path}: expected a .svg or .png file")
                 prisma_diagram(counts, path)
     except InputError as exc:
         _fail(str(exc))
