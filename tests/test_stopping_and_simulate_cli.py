@@ -183,6 +183,13 @@ def test_simulate_command_prints_the_library_result(tmp_path) -> None:
     assert (tmp_path / "td.png").read_bytes()[:4] == b"\x89PNG"
     text = runner.invoke(app, ["simulate", str(data), "--seeds", "3"]).stdout
     assert "17 records, 5 relevant; 1 seed(s)" in text and "wss@0.95" in text
+    for flag, value in (("none", False), ("2.5", 2.5)):
+        res = runner.invoke(app, ["simulate", str(data), "--seeds", "3", "--balance", flag,
+                                  "--query", "mixed", "--json"])
+        lib = simulate(texts, labels, seeds=[3], balance=value, query="mixed").to_dict()
+        assert json.loads(res.stdout)["mean"] == lib["mean"]
+        assert json.loads(res.stdout)["learner"]["balance_ratio"] == (None if flag == "none"
+                                                                      else 2.5)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -190,6 +197,8 @@ def test_simulate_command_prints_the_library_result(tmp_path) -> None:
     (["--plot", "x.pdf"], "x.pdf"),
     (["--seeds", "a,b"], "--seeds 'a,b'"),
     (["--classifier", "forest"], "forest"),
+    (["--balance", "lots"], "--balance 'lots'"),
+    (["--balance", "-2"], "balance -2.0"),
 ])
 def test_simulate_bad_input_is_one_line_exit_2(tmp_path, args, message) -> None:
     data = _labelled_csv(tmp_path / "toy.csv", blank_row=5 if "--label" in args else None)

@@ -518,6 +518,9 @@ def simulate(
     n_prior_excluded: Annotated[int, typer.Option(help="Irrelevant prior records per run.")
                                 ] = 1,
     batch_size: Annotated[int, typer.Option(help="Records screened between retrainings.")] = 1,
+    balance: Annotated[str, typer.Option(help="Class balancing: 'default' (the classifier's "
+                                         "ratio), 'none', or a ratio such as 9.8.")
+                       ] = "default",
     plot: Annotated[
         list[Path] | None, typer.Option(help="Recall curves (.svg or .png), repeatable.")
     ] = None,
@@ -540,12 +543,13 @@ def simulate(
         except ValueError:
             raise InputError(f"--seeds {seeds!r}: expected whole numbers separated by commas"
                              ) from None
+        balance_arg = _balance(balance)
         texts, labels = read_labelled(data, label=label)
         with _progress(progress and not as_json, "simulating") as tick:
             result = run_simulation(
                 texts, labels, seeds=seed_list, n_prior_included=n_prior_included,
                 n_prior_excluded=n_prior_excluded, classifier=classifier, query=query,
-                batch_size=batch_size, progress=tick)
+                batch_size=batch_size, balance=balance_arg, progress=tick)
         if plot or plot_td:
             from metareview.report.screening_plots import recall_plot, time_to_discovery_plot
 
@@ -561,6 +565,20 @@ def simulate(
         for r in data_out["runs"]:
             r.pop("order")  # one id per record: too long for a summary; use the library
     _echo(as_json, {"file": str(data), **data_out}, result.summary())
+
+
+def _balance(text: str) -> bool | float:
+    """``--balance``: the classifier's default ratio, none, or a ratio."""
+    word = text.strip().lower()
+    if word in ("default", "true", "yes"):
+        return True
+    if word in ("none", "false", "no", "off"):
+        return False
+    try:
+        return float(word)
+    except ValueError:
+        raise InputError(f"--balance {text!r}: expected 'default', 'none' or a ratio such as "
+                         "9.8") from None
 
 
 @app.command()
