@@ -51,8 +51,9 @@ from metareview.records.dedupe import (  # noqa: E402
     canonical_priority,
     find_duplicates,
 )
+from metareview.records.fields import clean_doi  # noqa: E402
 from metareview.records.model import Record  # noqa: E402
-from metareview.records.normalize import match_keys, normalize_doi  # noqa: E402
+from metareview.records.normalize import match_keys  # noqa: E402
 
 TARGET_SENS, TARGET_SPEC, TARGET_SECONDS = 0.97, 0.995, 60.0
 
@@ -71,7 +72,7 @@ def exact_doi_or_title(records: Sequence[Record]) -> np.ndarray:
     """Same DOI or same simplified title (lower case, letters and digits only)."""
     n = len(records)
     df = pd.DataFrame({
-        "doi": [normalize_doi(r.doi) for r in records],
+        "doi": [clean_doi(r.doi) for r in records],
         "title": pd.Series([r.title for r in records]).str.lower()
         .str.replace(r"[^a-z0-9]+", "", regex=True),
     })

@@ -29,6 +29,7 @@ from metareview.records.dedupe import (
     merge,
     split,
 )
+from metareview.records.fields import clean_doi
 from metareview.records.model import Record
 from metareview.records.normalize import (
     abstract_head,
@@ -36,7 +37,6 @@ from metareview.records.normalize import (
     is_preprint_doi,
     journal_key,
     journals_compatible,
-    normalize_doi,
     normalize_pmid,
     normalize_title,
     normalize_volume,
@@ -222,8 +222,8 @@ def test_title_numbers_and_markers():
     ("not a doi", ""),
     ("", ""),
 ])
-def test_normalize_doi(raw, doi):
-    assert normalize_doi(raw) == doi
+def test_clean_doi(raw, doi):
+    assert clean_doi(raw) == doi
 
 
 def test_identifiers_volume_pages():

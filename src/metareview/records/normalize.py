@@ -11,7 +11,8 @@ undo the ways bibliographic databases differ for one article:
 * journals: ``"J Pain Res"`` and ``"Journal of Pain Research"`` are compatible (ISO 4 / NLM
   abbreviations keep each word's start; ``Natl`` for ``National`` keeps its letters in order);
 * pages: ``"123-9"`` and ``"123–129"`` are both pages 123 to 129;
-* DOIs: ``https://doi.org/10.1000/X%2FY`` becomes ``10.1000/x/y``.
+* DOIs: ``https://doi.org/10.1000/X%2FY`` becomes ``10.1000/x/y`` (the importers' own
+  :func:`~metareview.records.fields.clean_doi`).
 
 :func:`match_keys` computes all of them for a sequence of records at once, as parallel
 lists and integer codes, so that :mod:`metareview.records.dedupe` can compare candidate pairs
@@ -26,10 +27,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import unquote
 
 import numpy as np
 
+from metareview.records.fields import clean_doi
 from metareview.records.model import Record
 
 # ---------------------------------------------------------------------------------------------
@@ -221,12 +222,6 @@ def title_tokens(norm_title: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Identifiers
-_DOI_PREFIX = re.compile(
-    r"^\s*(?:(?:https?://)?(?:dx\.|www\.)?doi\.org/|doi\s*[:=]?\s*|urn:doi:|info:doi/)",
-    re.IGNORECASE,
-)
-_DOI_TRAIL = " .,;:'\")]}>"
-
 # DOI prefixes of preprint servers. A preprint and the journal article it became have
 # different DOIs by design, so a DOI conflict between them is not evidence of two reports.
 PREPRINT_DOI_PREFIXES = (
@@ -252,26 +247,6 @@ _PREPRINT_JOURNALS = re.compile(
 )
 
 
-def normalize_doi(doi: str) -> str:
-    """Bare, lower-case DOI: no resolver or ``doi:`` prefix, percent-escapes decoded.
-
-    >>> normalize_doi("https://doi.org/10.1186/S12915-023-01686-Z.")
-    '10.1186/s12915-023-01686-z'
-    >>> normalize_doi("doi:10.1000%2Fabc")
-    '10.1000/abc'
-    """
-    s = doi.strip()
-    if not s:
-        return ""
-    s = _DOI_PREFIX.sub("", s)
-    if "%" in s:
-        s = unquote(s)
-    s = s.strip().rstrip(_DOI_TRAIL).strip().lower()
-    # Several DOIs in one field: the first is the article's.
-    s = s.split()[0] if s else s
-    return s if s.startswith("10.") and "/" in s else ""
-
-
 def normalize_pmid(pmid: str) -> str:
     """PubMed identifier as digits without leading zeros (``"PMID: 0123"`` → ``"123"``)."""
     digits = "".join(ch for ch in pmid if ch.isdigit())
@@ -286,7 +261,7 @@ def is_preprint_doi(doi: str) -> bool:
 def is_preprint(record: Record, doi: str | None = None, journal_key: tuple[str, ...] = ()) -> bool:
     """Whether a record is a preprint: a preprint server's DOI or source, or RIS type ``UNPB``
     with a preprint server as its source."""
-    d = normalize_doi(record.doi) if doi is None else doi
+    d = clean_doi(record.doi) if doi is None else doi
     if d and is_preprint_doi(d):
         return True
     jk = " ".join(journal_key) if journal_key else _journal_words(record.journal)
@@ -562,7 +537,7 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
     """Compute every matching key for ``records`` (about 20 µs a record)."""
     titles = [normalize_title(r.title) for r in records]
     tokens = [tuple(title_tokens(t)) for t in titles]
-    dois = [normalize_doi(r.doi) for r in records]
+    dois = [clean_doi(r.doi) for r in records]
     jkeys = [journal_key(r.journal) if r.journal else () for r in records]
     authors = [author_keys(r.authors) for r in records]
     pages = [parse_pages(r.pages)[0] if r.pages else "" for r in records]
