@@ -94,7 +94,9 @@ def test_screening_order_is_first_vote_order_with_current_values(tmp_path) -> No
     assert r.undo(TA, "ann") == 6              # undone and not decided again: left out
     assert r.screening_order(TA, "ann") == [(3, "exclude"), (1, "exclude"), (5, "exclude")]
     assert r.screening_order(TA, "bob") == [(2, "include")]
-    assert r.screening_order(TA, "ann", among={1, 3}) == [(3, "exclude"), (1, "exclude")]
+    # the votes a caller already holds: only those records, with those values
+    assert r.screening_order(TA, "ann", own={1: "exclude", 3: "maybe"}) == [(3, "maybe"),
+                                                                            (1, "exclude")]
 
 
 def test_stopping_aids_from_the_store(tmp_path) -> None:

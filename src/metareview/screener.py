@@ -347,7 +347,7 @@ class _Loop:
                     if r in self.eligible}
         self.ranking = _ranked(self.rank, self.review, self.stage, self.reviewer, queue)
         self.scores = dict(self.ranking)
-        order = self.review.screening_order(self.stage, self.reviewer, among=self.eligible)
+        order = self.review.screening_order(self.stage, self.reviewer, own=self.own)
         self.stopping = _stopping_line([int(v != "exclude") for _, v in order],
                                        len(order) + len(queue))
         self.skipped &= set(self.scores)
@@ -458,16 +458,17 @@ class _Loop:
 
 
 def _stopping_line(labels: list[int], n_total: int) -> Text | None:
-    """The stopping aids in one line: the run of irrelevant records and BUSCAR at 95% recall.
+    """The stopping aids in one line: the run of irrelevant records and BUSCAR at its default
+    recall target.
 
     The full report (with the estimate of what is left) is ``metareview progress``.
     """
     if not labels or len(labels) >= n_total:
         return None
     run = consecutive_irrelevant(labels, DEFAULT_RUN)
-    buscar = buscar_stop(labels, n_total, recall_target=0.95, alpha=0.05)
+    buscar = buscar_stop(labels, n_total)
     line = Text(f"Stopping aids: {int(run.statistic)} irrelevant in a row · BUSCAR p = "
-                f"{buscar.statistic:.3g} for recall < 95%", style="dim")
+                f"{buscar.statistic:.3g} for recall < {buscar.recall_target:.0%}", style="dim")
     if buscar.stop:
         line.append(" · the statistical rule says you may stop (metareview progress)",
                     style="bold green")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -623,30 +623,31 @@ class Review:
         return {r: v[reviewer].value for r, v in votes.items() if v.get(reviewer) is not None}
 
     def screening_order(self, stage: str, reviewer: str, *,
-                        among: Collection[int] | None = None) -> list[tuple[int, str]]:
+                        own: Mapping[int, str] | None = None) -> list[tuple[int, str]]:
         """This reviewer's screened records at ``stage`` in the order first voted on, with the
         current vote: the sequence the stopping rules read.
 
         A record undone and decided again keeps its first place (it was read then); one whose
         vote was undone and not given again is left out, and so are records that are no
-        longer up for the stage (a later de-duplication made them duplicates). ``among``, the
-        records up for the stage when the caller already has them, saves reading them again.
+        longer up for the stage (a later de-duplication made them duplicates).
+
+        Parameters
+        ----------
+        own : mapping of int to str, optional
+            The reviewer's current votes on the records up for the stage, when the caller
+            already holds them (the screener does): saves reading votes and records again.
         """
-        current = self.own_labels(stage, reviewer)
-        eligible = set(self.eligible(stage)) if among is None else among
+        if own is None:
+            eligible = set(self.eligible(stage))
+            own = {r: v for r, v in self.own_labels(stage, reviewer).items() if r in eligible}
         q = (select(DecisionRow.record_id)
              .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
              .where(DecisionRow.stage == stage, ReviewerRow.name == reviewer,
                     DecisionRow.kind == "vote")
              .order_by(DecisionRow.id))
-        out: list[tuple[int, str]] = []
-        seen: set[int] = set()
         with Session(self.engine) as s:
-            for (r,) in s.execute(q):
-                if r not in seen and r in current and r in eligible:
-                    seen.add(r)
-                    out.append((r, current[r]))
-        return out
+            first = dict.fromkeys(r for (r,) in s.execute(q))  # insertion order = first vote
+        return [(r, own[r]) for r in first if r in own]
 
     # -- full texts and studies ------------------------------------------------------------
 
