@@ -11,11 +11,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from metareview.errors import InputError
+
+if TYPE_CHECKING:
+    from metareview.screening.agreement import Agreement
 
 app = typer.Typer(
     add_completion=False,
@@ -445,24 +448,23 @@ def conflicts(
             open_ = rv.conflicts(st)
             recs = rv.records(open_)
             agree = _agreement(rv, st)
-            agree_text = agree.pop("text") if agree else ""
     except InputError as exc:
         _fail(str(exc))
         return
     data = {"stage": st, "conflicts": [
         {"record": r, "title": recs[r].record.title, **s.to_dict()} for r, s in open_.items()],
-        "agreement": agree}
+        "agreement": None if agree is None else agree.to_dict()}
     lines = [f"{len(open_)} conflict{'' if len(open_) == 1 else 's'} at {st}"]
     for r, s in open_.items():
         votes = "; ".join(f"{v.reviewer}: {v.value}" + (f" ({v.reason})" if v.reason else "")
                           for v in s.votes)
         lines.append(f"  [{r}] {recs[r].record.title[:70]}  -- {votes}")
-    if agree_text:
-        lines += ["", agree_text]
+    if agree is not None:
+        lines += ["", agree.summary()]
     _echo(as_json, data, "\n".join(lines))
 
 
-def _agreement(rv: Any, stage: str) -> dict[str, Any] | None:
+def _agreement(rv: Any, stage: str) -> Agreement | None:
     """Agreement between the reviewers' votes at ``stage`` (None with fewer than two)."""
     from metareview.screening.agreement import agreement
 
@@ -473,8 +475,7 @@ def _agreement(rv: Any, stage: str) -> dict[str, Any] | None:
     ratings = {k: {r: v for r, v in d.items() if v is not None} for k, d in ratings.items()}
     if len([d for d in ratings.values() if d]) < 2:
         return None
-    res = agreement(ratings)
-    return {**res.to_dict(), "text": res.summary()}
+    return agreement(ratings)
 
 
 @app.command()

@@ -287,6 +287,12 @@ class Learner:
         """What the scores are: ``"margin"`` (svm) or ``"log-odds"``."""
         return "margin" if self.classifier == "svm" else "log-odds"
 
+    def summary(self) -> str:
+        """One line for people: classifier, strength, query, balance ratio."""
+        ratio = "none" if self.ratio is None else f"{self.ratio:g}"
+        return (f"{self.classifier} (strength {self.strength:g}), query {self.query}, "
+                f"balance ratio {ratio}")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain settings."""
         return {"classifier": self.classifier, "query": self.query, "balance_ratio": self.ratio,
@@ -414,14 +420,11 @@ class Ranking:
 
     def summary(self) -> str:
         """A few lines for people."""
-        lr = self.learner
         head = (f"Ranking of {len(self.order):,} unlabelled records "
                 f"({self.n_labelled:,} labelled, {self.n_relevant:,} relevant)")
         if self.fallback:
             return f"{head}\n  random order: {self.fallback}"
-        ratio = "none" if lr.ratio is None else f"{lr.ratio:g}"
-        lines = [head, f"  model: {lr.classifier} (strength {lr.strength:g}), query "
-                       f"{lr.query}, balance ratio {ratio}"]
+        lines = [head, f"  model: {self.learner.summary()}"]
         k = min(5, len(self.order))
         if k:
             top = ", ".join(f"#{i} ({s:.3g})" for i, s in

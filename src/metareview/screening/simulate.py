@@ -48,6 +48,7 @@ from metareview.screening.active import (
     record_text,
     tfidf_features,
 )
+from metareview.screening.stopping import order_labels
 
 __all__ = [
     "Metrics",
@@ -76,12 +77,7 @@ ERF_FRACTIONS = (0.1,)
 # ---------------------------------------------------------------------------------------------
 # Metrics: pure functions of the screening order
 def _labels(labels_in_order: Sequence[int] | np.ndarray, need_both: bool = False) -> np.ndarray:
-    y = np.asarray(labels_in_order)
-    if y.ndim != 1 or len(y) == 0:
-        raise InputError("screening order: expected a non-empty 1-D sequence of 0/1 labels")
-    if not np.all((y == 0) | (y == 1)):
-        raise InputError("screening order: labels must be 0 (irrelevant) or 1 (relevant)")
-    y = y.astype(np.int64)
+    y = order_labels(labels_in_order)
     n_rel = int(y.sum())
     if n_rel == 0:
         raise InputError("screening order: no relevant record, so recall is undefined")
@@ -337,13 +333,11 @@ class SimulationResult:
 
     def summary(self) -> str:
         """Lines for people: settings and mean (SD) of the metrics over the seeds."""
-        lr = self.learner
-        ratio = "none" if lr.ratio is None else f"{lr.ratio:g}"
         lines = [f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
                  f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
                  f"{self.n_prior_excluded} irrelevant",
-                 f"  model: {lr.classifier} (strength {lr.strength:g}), query {lr.query}, "
-                 f"balance ratio {ratio}, retrain every {self.batch_size} record(s)"]
+                 f"  model: {self.learner.summary()}, retrain every {self.batch_size} "
+                 "record(s)"]
         for label, s in self.mean_metrics().items():
             lines.append(f"  {label:<12} {s['mean']:.3f} (SD {s['sd']:.3f}, "
                          f"{s['min']:.3f}–{s['max']:.3f})")

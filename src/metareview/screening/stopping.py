@@ -99,7 +99,16 @@ class StopDecision:
                 "recall_target": self.recall_target}
 
 
-def _order(labels_in_order: Sequence[int] | np.ndarray, allow_empty: bool = False) -> np.ndarray:
+def order_labels(labels_in_order: Sequence[int] | np.ndarray,
+                 allow_empty: bool = False) -> np.ndarray:
+    """A screening order's labels as an int64 array of 0/1, checked once for every rule and
+    metric (:mod:`.simulate` uses it too).
+
+    Raises
+    ------
+    InputError
+        Not one-dimensional, empty (unless ``allow_empty``), or a label other than 0 and 1.
+    """
     y = np.asarray(labels_in_order)
     if y.ndim != 1 or (len(y) == 0 and not allow_empty):
         raise InputError("screening order: expected a non-empty 1-D sequence of 0/1 labels")
@@ -120,7 +129,7 @@ def consecutive_irrelevant(labels_in_order: Sequence[int] | np.ndarray, n: int) 
     """
     if n < 1:
         raise InputError(f"consecutive irrelevant: n = {n}; expected at least 1")
-    y = _order(labels_in_order, allow_empty=True)
+    y = order_labels(labels_in_order, allow_empty=True)
     hits = np.flatnonzero(y)
     run = len(y) - (int(hits[-1]) + 1 if len(hits) else 0)
     return StopDecision("consecutive_irrelevant", run >= n, float(run), float(n), len(y),
@@ -165,7 +174,7 @@ def buscar_p_value(labels_in_order: Sequence[int] | np.ndarray, n_total: int,
         raise InputError(f"BUSCAR: recall target {recall_target!r}; expected 0 < target < 1")
     if not (math.isfinite(bias) and bias > 0):
         raise InputError(f"BUSCAR: bias {bias!r}; expected a positive number")
-    y = _order(labels_in_order)
+    y = order_labels(labels_in_order)
     _check_total(y, n_total)
     n_seen = len(y)
     r_seen = int(y.sum())
@@ -281,7 +290,7 @@ def estimate_remaining(labels_in_order: Sequence[int] | np.ndarray, n_total: int
     """
     if not 0 < confidence < 1:
         raise InputError(f"estimate remaining: confidence {confidence!r}; expected 0..1")
-    y = _order(labels_in_order)
+    y = order_labels(labels_in_order)
     _check_total(y, n_total)
     n_seen = len(y)
     unseen = n_total - n_seen
@@ -387,7 +396,7 @@ def stopping_report(labels_in_order: Sequence[int] | np.ndarray, n_total: int, *
     run : int
         Irrelevant records in a row that the heuristic stops at.
     """
-    y = _order(labels_in_order, allow_empty=True)
+    y = order_labels(labels_in_order, allow_empty=True)
     _check_total(y, n_total)
     consecutive = consecutive_irrelevant(y, run)
     if len(y) == 0:
