@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from metareview.report.review_analyses import control_arms, single_arm_results
 from metareview.report.review_report import build_report, render_html, write_report
-from metareview.report.tables import fmt_num
-from metareview.review import load_review
+from metareview.studies import load_folder
 from metareview.synthesis import reconcile_single_arm
+from metareview.synthesis.review import synthesize
+from metareview.synthesis.single_arm import control_arms, single_arm_results
+from metareview.textfmt import source_number as fmt_num
 
 REVIEW = Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain"
 
 
 @pytest.fixture(scope="module")
 def built():
-    review = load_review(REVIEW)
-    report = build_report(review)
+    review = load_folder(REVIEW)
+    report = build_report(synthesize(review))
     return review, report, html.unescape(render_html(report))
 
 
@@ -66,22 +67,47 @@ def test_answers_cover_the_four_questions_with_certainty(built):
 
 
 def test_same_data_same_bytes(tmp_path):
-    a = write_report(REVIEW, tmp_path / "a.html").read_bytes()
-    b = write_report(REVIEW, tmp_path / "b.html").read_bytes()
+    a = write_report(load_folder(REVIEW), tmp_path / "a.html").read_bytes()
+    b = write_report(load_folder(REVIEW), tmp_path / "b.html").read_bytes()
     assert a == b
     assert b"<script" not in a and not re.search(rb'(src|href)="(https?:)?//', a)
 
 
 def test_evidence_map_carries_our_grade_where_a_row_was_graded(built):
-    from metareview.report.pooling import pool_arms
-    from metareview.report.review_analyses import grade_outcomes, map_entries
+    from metareview.synthesis.review import map_entries
 
-    review, _, _ = built
-    grades = grade_outcomes(review, pool_arms(review))
-    keyed = [g for g in grades if "row_key" in g]
+    review, report, _ = built
+    grades = report.synthesis.grades
+    keyed = [g for g in grades if g.row_key is not None]
     assert keyed
     entries = map_entries(review, grades)
     by_row = dict(zip([(r.study, r.question, r.outcome, r.comparison, r.window)
                        for r in review.outcomes], entries, strict=False))
     for g in keyed:
-        assert by_row[g["row_key"]]["certainty"] == g["certainty"]
+        assert by_row[g.row_key]["certainty"] == g.level
+
+
+def test_findings_are_those_of_the_report_before_the_generic_path(built):
+    """The generic path gives the flagship's findings unchanged.
+
+    ``tests/data/findings/ketamine-before-issue10.json`` was written by the report code of
+    commit e2899cd (topic-specific layers), from the same review data: every graded outcome
+    with its certainty and statement, the answers, and every row of the evidence tables, the
+    review-level estimates and the number appendix.
+    """
+    import json
+
+    review, report, _ = built
+    before = json.loads((Path(__file__).parent / "data" / "findings"
+                         / "ketamine-before-issue10.json").read_text(encoding="utf-8"))
+    grades = [{"question": g.question, "outcome": g.name, "certainty": g.level,
+               "statement": g.statement, "basis": g.basis} for g in report.synthesis.grades]
+    assert grades == before["grades"]
+    assert [{"id": a.id, "certainty": a.certainty, "text": a.text}
+            for a in report.answers] == before["answers"]
+    assert [list(r) for r in report.appendix.rows] == before["appendix"]
+    assert [list(r) for r in report.review_estimates.rows] == before["review_estimates"]
+    assert [{"title": t.title, "rows": [list(r) for r in t.rows]}
+            for t in report.tables] == before["tables"]
+    assert [p["estimate"] for p in before["pooled"]] == [
+        fit.estimate for p in report.synthesis.pooled for _, fit in p.fits()]

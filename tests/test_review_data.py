@@ -3,7 +3,7 @@
 ``reviews/ketamine-chronic-pain`` rebuilds the 2021 ISCRR evidence review for WorkSafe Victoria
 (shared/seeds/003_*.txt, document ``iscrr2021``) as data, adds the 2025 Cochrane review and the
 2025 Cleveland Clinic cohort from the evidence file (``evidence``), and is loaded with
-:func:`metareview.review.load_review`. These tests pin the counts to the 2021 review's own
+:func:`metareview.studies.load_folder`. These tests pin the counts to the 2021 review's own
 statement, a handful of key numbers to their sources, and the loader's error locations.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from metareview import InputError
-from metareview.review import load_review
+from metareview.studies import load_folder as load_review
 
 ROOT = Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain"
 

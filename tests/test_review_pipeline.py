@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from metareview import InputError, effect_sizes, meta_analysis
-from metareview.report.pooling import pool_arms
 from metareview.report.tables import describe_result, evidence_tables, number_appendix
-from metareview.review import load_review
+from metareview.studies import load_folder as load_review
+from metareview.synthesis.pooling import pool_arms
 
 PROTOCOL = """\
 id: toy
@@ -21,6 +21,7 @@ pico:
   intervention: ketamine
   comparator: placebo
   outcomes: [pain]
+  intervention_name: Ketamine
 criteria:
   - {domain: Population, include: adults, exclude: children}
 questions:
@@ -28,6 +29,10 @@ questions:
   - {id: Q3, text: "What harms?"}
 documents:
   - {id: doc, citation: A document, kind: evidence review}
+arm_categories:
+  - {id: any, title: Any adverse event, question: Q3}
+tables:
+  - {title: "Primary studies: does it work?", question: Q1, kinds: [primary study]}
 source: {document: doc, location: Table 3}
 """
 
@@ -42,7 +47,7 @@ def study(sid: str, label: str, kind: str = "primary study", rating: str = "weak
         design: RCT
         evidence_level: II
         population: adults
-        pain_types: [neuropathic]
+        populations: [neuropathic]
         intervention: {{drug: ketamine, route: IV, regimen: single}}
         comparator: placebo
         quality:
@@ -56,7 +61,7 @@ def study(sid: str, label: str, kind: str = "primary study", rating: str = "weak
 
 
 ARMS = """\
-study,outcome,category,arm,role,events,total,pain_type,route,regimen,window,timepoint,source,reliability
+study,outcome,category,arm,role,events,total,population,route,regimen,window,timepoint,source,reliability
 a,any AE,any,ketamine,intervention,10,20,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
 a,any AE,any,placebo,control,4,20,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
 b,any AE,any,ketamine,intervention,6,30,neuropathic,IV,single,immediate/24-48 h,infusion,doc Table 8,V
@@ -64,7 +69,7 @@ b,any AE,any,placebo,control,3,30,neuropathic,IV,single,immediate/24-48 h,infusi
 """
 
 OUTCOMES = """\
-study,question,outcome,comparison,pain_type,route,regimen,window,timepoint,measure,estimate,ci_low,ci_high,p,direction,reported,source,reliability
+study,question,outcome,comparison,population,route,regimen,window,timepoint,measure,estimate,ci_low,ci_high,p,direction,reported,source,reliability
 a,Q1,pain intensity,ketamine vs placebo,neuropathic,IV,single,1-2 weeks,2 weeks,MD,-1.83,-2.35,-1.31,<0.001,benefit,pain fell,doc Table 4,V
 """
 
@@ -145,7 +150,7 @@ SINGLE_ARM = textwrap.dedent("""\
     design: retrospective single-arm cohort
     evidence_level: IV
     population: adults with refractory chronic pain
-    pain_types: [mixed]
+    populations: [mixed]
     n_participants: 200
     intervention: {drug: ketamine, route: IV, regimen: multi-day}
     comparator: none
@@ -173,7 +178,7 @@ def toy_full(toy: Path) -> Path:
         fh.write(SINGLE_ROW)
     proto = (toy / "protocol.yaml").read_text().replace(
         '  - {id: Q3, text: "What harms?"}',
-        '  - {id: Q3, text: "What harms?"}\n  - {id: Q4, text: "Why do they disagree?"}')
+        '  - {id: Q3, text: "What harms?"}\n  - {id: Q4, text: "Why do they disagree?", answer: reconciliation}')
     (toy / "protocol.yaml").write_text(proto)
     return toy
 
@@ -181,9 +186,10 @@ def toy_full(toy: Path) -> Path:
 def test_report_numbers_equal_data_and_engine_and_bytes_are_stable(toy_full, tmp_path):
     from metareview.report.review_report import build_report, render_html, write_report
     from metareview.synthesis import ControlArm, SingleArmResult, reconcile_single_arm
+    from metareview.synthesis.review import synthesize
 
     review = load_review(toy_full)
-    report = build_report(review)
+    report = build_report(synthesize(review))
     html = render_html(report)
     # Every data number appears (appendix) with its source.
     assert "10/20" in html and "doc Table 8" in html and "-1.83" in html
@@ -203,6 +209,6 @@ def test_report_numbers_equal_data_and_engine_and_bytes_are_stable(toy_full, tmp
 
     assert "<script" not in html and "<link" not in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched: opens offline
-    a = write_report(toy_full, tmp_path / "a" / "report.html").read_bytes()
-    b = write_report(toy_full, tmp_path / "b" / "report.html").read_bytes()
+    a = write_report(review, tmp_path / "a" / "report.html").read_bytes()
+    b = write_report(load_review(toy_full), tmp_path / "b" / "report.html").read_bytes()
     assert a == b

@@ -88,9 +88,10 @@ def report(
 ) -> None:
     """Build a review's self-contained HTML report from its data."""
     from metareview.report.review_report import write_report
+    from metareview.studies import load_folder
 
     try:
-        path = write_report(review, out)
+        path = write_report(load_folder(review), out)
     except InputError as exc:
         _fail(str(exc))
         return

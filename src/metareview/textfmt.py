@@ -34,3 +34,11 @@ def stars(p: float | None) -> str:
         if p < cut:
             return s
     return ""
+
+
+def source_number(x: float | None) -> str:
+    """A number as sources write it in prose and tables: at most 4 significant digits, no
+    trailing zeros, no float noise; thousands separated above 100,000; empty when missing."""
+    if x is None:
+        return ""
+    return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"

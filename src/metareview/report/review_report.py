@@ -1,17 +1,18 @@
-"""A review's report: run every analysis its data supports and render self-contained HTML.
+"""A review's report: render a :class:`~metareview.synthesis.review.ReviewSynthesis` as HTML.
 
-``build_report(review)`` chains the library's layers over a loaded review: evidence tables,
-pooled arm-level data (engine), review-level estimates side by side with their overlap (CCA),
-GRADE assessments with a Summary of Findings table, the evidence map, the reconciliation of
-single-arm results with placebo arms, limitations, and an appendix with every number's source.
-``render_html(report)`` writes one HTML file with every image inline: it opens offline, and the
-same data gives the same bytes (no dates; plot files carry no timestamps).
+``build_report(synthesis)`` turns the typed results of the synthesis layer into the report's
+sections: evidence tables, pooled arm-level data with forest plots, review-level estimates side
+by side with their overlap (CCA), GRADE assessments with a Summary of Findings table, the
+evidence map, the reconciliation of single-arm results with control arms, limitations, and an
+appendix with every number's source. Nothing here computes a result. ``render_html(report)``
+writes one HTML file with every image inline: it opens offline, and the same data gives the
+same bytes (no dates; plot files carry no timestamps).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +20,20 @@ import jinja2
 
 from metareview import __version__
 from metareview.figures import svg_text
+from metareview.grade import summary_of_findings
 from metareview.report.forest import forest_plot
-from metareview.report.pooling import PooledOutcome, pool_arms
 from metareview.report.quality import component_table, quality_chart
 from metareview.report.tables import (
     EvidenceTable,
     evidence_tables,
-    fmt_num,
     number_appendix,
     review_level_estimates,
 )
-from metareview.review.load import Review
-from metareview.review.schema import OutcomeRow, Study
+from metareview.studies import ReviewData
+from metareview.synthesis.review import Answer, ReviewSynthesis, synthesize
+from metareview.synthesis.single_arm import ReviewReconciliation
 
 CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
-
-
-@dataclass(frozen=True)
-class Answer:
-    id: str
-    question: str
-    text: str
-    certainty: str | None = None
-    certainty_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class PooledSection:
 
 @dataclass(frozen=True, eq=False)
 class ReviewReport:
-    """Everything the HTML shows, already computed."""
+    """Everything the HTML shows, rendered from a synthesis."""
 
     review_id: str
     title: str
@@ -77,97 +69,135 @@ class ReviewReport:
     reconciliation_html: str
     limitations: list[str]
     methods_html: str = ""
-    results: dict[str, Any] = field(default_factory=dict)
+    synthesis: ReviewSynthesis | None = field(default=None, repr=False)
 
 
-def fingerprint(root: Path) -> str:
-    """SHA-256 (first 12 hex) over the review's data files (YAML, CSV), in a fixed order."""
-    h = hashlib.sha256()
-    data = [p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".csv")]
-    for path in sorted(data):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:12]
+def _esc(x: Any) -> str:
+    return escape(str(x))
 
 
-# ---- risk of bias per study (appraisal's convention) ------------------------------------------
-def rob_category(st: Study) -> str:
-    """Risk-of-bias category of a study from its quality rating (appraisal's mapping)."""
-    from metareview.appraisal import risk_of_bias_category
-
-    if st.quality is None or st.quality.rating == "not rated":
-        return "some concerns"
-    return risk_of_bias_category(st.quality.rating, instrument=st.quality.instrument)
-
-
-# ---- pooled sections ------------------------------------------------------------------------
-def _pooled_sections(review: Review, pooled: list[PooledOutcome]) -> list[PooledSection]:
+# ---- sections ---------------------------------------------------------------------------------
+def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
+    pico = syn.data.protocol.pico
+    subject, control = pico.intervention_name, pico.comparator_name
     out = []
-    for p in pooled:
-        for fit, kind in ((p.ratio, "risk ratio, ketamine vs control"),
-                          (p.proportion, "proportion of patients, ketamine arms")):
-            if fit is None:
-                continue
+    for p in syn.pooled:
+        for kind, fit in p.fits():
+            what = (f"risk ratio, {subject.lower()} vs {control}" if kind == "ratio"
+                    else f"proportion of patients, {subject.lower()} arms")
             bt = fit.back_transformed or {}
             est = bt.get("estimate", fit.estimate)
             lo, hi = bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high)
             scale = "%" if fit.measure == "PLO" else ""
             mult = 100 if fit.measure == "PLO" else 1
-            text = (f"{p.title}: pooled {kind} {est * mult:.2f}{scale} "
+            text = (f"{p.title}: pooled {what} {est * mult:.2f}{scale} "
                     f"(95% CI {lo * mult:.2f}{scale} to {hi * mult:.2f}{scale}) from {fit.k} "
                     f"studies; I² = {fit.i2:.0f}%, tau² = {fit.tau2:.3g} ({fit.method}). "
                     f"Sources: {', '.join(p.sources)}.")
-            fav = (("Favours ketamine", "Favours control") if fit.measure == "RR"
+            fav = ((f"Favours {subject.lower()}", f"Favours {control}") if kind == "ratio"
                    else ("", ""))
-            fig = forest_plot(fit, favours=fav, title=f"{p.title} ({kind})")
-            out.append(PooledSection(f"{p.title}: {kind}", text, svg_text(fig)))
+            fig = forest_plot(fit, favours=fav, title=f"{p.title} ({what})")
+            out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))
     return out
 
 
-# ---- answers --------------------------------------------------------------------------------
-def _rows(review: Review, question: str) -> list[OutcomeRow]:
-    return [r for r in review.outcomes if r.question == question]
+def _sof_html(syn: ReviewSynthesis) -> str:
+    """The Summary of Findings table in GRADEpro's layout."""
+    if not syn.grades:
+        return "<p>No outcome could be graded.</p>"
+    proto = syn.data.protocol
+    sof = summary_of_findings([g.sof_row for g in syn.grades], title=proto.title,
+                              population=proto.pico.population,
+                              intervention=proto.pico.intervention,
+                              comparison=proto.pico.comparator)
+    return sof.to_html()
 
 
-def _describe(review: Review, r: OutcomeRow) -> str:
-    st = review.studies[r.study]
-    if r.estimate is None:
-        return f"{st.label}: {r.reported} [{r.reliability}]"
-    ci = (f" (95% CI {fmt_num(r.ci_low)} to {fmt_num(r.ci_high)})"
-          if r.ci_low is not None and r.ci_high is not None else "")
-    scale = f" on {r.scale}" if r.scale else ""
-    return (f"{st.label}: {r.outcome}, {r.timepoint}: {r.measure} {fmt_num(r.estimate)}{ci}"
-            f"{scale} [{r.reliability}]")
+def _map_html(syn: ReviewSynthesis) -> str:
+    if syn.evidence_map is None:
+        return "<p>No results to map.</p>"
+    return syn.evidence_map.to_html(title=syn.map_title)
 
 
-def _answer_from_grades(qid: str, text: str, review: Review, grades: list[dict[str, Any]]
-                        ) -> Answer:
-    qs = [g for g in grades if g["question"] == qid]
-    # Perioperative evidence is kept apart from chronic-pain evidence.
-    chronic = [g["statement"] for g in qs if not g.get("perioperative")]
-    periop = [g["statement"] for g in qs if g.get("perioperative")]
-    body = ""
-    if periop:
-        ungraded = [_describe(review, r) for r in _rows(review, qid)
-                    if r.pain_type != "perioperative" and r.estimate is None][:4]
-        body = "In chronic pain: " + (" ".join(chronic) if chronic else (
-            "no result could be graded; reported: " + "; ".join(ungraded) + "."
-            if ungraded else "no results.")) + " Perioperatively (kept apart): " + " ".join(periop)
-    elif chronic:
-        body = " ".join(chronic)
-    found = sorted({g["certainty"] for g in qs if g["certainty"] in CERTAINTY_WORDS},
-                   key=CERTAINTY_WORDS.index)
-    best = found[0] if found else None
-    note = (f"(graded outcomes range from {found[-1]} to {found[0]} certainty; see each "
-            "statement)" if len(found) > 1 else "")
-    if periop and not chronic:
-        note = "(perioperative evidence only; no chronic-pain result could be graded)"
-    if not body:
-        reported = [_describe(review, r) for r in _rows(review, qid)][:6]
-        body = ("No outcome for this question could be graded from the data. Reported: "
-                + "; ".join(reported) + "." if reported else
-                "The data hold no result for this question.")
-    return Answer(qid, text, body, best, note)
+def _overlap_html(syn: ReviewSynthesis) -> str:
+    ov = syn.overlap
+    if ov is None:
+        return f"<p>{_esc(syn.overlap_note)}</p>"
+    excluded = ", ".join(ov.excluded) if ov.excluded else "none"
+    pair = ov.pairwise.round(1).fillna("").to_html(classes="pairwise", border=0)
+    return (f"<h3>Overlap between reviews</h3><p>Corrected covered area (Pieper 2014): "
+            f"<strong>{ov.cca:.1f}%</strong> ({_esc(ov.interpretation)}) across {ov.c} reviews "
+            f"and {ov.r} distinct primary studies ({ov.n_inclusions} inclusions). Reviews whose "
+            f"included studies are not listed in the sources: {_esc(excluded)}.</p>"
+            f"<p class='note'>Pairwise CCA (%)</p>{pair}")
+
+
+def _reconciliation_html(recon: ReviewReconciliation | None) -> str:
+    if recon is None:
+        return "<p>The protocol asks no reconciliation question.</p>"
+    parts = [f"<p>{_esc(recon.message)}</p>"] if recon.message else []
+    for item in recon.results:
+        rec = item.reconciliation
+        parts.append(f"<h3>{_esc(item.single.label)} against placebo groups with "
+                     f"{_esc(item.threshold)} (k = {len(item.arms)})</h3>")
+        if rec.warnings:
+            parts.append("<p class='note'>" + _esc("; ".join(rec.warnings)) + "</p>")
+        lines = rec.summary().split("Design differences")[0].strip().splitlines()
+        parts.append("".join(f"<p>{_esc(line)}</p>" for line in lines if line.strip()))
+        parts.append(f"<div class='figure'>{svg_text(rec.plot())}</div>")
+        items = []
+        for e in rec.explanations:
+            cls, word = {True: ("applies-yes", "applies"), False: ("applies-no", "does not apply"),
+                         None: ("applies-unknown", "unknown")}[e.applies]
+            items.append(f"<li><strong>{_esc(e.factor)}</strong>: "
+                         f"<span class='{cls}'>{word}</span>. {_esc(e.why)}</li>")
+        parts.append("<p>Design differences that can explain the gap:</p>"
+                     f"<ul class='expl'>{''.join(items)}</ul>")
+    if recon.unusable:
+        rows = "".join(
+            f"<tr><td>{_esc(p.study)}</td><td>{_esc(p.condition)}</td>"
+            f"<td>{_esc(p.responder_definition)}</td>"
+            f"<td>{'' if p.proportion is None else f'{100 * p.proportion:.1f}%'}</td>"
+            f"<td>{'' if p.ci_low is None else f'{100 * p.ci_low:.1f}–{100 * p.ci_high:.1f}%'}"
+            f"</td><td>{p.n_trials or ''}</td><td>{_esc(p.source)} [{p.reliability}]</td></tr>"
+            for p in recon.unusable)
+        parts.append("<h3>Placebo responder figures with no usable numbers</h3>"
+                     "<p class='note'>Listed as recorded (e.g. searched for and not found).</p>"
+                     "<table><tr><th>Source</th><th>Condition</th><th>Responder definition</th>"
+                     "<th>Proportion</th><th>95% CI</th><th>Trials</th><th>Source</th></tr>"
+                     f"{rows}</table>")
+    return "".join(parts)
+
+
+def _grade_details(syn: ReviewSynthesis) -> list[dict[str, Any]]:
+    return [{"outcome": f"{g.name} — {g.level} certainty ({g.basis})",
+             "domains": [{"name": d.name, "judgement": d.judgement, "why": d.why}
+                         for d in g.domains()]} for g in syn.grades]
+
+
+# ---- the report -------------------------------------------------------------------------------
+def build_report(syn: ReviewSynthesis) -> ReviewReport:
+    """Render every section of a synthesised review."""
+    review = syn.data
+    proto = review.protocol
+    ratings = [(st.quality.instrument, st.quality.rating)
+               for st in review.studies.values() if st.quality is not None]
+    figs = [svg_text(quality_chart(ratings))] if ratings else []
+    comps = [(st.label, dict(st.quality.components)) for st in
+             sorted(review.studies.values(), key=lambda s: s.label)
+             if st.quality is not None and st.quality.components]
+    return ReviewReport(
+        review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
+        version=__version__, fingerprint=review.fingerprint(), pico=proto.pico,
+        criteria=list(proto.criteria), documents=list(proto.documents),
+        answers=list(syn.answers), tables=evidence_tables(review),
+        review_estimates=review_level_estimates(review), appendix=number_appendix(review),
+        pooled=_pooled_sections(syn), quality_figures=figs, quality_html=component_table(comps),
+        overlap_html=_overlap_html(syn), map_html=_map_html(syn), sof_html=_sof_html(syn),
+        grade_details=_grade_details(syn),
+        reconciliation_html=_reconciliation_html(syn.reconciliation),
+        limitations=list(syn.limitations), synthesis=syn,
+    )
 
 
 def render_html(report: ReviewReport) -> str:
@@ -180,59 +210,14 @@ def render_html(report: ReviewReport) -> str:
     return env.get_template("review.html.j2").render(r=report)
 
 
-def write_report(review_dir: str | Path, out: str | Path) -> Path:
-    """Load a review, build its report and write the HTML file; returns its path."""
-    from metareview.review.load import load_review
-
-    review = load_review(review_dir)
-    report = build_report(review)
+def write_report(review: ReviewData, out: str | Path) -> Path:
+    """Synthesise a review's data, render the report and write the HTML file; returns its
+    path."""
+    html = render_html(build_report(synthesize(review)))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(report), encoding="utf-8")
+    out.write_text(html, encoding="utf-8")
     return out
-
-
-def build_report(review: Review) -> ReviewReport:
-    """Run every analysis the review's data support and collect the results."""
-    from metareview.report.review_analyses import (
-        grade_outcomes,
-        limitations,
-        map_html,
-        overlap_html,
-        reconciliation_html,
-        sof_html,
-    )
-
-    proto = review.protocol
-    pooled = pool_arms(review)
-    grades = grade_outcomes(review, pooled)
-    qtext = {q.id: q.text for q in proto.questions}
-    answers = [
-        _answer_from_grades(q, qtext.get(q, q), review, grades) for q in ("Q1", "Q2", "Q3")
-        if q in qtext
-    ]
-    recon_html, recon_answer = reconciliation_html(review)
-    if "Q4" in qtext:
-        answers.append(Answer("Q4", qtext["Q4"], recon_answer))
-    ratings = [(st.quality.instrument, st.quality.rating)
-               for st in review.studies.values() if st.quality is not None]
-    figs = [svg_text(quality_chart(ratings))] if ratings else []
-    comps = [(st.label, dict(st.quality.components)) for st in
-             sorted(review.studies.values(), key=lambda s: s.label)
-             if st.quality is not None and st.quality.components]
-    return ReviewReport(
-        review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
-        version=__version__, fingerprint=fingerprint(review.root), pico=proto.pico,
-        criteria=list(proto.criteria), documents=list(proto.documents), answers=answers,
-        tables=evidence_tables(review), review_estimates=review_level_estimates(review),
-        appendix=number_appendix(review), pooled=_pooled_sections(review, pooled),
-        quality_figures=figs, quality_html=component_table(comps),
-        overlap_html=overlap_html(review), map_html=map_html(review, grades),
-        sof_html=sof_html(review, grades), grade_details=[g["detail"] for g in grades],
-        reconciliation_html=recon_html, limitations=limitations(review),
-        results={"grades": [{k: v for k, v in g.items() if k not in ("detail", "obj")}
-                            for g in grades]},
-    )
 
 
 __all__ = ["ReviewReport", "build_report", "render_html", "write_report"]

@@ -1,12 +1,12 @@
-"""Evidence tables generated from a review's data (the layout of the 2021 review's Tables 4-8)."""
+"""Evidence tables rendered from a review's data: the protocol's tables, estimates, sources."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from metareview.review.load import Review
-from metareview.review.schema import OutcomeRow, Study
+from metareview.studies import OutcomeRow, ReviewData, Study
+from metareview.studies.schema import TableSpec
+from metareview.textfmt import source_number as fmt_num
 
 
 @dataclass(frozen=True)
@@ -17,13 +17,6 @@ class EvidenceTable:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
-
-
-def fmt_num(x: float | None) -> str:
-    """A number as the sources write it: no trailing zeros, no float noise."""
-    if x is None:
-        return ""
-    return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
 
 
 def describe_result(row: OutcomeRow) -> str:
@@ -81,16 +74,15 @@ COLUMNS = ("Reference", "Design (NHMRC level)", "Population", "Intervention", "C
            "Follow-up", "Key outcomes", "Quality")
 
 
-def study_table(review: Review, title: str, select: Callable[[Study], bool], question: str,
-                note: str = "") -> EvidenceTable:
-    """Rows for the selected studies, with their outcome rows for ``question``."""
+def study_table(review: ReviewData, spec: TableSpec) -> EvidenceTable:
+    """Rows for the studies ``spec`` selects, with their outcome rows for its question."""
     rows = []
     for st in sorted(review.studies.values(), key=lambda s: (s.year, s.label)):
-        if not select(st):
+        if not spec.selects(st):
             continue
         results = [describe_result(r) for r in review.outcomes
-                   if r.study == st.id and r.question == question]
-        if question == "Q3":
+                   if r.study == st.id and r.question == spec.question]
+        if spec.show_arms:
             results += [f"{a.outcome} ({a.timepoint}): {a.arm} {a.events}/{a.total} "
                         f"[{a.reliability}]" for a in review.arms if a.study == st.id]
         level = f" ({st.evidence_level})" if st.evidence_level else ""
@@ -99,33 +91,32 @@ def study_table(review: Review, title: str, select: Callable[[Study], bool], que
             st.comparator, st.follow_up or "not reported", "\n".join(results) or "—",
             _quality(st),
         ))
-    return EvidenceTable(title, COLUMNS, tuple(rows), note)
+    return EvidenceTable(spec.title, COLUMNS, tuple(rows))
 
 
 def _is_review(st: Study) -> bool:
     return st.kind in ("systematic review", "overview")
 
 
-def evidence_tables(review: Review) -> list[EvidenceTable]:
-    """The 2021 review's Tables 4-8 generated from the data (only non-empty tables)."""
-    periop = lambda s: "perioperative" in s.pain_types  # noqa: E731
-    tables = [
-        study_table(review, "Systematic reviews: effectiveness of ketamine for chronic pain",
-                    lambda s: _is_review(s) and "Q1" in s.questions and not periop(s), "Q1"),
-        study_table(review, "Primary studies: effectiveness of ketamine for chronic pain",
-                    lambda s: s.kind == "primary study" and "Q1" in s.questions, "Q1"),
-        study_table(review, "Systematic reviews: perioperative ketamine, pain relief and opioids",
-                    lambda s: _is_review(s) and "Q2" in s.questions and periop(s), "Q2"),
-        study_table(review, "Studies of pain relief and opioid-sparing in chronic pain",
-                    lambda s: "Q2" in s.questions and not periop(s), "Q2"),
-        study_table(review, "Adverse effects of ketamine for chronic pain",
-                    lambda s: "Q3" in s.questions, "Q3"),
-        study_table(review, "Guidelines", lambda s: s.kind == "guideline", "Q1"),
-    ]
+def table_specs(review: ReviewData) -> list[TableSpec]:
+    """The protocol's evidence tables; without any, one table per question (with the
+    question's arm-level counts where its arm categories have any)."""
+    proto = review.protocol
+    if proto.tables:
+        return list(proto.tables)
+    with_arms = {c.question for c in proto.arm_categories}
+    return [TableSpec(title=f"Studies for {q.id}: {q.text}", question=q.id,
+                      show_arms=q.id in with_arms)
+            for q in proto.questions if q.answer == "graded"]
+
+
+def evidence_tables(review: ReviewData) -> list[EvidenceTable]:
+    """The evidence tables of :func:`table_specs` (only non-empty tables)."""
+    tables = [study_table(review, spec) for spec in table_specs(review)]
     return [t for t in tables if t.rows]
 
 
-def review_level_estimates(review: Review) -> EvidenceTable:
+def review_level_estimates(review: ReviewData) -> EvidenceTable:
     """Estimates reported by reviews, side by side (never pooled with each other)."""
     rows = []
     for r in review.outcomes:
@@ -148,7 +139,7 @@ def review_level_estimates(review: Review) -> EvidenceTable:
     )
 
 
-def number_appendix(review: Review) -> EvidenceTable:
+def number_appendix(review: ReviewData) -> EvidenceTable:
     """Every number in the data with its source and reliability label."""
     rows: list[tuple[str, ...]] = []
 

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from metareview.effects.escalc import effect_sizes
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, meta_analysis
-from metareview.review.load import Review
-
-CATEGORY_TITLES = {
-    "any": "Any adverse event",
-    "psychotomimetic": "Psychotomimetic effects",
-    "gastrointestinal": "Gastrointestinal effects",
-    "cardiovascular": "Cardiovascular effects",
-    "responder": "Responders",
-    "other": "Other adverse effects",
-}
+from metareview.studies import ReviewData
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,10 +19,34 @@ class PooledOutcome:
 
     category: str
     title: str
+    question: str
     ratio: MetaAnalysis | None  # RR, intervention vs control, studies with both arms
     proportion: MetaAnalysis | None  # pooled proportion in intervention arms (logit)
     studies: tuple[str, ...]  # study ids contributing
     sources: tuple[str, ...]
+
+    def fits(self) -> tuple[tuple[str, MetaAnalysis], ...]:
+        """The pooled fits there are: ``("ratio", fit)`` and ``("proportion", fit)``."""
+        return tuple((kind, fit) for kind, fit in (("ratio", self.ratio),
+                                                   ("proportion", self.proportion))
+                     if fit is not None)
+
+    def summary(self) -> str:
+        """One line per pooled fit, for people."""
+        lines = [f"{self.title} ({self.category}, question {self.question}): "
+                 f"{len(self.studies)} studies"]
+        for kind, fit in self.fits():
+            bt = fit.back_transformed or {}
+            lines.append(f"  {kind}: {fit.measure} {bt.get('estimate', fit.estimate):.4g} "
+                         f"[{bt.get('ci_low', fit.ci_low):.4g}, "
+                         f"{bt.get('ci_high', fit.ci_high):.4g}], k = {fit.k}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"category": self.category, "title": self.title, "question": self.question,
+                "studies": list(self.studies), "sources": list(self.sources),
+                **{kind: fit.to_dict() for kind, fit in self.fits()}}
 
 
 def _combine(arms: pd.DataFrame) -> tuple[int, int]:
@@ -38,8 +54,8 @@ def _combine(arms: pd.DataFrame) -> tuple[int, int]:
     return int(arms.events.sum()), int(arms.total.sum())
 
 
-def pool_arms(review: Review, method: str = "REML") -> list[PooledOutcome]:
-    """Pool ``arms.csv`` by outcome category.
+def pool_arms(review: ReviewData, method: str = "REML") -> tuple[PooledOutcome, ...]:
+    """Pool ``arms.csv`` by the protocol's arm categories, in the protocol's order.
 
     For each category, studies with both an intervention and a control arm give a risk ratio
     (several arms of one role in a study are combined); the intervention arms of all studies
@@ -47,10 +63,11 @@ def pool_arms(review: Review, method: str = "REML") -> list[PooledOutcome]:
     two studies; with fewer the outcome is still listed with its numbers.
     """
     if not review.arms:
-        return []
+        return ()
     df = pd.DataFrame([a.model_dump() for a in review.arms])
     out = []
-    for cat in CATEGORY_TITLES:
+    for category in review.protocol.arm_categories:
+        cat = category.id
         sub = df[df.category == cat]
         if sub.empty:
             continue
@@ -68,9 +85,9 @@ def pool_arms(review: Review, method: str = "REML") -> list[PooledOutcome]:
         ratio = _fit(pd.DataFrame(pairs), "RR", method) if len(pairs) >= 2 else None
         prop = _fit(pd.DataFrame(singles), "PLO", method) if len(singles) >= 2 else None
         ids = tuple(sorted({p["id"] for p in pairs} | {s["id"] for s in singles}))
-        out.append(PooledOutcome(cat, CATEGORY_TITLES[cat], ratio, prop, ids,
+        out.append(PooledOutcome(cat, category.title, category.question, ratio, prop, ids,
                                  tuple(sorted(set(sub.source)))))
-    return out
+    return tuple(out)
 
 
 def _fit(df: pd.DataFrame, measure: str, method: str) -> MetaAnalysis | None:
