@@ -35,7 +35,7 @@ def statement(
     Parameters
     ----------
     intervention, outcome : str
-        E.g. ``"IV ketamine"`` and ``"pain intensity"``.
+        E.g. ``"Oral aspirin"`` and ``"pain intensity"``.
     change : {"increase", "reduce", "none"}
         The direction of the effect estimate ("none" when the effect is small or the interval
         is centred on no effect).
@@ -44,8 +44,8 @@ def statement(
 
     Examples
     --------
-    >>> statement("IV ketamine", "pain intensity", "reduce", "low")
-    'IV ketamine may reduce pain intensity (low certainty).'
+    >>> statement("Oral aspirin", "pain intensity", "reduce", "low")
+    'Oral aspirin may reduce pain intensity (low certainty).'
     """
     if certainty is None:
         return (f"The effect of {intervention} on {outcome} has not been graded; "

@@ -442,8 +442,8 @@ _ESCAPES = {
 def latex_to_text(text: str) -> str:
     """Decode LaTeX markup to plain Unicode text (NFC), whitespace collapsed.
 
-    >>> latex_to_text(r'Sm{\\"o}rgrav and {\\c C}elik -- {Ketamine} \\& pain')
-    'Smörgrav and Çelik – Ketamine & pain'
+    >>> latex_to_text(r'Sm{\\"o}rgrav and {\\c C}elik -- {Aspirin} \\& pain')
+    'Smörgrav and Çelik – Aspirin & pain'
     """
     if "\\" not in text and "{" not in text and "-" not in text and "~" not in text and \
             "$" not in text and "`" not in text and "''" not in text:

@@ -9,7 +9,7 @@ markup such as ``<i>`` flattened; ``VernacularTitle`` when empty); abstract the
 ``PubDate/Year``, else the first year of ``MedlineDate``, else ``ArticleDate``; journal
 ``Journal/Title``; volume, issue; pages ``MedlinePgn`` (else ``StartPage-EndPage``); DOI
 ``ELocationID[@EIdType='doi']`` else ``ArticleId[@IdType='doi']``; keywords MeSH headings
-written as MEDLINE does (``Ketamine/*therapeutic use``) then ``Keyword``; type ``JOUR``;
+written as MEDLINE does (``Aspirin/*therapeutic use``) then ``Keyword``; type ``JOUR``;
 source key the PMID. ``extra`` keeps ``TA`` (ISO abbreviation), ``IS`` (ISSN), ``LA``
 (languages), ``PT`` (publication types), ``PMC`` and ``DP`` (the date as PubMed prints it).
 ``<PubmedBookArticle>`` records are skipped with a warning.

@@ -240,7 +240,7 @@ class SingleArmResult:
     Parameters
     ----------
     label : str
-        Study label, e.g. ``"Ketamine cohort 2025"``.
+        Study label, e.g. ``"Infusion cohort 2025"``.
     n : int
         Participants analysed.
     responders : int, optional
