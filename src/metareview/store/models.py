@@ -183,3 +183,49 @@ class AuditRow(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict] = mapped_column(JSON)
+
+
+# ---- the review's study data (migration 0002) -------------------------------------------------
+# What extraction produces is edited as the review goes on (a corrected count, a new judgement),
+# so these rows are not append-only; every write is in the audit log. Each row keeps the
+# validated model as JSON (the same fields as the review folder's YAML and CSV), plus the keys
+# that queries and foreign keys need.
+
+
+class ProtocolRow(Base):
+    """The review's protocol (one row): PICO, questions, vocabularies, criteria."""
+
+    __tablename__ = "protocol"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class StudyRow(Base):
+    """A study: one or more reports (records) of it, and its extracted description.
+
+    ``data`` is None until the study is extracted (a study just identified at full text).
+    """
+
+    __tablename__ = "study"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    # SQL NULL, not JSON null, for a study awaiting extraction (so SQL can select on it).
+    data: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class StudyDataRow(Base):
+    """One extracted row of a study-data table (outcomes, arms, placebo responses, GRADE
+    judgements), in the table's order."""
+
+    __tablename__ = "study_data"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    position: Mapped[int] = mapped_column(Integer)
+    study_id: Mapped[str | None] = mapped_column(ForeignKey("study.id"), nullable=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    __table_args__ = (Index("ix_study_data_kind_position", "kind", "position"),)
