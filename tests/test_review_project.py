@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError
-from metareview.studies import ArmRow, load_folder, write_folder
 from metareview.store.review import Review
 from metareview.store.review_data import (
     add_rows,
@@ -21,6 +20,7 @@ from metareview.store.review_data import (
     set_study,
     write_review_data,
 )
+from metareview.studies import ArmRow, load_folder, write_folder
 
 REVIEWS = sorted(p for p in (Path(__file__).resolve().parents[1] / "reviews").iterdir()
                  if (p / "protocol.yaml").is_file())

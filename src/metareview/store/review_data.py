@@ -19,8 +19,8 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from metareview.errors import InputError
-from metareview.studies import DATA_FILES, Protocol, ReviewData, Study, check_review
 from metareview.store.models import AuditRow, ProtocolRow, StudyDataRow, StudyRow
+from metareview.studies import DATA_FILES, Protocol, ReviewData, Study, check_review
 
 _MODELS: dict[str, type[BaseModel]] = {attr: model for attr, _, model in DATA_FILES}
 _FILES: dict[str, str] = {attr: name for attr, name, _ in DATA_FILES}
