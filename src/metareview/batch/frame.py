@@ -163,6 +163,7 @@ def fit_frame(
     mods: Sequence[str] = (),
     source: str | None = None,
     first_row: int = 2,
+    drop00: bool = False,
     **columns: str,
 ) -> pd.DataFrame:
     """Fit one meta-analysis per group of a long-format table.
@@ -187,6 +188,8 @@ def fit_frame(
     first_row : int
         File row number of ``df``'s first row (the header is row 1), so errors in a chunk of a
         file name the file's row.
+    drop00 : bool
+        Drop double-zero studies of 2x2 data (as ``effect_sizes``; metafor's default False).
     **columns : str
         metafor argument name to column name, e.g. ``yi="effect"`` or ``ai="tpos"``.
 
@@ -218,7 +221,8 @@ def fit_frame(
         ended = int(np.flatnonzero((keys.iloc[: starts[j]] == key).to_numpy())[-1])
         raise repeat_error(key, first_row + int(starts[j]), group, source, first_row + ended)
     return fit_runs(df, starts, uniques, group=group, measure=measure, method=method, test=test,
-                    level=level, mods=mods, source=source, first_row=first_row, **columns)
+                    level=level, mods=mods, source=source, first_row=first_row, drop00=drop00,
+                    **columns)
 
 
 def fit_runs(
@@ -234,6 +238,7 @@ def fit_runs(
     mods: Sequence[str],
     source: str | None,
     first_row: int,
+    drop00: bool = False,
     **columns: str,
 ) -> pd.DataFrame:
     """:func:`fit_frame` once the runs are known and contiguous (options already checked)."""
@@ -246,11 +251,11 @@ def fit_runs(
     else:
         label = "study" if "study" in df.columns else group
         es = effect_sizes(df, measure, study=label, source=source, first_row=first_row,
-                          **columns)
+                          drop00=drop00, **columns)
         yi, vi = es.yi, es.vi
         kept = es.rows - first_row
         if len(kept) < n:
-            # Double-zero studies dropped for RR/OR leave their analysis smaller (maybe empty).
+            # Double-zero studies dropped (drop00) leave their analysis smaller (maybe empty).
             run_of_row = np.repeat(np.arange(len(starts)), k)
             k = np.bincount(run_of_row[kept], minlength=len(starts))
     X = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metareview.effects.escalc import EffectSizes
+from metareview.effects.escalc import DoubleZeroWarning, EffectSizes, double_zero_message
 from metareview.effects.measures import LABELS, back_transform
 from metareview.errors import InputError, where
 from metareview.jsonable import jsonable
@@ -342,6 +343,7 @@ def meta_analysis(
     mods: Sequence[str] | None = None,
     *,
     categorical: Sequence[str] = (),
+    drop00: bool | None = None,
 ) -> MetaAnalysis:
     """Fit a fixed- or random-effects meta-analysis, or a meta-regression (``rma``).
 
@@ -360,6 +362,13 @@ def meta_analysis(
         Moderator columns of ``es.data``; non-numeric columns become dummy variables.
     categorical : list of str
         Moderators to treat as categorical even if numeric.
+    drop00 : bool, optional
+        Leave out double-zero studies of 2x2 data (no events, or only events, in both arms).
+        The default is metafor's: False for the inverse-variance methods (``rma.uni``), which
+        keep them with the continuity correction ``effect_sizes`` applied; True for MH and Peto
+        (``rma.mh``, ``rma.peto``), which keep the table in the pooled estimate but leave it
+        out of Q, I^2 and H^2. Studies dropped or left out are named in a
+        :class:`~metareview.effects.escalc.DoubleZeroWarning`.
 
     Returns
     -------
@@ -372,7 +381,7 @@ def meta_analysis(
         if mods:
             raise InputError(f"method {method} does not take moderators")
         fn = mantel_haenszel if method == "MH" else peto
-        return fn(es, level=level)
+        return fn(es, level=level, drop00=True if drop00 is None else drop00)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of "
                          f"{', '.join((*METHODS, 'MH', 'PETO'))}")
@@ -382,6 +391,13 @@ def meta_analysis(
     if not 0 < level < 100:
         raise InputError(f"level must be between 0 and 100 (got {level:g})")
     warnings = list(es.warnings)
+    if drop00 and es.double_zero.any():
+        both = es.double_zero
+        names00 = [es.study[i] for i in np.flatnonzero(both)]
+        msg = double_zero_message(es.measure, names00, True, 0.0, "none")
+        _warnings.warn(msg, DoubleZeroWarning, stacklevel=2)
+        warnings.append(msg)
+        es = es.subset(~both)
     mods = tuple(mods or ())
     if mods:
         X, names, complete = design_matrix(es.data, mods, source=es.source,
