@@ -3,7 +3,7 @@
 :func:`fit_frame` is the per-chunk step of ``metareview batch``: it validates a block of rows
 (the boundary, as :func:`~metareview.effects.escalc.effect_sizes` is for one analysis), finds
 each analysis's rows from run lengths of the group column, and hands the flat arrays to the
-vectorised engine :func:`~metareview.models.core.fit_groups`. Nothing loops over rows or groups
+vectorised engine :func:`~metareview.models.fit.fit_groups`. Nothing loops over rows or groups
 in Python, so a chunk of a million studies is a handful of array operations.
 """
 
@@ -17,7 +17,9 @@ import pandas as pd
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.measures import MEASURES
 from metareview.errors import InputError, where
-from metareview.models.core import METHODS, TESTS, fit_groups
+from metareview.models.core import TESTS
+from metareview.models.fit import fit_groups
+from metareview.models.tau2 import check_method
 
 
 def check_options(measure: str, method: str, test: str, level: float) -> tuple[str, str, str]:
@@ -37,9 +39,7 @@ def check_options(measure: str, method: str, test: str, level: float) -> tuple[s
     measure, method, test = measure.upper(), method.upper(), test.lower()
     if measure not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r} for batch analyses; choose one of "
-                         f"{', '.join(METHODS)}")
+    method = check_method(method, inverse_variance=True).code
     if test not in TESTS:
         raise InputError(f"unknown test {test!r}; choose z, t or knha")
     if not 0 < level < 100:
@@ -197,7 +197,7 @@ def fit_frame(
     -------
     DataFrame
         One row per analysis in order of appearance: the key under ``group``, then the columns
-        of :meth:`~metareview.models.core.GroupFits.to_frame` (``k, estimate, se, ...,
+        of :meth:`~metareview.models.fit.GroupFits.to_frame` (``k, estimate, se, ...,
         converged, status``). An analysis that cannot be fitted (too few studies, a zero
         variance) has NaN results and says why in ``status``.
 

@@ -1243,7 +1243,7 @@ def _egger(fit: MetaAnalysis) -> tuple[float | None, str | None]:
 
     target = fit
     try:
-        if fit.method in ("MH", "PETO"):
+        if not fit.is_inverse_variance:
             if fit.effects is None:
                 return None, "the fit carries no effect sizes"
             target = meta_analysis(fit.effects, method="FE", level=fit.level)

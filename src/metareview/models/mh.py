@@ -16,7 +16,7 @@ from scipy import stats
 
 from metareview.effects.escalc import DoubleZeroWarning, EffectSizes
 from metareview.errors import InputError
-from metareview.models.rma import MetaAnalysis
+from metareview.models.result import MetaAnalysis
 
 
 def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
