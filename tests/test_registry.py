@@ -115,7 +115,8 @@ def test_the_measure_table_knows_computed_and_reported_measures():
 
 def test_a_reported_only_measure_cannot_be_computed():
     df = pd.DataFrame({"yi": [0.1], "vi": [0.01]})
-    with pytest.raises(InputError, match="unknown measure 'HR'"):
+    with pytest.raises(InputError, match=r"measure 'HR' \(Hazard ratio\) is only taken from "
+                                         "reported results; effect_sizes computes RR, OR, RD"):
         effect_sizes(df, "HR")
 
 

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from metareview.effects.measures import INPUTS, MEASURES, RATIO, family
+from metareview.effects.measures import (
+    INPUTS,
+    MEASURES,
+    RATIO,
+    family,
+    is_reported_only,
+    measure_label,
+)
 from metareview.errors import InputError, where
 
 
@@ -219,6 +226,10 @@ def effect_sizes(
     ``(asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1)))) / 2`` with ``vi = 1 / (4 n + 2)``.
     """
     measure = measure.upper()
+    if is_reported_only(measure):
+        raise InputError(f"measure {measure!r} ({measure_label(measure)}) is only taken from "
+                         "reported results; effect_sizes computes "
+                         f"{', '.join(MEASURES)}")
     if measure not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     if to not in ("only0", "all", "if0all", "none"):

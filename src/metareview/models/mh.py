@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from metareview.effects.escalc import DoubleZeroWarning, EffectSizes
+from metareview.effects.measures import family
 from metareview.errors import InputError
 from metareview.models.result import MetaAnalysis
 
@@ -89,7 +90,7 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
     drop00 : bool
         Leave double-zero studies out of Q, I^2 and H^2 (metafor's ``rma.mh`` default, True).
     """
-    if es.measure not in ("OR", "RR", "RD"):
+    if family(es.measure) != "binary":
         raise InputError(f"Mantel-Haenszel needs measure OR, RR or RD (got {es.measure})")
     a, b, c, d = _tables(es, "MH")
     n1, n2 = a + b, c + d
@@ -181,7 +182,7 @@ def peto(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnal
     drop00 : bool
         Leave double-zero studies out of the degrees of freedom of Q, I^2 and H^2.
     """
-    if es.measure not in ("OR", "RR", "RD"):
+    if family(es.measure) != "binary":
         raise InputError(f"Peto's method needs 2x2 tables (measure OR); got {es.measure}")
     a, b, c, d = _tables(es, "PETO")
     n1, n2 = a + b, c + d
