@@ -138,7 +138,7 @@ for (g in which(is.na(tau2))) {
 
 
 def case_reml(args: argparse.Namespace) -> Section:
-    from metareview.models.core import fit_groups  # fails loudly if missing
+    from metareview.models.fit import fit_groups  # fails loudly if missing
 
     G, K, reps = args.n, 20, args.repeats
     y, v = datasets(G, K)
@@ -296,7 +296,7 @@ cat("beta", sprintf("%.17g", r$beta[1]), "\n")
 
 def case_large(args: argparse.Namespace) -> Section:
     from metareview import from_arrays, meta_analysis
-    from metareview.models.core import fit_groups
+    from metareview.models.fit import fit_groups
 
     n, n_r, reps = args.large_k, 2000, args.repeats
     rng = np.random.default_rng(7)

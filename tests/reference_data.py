@@ -7,12 +7,14 @@ metadat 1.2-0, R 4.2.2); the datasets it used are exported to ``tests/data/``.
 from __future__ import annotations
 
 import json
+import warnings
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from metareview import EffectSizes, effect_sizes
+from metareview.effects.escalc import DoubleZeroWarning
 
 ROOT = Path(__file__).resolve().parent
 REFERENCE = ROOT / "reference" / "metafor_reference.json"
@@ -40,11 +42,19 @@ def dataset(name: str) -> pd.DataFrame:
     return df
 
 
-def effects(name: str, measure: str) -> EffectSizes:
-    """Our effect sizes for a reference dataset, with the same column mapping as the R script."""
+def effects(name: str, measure: str, drop00: bool | None = None) -> EffectSizes:
+    """Our effect sizes for a reference dataset, with the same column mapping as the R script.
+
+    ``drop00`` defaults to what metafor_reference.R gave escalc: TRUE for RR and OR (not
+    metafor's default; tests/test_drop00.py covers the defaults), FALSE otherwise.
+    """
     info = reference()["datasets"][name]
-    return effect_sizes(dataset(name), measure, study="study", source=info["csv"],
-                        **info["columns"])
+    if drop00 is None:
+        drop00 = measure in ("RR", "OR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DoubleZeroWarning)
+        return effect_sizes(dataset(name), measure, study="study", source=info["csv"],
+                            drop00=drop00, **info["columns"])
 
 
 def rma_case(name: str, measure: str, method: str, test: str, level: int = 95) -> dict:

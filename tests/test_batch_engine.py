@@ -17,9 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metareview.effects.escalc import from_arrays
-from metareview.models.core import METHODS, TESTS, fit_groups
+from metareview.models.core import TESTS
+from metareview.models.fit import fit_groups
 from metareview.models.rma import meta_analysis
+from metareview.models.tau2 import codes
 
+METHODS = codes(inverse_variance=True)
 REL = 1e-10
 
 

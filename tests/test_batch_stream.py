@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from metareview.batch import fit_frame, run_batch
 from metareview.cli import app
-from metareview.effects.escalc import effect_sizes, from_arrays
+from metareview.effects.escalc import DoubleZeroWarning, effect_sizes, from_arrays
 from metareview.errors import InputError
 from metareview.models.rma import meta_analysis
 
@@ -122,11 +122,15 @@ def test_measure_rr_computes_effect_sizes_and_keeps_emptied_analyses(tmp_path):
         "ai": [3, 0, 5, 0, 0, 4, 2, 6], "n1i": [20, 15, 30, 10, 12, 25, 20, 30],
         "ci": [6, 0, 9, 0, 0, 8, 5, 7], "n2i": [21, 14, 30, 10, 12, 25, 19, 31],
     })
-    out = fit_frame(df, group="trial", measure="RR", method="DL")
+    with pytest.warns(DoubleZeroWarning, match="kept 3 double-zero"):
+        kept = fit_frame(df, group="trial", measure="RR", method="DL")
+    assert list(kept.k) == [3, 2, 3]  # metafor's default drop00=FALSE
+    with pytest.warns(DoubleZeroWarning, match="dropped 3 double-zero"):
+        out = fit_frame(df, group="trial", measure="RR", method="DL", drop00=True)
     assert list(out.k) == [2, 0, 3]  # double-zero studies dropped, as effect_sizes does
     assert "double-zero" in out.status[1]
     for key in ("a", "c"):
-        ref = meta_analysis(effect_sizes(df[df.trial == key], "RR"), method="DL")
+        ref = meta_analysis(effect_sizes(df[df.trial == key], "RR", drop00=True), method="DL")
         row = out[out.trial == key].iloc[0]
         assert row.estimate == pytest.approx(ref.estimate, rel=1e-10)
         assert row.tau2 == pytest.approx(ref.tau2, rel=1e-10, abs=1e-13)

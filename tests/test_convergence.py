@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from metareview.models import core
+from metareview.models import tau2 as tau2_mod
 from metareview.models.tau2 import estimate_tau2, generalized_q, loglik
 
 N_DATASETS = 10_000
@@ -43,7 +44,7 @@ def _datasets(n: int, seed: int = 20261121):
 
 def _score(y, v, X, tau2: float, method: str) -> float:
     one = core.Data(y, v, None if X.shape[1] == 1 else X, core.Groups([len(y)]))
-    return float(core._score(one, np.array([tau2]), method)[0])
+    return float(tau2_mod._score(one, np.array([tau2]), method)[0])
 
 
 def _batches(datasets):
@@ -116,7 +117,7 @@ def test_iterative_estimators_never_fail(method):
     failures = []
     n_fitted = 0
     for idx, data in _batches(datasets):
-        est = core.estimate_tau2(data, method)
+        est = tau2_mod.estimate(data, method)
         n_fitted += len(idx)
         for j, i in enumerate(idx):
             y, v, X = datasets[i]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from metareview import InputError, effect_sizes
-from metareview.effects.escalc import hedges_correction
+from metareview.effects.escalc import DoubleZeroWarning, hedges_correction
 from metareview.effects.measures import ipft_hm, pft
 from tests.reference_data import cases, effects
 
@@ -28,15 +28,21 @@ def test_escalc_parity(case):
     assert list(es.study) == labels
 
 
-def test_double_zero_studies_are_dropped_for_ratios_with_a_named_warning():
+def test_double_zero_studies_are_kept_by_default_and_dropped_on_request_with_a_warning():
+    # metafor's escalc: drop00 = FALSE, add = 1/2 to every cell of a study with a zero cell.
     df = pd.DataFrame({"study": ["A", "B", "C"], "ai": [0, 2, 1], "n1i": [10, 20, 30],
                        "ci": [0, 4, 0], "n2i": [12, 20, 30]})
-    es = effect_sizes(df, "RR")
+    with pytest.warns(DoubleZeroWarning, match=r"kept 1 double-zero study .*: A$"):
+        es = effect_sizes(df, "RR")
+    assert es.k == 3 and es.dropped == ()
+    assert es.yi[0] == pytest.approx(np.log(0.5 / 11) - np.log(0.5 / 13))
+    assert es.vi[0] == pytest.approx(1 / 0.5 - 1 / 11 + 1 / 0.5 - 1 / 13)
+    assert any("added 0.5" in w and "A; C" in w for w in es.warnings)
+    with pytest.warns(DoubleZeroWarning, match=r"dropped 1 double-zero study .*: A$"):
+        es = effect_sizes(df, "RR", drop00=True)
     assert es.k == 2 and es.dropped == ("A",)
     assert any("double-zero" in w and "A" in w for w in es.warnings)
     assert any("added 0.5" in w and "C" in w for w in es.warnings)
-    # RD keeps it: a difference of zero is informative.
-    assert effect_sizes(df, "RD").k == 3
 
 
 def test_zero_cell_correction_matches_hand_computation():

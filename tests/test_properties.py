@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metareview import from_arrays, meta_analysis
-from metareview.models.tau2 import RANDOM
+from metareview.models.tau2 import codes
+
+RANDOM = codes(random_effects=True)
 
 finite = st.floats(-5, 5, allow_nan=False, allow_infinity=False)
 variance = st.floats(1e-3, 10, allow_nan=False, allow_infinity=False)

@@ -108,7 +108,7 @@ def run_analysis(
 def _bias(fit: MetaAnalysis) -> tuple[dict[str, Any], str]:
     from metareview.diagnostics import ranktest, regtest, trimfill
 
-    if fit.method in ("MH", "PETO"):
+    if not fit.is_inverse_variance:
         raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
                          f"not {fit.method}")
     eg = regtest(fit)

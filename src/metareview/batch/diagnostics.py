@@ -4,7 +4,7 @@
 what :func:`~metareview.diagnostics.leave_one_out` and :func:`~metareview.diagnostics.cumulative`
 give for one: the analysis with ``k`` studies becomes ``k`` subsets (each study left out in
 turn, or the first 1, 2, ..., k studies), and all subsets of all analyses are fitted together
-by :func:`~metareview.models.core.fit_groups`, a few million rows at a time. The conventions
+by :func:`~metareview.models.fit.fit_groups`, a few million rows at a time. The conventions
 are those of the one-analysis functions (metafor's ``leave1out`` and ``cumul``): the same
 estimator, test and level in every refit, a single study fitted with tau^2 = 0 and the z-test,
 and CI bounds sorted.
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from metareview.models.core import fit_groups
+from metareview.models.fit import fit_groups
 
 __all__ = ["cumulative_many", "leave_one_out_many"]
 

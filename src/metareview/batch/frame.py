@@ -3,7 +3,7 @@
 :func:`fit_frame` is the per-chunk step of ``metareview batch``: it validates a block of rows
 (the boundary, as :func:`~metareview.effects.escalc.effect_sizes` is for one analysis), finds
 each analysis's rows from run lengths of the group column, and hands the flat arrays to the
-vectorised engine :func:`~metareview.models.core.fit_groups`. Nothing loops over rows or groups
+vectorised engine :func:`~metareview.models.fit.fit_groups`. Nothing loops over rows or groups
 in Python, so a chunk of a million studies is a handful of array operations.
 """
 
@@ -17,7 +17,9 @@ import pandas as pd
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.measures import MEASURES
 from metareview.errors import InputError, where
-from metareview.models.core import METHODS, TESTS, fit_groups
+from metareview.models.core import TESTS
+from metareview.models.fit import fit_groups
+from metareview.models.tau2 import check_method
 
 
 def check_options(measure: str, method: str, test: str, level: float) -> tuple[str, str, str]:
@@ -37,9 +39,7 @@ def check_options(measure: str, method: str, test: str, level: float) -> tuple[s
     measure, method, test = measure.upper(), method.upper(), test.lower()
     if measure not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r} for batch analyses; choose one of "
-                         f"{', '.join(METHODS)}")
+    method = check_method(method, inverse_variance=True).code
     if test not in TESTS:
         raise InputError(f"unknown test {test!r}; choose z, t or knha")
     if not 0 < level < 100:
@@ -163,6 +163,7 @@ def fit_frame(
     mods: Sequence[str] = (),
     source: str | None = None,
     first_row: int = 2,
+    drop00: bool = False,
     **columns: str,
 ) -> pd.DataFrame:
     """Fit one meta-analysis per group of a long-format table.
@@ -187,6 +188,8 @@ def fit_frame(
     first_row : int
         File row number of ``df``'s first row (the header is row 1), so errors in a chunk of a
         file name the file's row.
+    drop00 : bool
+        Drop double-zero studies of 2x2 data (as ``effect_sizes``; metafor's default False).
     **columns : str
         metafor argument name to column name, e.g. ``yi="effect"`` or ``ai="tpos"``.
 
@@ -194,7 +197,7 @@ def fit_frame(
     -------
     DataFrame
         One row per analysis in order of appearance: the key under ``group``, then the columns
-        of :meth:`~metareview.models.core.GroupFits.to_frame` (``k, estimate, se, ...,
+        of :meth:`~metareview.models.fit.GroupFits.to_frame` (``k, estimate, se, ...,
         converged, status``). An analysis that cannot be fitted (too few studies, a zero
         variance) has NaN results and says why in ``status``.
 
@@ -218,7 +221,8 @@ def fit_frame(
         ended = int(np.flatnonzero((keys.iloc[: starts[j]] == key).to_numpy())[-1])
         raise repeat_error(key, first_row + int(starts[j]), group, source, first_row + ended)
     return fit_runs(df, starts, uniques, group=group, measure=measure, method=method, test=test,
-                    level=level, mods=mods, source=source, first_row=first_row, **columns)
+                    level=level, mods=mods, source=source, first_row=first_row, drop00=drop00,
+                    **columns)
 
 
 def fit_runs(
@@ -234,6 +238,7 @@ def fit_runs(
     mods: Sequence[str],
     source: str | None,
     first_row: int,
+    drop00: bool = False,
     **columns: str,
 ) -> pd.DataFrame:
     """:func:`fit_frame` once the runs are known and contiguous (options already checked)."""
@@ -246,11 +251,11 @@ def fit_runs(
     else:
         label = "study" if "study" in df.columns else group
         es = effect_sizes(df, measure, study=label, source=source, first_row=first_row,
-                          **columns)
+                          drop00=drop00, **columns)
         yi, vi = es.yi, es.vi
         kept = es.rows - first_row
         if len(kept) < n:
-            # Double-zero studies dropped for RR/OR leave their analysis smaller (maybe empty).
+            # Double-zero studies dropped (drop00) leave their analysis smaller (maybe empty).
             run_of_row = np.repeat(np.arange(len(starts)), k)
             k = np.bincount(run_of_row[kept], minlength=len(starts))
     X = None

@@ -3,7 +3,7 @@
 Every method here turns one fitted model into thousands of refits: permuted moderators,
 flipped signs, simulated or resampled studies, or subsets of studies. Instead of refitting in a
 loop (as metafor does), each is built as a batch of groups and fitted with
-:func:`~metareview.models.core.fit_groups` a few million rows at a time, so 1,000 permutations
+:func:`~metareview.models.fit.fit_groups` a few million rows at a time, so 1,000 permutations
 cost about as much as a handful of single fits.
 
 * :func:`permutest` is metafor 3.8's ``permutest.rma.uni``: exact when the number of distinct
@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import special, stats
 
 from metareview.jsonable import jsonable
-from metareview.models.core import fit_groups
+from metareview.models.fit import fit_groups
 from metareview.models.rma import MetaAnalysis
 from metareview.textfmt import fmt_num, fmt_p, stars
 
@@ -70,7 +70,7 @@ def _seed_value(seed: Any) -> int | None:
 
 # ---- shared helpers -------------------------------------------------------------------------
 def _check_fit(fit: MetaAnalysis, what: str) -> None:
-    if fit.method in ("MH", "PETO"):
+    if not fit.is_inverse_variance:
         raise ValueError(f"{what} needs a model fitted by a tau^2 estimator or FE (metafor's "
                          f"rma.uni), not method {fit.method}")
 

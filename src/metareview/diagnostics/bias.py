@@ -35,6 +35,7 @@ from metareview.diagnostics.influence import (
 from metareview.effects.escalc import from_arrays
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, fit_design, meta_analysis, refit
+from metareview.models.tau2 import estimator
 from metareview.textfmt import fmt_num, fmt_p
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
@@ -98,8 +99,8 @@ class RegTest:
 
     def summary(self) -> str:
         """In the layout of metafor's ``print(regtest(res))``."""
-        model = ("fixed-effects meta-regression model" if self.method == "FE"
-                 else "mixed-effects meta-regression model")
+        model = ("mixed-effects meta-regression model" if estimator(self.method).random_effects
+                 else "fixed-effects meta-regression model")
         df = f" (df = {self.df})" if self.df is not None else ""
         lines = ["Regression Test for Funnel Plot Asymmetry", "",
                  f"Model:     {model}", f"Predictor: {_PRED_LABEL[self.predictor]}", "",
@@ -136,7 +137,7 @@ def _with_column(fit: MetaAnalysis, col: np.ndarray, name: str, *, test: str | N
     """The same model with one more moderator column (metafor: ``mods = cbind(X, col)``)."""
     X = np.column_stack([fit.X, col])
     k, p = X.shape
-    need = p + (1 if (fit.method != "FE" or (test or fit.test) != "z") else 0)
+    need = p + (1 if (fit.is_random_effects or (test or fit.test) != "z") else 0)
     if k < need:
         raise InputError(f"k = {k} studies are too few to add the predictor {name} to a "
                          f"{fit.method} model with {fit.p_coef} coefficient(s) (needs {need})")

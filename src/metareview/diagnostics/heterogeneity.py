@@ -161,7 +161,7 @@ def tau2_confint(
     default; here they are solved to machine precision (metafor agrees to 1e-10 with
     ``control = list(tol = 1e-13)``).
     """
-    if fit.method in ("FE", "MH", "PETO"):
+    if not fit.is_random_effects:
         raise ValueError("tau2_confint: the model does not contain a random-effects component")
     if _fixed_tau2(fit) is not None:
         raise ValueError("tau2_confint: the model does not contain an estimated tau^2")

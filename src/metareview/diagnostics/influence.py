@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from metareview.models.rma import MetaAnalysis, meta_analysis, refit
+from metareview.models.tau2 import estimator
 from metareview.textfmt import fmt_num, fmt_p
 
 _EPS = np.finfo(float).eps
@@ -67,7 +68,7 @@ def _require_effects(fit: MetaAnalysis, what: str) -> None:
 
 
 def _require_uni(fit: MetaAnalysis, what: str) -> None:
-    if fit.method in ("MH", "PETO"):
+    if not fit.is_inverse_variance:
         raise ValueError(f"{what} is only available for models fitted with a tau^2 estimator "
                          f"or FE (metafor's rma.uni), not method {fit.method}")
 
@@ -92,7 +93,7 @@ def _subfit(fit: MetaAnalysis, idx: np.ndarray) -> MetaAnalysis | None:
     the z-test; so does this.
     """
     idx = np.asarray(idx)
-    if fit.method in ("MH", "PETO"):
+    if not fit.is_inverse_variance:
         es = replace(fit.effects.subset(idx), warnings=())
         try:
             return meta_analysis(es, method=fit.method, level=fit.level)
@@ -183,7 +184,7 @@ class _SequentialFits:
         cols = {"estimate": self.estimate, "se": self.se, f"{self.stat_name}val": self.stat,
                 "pval": self.p, "ci.lb": self.ci_low, "ci.ub": self.ci_high, "Q": self.q,
                 "Qp": self.q_p}
-        if self.method not in ("FE", "MH", "PETO"):
+        if estimator(self.method).random_effects:
             cols["tau2"] = self.tau2
         cols.update({"I2": self.i2, "H2": self.h2})
         fmts = {"pval": fmt_p, "Qp": fmt_p, "I2": lambda x: fmt_num(x, 2),
@@ -557,8 +558,8 @@ class Baujat:
 
     def summary(self) -> str:
         """The plot's coordinates as a table."""
-        xl = ("Contribution to Q" if self.method in ("FE", "MH", "PETO")
-              else "Squared Pearson residual")
+        xl = ("Squared Pearson residual" if estimator(self.method).random_effects
+              else "Contribution to Q")
         return (f"Baujat plot coordinates (x: {xl}; y: influence on the pooled result)\n\n"
                 + _table(list(self.study), {"x": self.x, "y": self.y}, {}))
 

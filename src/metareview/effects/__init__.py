@@ -9,19 +9,43 @@ from metareview.effects.conversions import (
     sd_from_median,
     t_to_se,
 )
-from metareview.effects.escalc import EffectSizes, effect_sizes, from_arrays, hedges_correction
-from metareview.effects.measures import MEASURES, back_transform
+from metareview.effects.escalc import (
+    DoubleZeroWarning,
+    EffectSizes,
+    effect_sizes,
+    from_arrays,
+    hedges_correction,
+)
+from metareview.effects.measures import (
+    MEASURE_TABLE,
+    MEASURES,
+    Measure,
+    back_transform,
+    is_comparative,
+    is_ratio,
+    is_reported_only,
+    measure_info,
+    measure_label,
+)
 
 __all__ = [
     "MEASURES",
+    "MEASURE_TABLE",
+    "DoubleZeroWarning",
     "EffectSizes",
+    "Measure",
     "back_transform",
     "ci_to_se",
     "ci_to_yi_vi",
     "effect_sizes",
     "from_arrays",
     "hedges_correction",
+    "is_comparative",
+    "is_ratio",
+    "is_reported_only",
     "mean_from_median",
+    "measure_info",
+    "measure_label",
     "median_to_mean_sd",
     "p_to_se",
     "sd_from_median",

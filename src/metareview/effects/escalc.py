@@ -7,13 +7,21 @@ study and column. The models downstream trust what they are given.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from metareview.effects.measures import INPUTS, MEASURES, RATIO, family
+from metareview.effects.measures import (
+    INPUTS,
+    MEASURES,
+    RATIO,
+    family,
+    is_reported_only,
+    measure_label,
+)
 from metareview.errors import InputError, where
 
 
@@ -37,7 +45,7 @@ class EffectSizes:
     rows : ndarray of int
         Row number of each study in the source (header is row 1, first data row is row 2).
     dropped : tuple of str
-        Studies removed (double-zero studies for ratio measures).
+        Studies removed (double-zero studies, when ``drop00=True``).
     warnings : tuple of str
         Messages for the user (which studies were dropped or corrected, and why).
     source : str or None
@@ -59,6 +67,15 @@ class EffectSizes:
     def k(self) -> int:
         """Number of studies."""
         return len(self.yi)
+
+    @property
+    def double_zero(self) -> np.ndarray:
+        """Boolean mask of double-zero studies: 2x2 tables with no events, or only events, in
+        both arms (metafor's ``drop00`` criterion). All False for other data."""
+        if not {"ai", "bi", "ci", "di"} <= self.arms.keys():
+            return np.zeros(self.k, dtype=bool)
+        a, b, c, d = (self.arms[x] for x in ("ai", "bi", "ci", "di"))
+        return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
     @property
     def sei(self) -> np.ndarray:
@@ -157,7 +174,7 @@ def effect_sizes(
     study: str | None = None,
     add: float = 0.5,
     to: str = "only0",
-    drop00: bool | None = None,
+    drop00: bool = False,
     source: str | None = None,
     first_row: int = 2,
     **columns: str,
@@ -178,9 +195,11 @@ def effect_sizes(
         Continuity correction, as metafor: ``to="only0"`` adds ``add`` to every cell of a study
         with a zero cell; ``"all"`` to every study; ``"if0all"`` to every study if any has a
         zero; ``"none"`` never. It applies to RR, OR, RD, PLO and PR (PFT and PAS need none).
-    drop00 : bool, optional
-        Drop studies with no events (or only events) in both arms. Default: true for the
-        ratio measures RR and OR, whose effect a double-zero study cannot inform; false for RD.
+    drop00 : bool
+        Drop double-zero studies (no events, or only events, in both arms) of 2x2 measures.
+        False by default, as metafor's ``escalc`` (and ``rma.uni``): such a study is kept and,
+        with ``to="only0"``, gets ``add`` in every cell. Either way a
+        :class:`DoubleZeroWarning` names the studies and says whether they were kept or dropped.
     source : str, optional
         File name used in error messages.
     first_row : int
@@ -207,6 +226,10 @@ def effect_sizes(
     ``(asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1)))) / 2`` with ``vi = 1 / (4 n + 2)``.
     """
     measure = measure.upper()
+    if is_reported_only(measure):
+        raise InputError(f"measure {measure!r} ({measure_label(measure)}) is only taken from "
+                         "reported results; effect_sizes computes "
+                         f"{', '.join(MEASURES)}")
     if measure not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     if to not in ("only0", "all", "if0all", "none"):
@@ -257,17 +280,13 @@ def effect_sizes(
                 if len(bad):
                     raise _fail("group has no participants", source, rows, labels, col[b], bad[0])
         arms = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": ai + bi, "n2i": ci + di}
-        if drop00 is None:
-            drop00 = measure in ("RR", "OR")
-        if drop00:
-            both = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
-            if both.any():
-                names00 = [labels[i] for i in np.flatnonzero(both)]
-                warnings.append(
-                    f"dropped {len(names00)} double-zero "
-                    f"stud{'y' if len(names00) == 1 else 'ies'} (no events or all events in "
-                    f"both arms; uninformative for {measure}): {'; '.join(names00)}"
-                )
+        both = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
+        if both.any():
+            msg = double_zero_message(measure, [labels[i] for i in np.flatnonzero(both)],
+                                       drop00, add, to)
+            warnings.append(msg)
+            _warnings.warn(msg, DoubleZeroWarning, stacklevel=2)
+            if drop00:
                 keep &= ~both
         cells = [ai.copy(), bi.copy(), ci.copy(), di.copy()]
         zero = ((ai == 0) | (bi == 0) | (ci == 0) | (di == 0)) & keep
@@ -397,6 +416,22 @@ def effect_sizes(
     )
 
 
+class DoubleZeroWarning(UserWarning):
+    """Double-zero studies (no events, or only events, in both arms) were kept or dropped."""
+
+
+def double_zero_message(measure: str, names: list[str], dropped: bool, add: float, to: str
+                         ) -> str:
+    """The warning naming double-zero studies and what was done with them."""
+    n = len(names)
+    what = f"{n} double-zero stud{'y' if n == 1 else 'ies'} (no events or all events in both arms)"
+    if dropped:
+        return f"dropped {what} for {measure} (drop00=True): {'; '.join(names)}"
+    how = (f"{add:g} added to each cell" if to in ("only0", "all", "if0all") and add > 0
+           else "no continuity correction")
+    return f"kept {what} for {measure} (drop00=False, {how}): {'; '.join(names)}"
+
+
 def _continuity(cells: list[np.ndarray], zero: np.ndarray, add: float, to: str) -> np.ndarray:
     """Add ``add`` to the cells in place per metafor's ``to`` rule; return the studies changed."""
     if to == "none" or add == 0:
@@ -430,4 +465,12 @@ def from_arrays(
                        rows=np.arange(k) + 2)
 
 
-__all__ = ["RATIO", "EffectSizes", "effect_sizes", "from_arrays", "hedges_correction"]
+__all__ = [
+    "RATIO",
+    "DoubleZeroWarning",
+    "EffectSizes",
+    "double_zero_message",
+    "effect_sizes",
+    "from_arrays",
+    "hedges_correction",
+]

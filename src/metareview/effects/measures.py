@@ -1,7 +1,9 @@
-"""Effect-size measures: which input columns each needs, and how results are back-transformed.
+"""Effect-size measures, defined once in :data:`MEASURE_TABLE`: what each is, which input columns
+it needs, and how results are back-transformed.
 
 The codes and column names are metafor's (``escalc``), so a metafor script translates line by
-line. Back-transformations follow metafor's ``transf.*`` functions.
+line; the table also knows measures that only appear in reported results (HR, IRR, WMD).
+Back-transformations follow metafor's ``transf.*`` functions.
 """
 
 from __future__ import annotations
@@ -11,15 +13,81 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BINARY = ("RR", "OR", "RD")
-CONTINUOUS = ("MD", "SMD", "ROM")
-PROPORTION = ("PLO", "PR", "PFT", "PAS")
-CORRELATION = ("ZCOR", "COR")
-GENERIC = ("GEN",)
-MEASURES = BINARY + CONTINUOUS + PROPORTION + CORRELATION + GENERIC
 
-#: Measures analysed on the log scale; double-zero studies are dropped for these.
-RATIO = ("RR", "OR", "ROM")
+@dataclass(frozen=True)
+class Measure:
+    """One effect measure: what it is and what data it takes.
+
+    Attributes
+    ----------
+    code : str
+        metafor's code (``measure=``), or the usual abbreviation for a reported-only measure.
+    label : str
+        Name for people.
+    family : str or None
+        Input family for :func:`~metareview.effects.escalc.effect_sizes` (``"binary"``,
+        ``"continuous"``, ``"proportion"``, ``"correlation"``, ``"generic"``; the columns are in
+        :data:`INPUTS`); None for a reported-only measure, which ``effect_sizes`` cannot compute
+        but reviews report (a hazard ratio, a weighted mean difference).
+    ratio : bool
+        Analysed on the log scale and back-transformed with ``exp`` (no effect = 1).
+    comparative : bool
+        Compares two groups (an intervention with a comparator), so it has a no-effect value.
+    single_group : bool
+        Describes one group (a proportion): no no-effect value.
+    """
+
+    code: str
+    label: str
+    family: str | None
+    ratio: bool = False
+    comparative: bool = False
+    single_group: bool = False
+
+    @property
+    def reported_only(self) -> bool:
+        """Whether it appears only in reported results (not computable by ``effect_sizes``)."""
+        return self.family is None
+
+
+#: Every measure code with what it is: escalc's first, then the reported-only ones.
+MEASURE_TABLE: dict[str, Measure] = {m.code: m for m in (
+    Measure("RR", "Risk ratio", "binary", ratio=True, comparative=True),
+    Measure("OR", "Odds ratio", "binary", ratio=True, comparative=True),
+    Measure("RD", "Risk difference", "binary", comparative=True),
+    Measure("MD", "Mean difference", "continuous", comparative=True),
+    Measure("SMD", "Standardised mean difference (Hedges' g)", "continuous", comparative=True),
+    Measure("ROM", "Ratio of means", "continuous", ratio=True, comparative=True),
+    Measure("PLO", "Proportion (logit)", "proportion", single_group=True),
+    Measure("PR", "Proportion", "proportion", single_group=True),
+    Measure("PFT", "Proportion (Freeman-Tukey double arcsine)", "proportion", single_group=True),
+    Measure("PAS", "Proportion (arcsine square root)", "proportion", single_group=True),
+    Measure("ZCOR", "Correlation (Fisher's z)", "correlation"),
+    Measure("COR", "Correlation", "correlation"),
+    Measure("GEN", "Effect size", "generic"),
+    # Reported-only: in published results (a review's outcome rows), not computed here.
+    Measure("HR", "Hazard ratio", None, ratio=True, comparative=True),
+    Measure("IRR", "Incidence rate ratio", None, ratio=True, comparative=True),
+    Measure("WMD", "Weighted mean difference", None, comparative=True),
+)}
+
+
+def _codes(**want: object) -> tuple[str, ...]:
+    return tuple(c for c, m in MEASURE_TABLE.items()
+                 if all(getattr(m, k) == v for k, v in want.items()))
+
+
+BINARY = _codes(family="binary")
+CONTINUOUS = _codes(family="continuous")
+PROPORTION = _codes(family="proportion")
+CORRELATION = _codes(family="correlation")
+GENERIC = _codes(family="generic")
+#: The measures :func:`~metareview.effects.escalc.effect_sizes` computes.
+MEASURES = tuple(c for c, m in MEASURE_TABLE.items() if not m.reported_only)
+#: Measures analysed on the log scale (computable and reported-only).
+RATIO = _codes(ratio=True)
+#: Labels for people, by code.
+LABELS = {c: m.label for c, m in MEASURE_TABLE.items()}
 
 #: Input column sets each family accepts, in the order they are tried.
 INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -30,34 +98,48 @@ INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "generic": (("yi", "vi"), ("yi", "sei")),
 }
 
-LABELS = {
-    "RR": "Risk ratio",
-    "OR": "Odds ratio",
-    "RD": "Risk difference",
-    "MD": "Mean difference",
-    "SMD": "Standardised mean difference (Hedges' g)",
-    "ROM": "Ratio of means",
-    "PLO": "Proportion (logit)",
-    "PR": "Proportion",
-    "PFT": "Proportion (Freeman-Tukey double arcsine)",
-    "PAS": "Proportion (arcsine square root)",
-    "ZCOR": "Correlation (Fisher's z)",
-    "COR": "Correlation",
-    "GEN": "Effect size",
-}
+
+def _key(measure: str) -> str:
+    return str(measure).strip().upper()
+
+
+def measure_info(measure: str) -> Measure | None:
+    """The table entry of a measure code (case-insensitive), or None if it is not known."""
+    return MEASURE_TABLE.get(_key(measure))
+
+
+def is_ratio(measure: str) -> bool:
+    """Whether a measure is a ratio, analysed on the log scale (RR, OR, ROM, HR, IRR).
+
+    Unknown codes are not ratios.
+    """
+    m = measure_info(measure)
+    return m is not None and m.ratio
+
+
+def is_comparative(measure: str) -> bool:
+    """Whether a measure compares two groups (RR, OR, RD, MD, SMD, ROM, HR, IRR, WMD)."""
+    m = measure_info(measure)
+    return m is not None and m.comparative
+
+
+def is_reported_only(measure: str) -> bool:
+    """Whether a measure appears only in reported results (HR, IRR, WMD): known, but not
+    computable by :func:`~metareview.effects.escalc.effect_sizes`."""
+    m = measure_info(measure)
+    return m is not None and m.reported_only
+
+
+def measure_label(measure: str) -> str:
+    """The name of a measure for people (``"Risk ratio"``); the code itself if unknown."""
+    m = measure_info(measure)
+    return m.label if m is not None else str(measure)
 
 
 def family(measure: str) -> str:
     """Return the input family ("binary", "continuous", ...) of a measure code."""
-    if measure in BINARY:
-        return "binary"
-    if measure in CONTINUOUS:
-        return "continuous"
-    if measure in PROPORTION:
-        return "proportion"
-    if measure in CORRELATION:
-        return "correlation"
-    return "generic"
+    m = measure_info(measure)
+    return m.family if m is not None and m.family is not None else "generic"
 
 
 def ilogit(x: np.ndarray) -> np.ndarray:
@@ -124,8 +206,8 @@ def back_transform(measure: str, ni: np.ndarray | None = None) -> BackTransform 
         Study sample sizes; needed for ``PFT`` (harmonic-mean inverse, as metafor's
         ``transf.ipft.hm``).
     """
-    if measure in RATIO:
-        return BackTransform(measure, np.exp, 1.0)
+    if is_ratio(measure):
+        return BackTransform(_key(measure), np.exp, 1.0)
     if measure == "PLO":
         return BackTransform("proportion", ilogit, np.nan)
     if measure == "PAS":

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from metareview.effects.measures import MEASURES
+from metareview.effects.measures import MEASURE_TABLE
 from metareview.errors import InputError
 from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis
@@ -63,10 +63,11 @@ _ALLOWED: dict[str, tuple[int, ...]] = {
     "dose_response": (0, 1),
     "plausible_confounding": (0, 1),
 }
-#: Measures analysed on the log scale (HR for review-level estimates given without a fit).
-RATIO_MEASURES: tuple[str, ...] = ("RR", "OR", "ROM", "HR")
+#: Measures analysed on the log scale (HR, IRR for review-level estimates given without a fit).
+RATIO_MEASURES: tuple[str, ...] = tuple(c for c, m in MEASURE_TABLE.items() if m.ratio)
 #: Single-group measures: no null effect, so no imprecision-against-the-null or large effect.
-SINGLE_GROUP_MEASURES: tuple[str, ...] = ("PLO", "PR", "PFT", "PAS")
+SINGLE_GROUP_MEASURES: tuple[str, ...] = tuple(
+    c for c, m in MEASURE_TABLE.items() if m.single_group)
 #: Risk-of-bias categories accepted (RoB 2, RoB 1 and ROBINS-I wordings) and what they count as.
 ROB_CATEGORIES: dict[str, str] = {
     "low": "low",
@@ -1101,9 +1102,9 @@ def assess_certainty(
             raise InputError("GRADE needs a pooled estimate, but the fit is a meta-regression "
                              f"(moderators: {', '.join(fit.mods) or 'given'})")
     m = (measure.upper() if measure is not None else None) or (fit.measure if fit else None)
-    if m is not None and m not in (*MEASURES, "HR"):
+    if m is not None and m not in MEASURE_TABLE:
         raise InputError(f"unknown measure {measure!r}; choose one of "
-                         f"{', '.join((*MEASURES, 'HR'))}")
+                         f"{', '.join(MEASURE_TABLE)}")
     if fit is not None and measure is not None and m != fit.measure:
         raise InputError(f"measure {measure!r} does not match the fit's measure {fit.measure}")
     nat = {n: _num(v, n) for n, v in (("estimate", estimate), ("ci_low", ci_low),
@@ -1243,7 +1244,7 @@ def _egger(fit: MetaAnalysis) -> tuple[float | None, str | None]:
 
     target = fit
     try:
-        if fit.method in ("MH", "PETO"):
+        if not fit.is_inverse_variance:
             if fit.effects is None:
                 return None, "the fit carries no effect sizes"
             target = meta_analysis(fit.effects, method="FE", level=fit.level)

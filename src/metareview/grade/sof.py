@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview.effects.measures import is_ratio
 from metareview.errors import InputError
 from metareview.grade.certainty import (
     RATIO_MEASURES,
@@ -335,7 +336,7 @@ class SoFRow:
         """The "risk difference with intervention" cell (or the mean difference)."""
         if self.absolute is not None:
             return self.absolute.difference_text
-        if not self._has_effect() or self.measure in ("RR", "OR", "HR", "ROM"):
+        if not self._has_effect() or is_ratio(self.measure):
             return "—"
         if self.measure in _CONTINUOUS:
             unit = f" {self.scale}" if self.scale and self.measure == "MD" else ""

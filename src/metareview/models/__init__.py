@@ -1,24 +1,30 @@
 """The meta-analysis engine: fixed/random effects, tau^2 estimators, MH/Peto, meta-regression."""
 
+from metareview.models.core import TESTS
 from metareview.models.mh import mantel_haenszel, peto
-from metareview.models.rma import (
-    TESTS,
-    MetaAnalysis,
-    design_matrix,
-    fit_design,
-    meta_analysis,
-    refit,
-)
+from metareview.models.result import MetaAnalysis
+from metareview.models.rma import design_matrix, fit_design, meta_analysis, refit
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
-from metareview.models.tau2 import METHODS, RANDOM, Tau2Estimate, estimate_tau2
+from metareview.models.tau2 import (
+    ESTIMATORS,
+    Estimator,
+    Tau2Estimate,
+    UnknownMethodError,
+    check_method,
+    codes,
+    estimate_tau2,
+)
 
 __all__ = [
-    "METHODS",
-    "RANDOM",
+    "ESTIMATORS",
     "TESTS",
+    "Estimator",
     "MetaAnalysis",
     "SubgroupAnalysis",
     "Tau2Estimate",
+    "UnknownMethodError",
+    "check_method",
+    "codes",
     "design_matrix",
     "estimate_tau2",
     "fit_design",

@@ -2,16 +2,22 @@
 
 Both pool the raw tables without continuity corrections (metafor's ``add = c(1/2, 0)``): the
 correction only enters the per-study effect sizes shown in forest plots and used for Cochran's Q.
+As metafor's ``rma.mh`` and ``rma.peto``, ``drop00=True`` by default: double-zero tables stay in
+the pooled estimate (where they carry no weight for OR and RR) but their effect sizes are left
+out of Cochran's Q, I^2 and H^2.
 """
 
 from __future__ import annotations
 
+import warnings as _warnings
+
 import numpy as np
 from scipy import stats
 
-from metareview.effects.escalc import EffectSizes
+from metareview.effects.escalc import DoubleZeroWarning, EffectSizes
+from metareview.effects.measures import family
 from metareview.errors import InputError
-from metareview.models.rma import MetaAnalysis
+from metareview.models.result import MetaAnalysis
 
 
 def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
@@ -31,7 +37,22 @@ def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
     return 1.0, 0.0, 1.0
 
 
-def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None) -> MetaAnalysis:
+def _q_studies(es: EffectSizes, method: str, drop00: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Which studies' effect sizes enter Q (all but double-zero ones under ``drop00``), and the
+    warning saying so."""
+    both = es.double_zero
+    if not drop00 or not both.any():
+        return np.ones(es.k, dtype=bool), ()
+    names = [es.study[i] for i in np.flatnonzero(both)]
+    n = len(names)
+    msg = (f"{n} double-zero stud{'y' if n == 1 else 'ies'} kept in the {method} estimate but left "
+           f"out of Q, I^2 and H^2 (drop00=True): {'; '.join(names)}")
+    _warnings.warn(msg, DoubleZeroWarning, stacklevel=3)
+    return ~both, (msg,)
+
+
+def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None,
+            notes=()) -> MetaAnalysis:
     crit = stats.norm.isf((1 - level / 100) / 2)
     # No events anywhere gives an RD with SE 0; metafor reports z and p as NA then.
     z = float(np.divide(beta, se)) if se > 0 else np.nan
@@ -47,11 +68,11 @@ def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=Non
         weights=weights, yi=es.yi if yi is None else yi, vi=es.vi if vi is None else vi,
         study=es.study, coef=arr(beta), coef_se=arr(se), coef_stat=arr(z), coef_p=arr(p),
         coef_ci_low=arr(lo), coef_ci_high=arr(hi), vcov=np.array([[se**2]]),
-        X=np.ones((es.k, 1)), effects=es, extra=extra, warnings=es.warnings,
+        X=np.ones((es.k, 1)), effects=es, extra=extra, warnings=(*es.warnings, *notes),
     )
 
 
-def mantel_haenszel(es: EffectSizes, level: float = 95) -> MetaAnalysis:
+def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnalysis:
     """Mantel-Haenszel pooled OR, RR or RD.
 
     Variances: Robins, Breslow and Greenland (1986) for the OR; Greenland and Robins (1985) for
@@ -66,8 +87,10 @@ def mantel_haenszel(es: EffectSizes, level: float = 95) -> MetaAnalysis:
         Effect sizes with measure OR, RR or RD computed from 2x2 tables.
     level : float
         Confidence level in percent.
+    drop00 : bool
+        Leave double-zero studies out of Q, I^2 and H^2 (metafor's ``rma.mh`` default, True).
     """
-    if es.measure not in ("OR", "RR", "RD"):
+    if family(es.measure) != "binary":
         raise InputError(f"Mantel-Haenszel needs measure OR, RR or RD (got {es.measure})")
     a, b, c, d = _tables(es, "MH")
     n1, n2 = a + b, c + d
@@ -107,13 +130,13 @@ def mantel_haenszel(es: EffectSizes, level: float = 95) -> MetaAnalysis:
                                     + n1 / N * n2 / N * (n2 - n1) / 2)
                       + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2) / den**2)
         w = n1 * n2 / N
-    # Cochran's Q from the per-study effects; metafor leaves double-zero studies out of it.
-    informative = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
-    yi, vi = es.yi[informative], es.vi[informative]
+    # Cochran's Q from the per-study effects (without double-zero studies under drop00).
+    in_q, notes = _q_studies(es, "MH", drop00)
+    yi, vi = es.yi[in_q], es.vi[in_q]
     q = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
     weights = 100 * w / w.sum()
-    k_q = int(informative.sum())
-    return _result(es, "MH", level, float(beta), float(se), q, k_q, weights, extra)
+    k_q = int(in_q.sum())
+    return _result(es, "MH", level, float(beta), float(se), q, k_q, weights, extra, notes=notes)
 
 
 def _tarone(a, n1, n2, N, xt, yt, est) -> dict:
@@ -141,14 +164,25 @@ def _tarone(a, n1, n2, N, xt, yt, est) -> dict:
     }
 
 
-def peto(es: EffectSizes, level: float = 95) -> MetaAnalysis:
+def peto(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnalysis:
     """Peto's one-step odds ratio (Yusuf et al. 1985), as metafor's ``rma.peto``.
 
     The pooled log OR is ``sum(O - E) / sum(V)`` over the raw tables, with SE ``1/sqrt(sum V)``;
     per-study log ORs ``(O - E) / V`` (with metafor's continuity correction for zero cells) are
-    kept for display. Q is ``sum (O-E)^2/V - (sum (O-E))^2 / sum V``.
+    kept for display. Q is ``sum (O-E)^2/V - (sum (O-E))^2 / sum V`` over the tables with
+    ``V > 0``; its degrees of freedom count the studies with an effect size, which leaves out
+    double-zero studies under ``drop00`` (metafor's ``rma.peto`` default, True).
+
+    Parameters
+    ----------
+    es : EffectSizes
+        Effect sizes computed from 2x2 tables.
+    level : float
+        Confidence level in percent.
+    drop00 : bool
+        Leave double-zero studies out of the degrees of freedom of Q, I^2 and H^2.
     """
-    if es.measure not in ("OR", "RR", "RD"):
+    if family(es.measure) != "binary":
         raise InputError(f"Peto's method needs 2x2 tables (measure OR); got {es.measure}")
     a, b, c, d = _tables(es, "PETO")
     n1, n2 = a + b, c + d
@@ -171,5 +205,6 @@ def peto(es: EffectSizes, level: float = 95) -> MetaAnalysis:
     Vc = (ac + cc) * (bc + dc) * (n1c / Nc) * (n2c / Nc) / (Nc - 1)
     yi, vi = (ac - Ec) / Vc, 1 / Vc
     weights = 100 * V / V.sum()
-    k_q = es.k if int(pos.sum()) > 1 else 1
-    return _result(es, "PETO", level, beta, se, q, k_q, weights, {}, yi=yi, vi=vi)
+    in_q, notes = _q_studies(es, "PETO", drop00)
+    k_q = int(in_q.sum()) if int(pos.sum()) > 1 else 1
+    return _result(es, "PETO", level, beta, se, q, k_q, weights, {}, yi=yi, vi=vi, notes=notes)

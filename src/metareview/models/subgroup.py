@@ -13,6 +13,7 @@ from scipy import stats
 from metareview.effects.escalc import EffectSizes
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, meta_analysis
+from metareview.models.tau2 import check_method
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +94,7 @@ def subgroup_analysis(
         try:
             groups[lev] = meta_analysis(sub, method=method, test=test, level=level)
         except InputError:
-            if method in ("MH", "PETO"):
+            if not check_method(method).random_effects:
                 raise
             groups[lev] = meta_analysis(sub, method="FE", test="z", level=level)
             warnings.append(f"subgroup {by} = {lev} has k = {sub.k}: fitted as fixed-effect")

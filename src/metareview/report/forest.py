@@ -28,7 +28,7 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from scipy import stats
 
-from metareview.effects.measures import RATIO, ipft, ipft_hm
+from metareview.effects.measures import RATIO, family, ipft, ipft_hm
 from metareview.effects.measures import back_transform as _back_transform
 from metareview.figures import new_figure, save_figure
 from metareview.models.rma import MetaAnalysis
@@ -258,7 +258,7 @@ def _family(fit: MetaAnalysis) -> str:
     def has(*names: str) -> bool:
         return all(n in arms and len(arms[n]) == k for n in names)
 
-    if fit.method == "PETO" or fit.measure in ("RR", "OR", "RD"):
+    if fit.method == "PETO" or family(fit.measure) == "binary":
         if has("ai", "ci", "n1i", "n2i"):
             return "binary"
     if has("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"):
@@ -301,7 +301,7 @@ def _effect_name(fit: MetaAnalysis) -> str:
 
 
 def _method_text(fit: MetaAnalysis) -> str:
-    how = {"MH": "M-H", "PETO": "Peto"}.get(fit.method, "IV")
+    how = "IV" if fit.is_inverse_variance else {"MH": "M-H", "PETO": "Peto"}[fit.method]
     return f"{how}, {'Random' if fit.is_random else 'Fixed'}, {fit.level:g}% CI"
 
 

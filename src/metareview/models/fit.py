@@ -1,0 +1,360 @@
+"""Fitting one model to each of many groups of studies at once (vectorised ``rma.uni``).
+
+The groups' studies are stored one after another (see :mod:`metareview.models.core`); tau^2 is
+estimated by the method's entry in :data:`metareview.models.tau2.ESTIMATORS`. A single analysis
+is one group, so :func:`~metareview.models.rma.meta_analysis` runs exactly this code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from metareview.models.core import TESTS, Data, Groups, log_likelihood
+from metareview.models.tau2 import Tau2Fits, check_method, estimate, estimator
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting many models
+@dataclass(frozen=True, eq=False)
+class GroupFits:
+    """Results of fitting one model to each of G groups (a struct of arrays).
+
+    Per-group arrays have length G; ``beta``, ``se``, ``stat``, ``pval``, ``ci_low`` and
+    ``ci_high`` are G x p; ``vcov`` is G x p x p; ``weights`` is per study (percent within its
+    group). A group that cannot be fitted (too few studies for the model, a non-positive or
+    missing variance, collinear moderators) has NaN results and says why in ``status``
+    (empty when fitted). Heterogeneity follows metafor: ``q`` is Cochran's Q (QE with
+    moderators); ``i2`` and ``h2`` come from tau^2 for random-effects models and from Q for
+    the fixed-effect model.
+    """
+
+    method: str
+    test: str
+    level: float
+    k: np.ndarray
+    p: int
+    beta: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    vcov: np.ndarray
+    tau2: np.ndarray
+    se_tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    q: np.ndarray
+    q_df: np.ndarray
+    q_p: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    qm: np.ndarray
+    qm_p: np.ndarray
+    df: np.ndarray  # k - p for t and Knapp-Hartung tests, NaN for z
+    ll_ml: np.ndarray
+    ll_reml: np.ndarray
+    s2w: np.ndarray
+    vt: np.ndarray
+    r2: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    solver: np.ndarray
+    weights: np.ndarray
+    status: np.ndarray
+    coef_names: tuple[str, ...] = ("intrcpt",)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups G."""
+        return len(self.k)
+
+    @property
+    def estimate(self) -> np.ndarray:
+        """First coefficient of every group (the pooled effect or the intercept)."""
+        return self.beta[:, 0]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Which groups were fitted."""
+        return self.status == ""
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group; coefficient columns are added for meta-regressions."""
+        cols: dict[str, Any] = {
+            "k": self.k,
+            "estimate": self.beta[:, 0],
+            "se": self.se[:, 0],
+            "stat": self.stat[:, 0],
+            "p": self.pval[:, 0],
+            "ci_low": self.ci_low[:, 0],
+            "ci_high": self.ci_high[:, 0],
+            "tau2": self.tau2,
+            "se_tau2": self.se_tau2,
+            "i2": self.i2,
+            "h2": self.h2,
+            "q": self.q,
+            "q_df": self.q_df,
+            "q_p": self.q_p,
+            "pi_low": self.pi_low,
+            "pi_high": self.pi_high,
+        }
+        for j, name in enumerate(self.coef_names[1:], start=1):
+            cols[f"b[{name}]"] = self.beta[:, j]
+            cols[f"se[{name}]"] = self.se[:, j]
+            cols[f"p[{name}]"] = self.pval[:, j]
+        if self.p > 1:
+            cols["qm"] = self.qm
+            cols["qm_p"] = self.qm_p
+        cols["converged"] = self.converged
+        cols["status"] = self.status
+        return pd.DataFrame(cols)
+
+    def summary(self) -> str:
+        """A short account of the batch: how many groups, fitted, converged, by which solver."""
+        ok = self.ok
+        lines = [
+            f"{self.n_groups} analyses ({self.method}, test {self.test}); "
+            f"{int(ok.sum())} fitted, {int((~ok).sum())} not fitted",
+            f"k: median {np.median(self.k) if self.n_groups else 0:g}, "
+            f"range {self.k.min() if self.n_groups else 0}-{self.k.max() if self.n_groups else 0}",
+        ]
+        if ok.any():
+            solvers, counts = np.unique(self.solver[ok].astype(str), return_counts=True)
+            lines.append("solvers: " + ", ".join(f"{s} {c}" for s, c in zip(solvers, counts,
+                                                                             strict=True)))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Column name to list of values (JSON-able; NaN becomes None)."""
+        from metareview.jsonable import jsonable
+
+        return jsonable(self.to_frame().to_dict(orient="list"))
+
+
+def _needs(method: str, test: str, p: int, estimated: bool = True) -> int:
+    """Fewest studies a model can be fitted to (as metafor: one more than p with an estimated
+    tau^2 or a t test)."""
+    random = estimator(method).random_effects
+    return p + (1 if ((random and estimated) or test != "z") else 0)
+
+
+def fit_groups(
+    y: np.ndarray,
+    v: np.ndarray,
+    k: np.ndarray | list[int],
+    X: np.ndarray | None = None,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95.0,
+    coef_names: tuple[str, ...] | None = None,
+    tau2: np.ndarray | float | None = None,
+    r2: bool = True,
+) -> GroupFits:
+    """Fit one model to each of many groups of studies at once (vectorised ``rma``).
+
+    Parameters
+    ----------
+    y, v : ndarray
+        Effect sizes and sampling variances of all studies, each group's rows contiguous.
+    k : array of int
+        Size of each group, in storage order (sums to ``len(y)``).
+    X : ndarray, optional
+        n x p model matrix, the same moderators in every group, intercept column first; None
+        (or a single column) for the intercept-only model.
+    method : str
+        ``FE`` or a tau^2 estimator: ``DL, REML, ML, PM, HS, SJ, HE, EB``.
+    test : str
+        ``z``, ``t`` (k - p df) or ``knha`` (Knapp-Hartung).
+    level : float
+        Confidence level in percent.
+    coef_names : tuple of str, optional
+        Names of the columns of ``X``.
+    tau2 : float or ndarray, optional
+        Hold tau^2 fixed (one value, or one per group) instead of estimating it.
+    r2 : bool
+        Compute the pseudo-R^2 of meta-regressions (one more intercept-only fit per group).
+
+    Returns
+    -------
+    GroupFits
+        Groups that cannot be fitted carry a message in ``status`` instead of raising.
+    """
+    method, test = check_method(method, inverse_variance=True).code, test.lower()
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; choose z, t or knha")
+    y = np.ascontiguousarray(y, dtype=float)
+    v = np.ascontiguousarray(v, dtype=float)
+    groups = Groups(k)
+    if groups.n != len(y) or len(v) != len(y):
+        raise ValueError(f"group sizes sum to {groups.n} but there are {len(y)} effects "
+                         f"and {len(v)} variances")
+    if X is not None:
+        X = np.ascontiguousarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] != len(y):
+            raise ValueError(f"X must be {len(y)} x p")
+        if X.shape[1] == 1:
+            X = None  # the intercept-only model has its own closed forms
+    p = 1 if X is None else X.shape[1]
+    names = tuple(coef_names) if coef_names is not None else (
+        "intrcpt", *(f"x{j}" for j in range(1, p)))
+    G = groups.G
+
+    # Which groups can be fitted.
+    status = np.full(G, "", dtype=object)
+    finite = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    if X is not None:
+        finite &= np.isfinite(X).all(axis=1)
+    bad_rows = groups.sum((~finite).astype(np.int64)) > 0
+    status[bad_rows] = "non-finite effect, non-positive variance or missing moderator"
+    need = _needs(method, test, p, estimated=tau2 is None)
+    few = ~bad_rows & (groups.k < need)
+    status[few] = f"too few studies for {method} with test {test} (needs {need})"
+    if X is not None and G:
+        ok0 = np.flatnonzero(status == "")
+        if len(ok0):
+            sub = Data(y, v, X, groups).select(ok0)
+            xtx = sub.groups.sum(sub.X[:, :, None] * sub.X[:, None, :])
+            rank = np.linalg.matrix_rank(xtx)
+            status[ok0[rank < p]] = "moderators are collinear in this group"
+    ok = np.flatnonzero(status == "")
+    data = Data(y, v, X, groups).select(ok) if len(ok) < G else Data(y, v, X, groups)
+
+    fitted = _fit(data, method, test, level, tau2 if tau2 is None or np.ndim(tau2) == 0
+                  else np.asarray(tau2, dtype=float)[ok], r2)
+    # Scatter the fitted groups back among all groups (NaN for the rest).
+    out: dict[str, np.ndarray] = {}
+    for name, arr in fitted.items():
+        if name == "weights":
+            full = np.full(groups.n, np.nan)
+            full[groups.select(ok)[1]] = arr
+        else:
+            fill: Any = {"converged": False, "iterations": 0, "solver": ""}.get(name, np.nan)
+            dtype = arr.dtype if name in ("converged", "iterations", "solver") else float
+            full = np.full((G, *arr.shape[1:]), fill, dtype=dtype)
+            full[ok] = arr
+        out[name] = full
+    return GroupFits(method=method, test=test, level=float(level), k=groups.k, p=p,
+                     status=status, coef_names=names, **out)
+
+
+def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: bool
+         ) -> dict[str, np.ndarray]:
+    g, v = data.groups, data.v
+    G, p = g.G, data.p
+    k = data.k.astype(float)
+    kp = k - p
+    random = estimator(method).random_effects
+    if tau2_fixed is not None:
+        tau2 = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (G,)).copy()
+        est = Tau2Fits(tau2, np.full(G, np.nan), np.ones(G, dtype=bool),
+                       np.zeros(G, dtype=np.int64), np.full(G, "fixed", dtype=object))
+    else:
+        est = estimate(data, method)
+        tau2 = est.tau2
+    fit = est.fit if est.fit is not None else data.at(tau2)
+    vb = fit.M
+    s2w = np.ones(G)
+    if test == "knha":
+        rss = fit.rss
+        s2w = np.where(rss > np.finfo(float).eps, rss / kp, 0.0)
+        vb = s2w[:, None, None] * vb
+    se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
+    beta = fit.beta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se
+    alpha = 1 - level / 100
+    m = p - 1
+    if test in ("t", "knha"):
+        df = kp
+        pval = 2 * special.stdtr(df[:, None], -np.abs(stat))
+        crit = -special.stdtrit(df, alpha / 2)
+    else:
+        df = np.full(G, np.nan)
+        pval = 2 * special.ndtr(-np.abs(stat))
+        crit = np.full(G, -special.ndtri(alpha / 2))
+    ci_lo, ci_hi = beta - crit[:, None] * se, beta + crit[:, None] * se
+
+    qm, qm_p = np.full(G, np.nan), np.full(G, np.nan)
+    if m > 0:
+        b = beta[:, 1:]
+        qm = _wald(vb[:, 1:, 1:], b)
+        if test in ("t", "knha"):
+            qm = qm / m
+            qm_p = special.fdtrc(m, df, qm)
+        else:
+            qm_p = special.chdtrc(m, qm)
+
+    # Heterogeneity: Q about the fixed-effect fit, I^2/H^2 from tau^2 via the typical variance.
+    fe = data.wls(1.0 / v)
+    pos = kp > 0
+    q = np.where(pos, np.maximum(0.0, fe.rss), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
+        vt = np.where(pos, kp / fe.tr, 0.0)
+        if not random:
+            i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
+            h2 = np.where(pos, q / kp, 1.0)
+        else:
+            i2 = np.where(pos, 100 * tau2 / (vt + tau2), 0.0)
+            h2 = np.where(pos, tau2 / vt + 1, 1.0)
+
+    # Prediction interval (metafor's predict(): the test's critical value).
+    if p == 1 and random:
+        half = crit * np.sqrt(se[:, 0] ** 2 + tau2)
+        pi_lo, pi_hi = beta[:, 0] - half, beta[:, 0] + half
+    else:
+        pi_lo = pi_hi = np.full(G, np.nan)
+
+    weights = 100 * fit.d / g.expand(fit.sum_d)
+    r2 = np.full(G, np.nan)
+    if p > 1 and tau2_fixed is None and want_r2:
+        r2 = _r2(data, method, tau2, fit.d)
+    return {
+        "beta": beta, "se": se, "stat": stat, "pval": pval, "ci_low": ci_lo, "ci_high": ci_hi,
+        "vcov": vb, "tau2": tau2, "se_tau2": est.se, "i2": i2, "h2": h2, "q": q,
+        "q_df": kp, "q_p": q_p, "pi_low": pi_lo, "pi_high": pi_hi, "qm": qm, "qm_p": qm_p,
+        "df": df, "ll_ml": log_likelihood(data, tau2, reml=False, fit=fit),
+        "ll_reml": log_likelihood(data, tau2, reml=True, fit=fit), "s2w": s2w, "vt": vt, "r2": r2,
+        "converged": est.converged, "iterations": est.iterations, "solver": est.solver,
+        "weights": weights,
+    }
+
+
+def _wald(V: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``b' V^-1 b`` per group; NaN where ``V`` is singular (as metafor, whose QM is NA when a
+    Knapp-Hartung fit is exact and the covariance matrix is zero)."""
+    out = np.full(len(b), np.nan)
+    ok = np.linalg.det(V) > 0
+    if ok.any():
+        sol = np.linalg.solve(V[ok], b[ok][:, :, None])[:, :, 0]
+        out[ok] = np.einsum("gi,gi->g", b[ok], sol)
+    return out
+
+
+def _r2(data: Data, method: str, tau2: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pseudo-R^2 as metafor: the proportional reduction in tau^2 against the intercept-only
+    model; for FE, the adjusted R^2 of the weighted least-squares regression."""
+    g, y = data.groups, data.y
+    k, p = data.k.astype(float), data.p
+    if not estimator(method).random_effects:
+        ybar = g.sum(w * y) / g.sum(w)
+        tss = g.sum(w * (y - g.expand(ybar)) ** 2)
+        rss = data.wls(w).rss
+        with np.errstate(divide="ignore", invalid="ignore"):
+            adj = 1 - (rss / (k - p)) / (tss / (k - 1))
+        spread = g.sum((y - g.expand(g.sum(y) / k)) ** 2)
+        return np.where(spread == 0, 0.0, np.maximum(0.0, 100 * adj))
+    tau2_re = estimate(Data(y, data.v, None, g), method).tau2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.maximum(0.0, 100 * (tau2_re - tau2) / tau2_re)
+    return np.where(tau2_re == 0, 0.0, r2)
+
+
+__all__ = ["TESTS", "GroupFits", "fit_groups"]
