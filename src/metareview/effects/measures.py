@@ -221,20 +221,3 @@ def back_transform(measure: str, ni: np.ndarray | None = None) -> BackTransform 
         return BackTransform("correlation", ztor, 0.0)
     return None
 
-
-#: Measures that appear only in reported results (no escalc formula here): hazard ratio,
-#: weighted mean difference.
-REPORTED_ONLY = {"HR": "Hazard ratio", "WMD": "Weighted mean difference"}
-_REPORTED_RATIO = ("HR",)
-
-
-def is_comparative(measure: str) -> bool:
-    """Whether a (reported) measure compares two groups (RR, MD, HR, ...), not one group."""
-    code = measure.upper()
-    return code in BINARY or code in ("MD", "SMD") or code in REPORTED_ONLY
-
-
-def is_ratio(measure: str) -> bool:
-    """Whether a measure is a ratio (analysed on the log scale; no effect at 1)."""
-    code = measure.upper()
-    return code in RATIO or code in _REPORTED_RATIO
