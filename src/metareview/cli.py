@@ -82,7 +82,7 @@ def analyze(
 
 @app.command()
 def report(
-    review: Annotated[Path, typer.Argument(help="Review folder: protocol.yaml, studies/, CSVs.")],
+    review: Annotated[Path, typer.Argument(help="Project folder: protocol.yaml, studies/, CSVs.")],
     out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
         "report.html"),
 ) -> None:
@@ -182,13 +182,13 @@ def init(
     as_json: AsJson = False,
 ) -> None:
     """Create a review project (dual independent screening unless --single)."""
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
         text = criteria or ""
         if text.startswith("@"):
             text = _read_text(Path(text[1:]))
-        with Review.create(name, name.name, db_url=db, criteria=text,
+        with Project.create(name, name.name, db_url=db, criteria=text,
                            reviewers_required=1 if single else 2) as rv:
             info = {"review": str(name), **rv.settings()}
     except InputError as exc:
@@ -250,7 +250,7 @@ def import_(
     import datetime as dt
 
     from metareview.records.readers import read_records
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
         when = None
@@ -263,7 +263,7 @@ def import_(
                                 mapping=_parse_mapping(mapping), lenient=lenient)
                    for f in files]
         out = []
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             for b in batches:
                 iid = rv.add_import(b, actor=actor, allow_repeat=allow_repeat)
                 out.append({"import": iid, **b.to_dict()})
@@ -288,10 +288,10 @@ def dedupe(
     as_json: AsJson = False,
 ) -> None:
     """Find duplicate records (exact DOI/PMID, then fuzzy) and keep one per cluster."""
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             if undo:
                 run = rv.undo_dedupe(actor=actor)
                 _echo(as_json, {"undone": run}, f"de-duplication run {run} undone")
@@ -354,11 +354,11 @@ def screen(
 ) -> None:
     """Screen records at the terminal (i/e/m, u undo), the model's top-ranked record first."""
     from metareview.screening.decisions import parse_stage
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
         st = parse_stage(stage)
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             if decisions is not None:
                 from metareview.store.exchange import import_decisions
 
@@ -371,7 +371,7 @@ def screen(
             from rich.console import Console
 
             from metareview.screener import run_screener
-            from metareview.store.ranking import model_ranker
+            from metareview.screening.ranking import model_ranker
 
             session = run_screener(
                 rv, stage=st, reviewer=reviewer,
@@ -401,12 +401,12 @@ def fulltext(
     as_json: AsJson = False,
 ) -> None:
     """Record full-text retrieval (PRISMA: reports not retrieved) and report-to-study links."""
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
         if retrieved is None and study is None:
             raise InputError("nothing to record: give --retrieved/--not-retrieved or --study")
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             for rid in records:
                 if retrieved is not None:
                     rv.set_retrieval(rid, retrieved, by=by)
@@ -431,11 +431,11 @@ def conflicts(
 ) -> None:
     """List the records reviewers disagree on, with agreement statistics; resolve them."""
     from metareview.screening.decisions import parse_stage, parse_value
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
         st = parse_stage(stage)
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             for item in resolve or []:
                 if not by:
                     raise InputError("--resolve needs --by NAME (who resolves)")
@@ -491,13 +491,14 @@ def progress(
 ) -> None:
     """Stopping aids: may this reviewer stop screening? (BUSCAR, irrelevant run, records left)"""
     from metareview.screening.decisions import parse_stage
-    from metareview.store.review import Review, stopping_aids
+    from metareview.screening.stopping import stopping_aids
+    from metareview.store.project import Project
 
     try:
         st = parse_stage(stage)
         if not 0 < recall < 100:
             raise InputError(f"--recall {recall:g}: expected a percentage between 0 and 100")
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             aids = stopping_aids(rv, st, reviewer, recall_target=recall / 100, alpha=alpha,
                                  run=run)
     except InputError as exc:
@@ -597,10 +598,11 @@ def prisma(
     as_json: AsJson = False,
 ) -> None:
     """PRISMA 2020 counts from the review, and its flow diagram."""
-    from metareview.store.review import Review, prisma_counts, screening_progress
+    from metareview.screening.prisma import prisma_counts, screening_progress
+    from metareview.store.project import Project
 
     try:
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             if previous_studies is not None or previous_reports is not None:
                 rv.set_previous(previous_studies, previous_reports, actor="metareview")
             counts = prisma_counts(rv)
@@ -630,10 +632,10 @@ def export(
 ) -> None:
     """Export records with their screening decisions to RIS or CSV."""
     from metareview.store.exchange import export_records
-    from metareview.store.review import Review
+    from metareview.store.project import Project
 
     try:
-        with Review.open(review) as rv:
+        with Project.open(review) as rv:
             n = export_records(rv, out, include_duplicates=duplicates)
     except InputError as exc:
         _fail(str(exc))
