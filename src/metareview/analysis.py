@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from metareview._util.jsonable import jsonable
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.io import read_study_table
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis, meta_analysis
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 

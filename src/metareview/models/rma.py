@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview._util.jsonable import jsonable
+from metareview._util.textfmt import printout_num as fmt_num
+from metareview._util.textfmt import printout_p as fmt_p
+from metareview._util.textfmt import signif_stars as stars
 from metareview.effects.escalc import EffectSizes
 from metareview.effects.measures import LABELS, back_transform
 from metareview.errors import InputError, where
-from metareview.jsonable import jsonable
 from metareview.models.core import METHODS, TESTS, fit_groups
 from metareview.models.tau2 import Tau2Estimate
-from metareview.textfmt import fmt_num, fmt_p, stars
 
 
 @dataclass(frozen=True, eq=False)

@@ -374,7 +374,7 @@ def control_arms(review: Review) -> tuple[dict[str, list[Any]], list[Any]]:
 
 def reconciliation_html(review: Review) -> tuple[str, str]:
     """The reconciliation section and the plain-language answer to the disagreement question."""
-    from metareview.figures import svg_text
+    from metareview._util.figures import svg_text
     from metareview.synthesis import reconcile_single_arm
 
     singles = single_arm_results(review)

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from metareview import __version__
-from metareview.figures import svg_text
+from metareview._util.figures import svg_text
 from metareview.report.forest import forest_plot
 from metareview.report.pooling import PooledOutcome, pool_arms
 from metareview.report.quality import component_table, quality_chart
