@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from metareview.cli.screener import DEFAULT_REASONS, run_screener
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
-from metareview.screener import DEFAULT_REASONS, run_screener
 from metareview.store.project import Project
 
 TA, FT = "title_abstract", "full_text"
@@ -287,7 +287,7 @@ def test_session_matches_the_store(keys, stage):
 
 _SCRIPT = """
 import sys
-from metareview.screener import run_screener
+from metareview.cli.screener import run_screener
 from metareview.store.project import Project
 with Project.open(sys.argv[1]) as r:
     run_screener(r, stage="ta", reviewer="pty")

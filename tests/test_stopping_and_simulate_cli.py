@@ -18,9 +18,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from metareview.cli import app
+from metareview.cli.screener import run_screener
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
-from metareview.screener import run_screener
 from metareview.screening.simulate import read_labelled, simulate
 from metareview.screening.stopping import (
     buscar_p_value,
