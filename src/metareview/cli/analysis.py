@@ -42,11 +42,25 @@ def analyze(
     """Run a meta-analysis of DATA and print the results."""
     from metareview.analysis import run_analysis
 
-    result = run_analysis(
-        data, measure=measure, method=method, test=test, level=level,
-        mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
-        subgroup=subgroup, bias=bias, plot=plot,
-    )
+    # Conflicts between options are the command line's to word; run_analysis checks them too.
+    if mods and subgroup:
+        raise InputError("use either --mods or --subgroup, not both")
+    if bias and mods:
+        raise InputError("--bias applies to a model without --mods")
+    if bias and method.upper() in ("MH", "PETO"):
+        raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
+                         f"not {method.upper()}")
+    try:
+        result = run_analysis(
+            data, measure=measure, method=method, test=test, level=level,
+            mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
+            subgroup=subgroup, bias=bias, plot=plot,
+        )
+    except InputError as exc:
+        if exc.parameter == "measure":
+            raise InputError(f"{data}: give --measure (the file has no yi column to use as is)"
+                             ) from None
+        raise
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:

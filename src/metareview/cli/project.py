@@ -111,7 +111,12 @@ def import_(
     out = []
     with Project.open(review) as rv:
         for b in batches:
-            iid = rv.add_import(b, actor=actor, allow_repeat=allow_repeat)
+            try:
+                iid = rv.add_import(b, actor=actor, allow_repeat=allow_repeat)
+            except InputError as exc:
+                if exc.parameter == "allow_repeat":  # the store names no option: add ours
+                    raise InputError(f"{exc}; pass --allow-repeat to import again") from None
+                raise
             out.append({"import": iid, **b.to_dict()})
     for b in batches:
         for w in b.warnings:

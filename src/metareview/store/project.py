@@ -201,7 +201,8 @@ class Project:
         ------
         InputError
             If the source kind is unknown, or the same file (same bytes) was imported before
-            and ``allow_repeat`` is false.
+            and ``allow_repeat`` is false (then the error's ``parameter`` is
+            ``"allow_repeat"``).
         """
         if batch.kind not in KINDS:
             raise InputError(f"{batch.filename}: source kind {batch.kind!r}: expected one of "
@@ -212,9 +213,10 @@ class Project:
             if batch.sha256 and not allow_repeat:
                 prev = s.scalars(select(ImportRow).where(ImportRow.sha256 == batch.sha256)).first()
                 if prev is not None:
-                    raise InputError(
-                        f"{batch.filename}: already imported (import {prev.id}, "
-                        f"{prev.filename} from {prev.source}); pass --allow-repeat to import again")
+                    # parameter names what overrides this (a front end words the hint)
+                    raise InputError(f"{batch.filename}: already imported (import {prev.id}, "
+                                     f"{prev.filename} from {prev.source})",
+                                     parameter="allow_repeat")
             row = ImportRow(source=batch.source, kind=batch.kind, format=batch.format,
                             filename=batch.filename, sha256=batch.sha256,
                             searched_on=batch.searched_on, imported_at=_now(),
