@@ -28,11 +28,11 @@ demo: install
 		--subgroup alloc --plot out/forest-subgroups.svg > out/subgroups.txt
 	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
 		--mods ablat > out/metaregression.txt
-	$(BIN)/python -m metareview.examples out
+	$(BIN)/python examples/bcg_diagnostics.py out
 	@echo "Demo outputs are in out/"
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 test: lint
 	$(BIN)/python -m pytest

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from metareview.examples import bcg_example
+# The examples live outside the package (examples/); load the script by its path.
+_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "bcg_diagnostics.py"
+_spec = importlib.util.spec_from_file_location("bcg_diagnostics", _SCRIPT)
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+bcg_example = _module.bcg_example
 
 
 def test_bcg_example_outputs(tmp_path):

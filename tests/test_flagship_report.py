@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from metareview._util.textfmt import source_num as fmt_num
 from metareview.report.review_report import build_report, render_html, write_report
 from metareview.studies import load_folder
 from metareview.synthesis import reconcile_single_arm
 from metareview.synthesis.review import synthesize
 from metareview.synthesis.single_arm import control_arms, single_arm_results
-from metareview.textfmt import source_number as fmt_num
 
 REVIEW = Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain"
 

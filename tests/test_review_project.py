@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError
-from metareview.store.review import Review
+from metareview.store.project import Project as Review
 from metareview.store.review_data import (
     add_rows,
     list_studies,

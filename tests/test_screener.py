@@ -23,18 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from metareview.cli.screener import DEFAULT_REASONS, run_screener
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
-from metareview.screener import DEFAULT_REASONS, run_screener
-from metareview.store.review import Review
+from metareview.store.project import Project
 
 TA, FT = "title_abstract", "full_text"
 
 
 def _review(root: Path, titles: list[str], *, kind: str = "database", required: int = 2,
-            criteria: str = "") -> Review:
+            criteria: str = "") -> Project:
     """A review holding one import of records with these titles (ids 1, 2, … in order)."""
-    r = Review.create(root, "test", criteria=criteria, reviewers_required=required)
+    r = Project.create(root, "test", criteria=criteria, reviewers_required=required)
     recs = tuple(Record(title=t, abstract=f"Abstract of {t}.", authors=("Smith, Jane",),
                         year=2000 + i) for i, t in enumerate(titles))
     r.add_import(ImportBatch(recs, "PubMed", kind=kind, format="ris", filename="x.ris",
@@ -46,7 +46,7 @@ def _console() -> Console:
     return Console(record=True, width=100)
 
 
-def _votes(r: Review, reviewer: str, stage: str = TA) -> list[tuple[int, str, str | None]]:
+def _votes(r: Project, reviewer: str, stage: str = TA) -> list[tuple[int, str, str | None]]:
     """This reviewer's vote rows, oldest first, from the store's history."""
     return [(h["record"], h["value"], h["reason"]) for h in r.history()
             if h["reviewer"] == reviewer and h["stage"] == stage and h["kind"] == "vote"]
@@ -287,9 +287,9 @@ def test_session_matches_the_store(keys, stage):
 
 _SCRIPT = """
 import sys
-from metareview.screener import run_screener
-from metareview.store.review import Review
-with Review.open(sys.argv[1]) as r:
+from metareview.cli.screener import run_screener
+from metareview.store.project import Project
+with Project.open(sys.argv[1]) as r:
     run_screener(r, stage="ta", reviewer="pty")
     run_screener(r, stage="ta", reviewer="pty2")
 """
@@ -370,7 +370,7 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
             proc.kill()
             proc.wait()
         os.close(master)
-    with Review.open(tmp_path / "r") as r:
+    with Project.open(tmp_path / "r") as r:
         assert _votes(r, "pty") == [(1, "include", None), (2, "exclude", None)]
         assert _votes(r, "pty2") == [(1, "maybe", None)]
     assert "2 decisions stored at title/abstract by pty " in term.text

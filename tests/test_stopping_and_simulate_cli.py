@@ -18,24 +18,25 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from metareview.cli import app
+from metareview.cli.screener import run_screener
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
-from metareview.screener import run_screener
 from metareview.screening.simulate import read_labelled, simulate
 from metareview.screening.stopping import (
     buscar_p_value,
     consecutive_irrelevant,
     estimate_remaining,
+    stopping_aids,
     stopping_report,
 )
-from metareview.store.review import Review, stopping_aids
+from metareview.store.project import Project
 
 TA = "title_abstract"
 runner = CliRunner()
 
 
-def _review(root: Path, n: int) -> Review:
-    r = Review.create(root, "test", reviewers_required=2)
+def _review(root: Path, n: int) -> Project:
+    r = Project.create(root, "test", reviewers_required=2)
     recs = tuple(Record(title=f"Record number {i}", abstract="Text.", year=2000 + i % 20)
                  for i in range(n))
     r.add_import(ImportBatch(recs, "PubMed", kind="database", format="ris", filename="x.ris",

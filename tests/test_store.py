@@ -21,7 +21,7 @@ from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
 from metareview.store import db
 from metareview.store.models import APPEND_ONLY, Base
-from metareview.store.review import Review
+from metareview.store.project import Project
 
 TA, FT = "title_abstract", "full_text"
 
@@ -35,7 +35,7 @@ def batch(n: int, *, source="PubMed", kind="database", sha="", start=0) -> Impor
 
 @pytest.fixture
 def review(tmp_path, db_url):
-    r = Review.create(tmp_path / "rv", "test review", db_url=db_url, criteria="Adults; RCTs")
+    r = Project.create(tmp_path / "rv", "test review", db_url=db_url, criteria="Adults; RCTs")
     yield r
     r.close()
 
@@ -51,7 +51,7 @@ def test_schema_from_migrations_equals_models(review):
 
 
 def test_sqlite_is_in_wal_mode(tmp_path):
-    r = Review.create(tmp_path / "w", "w")
+    r = Project.create(tmp_path / "w", "w")
     with r.engine.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -74,7 +74,7 @@ def test_reopen_keeps_everything(review, tmp_path):
     review.add_import(batch(3))
     review.decide(2, TA, "ann", "exclude")
     review.close()
-    again = Review.open(tmp_path / "rv")
+    again = Project.open(tmp_path / "rv")
     assert again.settings()["name"] == "test review"
     assert again.settings()["criteria"] == "Adults; RCTs"
     assert [h["value"] for h in again.history()] == ["exclude"]
@@ -83,9 +83,9 @@ def test_reopen_keeps_everything(review, tmp_path):
 
 def test_init_twice_and_open_nothing(review, tmp_path):
     with pytest.raises(InputError, match="already exists"):
-        Review.create(tmp_path / "rv", "again")
+        Project.create(tmp_path / "rv", "again")
     with pytest.raises(InputError, match="no review here"):
-        Review.open(tmp_path / "nothing")
+        Project.open(tmp_path / "nothing")
 
 
 def test_import_is_stored_whole_and_repeat_refused(review):
@@ -201,8 +201,8 @@ def test_automation_exclusions(review):
 CHILD = textwrap.dedent("""
     import sys
     from metareview.records.model import ImportBatch, Record
-    from metareview.store.review import Review
-    r = Review.open(sys.argv[1])
+    from metareview.store.project import Project
+    r = Project.open(sys.argv[1])
     if sys.argv[2] == "import":
         recs = tuple(Record(title=f"record {i} " + "x" * 200, authors=("A, B",) * 5,
                             abstract="y" * 2000) for i in range(int(sys.argv[3])))
@@ -232,7 +232,7 @@ def test_killed_import_leaves_nothing_half_imported(review, tmp_path):
     proc.send_signal(signal.SIGKILL)
     rest = proc.communicate()[0]
     assert "done" not in rest, "the import finished before the kill; make it bigger"
-    again = Review.open(tmp_path / "rv")
+    again = Project.open(tmp_path / "rv")
     assert len(again.records()) == 5              # nothing of the killed import
     assert [i["filename"] for i in again.imports()] == ["PubMed.ris"]
     assert again.own_labels(TA, "ann") == {1: "include"}
@@ -252,7 +252,7 @@ def test_killed_screening_loses_no_stored_decision(review, tmp_path):
             break
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    again = Review.open(tmp_path / "rv")
+    again = Project.open(tmp_path / "rv")
     hist = {h["id"]: h["record"] for h in again.history()}
     # every decision reported as stored is there; at most the one in flight also landed
     assert all(hist.get(did) == rid for did, rid in stored)

@@ -5,11 +5,10 @@ The public API borrows metafor's vocabulary: :func:`effect_sizes` is ``escalc``,
 ``PETO``); measures and methods are metafor's codes.
 """
 
+from metareview._util.version import __version__
 from metareview.effects import EffectSizes, effect_sizes, from_arrays
 from metareview.errors import InputError
 from metareview.models import MetaAnalysis, meta_analysis
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EffectSizes",

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from metareview._util.jsonable import jsonable
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.io import read_study_table
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis, meta_analysis
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 
@@ -86,13 +86,14 @@ def run_analysis(
     df = read_study_table(data)
     if measure is None:
         if "yi" not in df.columns:
-            raise InputError(f"{name}: give --measure (the file has no yi column to use as is)")
+            raise InputError(f"{name}: give measure (the file has no yi column to use as is)",
+                             parameter="measure")
         measure = "GEN"
     es = effect_sizes(df, measure, source=name)
     if mods and subgroup:
-        raise InputError("use either --mods or --subgroup, not both")
+        raise InputError("use either mods or subgroup, not both")
     if bias and mods:
-        raise InputError("--bias applies to a model without --mods")
+        raise InputError("bias applies to a model without mods")
     fit = meta_analysis(es, method=method, test=test, level=level, mods=mods)
     sub = subgroup_analysis(es, subgroup, method, test, level) if subgroup else None
     bias_dict: dict[str, Any] | None = None
@@ -109,7 +110,7 @@ def _bias(fit: MetaAnalysis) -> tuple[dict[str, Any], str]:
     from metareview.diagnostics import ranktest, regtest, trimfill
 
     if not fit.is_inverse_variance:
-        raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
+        raise InputError("bias needs an inverse-variance model (FE or a tau^2 estimator), "
                          f"not {fit.method}")
     eg = regtest(fit)
     rk = ranktest(fit)

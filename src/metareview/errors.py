@@ -9,7 +9,20 @@ class InputError(ValueError):
     The message is a single line naming the file, row, study and column where known, e.g.
     ``trials.csv row 7 (Smith 2004), column sd1i: negative standard deviation (-2.1)``.
     The CLI prints it and exits with status 2; library code raises it and never prints.
+
+    Parameters
+    ----------
+    message : str
+        The one-line message, worded in the library's terms (parameter names, not command-line
+        options).
+    parameter : str, optional
+        The library parameter that would fix the problem, when there is one, so that a front end
+        can word a hint in its own terms (the CLI names the option that sets it).
     """
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 def where(

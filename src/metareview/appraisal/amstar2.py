@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from metareview._util.jsonable import jsonable
 from metareview.appraisal.common import (
     RobCategory,
     choice,
@@ -26,7 +27,6 @@ from metareview.appraisal.common import (
     risk_of_bias_category,
 )
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 
 Amstar2Answer = Literal["yes", "partial yes", "no", "no meta-analysis"]
 Amstar2Confidence = Literal["high", "moderate", "low", "critically low"]

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from metareview._util.jsonable import jsonable
 from metareview.appraisal.common import RobCategory, is_int, keyed, norm, risk_of_bias_category
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 
 EphppRating = Literal["strong", "moderate", "weak"]
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from metareview._util.jsonable import jsonable
 from metareview.appraisal.common import RobCategory, is_int, keyed, norm, risk_of_bias_category
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 
 HealthEvidenceRating = Literal["strong", "moderate", "weak"]
 Version = Literal["current", "2016"]

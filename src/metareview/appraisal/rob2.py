@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from metareview._util.jsonable import jsonable
 from metareview.appraisal.common import (
     Domain,
     RobCategory,
@@ -27,7 +28,6 @@ from metareview.appraisal.common import (
     worst,
 )
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 
 Rob2Judgement = Literal["low", "some concerns", "high"]
 

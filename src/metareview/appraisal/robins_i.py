@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from metareview._util.jsonable import jsonable
 from metareview.appraisal.common import (
     Domain,
     RobCategory,
@@ -26,7 +27,6 @@ from metareview.appraisal.common import (
     risk_of_bias_category,
     worst,
 )
-from metareview.jsonable import jsonable
 
 RobinsIJudgement = Literal["low", "moderate", "serious", "critical", "no information"]
 

@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from metareview.jsonable import jsonable
+from metareview._util.jsonable import jsonable
+from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.models.fit import fit_groups
 from metareview.models.rma import MetaAnalysis
-from metareview.textfmt import fmt_num, fmt_p, stars
 
 __all__ = [
     "Bootstrap",
@@ -313,14 +313,15 @@ class PermutationTest:
             m, ddf = self.qm_df
             lines.append(f"Test of Moderators (coefficients 2:{p}):¹")
             if ddf is None:
-                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val* = {fmt_p(self.qm_p)}")
+                lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val* = {printout_p(self.qm_p)}")
             else:
                 lines.append(f"F(df1 = {m}, df2 = {ddf}) = {self.qm:.4f}, "
-                             f"p-val* = {fmt_p(self.qm_p)}")
+                             f"p-val* = {printout_p(self.qm_p)}")
             lines.append("")
         lines += ["Model Results:", ""]
         header = ["estimate", "se", f"{self.stat_name}val", "pval*", "ci.lb", "ci.ub", ""]
-        rows = [[fmt_num(b), fmt_num(s), fmt_num(z), fmt_p(pv), fmt_num(lo), fmt_num(hi), stars(pv)]
+        rows = [[printout_num(b), printout_num(s), printout_num(z), printout_p(pv),
+                 printout_num(lo), printout_num(hi), signif_stars(pv)]
                 for b, s, z, pv, lo, hi in zip(self.beta, self.se, self.stat, self.pval,
                                                self.ci_low, self.ci_high, strict=True)]
         labels = [""] if self.intercept_only else list(self.coef_names)
@@ -586,8 +587,9 @@ class Bootstrap:
         pct = f"{self.level:g}%"
         header = ["estimate", "bias", "se", f"{pct} percentile", f"{pct} basic",
                   f"{pct} normal"]
-        rows = [[fmt_num(self.observed[j]), fmt_num(self.bias[j]), fmt_num(self.se[j])]
-                + [f"[{fmt_num(ci[j, 0])}, {fmt_num(ci[j, 1])}]"
+        rows = [[printout_num(self.observed[j]), printout_num(self.bias[j]),
+                 printout_num(self.se[j])]
+                + [f"[{printout_num(ci[j, 0])}, {printout_num(ci[j, 1])}]"
                    for ci in (self.percentile, self.basic, self.normal)]
                 for j in range(len(self.names))]
         return "\n".join([head, "", *_rows_table(list(self.names), header, rows)])
@@ -767,7 +769,7 @@ class Gosh:
                 q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
                 stats_ = [x.mean(), x.min(), q1, med, q3, x.max()]
             labels.append(name)
-            rows.append([fmt_num(s) for s in stats_])
+            rows.append([printout_num(s) for s in stats_])
         lines += _rows_table(labels, ["mean", "min", "q1", "median", "q3", "max"], rows)
         return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from metareview._util.textfmt import printout_num, printout_p
 from metareview.diagnostics.influence import (
     _fixed_tau2,
     _num,
@@ -36,7 +37,6 @@ from metareview.effects.escalc import from_arrays
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, fit_design, meta_analysis, refit
 from metareview.models.tau2 import estimator
-from metareview.textfmt import fmt_num, fmt_p
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 _PRED_LABEL = {
@@ -415,10 +415,10 @@ class TrimFill:
     def summary(self) -> str:
         """In the layout of metafor's ``print(trimfill(res))``."""
         head = (f"Estimated number of missing studies on the {self.side} side: {self.k0} "
-                f"(SE = {fmt_num(self.se_k0)})")
+                f"(SE = {printout_num(self.se_k0)})")
         if self.p_k0 is not None:
             head += f"\nTest of H0: no missing studies on the {self.side} side: p-val = " + \
-                fmt_p(self.p_k0)
+                printout_p(self.p_k0)
         return head + "\n\n" + self.fit.summary()
 
     def __str__(self) -> str:
@@ -579,14 +579,14 @@ class FailSafeN:
         """In the layout of metafor's ``print(fsn(...))``."""
         lines = [f"Fail-safe N Calculation Using the {self.type} Approach", ""]
         if self.type == "Rosenthal":
-            lines += [f"Observed Significance Level: {fmt_p(self.p)}",
+            lines += [f"Observed Significance Level: {printout_p(self.p)}",
                       f"Target Significance Level:   {self.alpha:g}"]
         elif self.type == "Orwin":
             lines += [f"Average Effect Size: {self.mean_effect:.4f}",
                       f"Target Effect Size:  {self.target:.4f}"]
         else:
             lines += [f"Average Effect Size:         {self.mean_effect:.4f}",
-                      f"Observed Significance Level: {fmt_p(self.p)}",
+                      f"Observed Significance Level: {printout_p(self.p)}",
                       f"Target Significance Level:   {self.alpha:g}"]
         fs = f"{int(self.fsnum)}" if np.isfinite(self.fsnum) else "Inf"
         return "\n".join([*lines, "", f"Fail-safe N: {fs}"])

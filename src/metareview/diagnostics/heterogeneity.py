@@ -23,10 +23,10 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import brentq
 
+from metareview._util.textfmt import printout_num
 from metareview.diagnostics.influence import _fixed_tau2, _num
 from metareview.models.rma import MetaAnalysis
 from metareview.models.tau2 import generalized_q
-from metareview.textfmt import fmt_num
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,8 +95,8 @@ class Tau2CI:
         """A table in the layout of metafor's ``print(confint(res))``."""
         rows = (("tau^2", self.tau2, 4), ("tau", self.tau, 4), ("I^2(%)", self.i2, 4),
                 ("H^2", self.h2, 4))
-        cells = [(n, fmt_num(t[0], d), self.lb_sign + fmt_num(t[1], d),
-                  self.ub_sign + fmt_num(t[2], d)) for n, t, d in rows]
+        cells = [(n, printout_num(t[0], d), self.lb_sign + printout_num(t[1], d),
+                  self.ub_sign + printout_num(t[2], d)) for n, t, d in rows]
         w = [max(len(c[j]) for c in cells) for j in range(4)]
         w[1:] = [max(x, len(h)) for x, h in zip(w[1:], ("estimate", "ci.lb", "ci.ub"),
                                                  strict=True)]

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from metareview._util.textfmt import printout_num, printout_p
 from metareview.models.rma import MetaAnalysis, meta_analysis, refit
 from metareview.models.tau2 import estimator
-from metareview.textfmt import fmt_num, fmt_p
 
 _EPS = np.finfo(float).eps
 
@@ -49,7 +49,7 @@ def _table(labels: Sequence[str], columns: dict[str, np.ndarray], formats: dict[
     """Fixed-width table like metafor's ``print.list.rma``."""
     cells = {}
     for name, values in columns.items():
-        fmt = formats.get(name, fmt_num)
+        fmt = formats.get(name, printout_num)
         cells[name] = [fmt(v) for v in values]
     width = max([len(s) for s in labels] + [0])
     colw = {n: max(len(n), *(len(c) for c in cells[n])) if len(cells[n]) else len(n)
@@ -187,8 +187,8 @@ class _SequentialFits:
         if estimator(self.method).random_effects:
             cols["tau2"] = self.tau2
         cols.update({"I2": self.i2, "H2": self.h2})
-        fmts = {"pval": fmt_p, "Qp": fmt_p, "I2": lambda x: fmt_num(x, 2),
-                "H2": lambda x: fmt_num(x, 2)}
+        fmts = {"pval": printout_p, "Qp": printout_p, "I2": lambda x: printout_num(x, 2),
+                "H2": lambda x: printout_num(x, 2)}
         return self._title() + "\n\n" + _table(self._labels(), cols, fmts)
 
     def __str__(self) -> str:
@@ -328,7 +328,7 @@ class Influence:
         cols = {"rstudent": self.rstudent, "dffits": self.dffits, "cook.d": self.cook_d,
                 "cov.r": self.cov_r, "tau2.del": self.tau2_del, "QE.del": self.qe_del,
                 "hat": self.hat, "weight": self.weight}
-        fmts = {"weight": lambda x: fmt_num(x, 2)}
+        fmts = {"weight": lambda x: printout_num(x, 2)}
         labels = list(self.study)
         table = _table(labels, cols, fmts).split("\n")
         table = [table[0]] + [row + (" *" if f else "") for row, f in

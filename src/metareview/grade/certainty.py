@@ -23,9 +23,9 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from metareview._util.jsonable import jsonable
 from metareview.effects.measures import MEASURE_TABLE
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis
 
 Level = Literal["high", "moderate", "low", "very low"]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview._util.jsonable import jsonable
 from metareview.effects.measures import is_ratio
 from metareview.errors import InputError
 from metareview.grade.certainty import (
@@ -28,7 +29,6 @@ from metareview.grade.certainty import (
     _letters,
     _participants,
 )
-from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis
 
 #: Measures with a risk-based absolute effect (risk with the intervention from the comparator's).

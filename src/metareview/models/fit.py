@@ -132,7 +132,7 @@ class GroupFits:
 
     def to_dict(self) -> dict[str, Any]:
         """Column name to list of values (JSON-able; NaN becomes None)."""
-        from metareview.jsonable import jsonable
+        from metareview._util.jsonable import jsonable
 
         return jsonable(self.to_frame().to_dict(orient="list"))
 

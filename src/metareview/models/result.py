@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview._util.jsonable import jsonable
+from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
 from metareview.effects.measures import back_transform, measure_label
-from metareview.jsonable import jsonable
 from metareview.models.tau2 import Estimator, Tau2Estimate, estimator
-from metareview.textfmt import fmt_num, fmt_p, stars
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,8 +234,8 @@ class MetaAnalysis:
         if self.is_random:
             lines += [
                 f"tau^2 (estimated amount of {resid}heterogeneity): "
-                f"{fmt_num(self.tau2)} (SE = {fmt_num(self.se_tau2)})",
-                f"tau (square root of estimated tau^2 value):  {fmt_num(self.tau)}",
+                f"{printout_num(self.tau2)} (SE = {printout_num(self.se_tau2)})",
+                f"tau (square root of estimated tau^2 value):  {printout_num(self.tau)}",
             ]
         lines += [
             f"I^2 ({resid}heterogeneity / unaccounted variability): {self.i2:.2f}%",
@@ -265,12 +265,14 @@ class MetaAnalysis:
         for i in range(self.p_coef):
             label = names[i + 1] if not self.intercept_only else ""
             row = [self.coef[i], self.coef_se[i], self.coef_stat[i]]
-            cells = [f"{fmt_num(x):>9}" for x in row] + [f"{fmt_p(self.coef_p[i]):>9}"]
-            cells += [f"{fmt_num(self.coef_ci_low[i]):>9}", f"{fmt_num(self.coef_ci_high[i]):>9}"]
-            lines.append(f"{label:<{width}} " + " ".join(cells) + " " + stars(self.coef_p[i]))
+            cells = [f"{printout_num(x):>9}" for x in row] + [f"{printout_p(self.coef_p[i]):>9}"]
+            cells += [f"{printout_num(self.coef_ci_low[i]):>9}",
+                      f"{printout_num(self.coef_ci_high[i]):>9}"]
+            lines.append(f"{label:<{width}} " + " ".join(cells) + " "
+                         + signif_stars(self.coef_p[i]))
         if self.intercept_only and self.is_random:
             lines += ["", f"Prediction interval ({self.level:g}%): "
-                      f"{fmt_num(self.pi_low)} to {fmt_num(self.pi_high)}"]
+                      f"{printout_num(self.pi_low)} to {printout_num(self.pi_high)}"]
         bt = self.back_transformed
         if bt is not None:
             lines += ["", f"Back-transformed ({bt['scale']}): {bt['estimate']:.4f} "
@@ -292,7 +294,7 @@ class MetaAnalysis:
 
 
 def _p_eq(p: float) -> str:
-    return fmt_p(p, bare=False)
+    return printout_p(p, bare=False)
 
 
 __all__ = ["MetaAnalysis"]

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import offset_copy
 
-from metareview.figures import new_figure, save_figure
+from metareview._util.figures import new_figure, save_figure
 
 __all__ = ["baujat_plot"]
 

@@ -28,9 +28,10 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from scipy import stats
 
+from metareview._util.figures import new_figure, save_figure
+from metareview._util.textfmt import figure_data, figure_estimate
 from metareview.effects.measures import RATIO, family, ipft, ipft_hm
 from metareview.effects.measures import back_transform as _back_transform
-from metareview.figures import new_figure, save_figure
 from metareview.models.rma import MetaAnalysis
 from metareview.models.subgroup import SubgroupAnalysis, difference_test
 
@@ -305,33 +306,14 @@ def _method_text(fit: MetaAnalysis) -> str:
     return f"{how}, {'Random' if fit.is_random else 'Fixed'}, {fit.level:g}% CI"
 
 
-def _value(x: float) -> str:
-    """A data value as entered: integers plain, others with up to four significant digits."""
-    if not np.isfinite(x):
-        return ""
-    if float(x).is_integer() and abs(x) < 1e12:
-        return f"{int(x)}"
-    mag = math.floor(math.log10(abs(x))) if x != 0 else 0
-    dec = min(4, max(1, 3 - mag))
-    s = f"{x:.{dec}f}"
-    return s.rstrip("0").rstrip(".") if "." in s else s
-
-
-def _num(x: float, digits: int = 2) -> str:
-    if not np.isfinite(x):
-        return "NA"
-    s = f"{x:.{digits}f}"
-    return "0.00"[: len(s)] if s in ("-0.00", "-0.0") else s
-
-
 def _ci_text(est: float, lo: float, hi: float) -> str:
-    return f"{_num(est)} [{_num(lo)}, {_num(hi)}]"
+    return f"{figure_estimate(est)} [{figure_estimate(lo)}, {figure_estimate(hi)}]"
 
 
 def _tau2_text(t2: float) -> str:
     if 0 < t2 < 0.005:
         return f"{t2:.2g}"
-    return _num(t2)
+    return figure_estimate(t2)
 
 
 def heterogeneity_text(fit: MetaAnalysis) -> str:
@@ -390,17 +372,17 @@ def _study_rows(fit: MetaAnalysis, family: str, weights: np.ndarray, sort: str |
         cells = {"study": str(fit.study[i]), "weight": f"{weights[i]:.1f}%",
                  "ci": _ci_text(est[i], lo[i], hi[i])}
         if family == "binary":
-            cells.update(e1=_value(arms["ai"][i]), n1=_value(arms["n1i"][i]),
-                         e2=_value(arms["ci"][i]), n2=_value(arms["n2i"][i]))
+            cells.update(e1=figure_data(arms["ai"][i]), n1=figure_data(arms["n1i"][i]),
+                         e2=figure_data(arms["ci"][i]), n2=figure_data(arms["n2i"][i]))
         elif family == "continuous":
             for a in ("1", "2"):
-                cells["m" + a] = _value(arms[f"m{a}i"][i])
-                cells["s" + a] = _value(arms[f"sd{a}i"][i])
-                cells["n" + a] = _value(arms[f"n{a}i"][i])
+                cells["m" + a] = figure_data(arms[f"m{a}i"][i])
+                cells["s" + a] = figure_data(arms[f"sd{a}i"][i])
+                cells["n" + a] = figure_data(arms[f"n{a}i"][i])
         elif family == "proportion":
-            cells.update(e1=_value(arms["xi"][i]), n1=_value(arms["ni"][i]))
+            cells.update(e1=figure_data(arms["xi"][i]), n1=figure_data(arms["ni"][i]))
         elif family == "correlation":
-            cells.update(r=_value(arms["ri"][i]), n1=_value(arms["ni"][i]))
+            cells.update(r=figure_data(arms["ri"][i]), n1=figure_data(arms["ni"][i]))
         else:
             cells.update(yi=f"{yi[i]:.4f}", se=f"{sei[i]:.4f}")
         rows.append(_Row("study", cells, est=float(est[i]), lo=float(lo[i]), hi=float(hi[i]),
@@ -416,20 +398,22 @@ def _summary_rows(fit: MetaAnalysis, family: str, label: str, weight: float, gid
     cells = {"study": f"{label} ({fit.level:g}% CI)", "weight": f"{weight:.1f}%",
              "ci": _ci_text(est, lo, hi)}
     if family in ("binary", "continuous"):
-        cells.update(n1=_value(np.sum(arms["n1i"])), n2=_value(np.sum(arms["n2i"])))
+        cells.update(n1=figure_data(np.sum(arms["n1i"])), n2=figure_data(np.sum(arms["n2i"])))
     elif family in ("proportion", "correlation"):
-        cells.update(n1=_value(np.sum(arms["ni"])))
+        cells.update(n1=figure_data(np.sum(arms["ni"])))
     rows = [_Row("total", cells, bold=True, est=float(est), lo=float(lo), hi=float(hi),
                  gid=gid)]
     if fit.is_random and np.isfinite(fit.pi_low) and np.isfinite(fit.pi_high) and fit.k >= 3:
-        cells = {"study": "Prediction interval", "ci": f"[{_num(plo)}, {_num(phi)}]"}
+        cells = {"study": "Prediction interval",
+                 "ci": f"[{figure_estimate(plo)}, {figure_estimate(phi)}]"}
         rows.append(_Row("pi", cells, lo=float(plo), hi=float(phi),
                          gid="pi:" + gid.split(":", 1)[1]))
     if family == "binary":
-        rows.append(_Row("events", {"study": "Total events", "e1": _value(np.sum(arms["ai"])),
-                                    "e2": _value(np.sum(arms["ci"]))}))
+        rows.append(_Row("events", {"study": "Total events", "e1": figure_data(np.sum(arms["ai"])),
+                                    "e2": figure_data(np.sum(arms["ci"]))}))
     elif family == "proportion":
-        rows.append(_Row("events", {"study": "Total events", "e1": _value(np.sum(arms["xi"]))}))
+        rows.append(_Row("events", {"study": "Total events",
+                                    "e1": figure_data(np.sum(arms["xi"]))}))
     return rows
 
 

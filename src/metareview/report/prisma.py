@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from metareview.figures import new_figure, save_figure
+from metareview._util.figures import new_figure, save_figure
 from metareview.report.forest import text_width
 from metareview.screening.prisma import PrismaCounts
 

@@ -10,7 +10,7 @@ from os import PathLike
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from metareview.figures import save_figure
+from metareview._util.figures import save_figure
 
 #: Rating order and colours (green to red, as RevMan's risk-of-bias graphs).
 LEVELS = ("strong", "moderate", "weak", "not rated")

@@ -18,8 +18,8 @@ from typing import Any
 
 import jinja2
 
-from metareview import __version__
-from metareview.figures import svg_text
+from metareview._util.figures import svg_text
+from metareview._util.version import __version__
 from metareview.grade import summary_of_findings
 from metareview.report.forest import forest_plot
 from metareview.report.quality import component_table, quality_chart

@@ -14,7 +14,7 @@ from os import PathLike
 import numpy as np
 from matplotlib.figure import Figure
 
-from metareview.figures import new_figure, save_figure
+from metareview._util.figures import new_figure, save_figure
 from metareview.screening.simulate import SimulationResult, recall_curve
 
 __all__ = ["recall_plot", "time_to_discovery_plot"]

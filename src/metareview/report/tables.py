@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from metareview._util.textfmt import source_num
 from metareview.studies import OutcomeRow, ReviewData, Study
 from metareview.studies.schema import TableSpec
-from metareview.textfmt import source_number as fmt_num
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ def describe_result(row: OutcomeRow) -> str:
     head = f"{row.outcome} ({row.timepoint})"
     parts = []
     if row.estimate is not None:
-        est = f"{row.measure} {fmt_num(row.estimate)}"
+        est = f"{row.measure} {source_num(row.estimate)}"
         if row.ci_low is not None and row.ci_high is not None:
-            est += f" [{fmt_num(row.ci_low)}, {fmt_num(row.ci_high)}]"
+            est += f" [{source_num(row.ci_low)}, {source_num(row.ci_high)}]"
         parts.append(est)
     if row.events is not None and row.total is not None:
         parts.append(f"{row.events}/{row.total}")
@@ -35,7 +35,7 @@ def describe_result(row: OutcomeRow) -> str:
     if row.scale:
         parts.append(row.scale)
     if row.i2 is not None:
-        parts.append(f"I² {fmt_num(row.i2)}%")
+        parts.append(f"I² {source_num(row.i2)}%")
     text = head + (": " + ", ".join(parts) if parts else f": {row.reported}")
     return text + f" [{row.reliability}]"
 
@@ -123,10 +123,10 @@ def review_level_estimates(review: ReviewData) -> EvidenceTable:
         st = review.studies[r.study]
         if not _is_review(st) or r.estimate is None:
             continue
-        ci = (f"{fmt_num(r.ci_low)} to {fmt_num(r.ci_high)}"
+        ci = (f"{source_num(r.ci_low)} to {source_num(r.ci_high)}"
               if r.ci_low is not None and r.ci_high is not None else "not reported")
         rows.append((st.label, r.question, r.outcome, r.comparison, r.window, r.timepoint,
-                     r.measure, fmt_num(r.estimate), ci,
+                     r.measure, source_num(r.estimate), ci,
                      str(r.n_studies or ""), r.certainty_reported or "", r.source, r.reliability))
     rows.sort(key=lambda x: (x[1], x[2], x[4], x[0]))
     return EvidenceTable(
@@ -162,7 +162,7 @@ def number_appendix(review: ReviewData) -> EvidenceTable:
                           ("events", r.events), ("total", r.total), ("I²", r.i2),
                           ("studies", r.n_studies), ("participants", r.n_participants)):
             if val is not None:
-                add(label, f"{r.outcome}, {r.timepoint}: {r.measure} {name}", fmt_num(val),
+                add(label, f"{r.outcome}, {r.timepoint}: {r.measure} {name}", source_num(val),
                     r.source, r.reliability)
         if r.p:
             add(label, f"{r.outcome}, {r.timepoint}: p", r.p, r.source, r.reliability)

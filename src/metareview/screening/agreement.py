@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from metareview._util.jsonable import jsonable
+from metareview._util.textfmt import printout_num
 from metareview.errors import InputError, where
-from metareview.jsonable import jsonable
-from metareview.textfmt import fmt_num
 
 __all__ = ["Agreement", "PairwiseKappa", "agreement"]
 
@@ -145,7 +145,7 @@ class Agreement:
             f"({self.n_ratings} ratings); seen by one reviewer only: {self.n_single} (not used)",
             "",
             f"{'':22s}{'estimate':>9s}{'SE':>9s}   {self.level:g}% CI",
-            f"{'Percent agreement':22s}{fmt_num(self.percent_agreement, 2):>8s}%",
+            f"{'Percent agreement':22s}{printout_num(self.percent_agreement, 2):>8s}%",
         ]
         for name, est, se, lo, hi in (
             (kname, self.kappa, self.kappa_se, self.kappa_ci_low, self.kappa_ci_high),
@@ -153,8 +153,8 @@ class Agreement:
             ("Krippendorff's alpha", self.alpha, self.alpha_se, self.alpha_ci_low,
              self.alpha_ci_high),
         ):
-            lines.append(f"{name:22s}{fmt_num(est):>9s}{fmt_num(se):>9s}   "
-                         f"[{fmt_num(lo)}, {fmt_num(hi)}]")
+            lines.append(f"{name:22s}{printout_num(est):>9s}{printout_num(se):>9s}   "
+                         f"[{printout_num(lo)}, {printout_num(hi)}]")
         if self.table is not None:
             a, b = self.reviewers
             w = max(7, *(len(c) for c in self.categories), *(len(str(x)) for r in self.table
@@ -167,8 +167,9 @@ class Agreement:
             lines += ["", "Cohen's kappa by pair of reviewers:"]
             for p in self.pairwise:
                 lines.append(f"  {p.reviewer_a} / {p.reviewer_b}: n = {p.n}, agreement "
-                             f"{fmt_num(p.percent_agreement, 1)}%, kappa = {fmt_num(p.kappa)} "
-                             f"(SE {fmt_num(p.se)})")
+                             f"{printout_num(p.percent_agreement, 1)}%, "
+                             f"kappa = {printout_num(p.kappa)} "
+                             f"(SE {printout_num(p.se)})")
         return "\n".join(lines)
 
 

@@ -18,13 +18,16 @@ Representation of the lists (where the package packs "name, n; name, n" into one
 review fields of a new review, the other-methods fields when no other sources were searched.
 Counts the store computes are never None where they apply (0 is a count).
 
-The counts themselves are computed by the store; this module only holds and checks them.
+They are counted from a review project by :func:`prisma_counts` (any
+:class:`~metareview.screening.source.ScreeningSource`), and held and checked by
+:class:`PrismaCounts`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from os import PathLike
@@ -33,8 +36,9 @@ from types import MappingProxyType
 from typing import Any
 
 from metareview.errors import InputError
+from metareview.screening.source import DBR_KINDS, OTHER_KINDS, ScreeningSource
 
-__all__ = ["PrismaCounts"]
+__all__ = ["PrismaCounts", "prisma_counts", "prisma_fields", "screening_progress"]
 
 #: Fields that hold a single count (or None), in the order of the PRISMA2020 template.
 COUNT_FIELDS = (
@@ -428,3 +432,112 @@ _TEMPLATE = (
     ("screening", "node2", "screening", "Blue screening box", "Screening"),
     ("included", "node3", "included", "Blue included box", "Included"),
 )
+
+
+def prisma_counts(review: ScreeningSource) -> PrismaCounts:
+    """The review's PRISMA 2020 counts (see :func:`prisma_fields` for how each is counted).
+
+    The other-methods fields are None when nothing was imported from other methods, so the
+    diagram draws one column.
+    """
+    f = prisma_fields(review)
+    pending = {k: f.pop(k) for k in ("pending_records", "pending_reports")}
+    if not any(f[k] for k in ("website_results", "organisation_results", "citations_results")):
+        for k in ("website_results", "organisation_results", "citations_results",
+                  "other_sought_reports", "other_notretrieved_reports", "other_assessed",
+                  "other_excluded"):
+            f[k] = None
+        f["other_excluded_reasons"] = {}
+    if not f["register_results"]:
+        f["register_results"] = None
+    del pending  # not PRISMA fields: see screening_progress()
+    return PrismaCounts(**f)
+
+
+def screening_progress(review: ScreeningSource) -> dict[str, int]:
+    """Records still to decide at title/abstract (pending or in conflict), and reports still to
+    decide at full text (neither decided nor marked not retrieved)."""
+    f = prisma_fields(review)
+    return {"pending_records": f["pending_records"], "pending_reports": f["pending_reports"]}
+
+
+def prisma_fields(review: ScreeningSource) -> dict[str, Any]:
+    """The PRISMA 2020 counts of a review, under the PRISMA2020 R package's field names.
+
+    Left column (databases and registers): identified per source, duplicates removed (the
+    non-canonical records of the active de-duplication run that came from a database or
+    register), automation exclusions, records screened and excluded at title/abstract, reports
+    sought (included at title/abstract), not retrieved, assessed (a final full-text decision)
+    and excluded per reason. Right column: the same from the reports of other methods.
+    ``new_studies`` counts distinct studies among included reports (a report without a study
+    link is its own study). Reports neither decided nor marked not retrieved are pending and
+    counted in ``pending_reports`` (not a PRISMA field).
+    """
+    stored = review.records()
+    dup = review.duplicates()
+    settings = review.settings()
+    by_kind: dict[str, int] = defaultdict(int)
+    per_source: dict[str, dict[str, int]] = {"database": defaultdict(int),
+                                             "register": defaultdict(int)}
+    for rec in stored.values():
+        by_kind[rec.kind] += 1
+        if rec.kind in per_source:
+            per_source[rec.kind][rec.source] += 1
+    ta = review.status("title_abstract")
+    ft = review.status("full_text")
+    retrieved = review.retrieval()
+    studies = review.studies()
+    automated = sum(st.state == "automated" for st in ta.values())
+
+    def column(ids: list[int]) -> dict[str, Any]:
+        not_retrieved = [r for r in ids if retrieved.get(r) is False]
+        decided = [r for r in ids if r not in not_retrieved and ft[r].final is not None]
+        excluded = [r for r in decided if ft[r].final == "exclude"]
+        reasons: dict[str, int] = defaultdict(int)
+        for r in excluded:
+            reasons[(ft[r].reason or "no reason given").strip()] += 1
+        return {"sought": len(ids), "notretrieved": len(not_retrieved),
+                "assessed": len(decided), "excluded": len(excluded),
+                "reasons": dict(sorted(reasons.items())),
+                "included": [r for r in decided if ft[r].final == "include"],
+                "pending": len(ids) - len(not_retrieved) - len(decided)}
+
+    ft_ids = list(ft)
+    dbr = column([r for r in ft_ids if stored[r].kind in DBR_KINDS])
+    other = column([r for r in ft_ids if stored[r].kind in OTHER_KINDS])
+    included = dbr["included"] + other["included"]
+    new_studies = len({studies.get(r, f"report-{r}") for r in included})
+    prev_s, prev_r = settings["previous_studies"], settings["previous_reports"]
+    return {
+        "previous_studies": prev_s,
+        "previous_reports": prev_r,
+        "database_results": by_kind["database"],
+        "database_specific_results": dict(sorted(per_source["database"].items())),
+        "register_results": by_kind["register"],
+        "register_specific_results": dict(sorted(per_source["register"].items())),
+        "website_results": by_kind["website"],
+        "organisation_results": by_kind["organisation"],
+        "citations_results": by_kind["citation"] + by_kind["other"],
+        "duplicates": sum(stored[r].kind in DBR_KINDS for r in dup),
+        "excluded_automatic": automated,
+        "excluded_other": 0,
+        "records_screened": len(ta) - automated,
+        "records_excluded": sum(st.final == "exclude" and st.state != "automated"
+                                for st in ta.values()),
+        "dbr_sought_reports": dbr["sought"],
+        "dbr_notretrieved_reports": dbr["notretrieved"],
+        "other_sought_reports": other["sought"],
+        "other_notretrieved_reports": other["notretrieved"],
+        "dbr_assessed": dbr["assessed"],
+        "dbr_excluded": dbr["excluded"],
+        "dbr_excluded_reasons": dbr["reasons"],
+        "other_assessed": other["assessed"],
+        "other_excluded": other["excluded"],
+        "other_excluded_reasons": other["reasons"],
+        "new_studies": new_studies,
+        "new_reports": len(included),
+        "total_studies": None if prev_s is None else prev_s + new_studies,
+        "total_reports": None if prev_r is None else prev_r + len(included),
+        "pending_records": sum(st.state in ("pending", "conflict") for st in ta.values()),
+        "pending_reports": dbr["pending"] + other["pending"],
+    }

@@ -31,12 +31,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from metareview.errors import InputError
+
+if TYPE_CHECKING:
+    from metareview.screening.source import ScreeningSource
 
 __all__ = [
     "RemainingEstimate",
@@ -405,3 +408,27 @@ def stopping_report(labels_in_order: Sequence[int] | np.ndarray, n_total: int, *
         n_total, len(y), int(y.sum()), consecutive,
         buscar_stop(y, n_total, recall_target=recall_target, alpha=alpha, bias=bias),
         estimate_remaining(y, n_total, confidence=1 - alpha, bias=bias))
+
+
+def stopping_aids(review: ScreeningSource, stage: str, reviewer: str, *,
+                  recall_target: float = 0.95, alpha: float = 0.05,
+                  run: int = DEFAULT_RUN) -> StoppingReport:
+    """The stopping aids for one reviewer's screening so far (blinded: their own votes only).
+
+    The order is the project's ``screening_order``; ``include`` and ``maybe`` count as
+    relevant, as for the ranking model. The records up for screening are those this reviewer
+    screened plus those still in their queue.
+
+    Parameters
+    ----------
+    review : ScreeningSource
+        A review project (:class:`~metareview.store.project.Project`).
+    stage : {'title_abstract', 'full_text'}
+    reviewer : str
+    recall_target, alpha, run
+        See :func:`stopping_report`.
+    """
+    order = review.screening_order(stage, reviewer)
+    labels = [int(v != "exclude") for _, v in order]
+    n_total = len(order) + len(review.queue(stage, reviewer))
+    return stopping_report(labels, n_total, recall_target=recall_target, alpha=alpha, run=run)

@@ -14,10 +14,10 @@ from typing import Any
 
 from metareview.errors import InputError, where
 from metareview.screening.decisions import check_decision, parse_value
-from metareview.store.review import Review
+from metareview.store.project import Project
 
 
-def import_decisions(review: Review, path: str | Path, *, stage: str, reviewer: str) -> int:
+def import_decisions(review: Project, path: str | Path, *, stage: str, reviewer: str) -> int:
     """Store a reviewer's votes from a CSV file; returns how many were stored.
 
     Raises
@@ -59,7 +59,7 @@ def import_decisions(review: Review, path: str | Path, *, stage: str, reviewer: 
     return len(parsed)
 
 
-def export_records(review: Review, path: str | Path, *,
+def export_records(review: Project, path: str | Path, *,
                    include_duplicates: bool = False) -> int:
     """Write records with their screening outcome to ``.ris`` or ``.csv``; returns the count.
 

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from metareview._util.jsonable import jsonable
 from metareview.errors import InputError, where
-from metareview.jsonable import jsonable
 from metareview.synthesis.reconcile import new_figure, save_figure
 
 __all__ = [

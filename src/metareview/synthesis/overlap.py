@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview._util.jsonable import jsonable
 from metareview.errors import InputError
-from metareview.jsonable import jsonable
 
 __all__ = ["BANDS", "Overlap", "cca", "cca_band", "corrected_covered_area"]
 

@@ -28,11 +28,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from metareview._util.figures import new_figure, save_figure
+from metareview._util.jsonable import jsonable
 from metareview.effects.escalc import effect_sizes, from_arrays
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError, where
-from metareview.figures import new_figure, save_figure
-from metareview.jsonable import jsonable
 from metareview.models.rma import MetaAnalysis, meta_analysis
 
 __all__ = [

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from metareview._util.textfmt import source_num
 from metareview.errors import InputError
 from metareview.studies import OutcomeRow, ReviewData
 from metareview.synthesis.evidence_map import EvidenceMap, evidence_map
@@ -20,7 +21,6 @@ from metareview.synthesis.grading import GradedOutcome, grade_outcomes, row_key
 from metareview.synthesis.overlap import Overlap, corrected_covered_area
 from metareview.synthesis.pooling import PooledOutcome, pool_arms
 from metareview.synthesis.single_arm import ReviewReconciliation, reconcile_review
-from metareview.textfmt import source_number
 
 #: GRADE certainty levels, best first.
 CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
@@ -122,11 +122,11 @@ def describe(review: ReviewData, r: OutcomeRow) -> str:
     st = review.studies[r.study]
     if r.estimate is None:
         return f"{st.label}: {r.reported} [{r.reliability}]"
-    ci = (f" (95% CI {source_number(r.ci_low)} to {source_number(r.ci_high)})"
+    ci = (f" (95% CI {source_num(r.ci_low)} to {source_num(r.ci_high)})"
           if r.ci_low is not None and r.ci_high is not None else "")
     scale = f" on {r.scale}" if r.scale else ""
     return (f"{st.label}: {r.outcome}, {r.timepoint}: {r.measure} "
-            f"{source_number(r.estimate)}{ci}{scale} [{r.reliability}]")
+            f"{source_num(r.estimate)}{ci}{scale} [{r.reliability}]")
 
 
 def _answer_from_grades(qid: str, text: str, review: ReviewData,

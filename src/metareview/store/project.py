@@ -1,6 +1,6 @@
 """A review project on disk: its settings file and its database.
 
-``Review.create(path, name)`` makes a folder holding ``metareview.yaml`` (the name and the
+``Project.create(path, name)`` makes a folder holding ``metareview.yaml`` (the name and the
 database URL) and, by default, an embedded SQLite database ``review.sqlite``. Every method that
 writes does so in one transaction, together with its audit-log row: a file is imported whole or
 not at all, and a process killed mid-write loses only the transaction it was in.
@@ -14,6 +14,7 @@ screening covers records found in databases and registers; records found by othe
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,9 @@ from metareview.screening.decisions import (
     check_decision,
     combine,
 )
-from metareview.screening.prisma import PrismaCounts
-from metareview.screening.stopping import DEFAULT_RUN, StoppingReport, stopping_report
+from metareview.screening.source import DBR_KINDS, KINDS, OTHER_KINDS
 from metareview.store import db
+from metareview.store import review_data as study_store
 from metareview.store.models import (
     AuditRow,
     DecisionRow,
@@ -47,19 +48,25 @@ from metareview.store.models import (
     ReviewerRow,
     ReviewRow,
     StudyLinkRow,
+    StudyRow,
 )
+from metareview.studies import ReviewData, Study, load_folder, write_folder
 
 SETTINGS = "metareview.yaml"
 SQLITE_NAME = "review.sqlite"
-#: Source kinds whose records are screened on title and abstract (PRISMA's left column).
-DBR_KINDS = ("database", "register")
-#: Source kinds of PRISMA's "other methods" column (straight to full-text retrieval).
-OTHER_KINDS = ("website", "organisation", "citation", "other")
-KINDS = DBR_KINDS + OTHER_KINDS
 _RECORD_FIELDS = (
     "title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
     "pmid", "keywords", "url", "type", "source_key", "line", "label", "extra",
 )
+
+
+def study_id(name: str) -> str:
+    """A study id from a name: lower case, runs of other characters as one hyphen
+    (``"Alvarez 2023"`` → ``alvarez-2023``)."""
+    sid = re.sub(r"[^a-z0-9_]+", "-", name.strip().lower()).strip("-")
+    if not sid:
+        raise InputError(f"study {name!r}: needs a letter or digit to make an id of")
+    return sid
 
 
 def _now() -> dt.datetime:
@@ -97,7 +104,7 @@ class DedupeSummary:
                 "duplicates": self.duplicates}
 
 
-class Review:
+class Project:
     """A review project: settings plus a SQLAlchemy engine on its database.
 
     Use :meth:`create` or :meth:`open`; close with :meth:`close` (or a ``with`` block).
@@ -119,7 +126,7 @@ class Review:
         criteria: str = "",
         reviewers_required: int = 2,
         actor: str = "metareview",
-    ) -> Review:
+    ) -> Project:
         """Create a review folder and its database (SQLite unless ``db_url`` is given).
 
         Raises
@@ -152,7 +159,7 @@ class Review:
         return cls(root, engine)
 
     @classmethod
-    def open(cls, path: str | Path = ".") -> Review:
+    def open(cls, path: str | Path = ".") -> Project:
         """Open the review in ``path`` and bring its schema up to date.
 
         Raises
@@ -179,7 +186,7 @@ class Review:
         """Release the database connections."""
         self.engine.dispose()
 
-    def __enter__(self) -> Review:
+    def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -207,7 +214,8 @@ class Review:
         ------
         InputError
             If the source kind is unknown, or the same file (same bytes) was imported before
-            and ``allow_repeat`` is false.
+            and ``allow_repeat`` is false (then the error's ``parameter`` is
+            ``"allow_repeat"``).
         """
         if batch.kind not in KINDS:
             raise InputError(f"{batch.filename}: source kind {batch.kind!r}: expected one of "
@@ -218,9 +226,10 @@ class Review:
             if batch.sha256 and not allow_repeat:
                 prev = s.scalars(select(ImportRow).where(ImportRow.sha256 == batch.sha256)).first()
                 if prev is not None:
-                    raise InputError(
-                        f"{batch.filename}: already imported (import {prev.id}, "
-                        f"{prev.filename} from {prev.source}); pass --allow-repeat to import again")
+                    # parameter names what overrides this (a front end words the hint)
+                    raise InputError(f"{batch.filename}: already imported (import {prev.id}, "
+                                     f"{prev.filename} from {prev.source})",
+                                     parameter="allow_repeat")
             row = ImportRow(source=batch.source, kind=batch.kind, format=batch.format,
                             filename=batch.filename, sha256=batch.sha256,
                             searched_on=batch.searched_on, imported_at=_now(),
@@ -660,12 +669,53 @@ class Review:
                                created_at=_now()))
             _audit(s, by, "retrieval", {"record": record_id, "retrieved": retrieved})
 
-    def link_study(self, record_id: int, study: str, *, by: str) -> None:
-        """Say which study a report belongs to (several reports can share a study)."""
+    def link_study(self, record_id: int, study: str, *, by: str,
+                   label: str | None = None) -> str:
+        """Say which study a report belongs to; returns the study's id.
+
+        Several reports of one study are one study. ``study`` is an existing study's id, or
+        names a new one: a new study's id is ``study`` made into an id (``"Alvarez 2023"``
+        becomes ``alvarez-2023``) and its label is ``label``, else ``study`` as given. The
+        new study awaits extraction (its description and rows come later).
+        """
         with Session(self.engine) as s, s.begin():
             self._check_record(s, record_id)
-            s.add(StudyLinkRow(record_id=record_id, study=study, by=by, created_at=_now()))
-            _audit(s, by, "link-study", {"record": record_id, "study": study})
+            sid = study if s.get(StudyRow, study) is not None else study_id(study)
+            study_store.add_study(s, sid, label or study, actor=by)
+            s.add(StudyLinkRow(record_id=record_id, study=sid, by=by, created_at=_now()))
+            _audit(s, by, "link-study", {"record": record_id, "study": sid})
+        return sid
+
+    # -- study data (the studies layer's ReviewData, kept in the database) ------------------
+
+    def import_review(self, data: ReviewData, *, actor: str = "metareview") -> dict[str, int]:
+        """Replace the project's study data with a review's (a loaded review folder).
+
+        Studies that reports are linked to but that ``data`` lacks stay, awaiting extraction.
+        Returns counts of what was written.
+        """
+        return study_store.write_review_data(self.engine, data, actor=actor)
+
+    def review_data(self) -> ReviewData:
+        """The project's study data: protocol, extracted studies, rows, GRADE judgements."""
+        return study_store.read_review_data(self.engine, origin=str(self.root))
+
+    def export_review(self, folder: str | Path) -> Path:
+        """Write the project's study data as a review folder; returns the folder."""
+        return write_folder(self.review_data(), folder)
+
+    def study_entries(self) -> list[study_store.StudyEntry]:
+        """Every study with its reports (linked records), extraction state and row count."""
+        return study_store.list_studies(self.engine, self.studies())
+
+    def extract_study(self, study: Study, *, actor: str) -> None:
+        """Store a study's extracted description, checked against the protocol."""
+        study_store.set_study(self.engine, study, actor=actor)
+
+    def add_study_rows(self, table: str, rows: Sequence[Any], *, actor: str) -> int:
+        """Append extracted rows to ``outcomes``, ``arms``, ``placebo_response`` or
+        ``judgements``, checked against the protocol and the studies; returns the count."""
+        return study_store.add_rows(self.engine, table, rows, actor=actor)
 
     def set_previous(self, studies: int | None, reports: int | None, *, actor: str) -> None:
         """Studies and reports included in the previous version (an updated review)."""
@@ -699,132 +749,16 @@ def _audit(s: Session, actor: str, action: str, detail: Mapping[str, Any]) -> No
     s.add(AuditRow(at=_now(), actor=actor, action=action, detail=dict(detail)))
 
 
-def prisma_counts(review: Review) -> PrismaCounts:
-    """The review's PRISMA 2020 counts (see :func:`prisma_fields` for how each is counted).
+def load_review_data(path: str | Path) -> ReviewData:
+    """A review's study data from a project folder (its database) or a review folder.
 
-    The other-methods fields are None when nothing was imported from other methods, so the
-    diagram draws one column.
+    Raises
+    ------
+    InputError
+        If ``path`` is neither, or its data do not validate.
     """
-    f = prisma_fields(review)
-    pending = {k: f.pop(k) for k in ("pending_records", "pending_reports")}
-    if not any(f[k] for k in ("website_results", "organisation_results", "citations_results")):
-        for k in ("website_results", "organisation_results", "citations_results",
-                  "other_sought_reports", "other_notretrieved_reports", "other_assessed",
-                  "other_excluded"):
-            f[k] = None
-        f["other_excluded_reasons"] = {}
-    if not f["register_results"]:
-        f["register_results"] = None
-    del pending  # not PRISMA fields: see screening_progress()
-    return PrismaCounts(**f)
-
-
-def screening_progress(review: Review) -> dict[str, int]:
-    """Records still to decide at title/abstract (pending or in conflict), and reports still to
-    decide at full text (neither decided nor marked not retrieved)."""
-    f = prisma_fields(review)
-    return {"pending_records": f["pending_records"], "pending_reports": f["pending_reports"]}
-
-
-def stopping_aids(review: Review, stage: str, reviewer: str, *, recall_target: float = 0.95,
-                  alpha: float = 0.05, run: int = DEFAULT_RUN) -> StoppingReport:
-    """The stopping aids for one reviewer's screening so far (blinded: their own votes only).
-
-    The order is :meth:`Review.screening_order`; ``include`` and ``maybe`` count as relevant,
-    as for the ranking model. The records up for screening are those this reviewer screened
-    plus those still in their queue.
-
-    Parameters
-    ----------
-    review : Review
-    stage : {'title_abstract', 'full_text'}
-    reviewer : str
-    recall_target, alpha, run
-        See :func:`metareview.screening.stopping.stopping_report`.
-    """
-    order = review.screening_order(stage, reviewer)
-    labels = [int(v != "exclude") for _, v in order]
-    n_total = len(order) + len(review.queue(stage, reviewer))
-    return stopping_report(labels, n_total, recall_target=recall_target, alpha=alpha, run=run)
-
-
-def prisma_fields(review: Review) -> dict[str, Any]:
-    """The PRISMA 2020 counts of a review, under the PRISMA2020 R package's field names.
-
-    Left column (databases and registers): identified per source, duplicates removed (the
-    non-canonical records of the active de-duplication run that came from a database or
-    register), automation exclusions, records screened and excluded at title/abstract, reports
-    sought (included at title/abstract), not retrieved, assessed (a final full-text decision)
-    and excluded per reason. Right column: the same from the reports of other methods.
-    ``new_studies`` counts distinct studies among included reports (a report without a study
-    link is its own study). Reports neither decided nor marked not retrieved are pending and
-    counted in ``pending_reports`` (not a PRISMA field).
-    """
-    stored = review.records()
-    dup = review.duplicates()
-    settings = review.settings()
-    by_kind: dict[str, int] = defaultdict(int)
-    per_source: dict[str, dict[str, int]] = {"database": defaultdict(int),
-                                             "register": defaultdict(int)}
-    for rec in stored.values():
-        by_kind[rec.kind] += 1
-        if rec.kind in per_source:
-            per_source[rec.kind][rec.source] += 1
-    ta = review.status("title_abstract")
-    ft = review.status("full_text")
-    retrieved = review.retrieval()
-    studies = review.studies()
-    automated = sum(st.state == "automated" for st in ta.values())
-
-    def column(ids: list[int]) -> dict[str, Any]:
-        not_retrieved = [r for r in ids if retrieved.get(r) is False]
-        decided = [r for r in ids if r not in not_retrieved and ft[r].final is not None]
-        excluded = [r for r in decided if ft[r].final == "exclude"]
-        reasons: dict[str, int] = defaultdict(int)
-        for r in excluded:
-            reasons[(ft[r].reason or "no reason given").strip()] += 1
-        return {"sought": len(ids), "notretrieved": len(not_retrieved),
-                "assessed": len(decided), "excluded": len(excluded),
-                "reasons": dict(sorted(reasons.items())),
-                "included": [r for r in decided if ft[r].final == "include"],
-                "pending": len(ids) - len(not_retrieved) - len(decided)}
-
-    ft_ids = list(ft)
-    dbr = column([r for r in ft_ids if stored[r].kind in DBR_KINDS])
-    other = column([r for r in ft_ids if stored[r].kind in OTHER_KINDS])
-    included = dbr["included"] + other["included"]
-    new_studies = len({studies.get(r, f"report-{r}") for r in included})
-    prev_s, prev_r = settings["previous_studies"], settings["previous_reports"]
-    return {
-        "previous_studies": prev_s,
-        "previous_reports": prev_r,
-        "database_results": by_kind["database"],
-        "database_specific_results": dict(sorted(per_source["database"].items())),
-        "register_results": by_kind["register"],
-        "register_specific_results": dict(sorted(per_source["register"].items())),
-        "website_results": by_kind["website"],
-        "organisation_results": by_kind["organisation"],
-        "citations_results": by_kind["citation"] + by_kind["other"],
-        "duplicates": sum(stored[r].kind in DBR_KINDS for r in dup),
-        "excluded_automatic": automated,
-        "excluded_other": 0,
-        "records_screened": len(ta) - automated,
-        "records_excluded": sum(st.final == "exclude" and st.state != "automated"
-                                for st in ta.values()),
-        "dbr_sought_reports": dbr["sought"],
-        "dbr_notretrieved_reports": dbr["notretrieved"],
-        "other_sought_reports": other["sought"],
-        "other_notretrieved_reports": other["notretrieved"],
-        "dbr_assessed": dbr["assessed"],
-        "dbr_excluded": dbr["excluded"],
-        "dbr_excluded_reasons": dbr["reasons"],
-        "other_assessed": other["assessed"],
-        "other_excluded": other["excluded"],
-        "other_excluded_reasons": other["reasons"],
-        "new_studies": new_studies,
-        "new_reports": len(included),
-        "total_studies": None if prev_s is None else prev_s + new_studies,
-        "total_reports": None if prev_r is None else prev_r + len(included),
-        "pending_records": sum(st.state in ("pending", "conflict") for st in ta.values()),
-        "pending_reports": dbr["pending"] + other["pending"],
-    }
+    root = Path(path)
+    if (root / SETTINGS).is_file():
+        with Project.open(root) as project:
+            return project.review_data()
+    return load_folder(root)

@@ -1,6 +1,6 @@
-"""Worked examples on bundled data; ``make demo`` runs them.
+"""A worked example on the bundled BCG data, using only metareview's API; ``make demo`` runs it.
 
-    python -m metareview.examples OUTDIR
+    python examples/bcg_diagnostics.py OUTDIR
 
 writes, for the BCG vaccine trials (log risk ratio, REML): a contour-enhanced funnel plot with
 the trim-and-fill studies, a Baujat plot, the influence and leave-one-out tables (CSV), and the
@@ -50,7 +50,7 @@ def bcg_example(outdir: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m metareview.examples OUTDIR``."""
+    """Entry point: ``python examples/bcg_diagnostics.py OUTDIR``."""
     args = sys.argv[1:] if argv is None else argv
     for path in bcg_example(args[0] if args else "out"):
         print(f"wrote {path}")

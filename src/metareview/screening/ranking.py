@@ -1,4 +1,4 @@
-"""Active-learning order for a reviewer's screening queue, from what the store holds.
+"""Active-learning order for a reviewer's screening queue, from what a review project holds.
 
 The model learns from this reviewer's own votes at the stage (``include`` and ``maybe`` count
 as relevant) and from labels carried by labelled imports; it never sees the other reviewer's
@@ -13,14 +13,16 @@ from collections.abc import Callable
 import numpy as np
 
 from metareview.screening.active import rank_records, record_text, tfidf_features
-from metareview.store.review import Review
+from metareview.screening.source import ScreeningSource
 
-Ranker = Callable[[Review, str, str, list[int]], list[tuple[int, float | None]]]
+#: ``rank(project, stage, reviewer, candidates)`` → candidates with a relevance score (or
+#: None), highest relevance first.
+Ranker = Callable[[ScreeningSource, str, str, list[int]], list[tuple[int, float | None]]]
 
 
 def model_ranker(*, classifier: str = "svm", query: str = "certainty",
                  seed: int | None = 0) -> Ranker:
-    """A ranking function for :func:`metareview.screener.run_screener`.
+    """A ranking function for :func:`metareview.cli.screener.run_screener`.
 
     Parameters
     ----------
@@ -31,7 +33,7 @@ def model_ranker(*, classifier: str = "svm", query: str = "certainty",
     """
     cache: dict[tuple[str, str], tuple[list[int], object]] = {}
 
-    def rank(review: Review, stage: str, reviewer: str,
+    def rank(review: ScreeningSource, stage: str, reviewer: str,
              candidates: list[int]) -> list[tuple[int, float | None]]:
         key = (stage, reviewer)
         if key not in cache:

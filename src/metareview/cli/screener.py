@@ -30,12 +30,12 @@ from rich.text import Text
 from metareview.errors import InputError
 from metareview.screening.decisions import VALUE_ALIASES, parse_stage
 from metareview.screening.stopping import DEFAULT_RUN, buscar_stop, consecutive_irrelevant
-from metareview.store.review import Review, StoredRecord
+from metareview.store.project import Project, StoredRecord
 
 #: Full-text exclusion reasons offered when none are given: the PICO(S) elements plus setting
 #: and publication type, as review teams commonly configure them in Covidence. "Full text not
 #: retrievable" is deliberately absent: PRISMA 2020 counts reports not retrieved separately
-#: from reports excluded (``Review.set_retrieval``).
+#: from reports excluded (``Project.set_retrieval``).
 DEFAULT_REASONS = (
     "wrong population",
     "wrong intervention",
@@ -52,7 +52,7 @@ STOP_REASONS = ("done", "quit", "interrupted", "end of input", "limit")
 
 #: ``rank(review, stage, reviewer, candidates)`` → candidates with a relevance score (or None),
 #: highest relevance first.
-Ranker = Callable[[Review, str, str, list[int]], list[tuple[int, float | None]]]
+Ranker = Callable[[Project, str, str, list[int]], list[tuple[int, float | None]]]
 
 _STAGE_LABEL = {"title_abstract": "title/abstract", "full_text": "full text"}
 _KEYS_HELP = (("i", "include"), ("e", "exclude"), ("m", "maybe"), ("u", "undo"),
@@ -316,7 +316,7 @@ def _help_panel(stage: str) -> Panel:
 class _Loop:
     """The mutable state of a running session (the result is the frozen ScreenSession)."""
 
-    review: Review
+    review: Project
     stage: str
     reviewer: str
     rank: Ranker | None
@@ -475,7 +475,7 @@ def _stopping_line(labels: list[int], n_total: int) -> Text | None:
     return line
 
 
-def _ranked(rank: Ranker | None, review: Review, stage: str, reviewer: str,
+def _ranked(rank: Ranker | None, review: Project, stage: str, reviewer: str,
             queue: list[int]) -> list[tuple[int, float | None]]:
     """The queue in the ranker's order; ids it left out follow in import order."""
     if rank is None or not queue:
@@ -492,7 +492,7 @@ def _ranked(rank: Ranker | None, review: Review, stage: str, reviewer: str,
 
 
 def run_screener(
-    review: Review,
+    review: Project,
     *,
     stage: str,
     reviewer: str,
@@ -506,7 +506,7 @@ def run_screener(
 
     Parameters
     ----------
-    review : Review
+    review : Project
         The open review; every vote is stored as it is made.
     stage : str
         ``title_abstract`` or ``full_text`` (``ta``/``ft`` accepted).

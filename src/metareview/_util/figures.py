@@ -1,7 +1,7 @@
 """Figure plumbing shared by every layer that draws: a pyplot-free canvas and deterministic files.
 
-Lives at the package root (below synthesis and report) so that any layer can draw without
-importing a higher one.
+Lives in ``_util`` (below every layer) so that any layer can draw without importing a higher
+one.
 """
 
 from __future__ import annotations
