@@ -1,4 +1,5 @@
-"""Number formatting for the printed summaries, in metafor's style (NA, Inf, <.0001, stars)."""
+"""Formatting for printed summaries and report text: numbers in metafor's style (NA, Inf, <.0001,
+stars), numbers as sources write them, names inside sentences."""
 
 from __future__ import annotations
 
@@ -42,3 +43,14 @@ def source_number(x: float | None) -> str:
     if x is None:
         return ""
     return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+
+
+def in_sentence(name: str) -> str:
+    """A name as it reads inside a sentence: each word lower-cased unless it is an acronym or
+    a code (a word with a capital or digit after its first letter: "BCG", "IgG", "5-HT3").
+
+    >>> in_sentence("Oral aspirin"), in_sentence("BCG vaccine"), in_sentence("Any AE")
+    ('oral aspirin', 'BCG vaccine', 'any AE')
+    """
+    return " ".join(w if any(c.isupper() or c.isdigit() for c in w[1:]) else w.lower()
+                    for w in name.split(" "))

@@ -32,6 +32,7 @@ from metareview.report.tables import (
 from metareview.studies import ReviewData
 from metareview.synthesis.review import Answer, ReviewSynthesis, synthesize
 from metareview.synthesis.single_arm import ReviewReconciliation
+from metareview.textfmt import in_sentence
 
 CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
 
@@ -83,8 +84,8 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
     out = []
     for p in syn.pooled:
         for kind, fit in p.fits():
-            what = (f"risk ratio, {subject.lower()} vs {control}" if kind == "ratio"
-                    else f"proportion of patients, {subject.lower()} arms")
+            what = (f"risk ratio, {in_sentence(subject)} vs {control}" if kind == "ratio"
+                    else f"proportion of participants, {in_sentence(subject)} arms")
             bt = fit.back_transformed or {}
             est = bt.get("estimate", fit.estimate)
             lo, hi = bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high)
@@ -94,7 +95,7 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                     f"(95% CI {lo * mult:.2f}{scale} to {hi * mult:.2f}{scale}) from {fit.k} "
                     f"studies; I² = {fit.i2:.0f}%, tau² = {fit.tau2:.3g} ({fit.method}). "
                     f"Sources: {', '.join(p.sources)}.")
-            fav = ((f"Favours {subject.lower()}", f"Favours {control}") if kind == "ratio"
+            fav = ((f"Favours {in_sentence(subject)}", f"Favours {control}") if kind == "ratio"
                    else ("", ""))
             fig = forest_plot(fit, favours=fav, title=f"{p.title} ({what})")
             out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))

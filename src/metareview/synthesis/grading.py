@@ -27,6 +27,7 @@ from metareview.grade import DOMAIN_LABELS, Certainty, SoFRow, assess_certainty,
 from metareview.grade.statements import change_from_interval, statement
 from metareview.studies import OutcomeRow, ReviewData, Study
 from metareview.synthesis.pooling import PooledOutcome
+from metareview.textfmt import in_sentence
 
 #: Identifies a graded outcome: question, outcome, comparison, window (the last two are None
 #: for an outcome pooled from arm-level data).
@@ -108,12 +109,12 @@ def grade_outcomes(review: ReviewData, pooled: Sequence[PooledOutcome]
         ids = {review.studies[s].label: s for s in p.studies}
         rob = [rob_category(review.studies[ids[label]]) for label in fit.study]
         key: GradeKey = (p.question, p.title, None, None)
-        cert = assess_certainty(p.title.lower(), design="randomised", fit=fit, risk_of_bias=rob,
-                                overrides=overrides.pop(key, None))
+        cert = assess_certainty(in_sentence(p.title), design="randomised", fit=fit,
+                                risk_of_bias=rob, overrides=overrides.pop(key, None))
         bt = fit.back_transformed or {}
         change = change_from_interval(bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high),
                                       1.0)
-        text = statement(subject, p.title.lower(), change, cert.final)
+        text = statement(subject, in_sentence(p.title), change, cert.final)
         text = text[:-1] + f" [pooled from {fit.k} trials]."
         row = sof_row(f"{p.title} (pooled trials)", certainty=cert, fit=fit)
         out.append(GradedOutcome(key, p.title, cert, text, f"pooled from arms.csv ({fit.k} trials)",

@@ -39,7 +39,7 @@ class Answer:
 
     def summary(self) -> str:
         """The question and its answer."""
-        cert = f" [{self.certainty} certainty {self.certainty_note}]".rstrip() if (
+        cert = f" [{self.certainty} certainty {self.certainty_note}".rstrip() + "]" if (
             self.certainty) else ""
         return f"{self.id}. {self.question}\n{self.text}{cert}"
 
