@@ -71,6 +71,10 @@ class ReviewReport:
     limitations: list[str]
     methods_html: str = ""
     synthesis: ReviewSynthesis | None = field(default=None, repr=False)
+    #: Sections that only apply to some reviews: review-level estimates and overlap (when the
+    #: data hold reviews or their estimates), the reconciliation (when a question asks for it).
+    show_reviews: bool = True
+    show_reconciliation: bool = True
 
 
 def _esc(x: Any) -> str:
@@ -187,17 +191,21 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
     comps = [(st.label, dict(st.quality.components)) for st in
              sorted(review.studies.values(), key=lambda s: s.label)
              if st.quality is not None and st.quality.components]
+    review_estimates = review_level_estimates(review)
     return ReviewReport(
         review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
         version=__version__, fingerprint=review.fingerprint(), pico=proto.pico,
         criteria=list(proto.criteria), documents=list(proto.documents),
         answers=list(syn.answers), tables=evidence_tables(review),
-        review_estimates=review_level_estimates(review), appendix=number_appendix(review),
+        review_estimates=review_estimates, appendix=number_appendix(review),
         pooled=_pooled_sections(syn), quality_figures=figs, quality_html=component_table(comps),
         overlap_html=_overlap_html(syn), map_html=_map_html(syn), sof_html=_sof_html(syn),
         grade_details=_grade_details(syn),
         reconciliation_html=_reconciliation_html(syn.reconciliation),
         limitations=list(syn.limitations), synthesis=syn,
+        show_reviews=bool(review_estimates.rows) or any(
+            st.kind in ("systematic review", "overview") for st in review.studies.values()),
+        show_reconciliation=syn.reconciliation is not None,
     )
 
 
