@@ -47,10 +47,10 @@ def source_number(x: float | None) -> str:
 
 def in_sentence(name: str) -> str:
     """A name as it reads inside a sentence: each word lower-cased unless it is an acronym or
-    a code (a word with a capital or digit after its first letter: "BCG", "IgG", "5-HT3").
+    a code (a word with a capital or digit after its first letter: "HIV", "IgG", "5-HT3").
 
-    >>> in_sentence("Oral aspirin"), in_sentence("BCG vaccine"), in_sentence("Any AE")
-    ('oral aspirin', 'BCG vaccine', 'any AE')
+    >>> in_sentence("Oral aspirin"), in_sentence("HPV vaccine"), in_sentence("Any AE")
+    ('oral aspirin', 'HPV vaccine', 'any AE')
     """
     return " ".join(w if any(c.isupper() or c.isdigit() for c in w[1:]) else w.lower()
                     for w in name.split(" "))
