@@ -97,7 +97,7 @@ def test_findings_are_those_of_the_report_before_the_generic_path(built):
     """
     import json
 
-    review, report, _ = built
+    _, report, _ = built
     before = json.loads((Path(__file__).parent / "data" / "findings"
                          / "ketamine-before-issue10.json").read_text(encoding="utf-8"))
     grades = [{"question": g.question, "outcome": g.name, "certainty": g.level,
