@@ -197,16 +197,10 @@ def _evidence_map(review: ReviewData, grades: tuple[GradedOutcome, ...]
     entries = map_entries(review, grades)
     if not entries:
         return None, title
-
-    def rank(entry: dict[str, Any]) -> tuple[int, ...]:
-        # Rows in the protocol's display order (the map keeps the order of first appearance).
-        out = []
-        for col, label in zip(("population", "route", "regimen"), dims, strict=True):
-            values = proto.allowed(col) or []
-            out.append(values.index(entry[label]) if entry[label] in values else len(values))
-        return tuple(out)
-
-    return evidence_map(sorted(entries, key=rank), rows=dims, cols="window"), title
+    # rows in the protocol's display order (its vocabularies)
+    order = {label: proto.allowed(col) or [] for col, label in
+             zip(("population", "route", "regimen"), dims, strict=True)}
+    return evidence_map(entries, rows=dims, cols="window", order=order), title
 
 
 def _normalise_certainty(text: str | None) -> str | None:
