@@ -199,6 +199,10 @@ def test_evidence_map_rows_follow_the_protocols_vocabulary_order(folder):
     ranks = [tuple(vals.index(v) for vals, v in zip(order, key, strict=True))
              for key in em.row_keys]
     assert ranks == sorted(ranks)
+    if folder == "bcg-tuberculosis":  # arm rows carry their pooled outcome's certainty
+        assert [c.n_studies for c in em.cells] == [5, 2, 6]
+        assert {(c.best_certainty, c.worst_certainty) for c in em.cells} == {
+            ("very low", "very low")}
 
 
 def test_quality_chart_reads_each_instruments_scale():

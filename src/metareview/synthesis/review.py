@@ -164,8 +164,9 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
 def map_entries(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> list[dict[str, Any]]:
     """One entry per outcome row and per arm row: where the evidence sits.
 
-    A row's certainty is our GRADE assessment where the row was graded, else the certainty the
-    source reported, else none. Columns are named by the protocol's vocabulary labels.
+    A row's certainty is our GRADE assessment where the row was graded (for an arm row, that of
+    its category's pooled outcome), else the certainty the source reported, else none. Columns
+    are named by the protocol's vocabulary labels.
     """
     proto = review.protocol
     pop, route, regimen = (proto.label(c) for c in ("population", "route", "regimen"))
@@ -179,11 +180,14 @@ def map_entries(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> list[d
             "certainty": graded.get(row_key(r), _normalise_certainty(r.certainty_reported)),
             "direction": r.direction, "design": st.evidence_level or st.design,
         })
+    titles = {c.id: (c.question, c.title) for c in proto.arm_categories}
+    pooled = {g.key[:2]: g.level for g in grades if g.key[2:] == (None, None)}
     for a in review.arms:
         st = review.studies[a.study]
         entries.append({
             pop: a.population, route: a.route, regimen: a.regimen, "window": a.window,
-            "study": st.label, "n": st.n_participants, "certainty": None,
+            "study": st.label, "n": st.n_participants,
+            "certainty": pooled.get(titles.get(a.category, ("", ""))),
             "direction": "unclear", "design": st.evidence_level or st.design,
         })
     return entries
