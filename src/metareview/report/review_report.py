@@ -54,6 +54,7 @@ class ReviewReport:
     version: str
     fingerprint: str
     pico: Any
+    notes: str | None
     criteria: list[Any]
     documents: list[Any]
     answers: list[Answer]
@@ -194,7 +195,7 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
     review_estimates = review_level_estimates(review)
     return ReviewReport(
         review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
-        version=__version__, fingerprint=review.fingerprint(), pico=proto.pico,
+        version=__version__, fingerprint=review.fingerprint(), pico=proto.pico, notes=proto.notes,
         criteria=list(proto.criteria), documents=list(proto.documents),
         answers=list(syn.answers), tables=evidence_tables(review),
         review_estimates=review_estimates, appendix=number_appendix(review),
