@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The flagship review (ketamine for chronic pain) as a self-contained HTML report, then the
-# engine's worked example on the bundled BCG vaccine trials (metadat's dat.bcg).
+# The flagship review (ketamine for chronic pain) and a second review built only from the
+# bundled BCG vaccine trials (metadat's dat.bcg) as self-contained HTML reports, then the
+# engine's worked example on the same trials.
 demo: install
 	@mkdir -p out
 	$(BIN)/metareview report reviews/ketamine-chronic-pain \
 		--out out/ketamine-chronic-pain/report.html
+	$(BIN)/metareview report reviews/bcg-tuberculosis --out out/bcg-tuberculosis/report.html
 	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \
 		--bias --plot out/forest.svg | tee out/summary.txt
 	$(BIN)/metareview analyze src/metareview/data/bcg.csv --measure RR --method REML \

@@ -92,3 +92,14 @@ def source_num(x: float | None) -> str:
     if x is None:
         return ""
     return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+
+
+def in_sentence(name: str) -> str:
+    """A name as it reads inside a sentence: each word lower-cased unless it is an acronym or
+    a code (a word with a capital or digit after its first letter: "HIV", "IgG", "5-HT3").
+
+    >>> in_sentence("Oral aspirin"), in_sentence("HPV vaccine"), in_sentence("Any AE")
+    ('oral aspirin', 'HPV vaccine', 'any AE')
+    """
+    return " ".join(w if any(c.isupper() or c.isdigit() for c in w[1:]) else w.lower()
+                    for w in name.split(" "))

@@ -15,6 +15,14 @@ from metareview._util.figures import save_figure
 #: Rating order and colours (green to red, as RevMan's risk-of-bias graphs).
 LEVELS = ("strong", "moderate", "weak", "not rated")
 COLOURS = {"strong": "#1b7837", "moderate": "#f1c232", "weak": "#b2182b", "not rated": "#bbbbbb"}
+#: Instruments whose ratings are not on the strong/moderate/weak scale: their ratings, best
+#: first, drawn in the colours of strong, moderate and weak (AMSTAR 2 rates confidence in a
+#: review, so its "high" is the best rating; RoB 2's "high" is high risk of bias, the worst).
+SCALES: dict[str, tuple[str, str, str]] = {
+    "RoB 2": ("low", "some concerns", "high"),
+    "ROBINS-I": ("low", "moderate", "serious"),
+    "AMSTAR 2": ("high", "moderate", "low"),
+}
 
 
 def quality_chart(
@@ -25,14 +33,16 @@ def quality_chart(
     Parameters
     ----------
     ratings : sequence of (instrument, rating)
-        E.g. ``[("Health Evidence", "strong"), ("EPHPP", "weak"), ...]``; ratings outside
-        strong/moderate/weak count as "not rated".
+        E.g. ``[("Health Evidence", "strong"), ("EPHPP", "weak"), ("RoB 2", "high"), ...]``;
+        ratings outside the instrument's scale (strong/moderate/weak, or the scale in
+        :data:`SCALES`) count as "not rated". The legend names each scale used.
     path : path, optional
         Save as SVG/PNG.
     """
     by: dict[str, Counter[str]] = {}
     for instrument, rating in ratings:
-        r = rating if rating in LEVELS else "not rated"
+        scale = SCALES.get(instrument, LEVELS[:3])
+        r = LEVELS[scale.index(rating)] if rating in scale else "not rated"
         by.setdefault(instrument, Counter())[r] += 1
     instruments = sorted(by)
     height = 1.4 + 0.5 * max(1, len(instruments))
@@ -61,9 +71,11 @@ def quality_chart(
         ax.spines[side].set_visible(False)
     from matplotlib.patches import Patch
 
+    scales = list(dict.fromkeys(SCALES.get(inst, LEVELS[:3]) for inst in instruments))
+    names = [" / ".join(dict.fromkeys(sc[i] for sc in scales)) for i in range(3)]
     handles = [Patch(color=COLOURS[lev]) for lev in LEVELS]
-    fig.legend(handles, LEVELS, loc="lower center", ncol=4, frameon=False, fontsize=9,
-               bbox_to_anchor=(0.5, 0.0))
+    fig.legend(handles, [*names, LEVELS[3]], loc="lower center", ncol=4, frameon=False,
+               fontsize=9, bbox_to_anchor=(0.5, 0.0))
     save_figure(fig, path)
     return fig
 

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from metareview._util.figures import svg_text
+from metareview._util.textfmt import in_sentence
 from metareview._util.version import __version__
 from metareview.grade import summary_of_findings
 from metareview.report.forest import forest_plot
@@ -53,6 +54,7 @@ class ReviewReport:
     version: str
     fingerprint: str
     pico: Any
+    notes: str | None
     criteria: list[Any]
     documents: list[Any]
     answers: list[Answer]
@@ -70,6 +72,10 @@ class ReviewReport:
     limitations: list[str]
     methods_html: str = ""
     synthesis: ReviewSynthesis | None = field(default=None, repr=False)
+    #: Sections that only apply to some reviews: review-level estimates and overlap (when the
+    #: data hold reviews or their estimates), the reconciliation (when a question asks for it).
+    show_reviews: bool = True
+    show_reconciliation: bool = True
 
 
 def _esc(x: Any) -> str:
@@ -83,8 +89,8 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
     out = []
     for p in syn.pooled:
         for kind, fit in p.fits():
-            what = (f"risk ratio, {subject.lower()} vs {control}" if kind == "ratio"
-                    else f"proportion of patients, {subject.lower()} arms")
+            what = (f"risk ratio, {in_sentence(subject)} vs {control}" if kind == "ratio"
+                    else f"proportion of participants, {in_sentence(subject)} arms")
             bt = fit.back_transformed or {}
             est = bt.get("estimate", fit.estimate)
             lo, hi = bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high)
@@ -94,7 +100,7 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                     f"(95% CI {lo * mult:.2f}{scale} to {hi * mult:.2f}{scale}) from {fit.k} "
                     f"studies; I² = {fit.i2:.0f}%, tau² = {fit.tau2:.3g} ({fit.method}). "
                     f"Sources: {', '.join(p.sources)}.")
-            fav = ((f"Favours {subject.lower()}", f"Favours {control}") if kind == "ratio"
+            fav = ((f"Favours {in_sentence(subject)}", f"Favours {control}") if kind == "ratio"
                    else ("", ""))
             fig = forest_plot(fit, favours=fav, title=f"{p.title} ({what})")
             out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))
@@ -186,17 +192,21 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
     comps = [(st.label, dict(st.quality.components)) for st in
              sorted(review.studies.values(), key=lambda s: s.label)
              if st.quality is not None and st.quality.components]
+    review_estimates = review_level_estimates(review)
     return ReviewReport(
         review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
-        version=__version__, fingerprint=review.fingerprint(), pico=proto.pico,
+        version=__version__, fingerprint=review.fingerprint(), pico=proto.pico, notes=proto.notes,
         criteria=list(proto.criteria), documents=list(proto.documents),
         answers=list(syn.answers), tables=evidence_tables(review),
-        review_estimates=review_level_estimates(review), appendix=number_appendix(review),
+        review_estimates=review_estimates, appendix=number_appendix(review),
         pooled=_pooled_sections(syn), quality_figures=figs, quality_html=component_table(comps),
         overlap_html=_overlap_html(syn), map_html=_map_html(syn), sof_html=_sof_html(syn),
         grade_details=_grade_details(syn),
         reconciliation_html=_reconciliation_html(syn.reconciliation),
         limitations=list(syn.limitations), synthesis=syn,
+        show_reviews=bool(review_estimates.rows) or any(
+            st.kind in ("systematic review", "overview") for st in review.studies.values()),
+        show_reconciliation=syn.reconciliation is not None,
     )
 
 

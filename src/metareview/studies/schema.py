@@ -223,7 +223,7 @@ class Study(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     label: str = Field(description="short label for tables and plots, e.g. 'Orhurhu 2019'")
     citation: str
-    year: int = Field(ge=1950, le=2100)
+    year: int = Field(ge=1700, le=2100, description="publication year")
     kind: StudyKind
     design: str
     country: str | None = None

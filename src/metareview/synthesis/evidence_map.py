@@ -217,9 +217,9 @@ class EvidenceMap:
         The dimensions (entry columns) of the rows and of the columns.
     row_keys, col_keys : tuple of tuple of str
         The rows and columns in display order: windows and certainties in their logical
-        order, other values in order of first appearance. When ``"window"`` is the column
-        dimension, every window is a column (empty columns show gaps); ``unclear`` only when
-        used.
+        order, other values in the order given (``order``), else of first appearance. When
+        ``"window"`` is the column dimension, every window is a column (empty columns show
+        gaps); ``unclear`` only when used.
     cells : tuple of EvidenceCell
         The non-empty cells, in row then column order.
     entries : DataFrame
@@ -439,6 +439,7 @@ def evidence_map(
     certainty: str = "certainty",
     direction: str = "direction",
     show_empty_windows: bool = True,
+    order: Mapping[str, Sequence[str]] | None = None,
 ) -> EvidenceMap:
     """Aggregate study entries into an evidence map.
 
@@ -459,6 +460,9 @@ def evidence_map(
     show_empty_windows : bool
         When ``"window"`` is the only column dimension, show all four windows as columns even
         if empty (the gaps are the point of an evidence map).
+    order : mapping of str to sequence of str, optional
+        Display order of the values of row or column dimensions other than the window, e.g. a
+        protocol's vocabulary; values not listed follow in order of first appearance.
 
     Returns
     -------
@@ -549,7 +553,7 @@ def evidence_map(
     if direction in df.columns and direction not in (*row_dims, *col_dims):
         df[direction] = dirs
 
-    def order(dim: str) -> dict[str, int]:
+    def ranking(dim: str) -> dict[str, int]:
         seen = list(dict.fromkeys(df[dim]))
         if dim == "window":
             fixed = [*WINDOWS, UNCLEAR]
@@ -558,11 +562,11 @@ def evidence_map(
         elif dim == direction:
             fixed = [*DIRECTIONS, NOT_REPORTED]
         else:
-            fixed = []
+            fixed = [str(v) for v in (order or {}).get(dim, ())]
         ranked = [v for v in fixed if v in seen] + [v for v in seen if v not in fixed]
         return {v: i for i, v in enumerate(ranked)}
 
-    orders = {d: order(d) for d in (*row_dims, *col_dims)}
+    orders = {d: ranking(d) for d in (*row_dims, *col_dims)}
 
     def keys(dims: tuple[str, ...]) -> list[tuple[str, ...]]:
         ks = list(dict.fromkeys(tuple(str(df[d].iloc[i]) for d in dims) for i in range(len(df))))

@@ -3,8 +3,10 @@
 What is graded is decided by the data and the protocol (outcome names, designs, roles, the arm
 categories' questions), never by a review's topic:
 
-- each risk ratio pooled from arm-level trial data (randomised; risk of bias from the trials'
-  quality ratings, weighted by their meta-analysis weights);
+- each risk ratio pooled from arm-level trial data (graded as trials, starting high; risk of
+  bias from the trials' quality ratings, weighted by their meta-analysis weights, so that
+  pseudo-randomised allocation rated at high risk counts there; the Summary of Findings says
+  "RCTs" only when every trial is randomised, NHMRC level I or II);
 - for each (question, outcome, comparison, window) reported by reviews, the most recent review's
   estimate (a newer review supersedes an older one; all stay in the side-by-side table).
   Evidence from a review of randomised trials starts high. A review's quality rating describes
@@ -18,9 +20,10 @@ the assessment shows it as a reviewer override with its reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from metareview._util.textfmt import in_sentence
 from metareview.appraisal import risk_of_bias_category
 from metareview.effects.measures import is_comparative, is_ratio
 from metareview.grade import DOMAIN_LABELS, Certainty, SoFRow, assess_certainty, sof_row
@@ -108,14 +111,23 @@ def grade_outcomes(review: ReviewData, pooled: Sequence[PooledOutcome]
         ids = {review.studies[s].label: s for s in p.studies}
         rob = [rob_category(review.studies[ids[label]]) for label in fit.study]
         key: GradeKey = (p.question, p.title, None, None)
-        cert = assess_certainty(p.title.lower(), design="randomised", fit=fit, risk_of_bias=rob,
-                                overrides=overrides.pop(key, None))
+        cert = assess_certainty(in_sentence(p.title), design="randomised", fit=fit,
+                                risk_of_bias=rob, overrides=overrides.pop(key, None))
         bt = fit.back_transformed or {}
         change = change_from_interval(bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high),
                                       1.0)
-        text = statement(subject, p.title.lower(), change, cert.final)
+        text = statement(subject, in_sentence(p.title), change, cert.final)
         text = text[:-1] + f" [pooled from {fit.k} trials]."
         row = sof_row(f"{p.title} (pooled trials)", certainty=cert, fit=fit)
+        randomised = sum(review.studies[ids[label]].evidence_level in ("I", "II")
+                         for label in fit.study)
+        if randomised < fit.k:
+            # Not all RCTs: the participants cell must not say "RCTs"; the comment says what
+            # the trials are (their allocation is judged in the risk-of-bias domain).
+            row = replace(row, design=None, comments=(
+                f"{randomised} randomised trials (NHMRC level I/II) and {fit.k - randomised} "
+                "other controlled trials (not randomised, or no level given); graded as "
+                "trials, with their allocation judged under risk of bias."))
         out.append(GradedOutcome(key, p.title, cert, text, f"pooled from arms.csv ({fit.k} trials)",
                                  row))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,13 @@ def pool_arms(review: ReviewData, method: str = "REML") -> tuple[PooledOutcome, 
         prop = _fit(pd.DataFrame(singles), "PLO", method) if len(singles) >= 2 else None
         ids = tuple(sorted({p["id"] for p in pairs} | {s["id"] for s in singles}))
         out.append(PooledOutcome(cat, category.title, category.question, ratio, prop, ids,
-                                 tuple(sorted(set(sub.source)))))
+                                 tuple(sorted(set(sub.source), key=_natural))))
     return tuple(out)
+
+
+def _natural(text: str) -> list[tuple[int, int | str]]:
+    """Sort key reading digit runs as numbers: 'row 2' before 'row 10'."""
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", text)]
 
 
 def _fit(df: pd.DataFrame, measure: str, method: str) -> MetaAnalysis | None:

@@ -39,7 +39,7 @@ class Answer:
 
     def summary(self) -> str:
         """The question and its answer."""
-        cert = f" [{self.certainty} certainty {self.certainty_note}]".rstrip() if (
+        cert = f" [{self.certainty} certainty {self.certainty_note}".rstrip() + "]" if (
             self.certainty) else ""
         return f"{self.id}. {self.question}\n{self.text}{cert}"
 
@@ -164,8 +164,9 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
 def map_entries(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> list[dict[str, Any]]:
     """One entry per outcome row and per arm row: where the evidence sits.
 
-    A row's certainty is our GRADE assessment where the row was graded, else the certainty the
-    source reported, else none. Columns are named by the protocol's vocabulary labels.
+    A row's certainty is our GRADE assessment where the row was graded (for an arm row, that of
+    its category's pooled outcome), else the certainty the source reported, else none. Columns
+    are named by the protocol's vocabulary labels.
     """
     proto = review.protocol
     pop, route, regimen = (proto.label(c) for c in ("population", "route", "regimen"))
@@ -179,11 +180,14 @@ def map_entries(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> list[d
             "certainty": graded.get(row_key(r), _normalise_certainty(r.certainty_reported)),
             "direction": r.direction, "design": st.evidence_level or st.design,
         })
+    titles = {c.id: (c.question, c.title) for c in proto.arm_categories}
+    pooled = {g.key[:2]: g.level for g in grades if g.key[2:] == (None, None)}
     for a in review.arms:
         st = review.studies[a.study]
         entries.append({
             pop: a.population, route: a.route, regimen: a.regimen, "window": a.window,
-            "study": st.label, "n": st.n_participants, "certainty": None,
+            "study": st.label, "n": st.n_participants,
+            "certainty": pooled.get(titles.get(a.category, ("", ""))),
             "direction": "unclear", "design": st.evidence_level or st.design,
         })
     return entries
@@ -197,7 +201,10 @@ def _evidence_map(review: ReviewData, grades: tuple[GradedOutcome, ...]
     entries = map_entries(review, grades)
     if not entries:
         return None, title
-    return evidence_map(entries, rows=dims, cols="window"), title
+    # rows in the protocol's display order (its vocabularies)
+    order = {label: proto.allowed(col) or [] for col, label in
+             zip(("population", "route", "regimen"), dims, strict=True)}
+    return evidence_map(entries, rows=dims, cols="window", order=order), title
 
 
 def _normalise_certainty(text: str | None) -> str | None:
