@@ -212,3 +212,56 @@ def test_report_numbers_equal_data_and_engine_and_bytes_are_stable(toy_full, tmp
     a = write_report(review, tmp_path / "a" / "report.html").read_bytes()
     b = write_report(load_review(toy_full), tmp_path / "b" / "report.html").read_bytes()
     assert a == b
+
+
+JUDGEMENTS_HEAD = "question,outcome,comparison,window,domain,change,reason,by,source,reliability\n"
+
+
+def test_a_reviewers_judgement_replaces_the_proposal_and_says_why(toy):
+    """judgements.csv: a reviewer's GRADE judgement of one domain, with its reason, replaces
+    the proposed one in the assessment, the statement and the answer."""
+    from metareview.synthesis.review import synthesize
+
+    before = {g.key: g for g in synthesize(load_review(toy)).grades}
+    key = ("Q1", "pain intensity", "ketamine vs placebo", "1-2 weeks")
+    # No review-level row in the toy data: only the pooled arms are graded.
+    assert key not in before
+    pooled = ("Q3", "Any adverse event", None, None)
+    assert pooled in before
+    proposed = before[pooled].certainty.domains["risk_of_bias"]
+    # Proposed: very serious, since 63% of the weight is from the trial rated weak (EPHPP).
+    assert proposed.change == -2
+    (toy / "judgements.csv").write_text(
+        JUDGEMENTS_HEAD + "Q3,Any adverse event,,,risk_of_bias,-1,the weak rating concerns "
+        "follow-up only,AB,doc Table 8,I\n")
+    after = {g.key: g for g in synthesize(load_review(toy)).grades}[pooled]
+    dom = after.certainty.domains["risk_of_bias"]
+    assert dom.change == -1 and dom.overridden and dom.by == "AB"
+    assert dom.rationale == "Reviewer override: the weak rating concerns follow-up only"
+    lines = {d.name: d for d in after.domains()}
+    assert lines["risk of bias"].why == dom.rationale
+    assert lines["risk of bias"].judgement == "serious (−1) (reviewer override)"
+    levels = ("high", "moderate", "low", "very low")
+    assert levels.index(after.level) == levels.index(before[pooled].level) - 1
+    assert f"({after.level} certainty)" in after.statement
+
+
+@pytest.mark.parametrize(("row", "words"), [
+    ("Q3,Any adverse event,,,risk_of_bias,-1,x,AB,doc Table 8,I\nQ3,Any adverse event,,,"
+     "blinding,-1,x,AB,doc Table 8,I\n", ["judgements.csv line 3, column domain",
+                                         "unknown GRADE domain 'blinding'"]),
+    ("Q3,No such outcome,,,risk_of_bias,-1,x,AB,doc Table 8,I\n",
+     ["no graded outcome Q3 / No such outcome"]),
+    ("Q7,Any adverse event,,,risk_of_bias,-1,x,AB,doc Table 8,I\n",
+     ["judgements.csv line 2, column question: unknown question 'Q7'"]),
+    ("Q3,Any adverse event,,,risk_of_bias,-1,,AB,doc Table 8,I\n",
+     ["judgements.csv line 2, column reason"]),
+])
+def test_bad_judgements_are_located(toy, row, words):
+    from metareview.synthesis.review import synthesize
+
+    (toy / "judgements.csv").write_text(JUDGEMENTS_HEAD + row)
+    with pytest.raises(InputError) as err:
+        synthesize(load_review(toy))
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))

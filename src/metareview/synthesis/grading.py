@@ -26,7 +26,8 @@ from typing import Any
 from metareview._util.textfmt import in_sentence
 from metareview.appraisal import risk_of_bias_category
 from metareview.effects.measures import is_comparative, is_ratio
-from metareview.grade import DOMAIN_LABELS, Certainty, SoFRow, assess_certainty, sof_row
+from metareview.errors import InputError
+from metareview.grade import DOMAIN_LABELS, DOMAINS, Certainty, SoFRow, assess_certainty, sof_row
 from metareview.grade.statements import change_from_interval, statement
 from metareview.studies import OutcomeRow, ReviewData, Study
 from metareview.synthesis.pooling import PooledOutcome
@@ -172,8 +173,6 @@ def grade_outcomes(review: ReviewData, pooled: Sequence[PooledOutcome]
     if overrides:
         (q, outcome, comparison, window), _ = next(iter(overrides.items()))
         what = " / ".join(x for x in (q, outcome, comparison, window) if x)
-        from metareview.errors import InputError
-
         raise InputError(f"judgements.csv: no graded outcome {what} (a judgement must name a "
                          "question, outcome, comparison and window the report grades)")
     return tuple(out)
@@ -186,10 +185,14 @@ def row_key(r: OutcomeRow) -> tuple[str, str, str, str, str]:
 
 def _overrides(review: ReviewData) -> dict[GradeKey, dict[str, dict[str, Any]]]:
     out: dict[GradeKey, dict[str, dict[str, Any]]] = {}
-    for j in review.judgements:
+    for i, j in enumerate(review.judgements):
+        if j.domain not in DOMAINS:
+            raise InputError(f"{review.origin}/judgements.csv line "
+                             f"{review.line('judgements.csv', i)}, column domain: unknown GRADE "
+                             f"domain {j.domain!r} (one of {', '.join(DOMAINS)})")
         key: GradeKey = (j.question, j.outcome, j.comparison, j.window)
-        out.setdefault(key, {})[j.domain] = {"change": j.change,
-                                             "reason": f"{j.reason} ({j.by})"}
+        out.setdefault(key, {})[j.domain] = {"change": j.change, "reason": j.reason,
+                                             "by": j.by}
     return out
 
 
