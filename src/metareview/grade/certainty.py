@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from metareview._util.jsonable import jsonable
+from metareview._util.textfmt import prose_num, prose_p
 from metareview.effects.measures import MEASURE_TABLE
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis
@@ -531,17 +532,6 @@ def _fmt(x: float | None, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _g(x: float) -> str:
-    """Compact number for rationales: 3 significant digits, no exponent for usual sizes."""
-    if x is None or not np.isfinite(x):
-        return "NA"
-    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
-
-
 # ---- the evidence being graded ---------------------------------------------------------------
 @dataclass(frozen=True)
 class _Evidence:
@@ -573,7 +563,7 @@ class _Evidence:
 
     def show(self, x: float) -> str:
         """A value on the natural scale with the measure's name, e.g. ``RR 0.62``."""
-        return f"{self.measure} {_g(self.nat(x))}" if self.measure else _g(x)
+        return f"{self.measure} {prose_num(self.nat(x))}" if self.measure else prose_num(x)
 
     @property
     def null_text(self) -> str:
@@ -640,16 +630,16 @@ def _resolve_mid(
             return None, None
         lo, hi = th.ratio_mid
         return ((math.log(lo), math.log(hi)),
-                f"{measure} {_g(lo)} and {_g(hi)}, the GRADE default")
+                f"{measure} {prose_num(lo)} and {prose_num(hi)}, the GRADE default")
     if isinstance(mid, (int, float, np.integer, np.floating)) and not isinstance(mid, bool):
         m = _num(mid, "mid")
         if m is None or m <= 0:
             raise InputError(f"mid must be a positive distance from the null on the analysis "
                              f"scale (got {mid!r})")
         if ratio:
-            return (-m, m), (f"{measure} {_g(math.exp(-m))} and {_g(math.exp(m))}, "
-                             f"i.e. {_g(m)} on the log scale")
-        return (-m, m), f"{measure} -{_g(m)} and {_g(m)}"
+            return (-m, m), (f"{measure} {prose_num(math.exp(-m))} and {prose_num(math.exp(m))}, "
+                             f"i.e. {prose_num(m)} on the log scale")
+        return (-m, m), f"{measure} -{prose_num(m)} and {prose_num(m)}"
     try:
         a, b = (float(v) for v in mid)  # type: ignore[union-attr]
     except (TypeError, ValueError):
@@ -660,8 +650,8 @@ def _resolve_mid(
         raise InputError(f"mid thresholds must lie either side of the null {null:g} "
                          f"(got {a:g}, {b:g})")
     if ratio:
-        return (math.log(a), math.log(b)), f"{measure} {_g(a)} and {_g(b)}"
-    return (a, b), f"{measure} {_g(a)} and {_g(b)}"
+        return (math.log(a), math.log(b)), f"{measure} {prose_num(a)} and {prose_num(b)}"
+    return (a, b), f"{measure} {prose_num(a)} and {prose_num(b)}"
 
 
 # ---- the rules -------------------------------------------------------------------------------
@@ -779,7 +769,7 @@ def _judge_inconsistency(ev: _Evidence, th: Thresholds) -> DomainJudgement:
         return DomainJudgement("inconsistency", -1, f"{head}; no prediction interval, so very "
                                "serious could not be judged.", rule, values)
     values.update(pi_low=ev.nat(ev.pi_lo), pi_high=ev.nat(ev.pi_hi))
-    pi = f"prediction interval {ev.show(ev.pi_lo)} to {_g(ev.nat(ev.pi_hi))}"
+    pi = f"prediction interval {ev.show(ev.pi_lo)} to {prose_num(ev.nat(ev.pi_hi))}"
     if ev.mid is None:
         return DomainJudgement("inconsistency", -1, f"{head}; {pi}, but no MID was given, so "
                                "very serious could not be judged.", rule, values)
@@ -804,7 +794,7 @@ def _judge_imprecision(ev: _Evidence, ois: int | None, ois_text: str | None,
                                "required.", _RULE_IMP, values, assessable=False)
     lo, hi = ev.lo, ev.hi
     values.update(ci_low=ev.nat(lo), ci_high=ev.nat(hi))
-    ci = f"the {ev.level:g}% CI ({ev.show(lo)} to {_g(ev.nat(hi))})"
+    ci = f"the {ev.level:g}% CI ({ev.show(lo)} to {prose_num(ev.nat(hi))})"
     crosses = lo < 0 < hi
     if ev.mid is not None:
         ml, mh = ev.mid
@@ -856,9 +846,9 @@ def _judge_publication_bias(k: int | None, egger_p: float | None, egger_note: st
                                assessable=False)
     if egger_p < th.egger_alpha:
         return DomainJudgement("publication_bias", -1, f"Publication bias suspected: Egger's test "
-                               f"{_p(egger_p)} (< {th.egger_alpha:g}) with k = {k}.", rule,
+                               f"{prose_p(egger_p)} (< {th.egger_alpha:g}) with k = {k}.", rule,
                                values)
-    return DomainJudgement("publication_bias", 0, f"Egger's test {_p(egger_p)} "
+    return DomainJudgement("publication_bias", 0, f"Egger's test {prose_p(egger_p)} "
                            f"(>= {th.egger_alpha:g}) with k = {k}.", rule, values)
 
 
@@ -876,15 +866,18 @@ def _judge_large_effect(ev: _Evidence, design: str, th: Thresholds) -> DomainJud
     r = ev.nat(ev.est)
     values["ratio"] = r
     big, huge = th.large_effect, th.very_large_effect
-    shown = f"{ev.measure} = {_g(r)}"
+    shown = f"{ev.measure} = {prose_num(r)}"
     for change, cut, name in ((2, huge, "very large"), (1, big, "large")):
         if r > cut:
-            return DomainJudgement("large_effect", change, f"{shown} is above {_g(cut)} ({name} "
-                                   "effect).", rule, values)
+            return DomainJudgement("large_effect", change,
+                                   f"{shown} is above {prose_num(cut)} ({name} effect).",
+                                   rule, values)
         if r < 1 / cut:
-            return DomainJudgement("large_effect", change, f"{shown} is below {_g(1 / cut)} "
-                                   f"({name} effect).", rule, values)
-    return DomainJudgement("large_effect", 0, f"{shown} is within {_g(1 / big)} to {_g(big)}.",
+            return DomainJudgement("large_effect", change,
+                                   f"{shown} is below {prose_num(1 / cut)} ({name} effect).",
+                                   rule, values)
+    return DomainJudgement("large_effect", 0,
+                           f"{shown} is within {prose_num(1 / big)} to {prose_num(big)}.",
                            rule, values)
 
 
@@ -1218,7 +1211,8 @@ def _ois_from_fit(fit: MetaAnalysis | None, ev: _Evidence,
         if not 0 < p0 < 1 or not 0 < rrr < 1:
             return None, None
         return (optimal_information_size_binary(p0, rrr, a, p),
-                f"control risk {_g(p0)}, relative risk reduction {_g(rrr)}, {setting}")
+                f"control risk {prose_num(p0)}, relative risk reduction {prose_num(rrr)}, "
+                f"{setting}")
     if fit.measure == "MD" and "sd1i" in arms and "sd2i" in arms:
         n1, n2 = np.asarray(arms["n1i"], float), np.asarray(arms["n2i"], float)
         dfree = float(np.sum(n1 - 1) + np.sum(n2 - 1))
@@ -1230,10 +1224,11 @@ def _ois_from_fit(fit: MetaAnalysis | None, ev: _Evidence,
         if sd <= 0:
             return None, None
         return (optimal_information_size_continuous(mid, sd, a, p),
-                f"MID {_g(mid)}, pooled SD {_g(sd)}, {setting}")
+                f"MID {prose_num(mid)}, pooled SD {prose_num(sd)}, {setting}")
     if fit.measure == "SMD":
         mid = min(-ev.mid[0], ev.mid[1])
-        return optimal_information_size_continuous(mid, 1.0, a, p), f"SMD {_g(mid)}, {setting}"
+        return (optimal_information_size_continuous(mid, 1.0, a, p),
+                f"SMD {prose_num(mid)}, {setting}")
     return None, None
 
 

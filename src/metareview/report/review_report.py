@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from metareview._util.figures import svg_text
-from metareview._util.textfmt import in_sentence
+from metareview._util.textfmt import in_sentence, prose_num
 from metareview._util.version import __version__
 from metareview.grade import summary_of_findings
 from metareview.report.forest import forest_plot
@@ -98,7 +98,7 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
             mult = 100 if fit.measure == "PLO" else 1
             text = (f"{p.title}: pooled {what} {est * mult:.2f}{scale} "
                     f"(95% CI {lo * mult:.2f}{scale} to {hi * mult:.2f}{scale}) from {fit.k} "
-                    f"studies; I² = {fit.i2:.0f}%, tau² = {fit.tau2:.3g} ({fit.method}). "
+                    f"studies; I² = {fit.i2:.0f}%, tau² = {prose_num(fit.tau2)} ({fit.method}). "
                     f"Sources: {', '.join(p.sources)}.")
             fav = ((f"Favours {in_sentence(subject)}", f"Favours {control}") if kind == "ratio"
                    else ("", ""))
