@@ -8,6 +8,7 @@ and CSV, every number with its source) is its portable form (:func:`load_folder`
 from metareview.studies.folder import (
     DATA_FILES,
     ReviewData,
+    check_documents,
     check_review,
     load_csv,
     load_folder,
@@ -34,6 +35,7 @@ __all__ = [
     "Protocol",
     "ReviewData",
     "Study",
+    "check_documents",
     "check_review",
     "load_csv",
     "load_folder",

@@ -252,7 +252,44 @@ def load_folder(root: str | Path) -> ReviewData:
         tables[attr], lines[name] = _read_csv(root / name, model)
     data = ReviewData(protocol, studies, **tables, origin=str(root), lines=lines)
     check_review(data)
+    # A copy of the data without its source texts (an export) still loads; a text that is
+    # there but differs from the one the numbers were checked against does not.
+    changed = check_documents(data, root, require_files=False)
+    if changed:
+        raise InputError(changed[0])
     return data
+
+
+def check_documents(data: ReviewData, root: str | Path, *, require_files: bool = True
+                    ) -> list[str]:
+    """Problems with the protocol's document texts in the review folder at ``root``.
+
+    Each document with a ``file`` must have that file inside the folder (unless
+    ``require_files`` is false), and where the protocol records a ``sha256`` the file's bytes
+    must hash to it.
+
+    Returns
+    -------
+    list of str
+        One line per problem, naming ``protocol.yaml`` and the document; empty when all is well.
+    """
+    root = Path(root)
+    out: list[str] = []
+    for doc in data.protocol.documents:
+        if doc.file is None:
+            continue
+        at = f"{root / 'protocol.yaml'}, document {doc.id}"
+        path = root / doc.file
+        if not path.is_file():
+            if require_files:
+                out.append(f"{at}: file {doc.file} is not in the folder")
+            continue
+        if doc.sha256 is not None:
+            got = hashlib.sha256(path.read_bytes()).hexdigest()
+            if got != doc.sha256:
+                out.append(f"{at}: file {doc.file} has SHA-256 {got}, the protocol records "
+                           f"{doc.sha256} (the text changed)")
+    return out
 
 
 def _where(data: ReviewData, name: str) -> str:

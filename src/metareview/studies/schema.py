@@ -115,12 +115,39 @@ class KeptApart(Strict):
 
 
 class DocumentRef(Strict):
-    """A source document of the review."""
+    """A source document of the review: its citation, where it can be found and its stored text.
 
-    id: str
+    ``file`` is the document's text inside the review folder (a relative path such as
+    ``sources/report.txt``), so every cited location can be opened; ``sha256`` pins that text,
+    so a changed copy is noticed (:func:`metareview.studies.folder.check_documents`). ``doi``
+    and ``address`` are given only where the document itself (or the review's evidence file)
+    states them: never guessed.
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     citation: str
-    file: str | None = Field(None, description="path under shared/, if the text is there")
+    doi: str | None = Field(None, pattern=r"^10\.\d{4,9}/\S+$",
+                            description="the DOI as a source states it, e.g. 10.1000/xyz")
+    address: str | None = Field(None, description="web address as the text states it")
+    file: str | None = Field(None, description="the text, relative to the review folder")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                               description="SHA-256 of file's bytes")
     kind: str = Field(description="e.g. 'evidence review', 'news', 'press release'")
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = v.replace("\\", "/").split("/")
+            if v.startswith("/") or ".." in parts or ":" in parts[0]:
+                raise ValueError(f"file {v!r} must be a relative path inside the review folder")
+        return v
+
+    @model_validator(mode="after")
+    def _pinned(self) -> DocumentRef:
+        if self.sha256 is not None and self.file is None:
+            raise ValueError("sha256 without file")
+        return self
 
 
 class Pico(Strict):
