@@ -162,7 +162,7 @@ def test_summary_of_findings_row(built):
 
 def test_every_arm_number_is_in_the_appendix_with_its_source(built):
     review, report, _ = built
-    rows = {tuple(r) for r in report.appendix.rows}
+    rows = {tuple(r[:5]) for r in report.appendix.rows}  # the 6th column: where to open
     for a in review.arms:
         label = review.studies[a.study].label
         key = (label, f"{a.outcome}, {a.arm} arm", f"{a.events}/{a.total}", a.source,

@@ -140,11 +140,24 @@ def review_level_estimates(review: ReviewData) -> EvidenceTable:
 
 
 def number_appendix(review: ReviewData) -> EvidenceTable:
-    """Every number in the data with its source and reliability label."""
+    """Every number in the data with its source, reliability label and where to open it.
+
+    The last column names the cited document's text as a path inside the review folder and
+    the location within it (``sources/report.txt, at Table 4``). It is plain text, not a link:
+    the report stays one self-contained file, and the path opens from the review folder.
+    """
     rows: list[tuple[str, ...]] = []
+    files = {d.id: d.file for d in review.protocol.documents}
+
+    def opened(source: str) -> str:
+        doc, _, loc = source.partition(" ")
+        file = files.get(doc)
+        if file is None:
+            return f"{doc}: no stored text"
+        return f"{file}, at {loc}" if loc else file
 
     def add(where: str, what: str, value: str, source: str, rel: str) -> None:
-        rows.append((where, what, value, source, rel))
+        rows.append((where, what, value, source, rel, opened(source)))
 
     for st in sorted(review.studies.values(), key=lambda s: s.id):
         loc = f"{st.source.document} {st.source.location}"
@@ -174,7 +187,10 @@ def number_appendix(review: ReviewData) -> EvidenceTable:
         add(pr.study, f"placebo responders ({pr.responder_definition})", vals, pr.source,
             pr.reliability)
     return EvidenceTable("Every number and its source", ("Study", "Quantity", "Value", "Source",
-                                                         "Reliability"), tuple(rows))
+                                                         "Reliability", "Text to open"),
+                         tuple(rows),
+                         note="Text to open: the cited document's text inside the review folder "
+                              "and the place in it (a path relative to the review folder).")
 
 
 def _placebo_values(pr) -> str:
