@@ -1,10 +1,11 @@
 """The data of the review "ketamine for chronic (persistent) non-cancer pain".
 
 ``reviews/ketamine-chronic-pain`` rebuilds the 2021 ISCRR evidence review for WorkSafe Victoria
-(shared/seeds/003_*.txt, document ``iscrr2021``) as data, adds the 2025 Cochrane review and the
-2025 Cleveland Clinic cohort from the evidence file (``evidence``), and is loaded with
-:func:`metareview.studies.load_folder`. These tests pin the counts to the 2021 review's own
-statement, a handful of key numbers to their sources, and the loader's error locations.
+(``sources/iscrr2021.txt`` in the folder, document ``iscrr2021``) as data, adds the 2025
+Cochrane review and the 2025 Cleveland Clinic cohort from the evidence file (``evidence``), and
+is loaded with :func:`metareview.studies.load_folder`. These tests pin the counts to the 2021
+review's own statement, a handful of key numbers to their sources, and the loader's error
+locations.
 """
 
 from __future__ import annotations
@@ -50,13 +51,11 @@ def test_protocol(review):
     assert p.criteria[0].include == ("Adult patients with chronic or persistent pain (> 3 months "
                                      "duration)")
     assert p.criteria[5].exclude.startswith("non-systematic reviews, cohort studies")
-    assert {d.id for d in p.documents} == {"iscrr2021", "evidence", "news2025",
+    assert {d.id for d in p.documents} == {"iscrr2021", "evidence", "estimates", "news2025",
                                            "cochrane2025news", "clevelandpress2025",
                                            "cochrane2025news2"}
-    shared = ROOT.parents[1].parent / "shared"
-    for d in p.documents:
-        if shared.is_dir():  # the shared folder sits beside the repository on the build machine
-            assert (shared / d.file).is_file(), d.file
+    for d in p.documents:  # the source texts are part of the review folder
+        assert (ROOT / d.file).is_file(), d.file
     first: dict[tuple[str, str], float] = {}
     for m in p.mids:  # the engine uses the first MID per outcome and scale
         first.setdefault((m.outcome, m.scale), m.value)
@@ -71,7 +70,10 @@ def test_counts_match_the_2021_review(review):
     # primary studies, five also reported on the opioid-sparing effects of ketamine" (the same
     # counts open the executive summary's Findings). Its Table 10 holds "Two sets of
     # guidelines".
-    from_2021 = [s for s in review.studies.values() if s.source.document == "iscrr2021"]
+    # Study "iscrr2021" holds the 2021 review's own statements (40% with an adverse effect,
+    # ...), not one of its included studies.
+    from_2021 = [s for s in review.studies.values()
+                 if s.source.document == "iscrr2021" and s.id != "iscrr2021"]
     kinds = Counter(s.kind for s in from_2021)
     assert kinds == {"systematic review": 9, "overview": 1, "primary study": 9, "guideline": 2}
     primary = [s for s in from_2021 if s.kind == "primary study"]
@@ -82,12 +84,12 @@ def test_counts_match_the_2021_review(review):
     # Added: Cochrane 2025, Cleveland 2025, the evidence file's trials and one RTM study.
     assert {"ferraro2025", "tankha2025", "sigtermans2009", "schwartzman2009", "amr2010",
             "noppers2011", "pickering2020", "whitney1992"} <= set(review.studies)
-    assert len(review.studies) == 28
+    assert len(review.studies) == 29  # 28 + the 2021 review's own statements
 
 
 def test_quality_ratings_as_the_2021_review_gave_them(review):
     for s in review.studies.values():
-        if s.source.document != "iscrr2021" or s.kind == "guideline":
+        if s.source.document != "iscrr2021" or s.kind == "guideline" or s.id == "iscrr2021":
             continue
         assert s.quality is not None, s.id
         expected = "EPHPP" if s.kind == "primary study" else "Health Evidence"

@@ -2,7 +2,8 @@
 
 A row's ``source`` is ``"<document id> <location>"``; the document's text is a file inside the
 review folder (``protocol.yaml`` documents, ``file`` + ``sha256``). The matching rule, applied
-to ``outcomes.csv``, ``arms.csv``, ``placebo_response.csv`` and the studies' YAML:
+to ``outcomes.csv``, ``arms.csv``, ``placebo_response.csv``, ``judgements.csv``, the studies'
+YAML and the protocol's own source and minimal important differences:
 
 * **Text.** Compared case-insensitively with all whitespace removed (the 2021 review's text
   is extracted from a PDF: headings are letter-spaced, lines wrap anywhere). Unicode minus
@@ -20,9 +21,10 @@ to ``outcomes.csv``, ``arms.csv``, ``placebo_response.csv`` and the studies' YAM
 * **Numbers.** Each number of a row - estimate, CI bounds, events, total, studies,
   participants, I² (outcomes); events and total (arms); events, total, trials and the
   proportion as a percentage (placebo response); participants, studies and quality score
-  (studies) - must appear in the location's extent, sign ignored, as a whole token (``1.83``
-  is not found in ``11.83``), written as the source writes it: trailing zeros allowed (``0.6``
-  as ``0.60``), an integer up to ten also as its English word. In a CSV document a comma
+  (studies); the value (minimal important differences) - must appear in the location's
+  extent, sign ignored, as a whole token (``1.83`` is not found in ``11.83``), written as
+  the source writes it: trailing zeros allowed (``0.6`` as ``0.60``), an integer up to ten
+  also as its English word. In a CSV document a comma
   separates cells, never thousands. The ``p`` column is text and is not checked. Rows
   labelled ``I`` (inference, arithmetic) or ``NF`` (not found) are not checked for numbers:
   by definition their numbers are not printed. Numbers of a row that is otherwise verbatim but
@@ -180,6 +182,14 @@ def _cited() -> list[tuple[str, int, str, dict[str, float]]]:
             if r.reliability in ("I", "NF"):
                 nums = {}
             out.append((name, data.line(name, i), r.source, nums))
+    proto = data.protocol
+    out.append(("protocol.yaml", 1, f"{proto.source.document} {proto.source.location}", {}))
+    for m in proto.mids:
+        out.append(("protocol.yaml", 1, m.source,
+                    {} if m.reliability in ("I", "NF") else {f"mid {m.outcome}": m.value}))
+    for i, j in enumerate(data.judgements):
+        if j.source is not None:
+            out.append(("judgements.csv", data.line("judgements.csv", i), j.source, {}))
     for sid, st in sorted(data.studies.items()):
         src = f"{st.source.document} {st.source.location}"
         nums = {c: float(getattr(st, c)) for c in ("n_participants", "n_studies")
@@ -248,3 +258,88 @@ def test_the_matching_rule_finds_tables_sections_and_rejects_what_is_not_there()
     assert not number_found(doc, spans, 195)
     doc, spans = locate("evidence §3.3")
     assert number_found(doc, spans, 99) and number_found(doc, spans, 96)
+
+
+def test_a_document_file_outside_the_review_folder_is_refused():
+    from pydantic import ValidationError
+
+    from metareview.studies.schema import DocumentRef
+
+    for bad in ("../shared/seeds/003.txt", "/work/shared/evidence/sources.md", "sources/../../x"):
+        with pytest.raises(ValidationError, match="inside the review folder"):
+            DocumentRef(id="x", citation="c", file=bad, kind="news")
+    with pytest.raises(ValidationError, match="sha256 without file"):
+        DocumentRef(id="x", citation="c", sha256="0" * 64, kind="news")
+    with pytest.raises(ValidationError, match="doi"):
+        DocumentRef(id="x", citation="c", doi="CD015373.pub2", kind="review")
+    ok = DocumentRef(id="x", citation="c", doi="10.1136/rapm-2025-106907", file="sources/x.txt",
+                     kind="article")
+    assert ok.file == "sources/x.txt" and ok.doi == "10.1136/rapm-2025-106907"
+
+
+def test_the_data_errors_are_fixed_from_the_sources_own_text():
+    data = load_folder(FLAGSHIP)
+    rows = data.outcomes
+    # The Cochrane sentence as seed 000 prints it in English (not a Spanish translation).
+    opioid = [r for r in rows if r.study == "ferraro2025" and r.outcome == "opioid consumption"]
+    assert [r.reported for r in opioid] == [
+        "none of the trials examined whether ketamine helps reduce depressive symptoms or "
+        "decreases opioid use"]
+    assert opioid[0].reported.replace(" ", "") in _text("news2025").replace(" ", "")
+    assert not any("tampoco" in r.reported for r in rows)
+    # Marchetti's 16% who stopped is a percentage, its denominator said to be unknown.
+    (stop,) = [r for r in rows if r.study == "marchetti2015"
+               and r.outcome == "discontinuation due to adverse effects"]
+    assert (stop.measure, stop.estimate, stop.events, stop.total) == ("proportion (%)", 16, 8,
+                                                                      None)
+    assert "denominator not stated" in stop.denominator_note
+    # Michelet's N is not credited to ISCRR Table 4, which prints none.
+    assert data.study("michelet2018").n_participants is None
+
+
+def test_dropped_seed_content_is_in_the_data_with_its_location():
+    data = load_folder(FLAGSHIP)
+    by = {(r.study, r.outcome, r.source, r.estimate) for r in data.outcomes}
+    assert ("iscrr2021", "any adverse event", "iscrr2021 Adverse effects of ketamine", 40) in by
+    assert ("iscrr2021", "psychotomimetic effects", "iscrr2021 Adverse effects of ketamine",
+            10) in by
+    assert ("iscrr2021", "blinding (correct allocation guess)",
+            "iscrr2021 Considerations and challenges", 75) in by
+    cleveland = {(r.source, r.outcome, r.estimate) for r in data.outcomes
+                 if r.study == "tankha2025" and r.outcome in ("treatment completion",
+                                                              "repeat treatment")}
+    assert cleveland == {
+        ("evidence §2", "treatment completion", 86.1),
+        ("clevelandpress2025", "treatment completion", 86.1),
+        ("clevelandpress2025", "treatment completion", 90),
+        ("clevelandpress2025", "repeat treatment", 80),
+        ("news2025 Cleveland Clinic Study Shows Promise", "treatment completion", 90),
+        ("news2025 Cleveland Clinic Study Shows Promise", "repeat treatment", 80)}
+    recs = [r for r in data.outcomes if r.outcome == "recommendation"]
+    assert {(r.study, r.source) for r in recs} == {
+        ("cohen2018", "iscrr2021 Table 10"), ("acoem2017", "iscrr2021 Table 10"),
+        ("cohen2018", "iscrr2021 Table 11")}
+    assert len(recs) == 3 + 4 + 18  # Table 10: 3 + 4 rows; Table 11: 18 recommendations
+    crps = [r for r in recs if r.study == "cohen2018" and r.population == "CRPS"]
+    assert sorted(r.certainty_reported for r in crps) == ["Grade B, low-moderate certainty",
+                                                          "Grade B, moderate certainty"]
+    assert all(r.certainty_reported for r in recs)
+    assert {r.reported for r in recs if r.study == "acoem2017"} == {
+        "Chronic persistent pain: Not recommended", "CRPS: Not recommended",
+        "Fibromyalgia: Not recommended", "Neuropathic pain: Not recommended"}
+
+
+def test_every_recommendation_is_quoted_from_its_table():
+    data = load_folder(FLAGSHIP)
+    for r in data.outcomes:
+        if r.outcome != "recommendation":
+            continue
+        doc, spans = locate(r.source)
+        where = "".join(_flat(_text(doc)[a:b]) for a, b in spans)
+        # "<indication or category>: <recommendation>": in Table 10 an indication may hold a
+        # colon, in Table 11 a recommendation may.
+        category, words = (r.reported.rsplit(": ", 1) if r.source.endswith("Table 10")
+                           else r.reported.split(": ", 1))
+        assert _flat(words) in where, r.reported
+        assert _flat(category) in where, r.reported
+        assert _flat(r.certainty_reported) in where, r.certainty_reported
