@@ -7,6 +7,11 @@ it against the protocol: bad data raise :class:`~metareview.errors.InputError` w
 naming the file, the line and the field. :func:`write_folder` writes the canonical form back;
 loading what it wrote gives equal data, and writing that again gives the same bytes. YAML
 comments are not data and are not kept: a protocol's remarks belong in its ``notes``.
+
+The texts of the protocol's documents live in the folder too (e.g. ``sources/report.txt``,
+each pinned by its SHA-256): they are not data, so :func:`write_folder` leaves them alone and a
+copy without them (a project's export) still loads; a text that is there but changed does not
+(:func:`check_documents`).
 """
 
 from __future__ import annotations
