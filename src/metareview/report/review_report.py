@@ -170,9 +170,14 @@ def _short(judgement: str) -> str:
     return "·" if judgement == "not assessable" else _esc(judgement)
 
 
-def _prisma_html(review: ReviewData) -> str:
-    """The PRISMA 2020 flow from the counts the source review reports (unknown boxes say "not
-    reported", never 0)."""
+def _prisma_html(review: ReviewData, counts: PrismaCounts | None = None) -> str:
+    """The PRISMA 2020 flow: from the review's own records when it has them (a project), else
+    from the counts the source review reports (boxes it does not report say "not reported",
+    never 0)."""
+    if counts is not None:
+        fig = prisma_diagram(counts, unknown="not applicable")
+        return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 "
+                "flow counted from this review's records and screening decisions.</p>")
     pr = review.protocol.prisma
     if pr is None:
         return ("<p>No search records or reported flow counts are in the data, so no PRISMA "
@@ -184,10 +189,12 @@ def _prisma_html(review: ReviewData) -> str:
         new_studies=pr.studies_included, new_reports=pr.reports_included)
     fig = prisma_diagram(counts, unknown="not reported")
     note = f" {_esc(pr.note)}" if pr.note else ""
+    other = (f" Records from other sources: {pr.other_results:,}." if pr.other_results
+             is not None else "")
     return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 flow "
             f"as reported by the source review ({_esc(pr.source.document)} "
             f"{_esc(pr.source.location)} [{pr.reliability}]); boxes the source does not report "
-            f"say \"not reported\".{note}</p>")
+            f"say \"not reported\".{other}{note}</p>")
 
 
 def _search_html(review: ReviewData) -> str:
@@ -272,8 +279,11 @@ def _grade_details(syn: ReviewSynthesis) -> list[dict[str, Any]]:
 
 
 # ---- the report -------------------------------------------------------------------------------
-def build_report(syn: ReviewSynthesis) -> ReviewReport:
-    """Render every section of a synthesised review."""
+def build_report(syn: ReviewSynthesis, prisma: PrismaCounts | None = None) -> ReviewReport:
+    """Render every section of a synthesised review.
+
+    ``prisma``: the review's own PRISMA counts (from a project's records); without them the
+    flow is drawn from the counts the protocol says the source review reports."""
     review = syn.data
     proto = review.protocol
     ratings = [(st.quality.instrument, st.quality.rating)
@@ -311,7 +321,7 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
         limitations=list(syn.limitations), synthesis=syn,
         show_reviews=show_reviews,
         show_reconciliation=syn.reconciliation is not None,
-        bottom_line=list(syn.bottom_line()), toc=toc, prisma_html=_prisma_html(review),
+        bottom_line=list(syn.bottom_line()), toc=toc, prisma_html=_prisma_html(review, prisma),
         search_html=_search_html(review), domains_html=_domains_html(syn),
         graded_map_html=_graded_map_html(syn), guidelines=guidelines,
     )
@@ -327,10 +337,11 @@ def render_html(report: ReviewReport) -> str:
     return env.get_template("review.html.j2").render(r=report)
 
 
-def write_report(review: ReviewData, out: str | Path) -> Path:
+def write_report(review: ReviewData, out: str | Path,
+                 prisma: PrismaCounts | None = None) -> Path:
     """Synthesise a review's data, render the report and write the HTML file; returns its
-    path."""
-    html = render_html(build_report(synthesize(review)))
+    path (``prisma``: the review's own PRISMA counts, see :func:`build_report`)."""
+    html = render_html(build_report(synthesize(review), prisma))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
