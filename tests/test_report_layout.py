@@ -102,7 +102,7 @@ def test_every_question_has_a_plain_answer_with_a_certainty(flagship):
 
 
 def test_reconciliation_question_gets_a_conclusion_with_its_own_certainty(flagship):
-    _, syn, _, html = flagship
+    _, syn, *_ = flagship
     q4 = next(a for a in syn.answers if a.id == "Q4")
     assert q4.certainty == "very low"
     assert "at most low certainty" in q4.reason
@@ -243,3 +243,32 @@ def test_bcg_report_still_builds_with_answers_first(tmp_path):
     assert [a for a in page.links if a not in page.ids] == []
     assert html.index('id="answers"') < html.index('id="tables"')
     assert "<script" not in html
+
+
+def test_a_project_draws_its_prisma_flow_from_its_own_records(tmp_path, db_url):
+    from typer.testing import CliRunner
+
+    from metareview.cli import app
+    from metareview.records.model import ImportBatch, Record
+    from metareview.store.project import Project
+
+    root = tmp_path / "rv"
+    recs = tuple(Record(title=f"Trial {i}", authors=("Alvarez, M",), year=2023,
+                        doi=f"10.1/{i}") for i in range(3))
+    with Project.create(root, "flow", db_url=db_url, reviewers_required=1) as p:
+        p.add_import(ImportBatch(recs, "PubMed", kind="database", format="ris",
+                                 filename="p.ris", sha256="s"))
+        for rid in (1, 2, 3):
+            p.decide(rid, "title_abstract", "ann", "include" if rid < 3 else "exclude")
+    runner = CliRunner()
+    for args in (["review", "import", str(FLAGSHIP), "--by", "ann", "-r", str(root)],
+                 ["report", str(root), "--out", str(tmp_path / "r.html")]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    i = html.index('id="search"')
+    svg = html[html.index("<svg", i):html.index("</svg>", i)]
+    assert "counted from this review&#39;s records" in html or \
+        "counted from this review's records" in html
+    assert "Databases (n = 3)" in svg and "Records excluded" in svg
+    assert "not reported" not in svg

@@ -287,8 +287,8 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
         n = len({r.study for r in rows if not (apart is not None and apart.applies(
             r.population))})
         plain = ["No result in the review's population could be graded" + (
-            f" ({n} studies report results, none a controlled estimate with its confidence "
-            "interval)." if n else ".")]
+            f" ({n} studies report results; none is a controlled estimate with a confidence "
+            "interval from a review or from pooled trials)." if n else ".")]
         headline = plain[0]
     if groups["apart"] and apart is not None:
         if not groups["main"]:
