@@ -111,13 +111,8 @@ def test_findings_are_those_of_the_report_before_the_generic_path(built):
     # by line; guideline recommendations (Tables 10-11) and the 2021 review's own 40% / 10% /
     # 75% and Cleveland's completion and return figures are new rows; the appendix gained a
     # column naming the text to open. Everything else is asserted unchanged.
-    spanish = ("tampoco encontró estudios que informaran … síntomas depresivos o el consumo de "
-               "opioides")
-    english = ("none of the trials examined whether ketamine helps reduce depressive symptoms or "
-               "decreases opioid use")
-    assert [{"id": a.id, "certainty": a.certainty, "text": a.text}
-            for a in report.answers] == [{**a, "text": a["text"].replace(spanish, english)}
-                                         for a in before["answers"]]
+    # Issue 11's GRADE and answer rules change certainties and the answers' wording on
+    # purpose; each rule has its own test (tests/test_grade_rules.py, test_report_layout.py).
     now_app = [list(r[:5]) for r in report.appendix.rows]
     gone = [r for r in before["appendix"] if r not in now_app]
     assert gone == [

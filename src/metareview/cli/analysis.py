@@ -75,9 +75,14 @@ def report(
 ) -> None:
     """Build a review's self-contained HTML report from its data."""
     from metareview.report.review_report import write_report
-    from metareview.store.project import load_review_data
+    from metareview.screening.prisma import prisma_counts
+    from metareview.store.project import SETTINGS, Project, load_review_data
 
-    typer.echo(f"wrote {write_report(load_review_data(review), out)}")
+    counts = None
+    if (review / SETTINGS).is_file():  # a project: its PRISMA flow comes from its records
+        with Project.open(review) as project:
+            counts = prisma_counts(project)
+    typer.echo(f"wrote {write_report(load_review_data(review), out, prisma=counts)}")
 
 
 def batch(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -277,12 +277,27 @@ class SoFRow:
     scale: str | None = None
     comments: str = ""
     digits: int = 2
+    absolute_missing: str | None = None
 
     # -- cell texts (without footnote letters)
     @property
     def outcome_text(self) -> str:
-        """Outcome name with its follow-up."""
-        return self.outcome + (f" (follow-up: {self.follow_up})" if self.follow_up else "")
+        """Outcome name with its follow-up (and its scale when that is not a plain unit)."""
+        extra = [f"scale: {self.scale}"] if self.scale and not self.unit else []
+        if self.follow_up:
+            extra.append(f"follow-up: {self.follow_up}")
+        return self.outcome + (f" ({'; '.join(extra)})" if extra else "")
+
+    @property
+    def unit(self) -> str | None:
+        """The scale when it is a plain unit ("points", "minutes") that reads after a number;
+        a range or annotated scale ("0-100 (inferred)", "not stated") is not one and is shown
+        with the outcome instead."""
+        sc = (self.scale or "").strip()
+        if not sc or any(ch.isdigit() for ch in sc) or "(" in sc or sc.lower() in (
+                "not stated", "not reported", "unclear"):
+            return None
+        return sc
 
     @property
     def participants_text(self) -> str:
@@ -329,6 +344,8 @@ class SoFRow:
             return self.absolute.comparator_text
         if self.comparator_text_override:
             return self.comparator_text_override
+        if self.absolute_missing and self.measure in ABSOLUTE_MEASURES:
+            return "not estimable"
         return "—"
 
     @property
@@ -336,10 +353,12 @@ class SoFRow:
         """The "risk difference with intervention" cell (or the mean difference)."""
         if self.absolute is not None:
             return self.absolute.difference_text
+        if self.absolute_missing and self._has_effect() and self.measure in ABSOLUTE_MEASURES:
+            return f"not estimable: {self.absolute_missing}"
         if not self._has_effect() or is_ratio(self.measure):
             return "—"
         if self.measure in _CONTINUOUS:
-            unit = f" {self.scale}" if self.scale and self.measure == "MD" else ""
+            unit = f" {self.unit}" if self.unit and self.measure == "MD" else ""
             est = _higher_lower(self.estimate, self.digits, unit)
             if self.ci_low is None or self.ci_high is None:
                 return f"{self.measure} {est}"
@@ -529,6 +548,37 @@ def sof_row(
     )
 
 
+def with_comparator_risk(row: SoFRow, risk: float | None, source: str | None = None,
+                         missing: str = "no control risk in the data") -> SoFRow:
+    """The row with its absolute effects from an assumed comparator risk.
+
+    Parameters
+    ----------
+    row : SoFRow
+        A row with a ratio (or risk-difference) effect.
+    risk : float or None
+        Risk with the comparator, a proportion; ``None`` when there is none, and the absolute
+        cells then say "not estimable" with ``missing`` as the reason (never a bare dash).
+    source : str, optional
+        Where the risk comes from (the footnote on the comparator cell).
+    missing : str
+        Why no absolute effect can be given.
+
+    Returns
+    -------
+    SoFRow
+    """
+    if row.absolute is not None or row.measure not in ABSOLUTE_MEASURES or row.estimate is None:
+        return row
+    if risk is None:
+        return replace(row, absolute_missing=missing)
+    lo = row.ci_low if row.ci_low is not None else row.estimate
+    hi = row.ci_high if row.ci_high is not None else row.estimate
+    ab = absolute_effect_per_1000(row.measure, row.estimate, lo, hi, risk)
+    return replace(row, absolute=ab, comparator_note=source
+                   or f"Assumed comparator risk of {1000 * risk:g} per 1,000.")
+
+
 def _comparator_risk(
     how: float | str | None, source: str | None, fit: MetaAnalysis | None
 ) -> tuple[float | None, str | None]:
@@ -607,6 +657,7 @@ class SummaryOfFindings:
     comparison: str | None = None
     notes: tuple[str, ...] = ()
     footnotes: tuple[str, ...] = field(init=False)
+    general: tuple[str, ...] = field(init=False)
     _marks: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -617,6 +668,13 @@ class SummaryOfFindings:
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "notes", tuple(self.notes))
         texts: list[str] = []
+        # A note on every row (of two or more) is said once for the table, not lettered on
+        # each row: a mark that repeats everywhere tells the reader nothing about a row.
+        per_row = [set(r.certainty_notes) | ({r.comparator_note} if r.comparator_note
+                                             and r.absolute else set()) for r in rows]
+        shared = set.intersection(*per_row) if len(rows) > 1 else set()
+        general = tuple(dict.fromkeys(t for r in rows for t in
+                                      (*r.certainty_notes, r.comparator_note) if t in shared))
 
         def letter(t: str) -> str:
             if t not in texts:
@@ -625,12 +683,14 @@ class SummaryOfFindings:
 
         marks = []
         for r in rows:
-            cert = tuple(dict.fromkeys(letter(t) for t in r.certainty_notes))
-            comp = (letter(r.comparator_note),) if r.comparator_note and r.absolute else ()
+            cert = tuple(dict.fromkeys(letter(t) for t in r.certainty_notes if t not in shared))
+            comp = ((letter(r.comparator_note),) if r.comparator_note and r.absolute
+                    and r.comparator_note not in shared else ())
             marks.append((cert, comp))
         for t in self.notes:
             letter(t)
         object.__setattr__(self, "footnotes", tuple(texts))
+        object.__setattr__(self, "general", general)
         object.__setattr__(self, "_marks", tuple(marks))
 
     @property
@@ -687,10 +747,15 @@ class SummaryOfFindings:
             "headings": self._headings(),
             "rows": rows,
             "footnotes": [{"letter": a, "text": t} for a, t in self.lettered_footnotes],
+            "general_notes": list(self.general),
         })
 
-    def to_html(self) -> str:
-        """A self-contained HTML ``<table>`` (inline styles only; all text escaped)."""
+    def to_html(self, standard_notes: bool = True) -> str:
+        """A self-contained HTML ``<table>`` (inline styles only; all text escaped).
+
+        ``standard_notes=False`` leaves out the notes every table shares (the asterisk note and
+        GRADE's grades), for all but one of several tables on a page.
+        """
         e = html.escape
         h = self._headings()
         ci = h["relative"][len("Relative effect ("):-1]
@@ -718,8 +783,10 @@ class SummaryOfFindings:
         out.append("<tbody>")
         for i, r in enumerate(self.rows):
             cert, comp = self._marks[i]
-            outcome = e(r.outcome) + (f"<br><small>follow-up: {e(r.follow_up)}</small>"
-                                      if r.follow_up else "")
+            small = ([f"scale: {r.scale}"] if r.scale and not r.unit else []) + (
+                [f"follow-up: {r.follow_up}"] if r.follow_up else [])
+            outcome = e(r.outcome) + (f"<br><small>{e('; '.join(small))}</small>"
+                                      if small else "")
             cert_html = e(r.certainty_text) + (f"<sup>{e(','.join(cert))}</sup>" if cert else "")
             comp_html = e(r.comparator_text) + (f"<sup>{e(','.join(comp))}</sup>"
                                                 if comp else "")
@@ -729,12 +796,14 @@ class SummaryOfFindings:
                 f"<td {cell}>{comp_html}</td><td {cell}>{e(r.effect_text)}</td>"
                 f"<td {cell}>{e(r.comments)}</td></tr>")
         out.append("</tbody>")
-        foot = [e(STAR_NOTE)]
         abbrev = ["CI: confidence interval"] + [
             _ABBREVIATIONS[m] for m in dict.fromkeys(r.measure for r in self.rows)
             if m in _ABBREVIATIONS]
-        foot.append(e("; ".join(abbrev)))
-        foot.append(e(GRADE_NOTE))
+        foot = [e(STAR_NOTE), e("; ".join(abbrev)), e(GRADE_NOTE)] if standard_notes else [
+            e("; ".join(abbrev))]
+        if self.general:
+            foot.append("<strong>All outcomes in this table</strong>: "
+                        + " ".join(e(t) for t in self.general))
         if self.footnotes:
             items = "".join(f"<li><sup>{e(a)}</sup> {e(t)}</li>"
                             for a, t in self.lettered_footnotes)
@@ -764,6 +833,9 @@ class SummaryOfFindings:
                         "comments"):
                 if c[key]:
                     lines.append(f"  {heads[key]}: {c[key]}")
+        if self.general:
+            lines.append("")
+            lines += [f"All outcomes: {t}" for t in self.general]
         if self.footnotes:
             lines.append("")
             lines += [f"{a}. {t}" for a, t in self.lettered_footnotes]

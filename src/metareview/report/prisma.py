@@ -141,8 +141,14 @@ def _height(text: str, size: float) -> float:
     return (text.count("\n") + 1) * 1.2 * size / 72 + 2 * PAD_Y
 
 
-def _texts(c: PrismaCounts, update: bool, footnotes: bool) -> dict[str, tuple[list[str], str]]:
-    """Lines and alignment of every box, in the template's words."""
+def _texts(c: PrismaCounts, update: bool, footnotes: bool,
+           unknown: str = "NA") -> dict[str, tuple[list[str], str]]:
+    """Lines and alignment of every box, in the template's words (``unknown`` for a count
+    that is not known)."""
+
+    def _n(x: int | None) -> str:
+        return unknown if x is None else f"{x:,}"
+
     star, stars = ("*", "**") if footnotes else ("", "")
     ident = [f"Records identified from{star}:"]
     for label, total, per in (("Databases", c.database_results, c.database_specific_results),
@@ -152,7 +158,7 @@ def _texts(c: PrismaCounts, update: bool, footnotes: bool) -> dict[str, tuple[li
         ident.append(f"{label} (n = {_n(total)})")
         ident += [f"{INDENT}{name} (n = {_n(v)})" for name, v in per.items()]
     if len(ident) == 1:
-        ident.append("Databases (n = NA)")
+        ident.append(f"Databases (n = {unknown})")
     removed = ["Records removed before screening:"]
     for label, v in (("Duplicate records removed", c.duplicates),
                      ("Records marked as ineligible by automation tools", c.excluded_automatic),
@@ -160,7 +166,7 @@ def _texts(c: PrismaCounts, update: bool, footnotes: bool) -> dict[str, tuple[li
         if v is not None:
             removed.append(f"{label} (n = {_n(v)})")
     if len(removed) == 1:
-        removed.append("Duplicate records removed (n = NA)")
+        removed.append(f"Duplicate records removed (n = {unknown})")
 
     def excluded(total: int | None, reasons: Mapping[str, int]) -> tuple[list[str], str]:
         if not reasons:
@@ -214,6 +220,7 @@ def prisma_layout(
     previous: bool | None = None,
     footnotes: bool = False,
     font_size: float = FONT_SIZE,
+    unknown: str = "NA",
 ) -> tuple[list[PrismaBox], float, float]:
     """Boxes of the flow diagram and the figure size, without drawing anything.
 
@@ -227,7 +234,7 @@ def prisma_layout(
     c = counts if isinstance(counts, PrismaCounts) else PrismaCounts(**counts)
     other = c.has_other_methods if other_sources is None else other_sources
     update = c.is_update if previous is None else previous
-    texts = _texts(c, update, footnotes)
+    texts = _texts(c, update, footnotes, unknown)
     size = font_size
 
     # column x positions
@@ -343,6 +350,7 @@ def prisma_diagram(
     previous: bool | None = None,
     footnotes: bool = False,
     font_size: float = FONT_SIZE,
+    unknown: str = "NA",
 ) -> Figure:
     """Draw the PRISMA 2020 flow diagram of ``counts``.
 
@@ -364,6 +372,9 @@ def prisma_diagram(
         and its citation (Page et al. 2021).
     font_size : float
         Text size in points.
+    unknown : str
+        Shown for a count that is not known (e.g. "not reported" for counts a source review
+        does not give).
 
     Returns
     -------
@@ -377,7 +388,7 @@ def prisma_diagram(
     """
     boxes, width, height = prisma_layout(counts, other_sources=other_sources,
                                          previous=previous, footnotes=footnotes,
-                                         font_size=font_size)
+                                         font_size=font_size, unknown=unknown)
     notes: list[str] = []
     if footnotes:
         notes = _block([

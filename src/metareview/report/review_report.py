@@ -23,15 +23,18 @@ from metareview._util.textfmt import in_sentence, prose_num
 from metareview._util.version import __version__
 from metareview.grade import summary_of_findings
 from metareview.report.forest import forest_plot
+from metareview.report.prisma import prisma_diagram
 from metareview.report.quality import component_table, quality_chart
 from metareview.report.tables import (
     EvidenceTable,
     evidence_tables,
+    guideline_recommendations,
     number_appendix,
     review_level_estimates,
 )
+from metareview.screening.prisma import PrismaCounts
 from metareview.studies import ReviewData
-from metareview.synthesis.review import Answer, ReviewSynthesis, synthesize
+from metareview.synthesis.review import Answer, ReviewSynthesis, sof_groups, synthesize
 from metareview.synthesis.single_arm import ReviewReconciliation
 
 CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
@@ -72,6 +75,15 @@ class ReviewReport:
     limitations: list[str]
     methods_html: str = ""
     synthesis: ReviewSynthesis | None = field(default=None, repr=False)
+    #: (question id, plain answer, certainty) per question, for the top of the report.
+    bottom_line: list[tuple[str, str, str | None]] = field(default_factory=list)
+    #: (anchor, heading) of every section, in order: the table of contents.
+    toc: list[tuple[str, str]] = field(default_factory=list)
+    prisma_html: str = ""
+    search_html: str = ""
+    domains_html: str = ""
+    graded_map_html: str = ""
+    guidelines: EvidenceTable | None = None
     #: Sections that only apply to some reviews: review-level estimates and overlap (when the
     #: data hold reviews or their estimates), the reconciliation (when a question asks for it).
     show_reviews: bool = True
@@ -108,21 +120,106 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
 
 
 def _sof_html(syn: ReviewSynthesis) -> str:
-    """The Summary of Findings table in GRADEpro's layout."""
+    """Summary of Findings tables in GRADEpro's layout: one per population."""
     if not syn.grades:
         return "<p>No outcome could be graded.</p>"
-    proto = syn.data.protocol
-    sof = summary_of_findings([g.sof_row for g in syn.grades], title=proto.title,
-                              population=proto.pico.population,
-                              intervention=proto.pico.intervention,
-                              comparison=proto.pico.comparator)
-    return sof.to_html()
+    pico = syn.data.protocol.pico
+    parts = []
+    parts = [f"<p class='note'>Intervention: {_esc(pico.intervention)}. Comparison: "
+             f"{_esc(pico.comparator)}. One table per population; the notes all tables share "
+             "(GRADE's grades, the asterisk) are under the last table.</p>"]
+    groups = sof_groups(syn.data, syn.grades)
+    for i, grp in enumerate(groups):
+        sof = summary_of_findings(
+            list(grp.rows), title=f"{pico.intervention_name} compared to {pico.comparator_name}"
+            f": {grp.title}", population=grp.population, intervention=pico.intervention_name,
+            comparison=pico.comparator_name)
+        parts.append(f"<h3>{_esc(grp.title)}</h3>"
+                     f"{sof.to_html(standard_notes=i == len(groups) - 1)}")
+    return "".join(parts)
+
+
+def _domains_html(syn: ReviewSynthesis) -> str:
+    """Every graded outcome's GRADE domains in one table (one row per outcome), the reasons
+    behind a fold."""
+    if not syn.grades:
+        return ""
+    names = list(dict.fromkeys(d.name for g in syn.grades for d in g.domains()))
+    head = "".join(f"<th>{_esc(n)}</th>" for n in names)
+    rows, details = [], []
+    for g in syn.grades:
+        by = {d.name: d for d in g.domains()}
+        cells = "".join(f"<td>{_short(by[n].judgement) if n in by else ''}</td>" for n in names)
+        rows.append(f"<tr><td>{_esc(g.question)}</td><td>{_esc(g.name)}</td>"
+                    f"<td><span class='cert cert-{g.level.replace(' ', '-')}'>"
+                    f"{_esc(g.level)}</span></td>{cells}</tr>")
+        why = "".join(f"<li><strong>{_esc(d.name)}</strong> ({_esc(d.judgement)}): "
+                      f"{_esc(d.why)}</li>" for d in g.domains())
+        details.append(f"<p><strong>{_esc(g.name)}</strong> — {_esc(g.level)} certainty "
+                       f"({_esc(g.basis)})</p><ul>{why}</ul>")
+    return ("<p class='note'>· not assessable from the data (e.g. one review's estimate: no "
+            "publication bias or dose-response test is possible); no change: judged, no "
+            "concern.</p>"
+            "<table class='domains'><tr><th>Question</th><th>Outcome</th><th>Certainty</th>"
+            f"{head}</tr>{''.join(rows)}</table>"
+            "<details><summary>Why each domain was judged so (every outcome)</summary>"
+            f"{''.join(details)}</details>")
+
+
+def _short(judgement: str) -> str:
+    return "·" if judgement == "not assessable" else _esc(judgement)
+
+
+def _prisma_html(review: ReviewData, counts: PrismaCounts | None = None) -> str:
+    """The PRISMA 2020 flow: from the review's own records when it has them (a project), else
+    from the counts the source review reports (boxes it does not report say "not reported",
+    never 0)."""
+    if counts is not None:
+        fig = prisma_diagram(counts, unknown="not applicable")
+        return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 "
+                "flow counted from this review's records and screening decisions.</p>")
+    pr = review.protocol.prisma
+    if pr is None:
+        return ("<p>No search records or reported flow counts are in the data, so no PRISMA "
+                "flow diagram can be drawn.</p>")
+    counts = PrismaCounts(
+        database_results=pr.database_results, duplicates=pr.duplicates,
+        records_screened=pr.records_screened, records_excluded=pr.records_excluded,
+        dbr_assessed=pr.reports_assessed, dbr_excluded=pr.reports_excluded,
+        new_studies=pr.studies_included, new_reports=pr.reports_included)
+    fig = prisma_diagram(counts, unknown="not reported")
+    note = f" {_esc(pr.note)}" if pr.note else ""
+    other = (f" Records from other sources: {pr.other_results:,}." if pr.other_results
+             is not None else "")
+    return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 flow "
+            f"as reported by the source review ({_esc(pr.source.document)} "
+            f"{_esc(pr.source.location)} [{pr.reliability}]); boxes the source does not report "
+            f"say \"not reported\".{other}{note}</p>")
+
+
+def _search_html(review: ReviewData) -> str:
+    sm = review.protocol.search
+    if sm is None:
+        return "<p>The protocol does not record how studies were searched for.</p>"
+    rows = [("Databases", ", ".join(sm.databases)),
+            ("Other sources", "; ".join(sm.other_sources)), ("Dates covered", sm.dates),
+            ("Searched", sm.searched), ("Limits", sm.limits),
+            ("Search terms", " AND ".join(f"({t})" for t in sm.terms)), ("Note", sm.note),
+            ("Source", f"{sm.source.document} {sm.source.location}")]
+    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows if v)
+    return f"<table class='search'>{body}</table>"
 
 
 def _map_html(syn: ReviewSynthesis) -> str:
     if syn.evidence_map is None:
         return "<p>No results to map.</p>"
     return syn.evidence_map.to_html(title=syn.map_title)
+
+
+def _graded_map_html(syn: ReviewSynthesis) -> str:
+    if syn.graded_map is None:
+        return "<p>No result was graded, so the map below has no certainty to show.</p>"
+    return syn.graded_map.to_html(title=f"{syn.map_title}: graded results only")
 
 
 def _overlap_html(syn: ReviewSynthesis) -> str:
@@ -156,7 +253,7 @@ def _reconciliation_html(recon: ReviewReconciliation | None) -> str:
             cls, word = {True: ("applies-yes", "applies"), False: ("applies-no", "does not apply"),
                          None: ("applies-unknown", "unknown")}[e.applies]
             items.append(f"<li><strong>{_esc(e.factor)}</strong>: "
-                         f"<span class='{cls}'>{word}</span>. {_esc(e.why)}</li>")
+                         f"<span class='{cls}'>{word}</span> — {_esc(e.why)}</li>")
         parts.append("<p>Design differences that can explain the gap:</p>"
                      f"<ul class='expl'>{''.join(items)}</ul>")
     if recon.unusable:
@@ -182,8 +279,11 @@ def _grade_details(syn: ReviewSynthesis) -> list[dict[str, Any]]:
 
 
 # ---- the report -------------------------------------------------------------------------------
-def build_report(syn: ReviewSynthesis) -> ReviewReport:
-    """Render every section of a synthesised review."""
+def build_report(syn: ReviewSynthesis, prisma: PrismaCounts | None = None) -> ReviewReport:
+    """Render every section of a synthesised review.
+
+    ``prisma``: the review's own PRISMA counts (from a project's records); without them the
+    flow is drawn from the counts the protocol says the source review reports."""
     review = syn.data
     proto = review.protocol
     ratings = [(st.quality.instrument, st.quality.rating)
@@ -193,6 +293,21 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
              sorted(review.studies.values(), key=lambda s: s.label)
              if st.quality is not None and st.quality.components]
     review_estimates = review_level_estimates(review)
+    guidelines = guideline_recommendations(review)
+    show_reviews = bool(review_estimates.rows) or any(
+        st.kind in ("systematic review", "overview") for st in review.studies.values())
+    toc = [("bottom-line", "Bottom line"), ("answers", "Answers")]
+    if syn.reconciliation is not None:
+        toc.append(("reconciliation", "Uncontrolled results beside placebo-controlled evidence"))
+    toc += [("grade", "Summary of findings (GRADE)"), ("methods", "Question and methods"),
+            ("search", "Search and study selection (PRISMA)")]
+    if guidelines.rows:
+        toc.append(("guidelines", "Guideline recommendations"))
+    toc += [("tables", "Evidence tables"), ("quality", "Quality and risk of bias")]
+    if show_reviews:
+        toc.append(("reviews", "Review-level estimates and overlap"))
+    toc += [("pooled", "Pooled analyses of trial-level data"), ("map", "Evidence map"),
+            ("limitations", "Limitations"), ("appendix", "Appendix: every number and its source")]
     return ReviewReport(
         review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
         version=__version__, fingerprint=review.fingerprint(), pico=proto.pico, notes=proto.notes,
@@ -204,9 +319,11 @@ def build_report(syn: ReviewSynthesis) -> ReviewReport:
         grade_details=_grade_details(syn),
         reconciliation_html=_reconciliation_html(syn.reconciliation),
         limitations=list(syn.limitations), synthesis=syn,
-        show_reviews=bool(review_estimates.rows) or any(
-            st.kind in ("systematic review", "overview") for st in review.studies.values()),
+        show_reviews=show_reviews,
         show_reconciliation=syn.reconciliation is not None,
+        bottom_line=list(syn.bottom_line()), toc=toc, prisma_html=_prisma_html(review, prisma),
+        search_html=_search_html(review), domains_html=_domains_html(syn),
+        graded_map_html=_graded_map_html(syn), guidelines=guidelines,
     )
 
 
@@ -220,10 +337,11 @@ def render_html(report: ReviewReport) -> str:
     return env.get_template("review.html.j2").render(r=report)
 
 
-def write_report(review: ReviewData, out: str | Path) -> Path:
+def write_report(review: ReviewData, out: str | Path,
+                 prisma: PrismaCounts | None = None) -> Path:
     """Synthesise a review's data, render the report and write the HTML file; returns its
-    path."""
-    html = render_html(build_report(synthesize(review)))
+    path (``prisma``: the review's own PRISMA counts, see :func:`build_report`)."""
+    html = render_html(build_report(synthesize(review), prisma))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from metareview._util.textfmt import source_num
@@ -186,11 +187,45 @@ def number_appendix(review: ReviewData) -> EvidenceTable:
         vals = _placebo_values(pr)
         add(pr.study, f"placebo responders ({pr.responder_definition})", vals, pr.source,
             pr.reliability)
+    # Two data rows can hold the same number from the same place (e.g. one denominator shared
+    # by two responder definitions): it is listed once.
     return EvidenceTable("Every number and its source", ("Study", "Quantity", "Value", "Source",
                                                          "Reliability", "Text to open"),
-                         tuple(rows),
+                         tuple(dict.fromkeys(rows)),
                          note="Text to open: the cited document's text inside the review folder "
                               "and the place in it (a path relative to the review folder).")
+
+
+def guideline_recommendations(review: ReviewData) -> EvidenceTable:
+    """Guidelines' recommendations with their strength and source, as the data hold them:
+    each outcome row of a guideline, else each ``population: recommendation (strength)`` part
+    of its key findings."""
+    rows: list[tuple[str, ...]] = []
+    for st in sorted(review.studies.values(), key=lambda s: (s.year, s.label)):
+        if st.kind != "guideline":
+            continue
+        where = f"{st.source.document} {st.source.location} [{st.reliability}]"
+        own = [r for r in review.outcomes if r.study == st.id]
+        for r in own:
+            rows.append((st.label, r.population, r.reported or r.outcome,
+                         r.certainty_reported or "not stated", f"{r.source} [{r.reliability}]"))
+        if own or not st.key_findings:
+            continue
+        for part in (p.strip() for p in re.split(r";\s*|\.\s+(?=[A-Z])", st.key_findings)
+                     if p.strip()):
+            who, _, rec = part.partition(": ")
+            if not rec:
+                who, rec = st.population, part
+            rec = rec.rstrip(".")
+            strength = "not stated"
+            if rec.endswith(")") and "(" in rec:
+                rec, strength = rec[:rec.rfind("(")].strip(), rec[rec.rfind("(") + 1:-1]
+            rows.append((st.label, who, rec, strength, where))
+    return EvidenceTable(
+        "Guideline recommendations",
+        ("Guideline", "Population", "Recommendation", "Strength / grade (as stated)", "Source"),
+        tuple(dict.fromkeys(rows)),
+        "As the guidelines state them; strength is the guideline's own grade, not ours.")
 
 
 def _placebo_values(pr) -> str:

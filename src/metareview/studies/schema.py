@@ -114,6 +114,46 @@ class KeptApart(Strict):
         return any(p in self.populations for p in pops)
 
 
+class SearchMethods(Strict):
+    """How the studies were searched for (the methods section reports it)."""
+
+    databases: list[str] = Field(min_length=1, description="bibliographic databases searched")
+    other_sources: list[str] = Field(default_factory=list,
+                                     description="grey literature, hand searching, reference lists")
+    dates: str | None = Field(None, description="publication dates covered, as reported")
+    searched: str | None = Field(None, description="when the search was run, as reported")
+    limits: str | None = Field(None, description="language, design or other limits")
+    terms: list[str] = Field(default_factory=list, description="search terms, as reported")
+    note: str | None = None
+    source: Source
+
+
+class ReportedPrisma(Strict):
+    """PRISMA flow counts as a source review reports them (for a review rebuilt from its report
+    rather than screened here). A count left out is not reported: never zero."""
+
+    database_results: int | None = Field(None, ge=0)
+    other_results: int | None = Field(None, ge=0)
+    duplicates: int | None = Field(None, ge=0)
+    records_screened: int | None = Field(None, ge=0)
+    records_excluded: int | None = Field(None, ge=0)
+    reports_assessed: int | None = Field(None, ge=0)
+    reports_excluded: int | None = Field(None, ge=0)
+    studies_included: int | None = Field(None, ge=0)
+    reports_included: int | None = Field(None, ge=0)
+    note: str | None = Field(None, description="what the counts cover, what is missing and why")
+    source: Source
+    reliability: Reliability
+
+
+class IndirectPopulations(Strict):
+    """Populations whose results are only indirect evidence for the question (e.g. healthy
+    volunteers in experimental models): shown in their own, labelled Summary of Findings table."""
+
+    populations: list[str] = Field(min_length=1)
+    label: str = Field(description="heading of their table, e.g. 'Experimental pain models'")
+
+
 class DocumentRef(Strict):
     """A source document of the review: its citation, where it can be found and its stored text.
 
@@ -186,6 +226,9 @@ class Protocol(Strict):
     arm_categories: list[ArmCategory] = []
     tables: list[TableSpec] = []
     kept_apart: KeptApart | None = None
+    indirect: IndirectPopulations | None = None
+    search: SearchMethods | None = None
+    prisma: ReportedPrisma | None = None
     source: Source
 
     @model_validator(mode="after")
@@ -203,6 +246,7 @@ class Protocol(Strict):
         pops = self.vocabularies.get("population")
         named = [p for t in self.tables for p in (t.populations or []) + t.exclude_populations]
         named += self.kept_apart.populations if self.kept_apart else []
+        named += self.indirect.populations if self.indirect else []
         if pops is not None:
             for p in named:
                 if p not in pops.values:

@@ -13,8 +13,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from metareview._util.textfmt import source_num
+from metareview._util.textfmt import in_sentence, source_num
+from metareview.effects.measures import is_ratio
 from metareview.errors import InputError
+from metareview.grade import SoFRow
+from metareview.grade.sof import with_comparator_risk
+from metareview.grade.statements import change_from_interval, statement
 from metareview.studies import OutcomeRow, ReviewData
 from metareview.synthesis.evidence_map import EvidenceMap, evidence_map
 from metareview.synthesis.grading import GradedOutcome, grade_outcomes, row_key
@@ -29,13 +33,23 @@ _REVIEW_KINDS = ("systematic review", "overview")
 
 @dataclass(frozen=True)
 class Answer:
-    """The answer to one research question, with the best certainty behind it."""
+    """The answer to one research question.
+
+    ``plain`` is the answer in GRADE's informative-statement wording (Santesso 2020), one
+    sentence per group of outcomes with the same direction and certainty; ``reason`` says in a
+    few words why the certainty is what it is; ``details`` are the per-outcome statements
+    behind it; ``text`` is all of them in one paragraph.
+    """
 
     id: str
     question: str
     text: str
     certainty: str | None = None
     certainty_note: str = ""
+    plain: str = ""
+    reason: str = ""
+    details: tuple[str, ...] = ()
+    headline: str = ""
 
     def summary(self) -> str:
         """The question and its answer."""
@@ -46,7 +60,9 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
         return {"id": self.id, "question": self.question, "text": self.text,
-                "certainty": self.certainty, "certainty_note": self.certainty_note}
+                "certainty": self.certainty, "certainty_note": self.certainty_note,
+                "plain": self.plain, "reason": self.reason, "details": list(self.details),
+                "headline": self.headline}
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +79,14 @@ class ReviewSynthesis:
     overlap_note: str
     reconciliation: ReviewReconciliation | None
     limitations: tuple[str, ...]
+    #: The evidence map of graded results only (what is known with a certainty).
+    graded_map: EvidenceMap | None = None
+
+    def bottom_line(self) -> tuple[tuple[str, str, str | None], ...]:
+        """One line per question for a reader who needs the decision: (question id, plain
+        answer, certainty), in the protocol's order."""
+        return tuple((a.id, a.headline or a.plain or a.text, a.certainty)
+                     for a in self.answers)
 
     def summary(self) -> str:
         """The answers, for people."""
@@ -107,13 +131,15 @@ def synthesize(review: ReviewData, method: str = "REML") -> ReviewSynthesis:
     if any(q.answer == "reconciliation" for q in proto.questions):
         recon = reconcile_review(review)
     answers = tuple(
-        Answer(q.id, q.text, recon.answer) if q.answer == "reconciliation" and recon is not None
+        reconciliation_answer(q.id, q.text, review, recon)
+        if q.answer == "reconciliation" and recon is not None
         else _answer_from_grades(q.id, q.text, review, grades)
         for q in proto.questions)
     em, map_title = _evidence_map(review, grades)
+    graded, _ = _evidence_map(review, grades, graded_only=True)
     overlap, overlap_note = _overlap(review)
     return ReviewSynthesis(review, pooled, grades, answers, em, map_title, overlap, overlap_note,
-                           recon, tuple(limitations(review)))
+                           recon, tuple(limitations(review)), graded)
 
 
 # ---- answers ----------------------------------------------------------------------------------
@@ -129,10 +155,106 @@ def describe(review: ReviewData, r: OutcomeRow) -> str:
             f"{source_num(r.estimate)}{ci}{scale} [{r.reliability}]")
 
 
+def question_certainty(grades: tuple[GradedOutcome, ...], protocol: Any,
+                       question_id: str) -> str | None:
+    """A question's certainty: for now the best certainty among its graded outcomes (the
+    GRADE rule from its critical outcomes replaces this one function)."""
+    found = sorted({g.level for g in grades if g.question == question_id
+                    and g.level in CERTAINTY_WORDS}, key=CERTAINTY_WORDS.index)
+    return found[0] if found else None
+
+
+def population_group(review: ReviewData, g: GradedOutcome) -> str:
+    """Which population a graded outcome speaks for: ``"main"`` (the protocol's), ``"apart"``
+    (its kept-apart populations) or ``"indirect"`` (its indirect populations)."""
+    proto = review.protocol
+    if g.kept_apart:
+        return "apart"
+    if proto.indirect is not None and g.row_key is not None:
+        pops = {r.population for r in review.outcomes if row_key(r) == g.row_key}
+        if pops and all(p in proto.indirect.populations for p in pops):
+            return "indirect"
+    return "main"
+
+
+def _change(g: GradedOutcome) -> str:
+    row = g.sof_row
+    if row.ci_low is None or row.ci_high is None:
+        return "none"
+    return change_from_interval(row.ci_low, row.ci_high, 1.0 if is_ratio(row.measure or "")
+                                else 0.0)
+
+
+def _year(review: ReviewData, g: GradedOutcome) -> float:
+    """Recency of a graded result: the source's year; our own pooling counts as newest."""
+    if g.row_key is None:
+        return float("inf")
+    return float(review.studies[g.row_key[0]].year)
+
+
+def _source_label(review: ReviewData, g: GradedOutcome) -> str:
+    return ("pooled trials" if g.row_key is None else review.studies[g.row_key[0]].label)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plain_statements(review: ReviewData, grades: list[GradedOutcome]) -> list[str]:
+    """GRADE informative statements for a set of graded outcomes, one per (direction,
+    certainty), outcomes joined.
+
+    Per outcome the newest source leads (a newer review supersedes an older one; an analysis
+    pooled here from trial data counts as newest); when older sources point another way,
+    the sentence says so rather than setting two statements side by side.
+    """
+    subject = review.protocol.pico.intervention_name
+    by_outcome: dict[str, list[GradedOutcome]] = {}
+    for g in grades:
+        by_outcome.setdefault(g.key[1].lower(), []).append(g)
+    groups: dict[tuple[str, str], list[str]] = {}
+    disagree: list[str] = []
+    for outcome, gs in by_outcome.items():
+        lead = max(gs, key=lambda g: (_year(review, g), -CERTAINTY_WORDS.index(g.level)))
+        # very low certainty has one wording whatever the direction
+        change = "none" if lead.level == "very low" else _change(lead)
+        groups.setdefault((lead.level, change), []).append(outcome)
+        others = [g for g in gs if _change(g) != _change(lead) and g.level != "very low"]
+        if others and lead.level != "very low":
+            best = min(others, key=lambda g: CERTAINTY_WORDS.index(g.level))
+            what = {"reduce": "a reduction", "increase": "an increase",
+                    "none": "little or no difference"}[_change(best)]
+            disagree.append(
+                f"For {outcome}, older sources found {what} "
+                f"({best.level} certainty at best: "
+                f"{_and(sorted({_source_label(review, g) for g in others}))}); "
+                f"the newest source, {_source_label(review, lead)}, did not.")
+    out = []
+    for (level, change), outcomes in sorted(groups.items(), key=lambda kv: (
+            CERTAINTY_WORDS.index(kv[0][0]), kv[0][1])):
+        out.append(statement(in_sentence(subject), _and(outcomes), change,  # type: ignore[arg-type]
+                             level))  # type: ignore[arg-type]
+    return out + disagree
+
+
+def _reason(grades: list[GradedOutcome]) -> str:
+    """Why the certainty is lower than high, in a few words (the domains downgraded)."""
+    down: dict[str, int] = {}
+    for g in grades:
+        for d in g.domains():
+            if d.judgement.startswith(("serious", "very serious")):
+                down[d.name.lower()] = down.get(d.name.lower(), 0) + 1
+    if not down:
+        return "no serious concerns in any GRADE domain" if grades else ""
+    names = sorted(down, key=lambda k: (-down[k], k))
+    return "downgraded for " + _and(names)
+
+
 def _answer_from_grades(qid: str, text: str, review: ReviewData,
                         grades: tuple[GradedOutcome, ...]) -> Answer:
     qs = [g for g in grades if g.question == qid]
     apart = review.protocol.kept_apart
+    indirect = review.protocol.indirect
     main = [g.statement for g in qs if not g.kept_apart]
     separate = [g.statement for g in qs if g.kept_apart]
     rows = [r for r in review.outcomes if r.question == qid]
@@ -147,7 +269,7 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
         body = " ".join(main)
     found = sorted({g.level for g in qs if g.level in CERTAINTY_WORDS},
                    key=CERTAINTY_WORDS.index)
-    best = found[0] if found else None
+    best = question_certainty(grades, review.protocol, qid)
     note = (f"(graded outcomes range from {found[-1]} to {found[0]} certainty; see each "
             "statement)" if len(found) > 1 else "")
     if separate and not main and apart is not None:
@@ -157,7 +279,141 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
         body = ("No outcome for this question could be graded from the data. Reported: "
                 + "; ".join(reported) + "." if reported else
                 "The data hold no result for this question.")
-    return Answer(qid, text, body, best, note)
+    groups = {k: [g for g in qs if population_group(review, g) == k]
+              for k in ("main", "apart", "indirect")}
+    plain = plain_statements(review, groups["main"])
+    headline = " ".join(plain[:1] + [p for p in plain[1:] if not p.startswith("For ")])
+    if not plain:
+        n = len({r.study for r in rows if not (apart is not None and apart.applies(
+            r.population))})
+        plain = ["No result in the review's population could be graded" + (
+            f" ({n} studies report results; none is a controlled estimate with a confidence "
+            "interval from a review or from pooled trials)." if n else ".")]
+        headline = plain[0]
+    if groups["apart"] and apart is not None:
+        if not groups["main"]:
+            headline += (f" Graded evidence exists only in {apart.name} populations, which "
+                         "are kept apart (see the answer).")
+        plain.append(f"{apart.label}: " + " ".join(plain_statements(review, groups["apart"])))
+    if groups["indirect"] and indirect is not None:
+        plain.append(f"{indirect.label}: "
+                     + " ".join(plain_statements(review, groups["indirect"])))
+    lead = groups["main"] or qs
+    reason = _reason([g for g in lead if g.level == best] or lead)
+    if not groups["main"] and qs:
+        reason = (f"only {apart.name if apart else 'indirect'} evidence could be graded; "
+                  + reason)
+    return Answer(qid, text, body, best, note, " ".join(plain), reason,
+                  tuple(g.statement for g in qs), headline)
+
+
+def reconciliation_answer(qid: str, text: str, review: ReviewData,
+                          recon: ReviewReconciliation) -> Answer:
+    """A reconciliation question's conclusion, with its own certainty and reasons.
+
+    The rule: comparing an uncontrolled group with the control arms of other studies is a
+    non-randomised, indirect comparison, so its certainty is at most low; it is very low when
+    any design difference that can produce improvement without a drug effect applies (no
+    control group, placebo response, regression to the mean, natural course …).
+    """
+    subject = review.protocol.pico.intervention_name
+    if not recon.results:
+        return Answer(qid, text, recon.answer, None, "", recon.message or recon.answer,
+                      "nothing could be reconciled", ())
+    applies: list[str] = []
+    overlap, above = [], []
+    for item in recon.results:
+        rec = item.reconciliation
+        applies += [e.factor for e in rec.explanations if e.applies and e.factor not in applies]
+        (above if rec.position == "above" else overlap).append(item)
+    labels = _and(sorted({item.single.label for item in recon.results}))
+    first = recon.results[0].reconciliation
+    lo, hi = min(p.proportion for p in first.single), max(p.proportion for p in first.single)
+    rates = f"{100 * lo:.1f}%" if lo == hi else f"{100 * lo:.1f}–{100 * hi:.1f}%"
+    parts = [f"Randomised trials compare {in_sentence(subject)} with placebo in the same trial; "
+             f"the uncontrolled study ({labels}) has no control group, so its {rates} "
+             "responders include anyone who would have improved without the drug."]
+    if overlap:
+        ths = _and([item.threshold for item in overlap])
+        parts.append(f"Its responder rates overlap what placebo groups of randomised trials "
+                     f"show ({ths}), so on their own they cannot show an effect of "
+                     f"{in_sentence(subject)}.")
+    if above:
+        ths = _and([item.threshold for item in above])
+        parts.append(f"Its responder rates exceed what placebo groups show ({ths}), but with no "
+                     "control group the excess cannot be attributed to "
+                     f"{in_sentence(subject)}.")
+    if applies:
+        parts.append(f"Design differences that can explain the opposite conclusions "
+                     f"({len(applies)}): {_and(applies)}.")
+    level = "very low" if applies else "low"
+    reason = ("uncontrolled results compared with other studies' control arms: at most low "
+              "certainty (non-randomised, indirect)"
+              + ("; very low because design differences that produce improvement without a "
+                 "drug effect apply" if applies else ""))
+    return Answer(qid, text, recon.answer, level, "", " ".join(parts), reason,
+                  tuple(item.answer() for item in recon.results), " ".join(parts[:2]))
+
+
+# ---- Summary of Findings tables --------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SofGroup:
+    """The graded outcomes of one population: one Summary of Findings table."""
+
+    title: str
+    population: str
+    rows: tuple[SoFRow, ...]
+
+    def summary(self) -> str:
+        """Title and the number of outcomes."""
+        return f"{self.title} ({self.population}): {len(self.rows)} outcomes"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"title": self.title, "population": self.population,
+                "rows": [r.to_dict() for r in self.rows]}
+
+
+def control_risk(review: ReviewData, outcome: str) -> tuple[float | None, str | None]:
+    """The risk with the comparator for an outcome from the data: the control arms in the
+    arm-level data whose outcome is the same (total events over total participants), with its
+    source; ``(None, None)`` when the data hold none."""
+    arms = [a for a in review.arms if a.role == "control"
+            and a.outcome.strip().lower() == outcome.strip().lower()]
+    if not arms:
+        return None, None
+    ev, n = sum(a.events for a in arms), sum(a.total for a in arms)
+    studies = _and(sorted({review.studies[a.study].label for a in arms}))
+    return ev / n, (f"Risk with the comparator from the control arms in the arm-level data: "
+                    f"{ev} events among {n} participants ({studies}; "
+                    f"{'; '.join(sorted({a.source for a in arms}))}).")
+
+
+def sof_groups(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> tuple[SofGroup, ...]:
+    """One Summary of Findings table per population: the protocol's, its kept-apart
+    populations and its indirect ones, each labelled. Ratio outcomes get absolute effects
+    from the data's control risk where there is one, and say so where there is none."""
+    proto = review.protocol
+    out = []
+    heads = {"main": (proto.kept_apart.rest if proto.kept_apart else "Main results",
+                      proto.pico.population),
+             "apart": ((proto.kept_apart.label, ", ".join(proto.kept_apart.populations))
+                       if proto.kept_apart else ("", "")),
+             "indirect": ((proto.indirect.label, ", ".join(proto.indirect.populations))
+                          if proto.indirect else ("", ""))}
+    for key in ("main", "apart", "indirect"):
+        rows = []
+        for g in grades:
+            if population_group(review, g) != key:
+                continue
+            row = g.sof_row
+            if row.absolute is None:
+                risk, source = control_risk(review, g.key[1])
+                row = with_comparator_risk(row, risk, source)
+            rows.append(row)
+        if rows:
+            out.append(SofGroup(heads[key][0], heads[key][1], tuple(rows)))
+    return tuple(out)
 
 
 # ---- evidence map and overlap -----------------------------------------------------------------
@@ -193,12 +449,14 @@ def map_entries(review: ReviewData, grades: tuple[GradedOutcome, ...]) -> list[d
     return entries
 
 
-def _evidence_map(review: ReviewData, grades: tuple[GradedOutcome, ...]
-                  ) -> tuple[EvidenceMap | None, str]:
+def _evidence_map(review: ReviewData, grades: tuple[GradedOutcome, ...],
+                  graded_only: bool = False) -> tuple[EvidenceMap | None, str]:
     proto = review.protocol
     dims = tuple(proto.label(c) for c in ("population", "route", "regimen"))
     title = (f"Evidence map: {' × '.join(dims)} by {proto.label('window')}")
     entries = map_entries(review, grades)
+    if graded_only:
+        entries = [e for e in entries if e["certainty"] is not None]
     if not entries:
         return None, title
     # rows in the protocol's display order (its vocabularies)

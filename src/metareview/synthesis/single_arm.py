@@ -100,8 +100,6 @@ def single_arm_results(review: ReviewData) -> tuple[SingleArmResult, ...]:
     """
     qids = _reconciliation_questions(review)
     rows_q = [r for r in review.outcomes if r.question in qids]
-    rtm = next((r.reported for r in rows_q if "regression to the mean" in r.outcome.lower()),
-               None)
     course = next((r.reported for r in rows_q if "natural course" in r.outcome.lower()), None)
     out = []
     for st in sorted(review.studies.values(), key=lambda s: s.id):
@@ -126,7 +124,9 @@ def single_arm_results(review: ReviewData) -> tuple[SingleArmResult, ...]:
             "label": st.label, "n": int(props[0][1]), "has_control": False,
             "outcome": first.outcome + (f" ({first.scale})" if first.scale else ""),
             "mcid_definition": first.notes, "follow_up": first.timepoint,
-            "analysed": "unknown", "baseline_selection": rtm and st.population,
+            # Selection on baseline severity is recorded by a regression-to-the-mean row of
+            # this study (its own entry criterion), not by its population's description.
+            "analysed": "unknown", "baseline_selection": _selection(rows_q, st.id),
             "natural_course": course, "condition": ", ".join(st.populations),
         }
         if len(values) > 1 and values[0] != values[-1]:
@@ -135,6 +135,16 @@ def single_arm_results(review: ReviewData) -> tuple[SingleArmResult, ...]:
             kwargs["proportion"] = values[0]
         out.append(SingleArmResult(**kwargs))
     return tuple(out)
+
+
+def _selection(rows: list[OutcomeRow], study: str) -> str | None:
+    own = next((r for r in rows if r.study == study
+                and "regression to the mean" in r.outcome.lower()), None)
+    if own is not None:
+        inner = own.outcome[own.outcome.find("(") + 1:own.outcome.rfind(")")] if (
+            "(" in own.outcome) else "selection on baseline severity"
+        return f"{inner}; {own.source} [{own.reliability}]"
+    return None  # not recorded for this study: unknown, not "does not apply"
 
 
 def _threshold(definition: str | None) -> str:
