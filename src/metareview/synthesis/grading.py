@@ -368,3 +368,90 @@ def _judgement(d: Any) -> str:
     words = {0: "no change", -1: "serious (−1)", -2: "very serious (−2)", 1: "+1", 2: "+2"}
     text = words.get(change, str(change))
     return text + (" (reviewer override)" if getattr(d, "overridden", False) else "")
+
+
+@dataclass(frozen=True)
+class QuestionCertainty:
+    """The certainty of the evidence answering one question (GRADE: the lowest certainty among
+    its critical outcomes).
+
+    Attributes
+    ----------
+    question : str
+        The question id.
+    level : str or None
+        High, moderate, low or very low; None when no outcome that may set it was graded.
+    deciding : tuple of str
+        The graded outcomes at ``level`` among those that set it (their names as graded).
+    critical : tuple of str
+        The outcomes the protocol declares critical for the question (empty: none declared,
+        so every graded outcome counts).
+    note : str
+        How the level was reached, in one sentence.
+    """
+
+    question: str
+    level: str | None
+    deciding: tuple[str, ...]
+    critical: tuple[str, ...]
+    note: str
+
+    def summary(self) -> str:
+        """``Q1: very low certainty (…)``."""
+        level = f"{self.level} certainty" if self.level else "no graded certainty"
+        return f"{self.question}: {level} ({self.note})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"question": self.question, "level": self.level, "deciding": list(self.deciding),
+                "critical": list(self.critical), "note": self.note}
+
+
+def question_certainty(grades: Sequence[GradedOutcome], protocol: Protocol,
+                       question_id: str) -> QuestionCertainty:
+    """The certainty of a question's evidence: the lowest among its critical outcomes.
+
+    GRADE rates the overall certainty of a body of evidence by the lowest certainty of the
+    outcomes critical for the decision (GRADE guidelines 11, Guyatt 2013 JCE 66:151), not by
+    the best graded outcome. The protocol's ``critical_outcomes`` name them per question; when
+    it names none for the question, every graded outcome counts (so the lowest of all sets
+    it). Outcomes the protocol keeps apart (e.g. another setting) never set the level.
+
+    Parameters
+    ----------
+    grades : sequence of GradedOutcome
+        The review's graded outcomes (``ReviewSynthesis.grades``).
+    protocol : Protocol
+        The review's protocol.
+    question_id : str
+        A question id of the protocol.
+
+    Returns
+    -------
+    QuestionCertainty
+    """
+    apart = protocol.kept_apart
+    crit = protocol.critical(question_id)
+    qs = [g for g in grades if g.question == question_id]
+    main = [g for g in qs if not g.kept_apart]
+    names = tuple(crit.outcomes) if crit is not None else ()
+    pool = [g for g in main if crit is None or crit.includes(g.key[1])]
+    if not pool:
+        if crit is not None and main:
+            why = (f"no critical outcome ({', '.join(names)}) could be graded; graded outcomes "
+                   "that are not critical do not set it")
+        elif qs and apart is not None:
+            why = (f"only {apart.name} evidence was graded, and evidence kept apart does not "
+                   f"set the certainty of the {apart.rest_name} question")
+        else:
+            why = "no outcome for this question could be graded"
+        return QuestionCertainty(question_id, None, (), names, why)
+    level = min((g.level for g in pool), key=LEVELS.index)
+    deciding = tuple(g.name for g in pool if g.level == level)
+    which = (f"critical outcomes: {', '.join(names)}" if crit is not None
+             else "no critical outcomes declared, so every graded outcome counts")
+    note = (f"the lowest certainty among {len(pool)} graded estimate"
+            f"{'s' if len(pool) != 1 else ''} of the {which}; set by {'; '.join(deciding)}")
+    if apart is not None and len(main) < len(qs):
+        note += f"; {apart.name} evidence, kept apart, does not count"
+    return QuestionCertainty(question_id, level, deciding, names, note)
