@@ -342,3 +342,27 @@ def test_flagship_folder_round_trips_with_the_rules(tmp_path):
     syn = synthesize(load_folder(FLAGSHIP))
     lines = textwrap.shorten(" ".join(g.statement for g in syn.grades), 100000)
     assert "Capped at the source review's own rating (very low)" in lines
+
+
+def test_pooled_trials_indirectness_from_their_arm_rows(toy):
+    """A pooled outcome takes the worst rule any of its trials' arm rows match."""
+    (toy / "protocol.yaml").write_text(PROTOCOL.replace(
+        "source: {document: doc, location: Table 3}\n",
+        "arm_categories:\n  - {id: any, title: Any adverse event, question: Q1}\n"
+        "source: {document: doc, location: Table 3}\n"))
+    for sid in ("a", "b"):
+        (toy / "studies" / f"{sid}.yaml").write_text(STUDY.format(
+            sid=sid, label=f"Trial {sid}", year=2015).replace("kind: systematic review",
+                                                             "kind: primary study"))
+    head = ("study,outcome,category,arm,role,events,total,population,route,regimen,window,"
+            "timepoint,source,reliability\n")
+    cells = [("a", "intervention", 10, 20, "neuropathic"), ("a", "control", 4, 20, "neuropathic"),
+             ("b", "intervention", 6, 30, "volunteers"), ("b", "control", 3, 30, "volunteers")]
+    (toy / "arms.csv").write_text(head + "".join(
+        f"{s},any AE,any,{role},{role},{e},{n},{pop},IV,single,immediate/24-48 h,1 h,"
+        "doc Table 8,V\n" for s, role, e, n, pop in cells))
+    syn = synthesize(load_folder(toy))
+    pooled = next(g for g in syn.grades if g.key == ("Q1", "Any adverse event", None, None))
+    d = pooled.certainty.domains["indirectness"]
+    assert d.change == -2 and "healthy volunteers with experimental pain" in d.rationale
+    assert d.values["populations"] == ["neuropathic", "volunteers"]
