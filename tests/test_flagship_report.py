@@ -100,9 +100,22 @@ def test_findings_are_those_of_the_report_before_the_generic_path(built):
     _, report, _ = built
     before = json.loads((Path(__file__).parent / "data" / "findings"
                          / "ketamine-before-issue10.json").read_text(encoding="utf-8"))
-    grades = [{"question": g.question, "outcome": g.name, "certainty": g.level,
-               "statement": g.statement, "basis": g.basis} for g in report.synthesis.grades]
-    assert grades == before["grades"]
+    # Issue 11's GRADE rules change findings on purpose: indirectness from the protocol's
+    # rules (rule 1), no grade above the source review's own certainty (rule 2) and
+    # "little or no difference" only when the interval excludes the MID (rule 5) change the
+    # certainty and statement of the outcomes they touch, and so the answers' texts and
+    # certainties. What is graded, and on what basis, is unchanged; so is every outcome the
+    # rules leave alone.
+    grades = [{"question": g.question, "outcome": g.name, "basis": g.basis}
+              for g in report.synthesis.grades]
+    assert grades == [{k: g[k] for k in ("question", "outcome", "basis")}
+                      for g in before["grades"]]
+    untouched = [(g, b) for g, b in zip(report.synthesis.grades, before["grades"], strict=True)
+                 if _untouched_by_issue11_rules(g)]
+    assert len(untouched) >= 3
+    for g, b in untouched:
+        assert (g.level, g.statement) == (b["certainty"], b["statement"])
+    assert [a.id for a in report.answers] == [a["id"] for a in before["answers"]]
     # Issue 11 (sources): the data's errors were fixed from the sources' own text and dropped
     # seed content was entered, so the answers, appendix, estimates and tables differ from the
     # snapshot exactly there: the Cochrane sentence is quoted in English (seed 000), not from
@@ -111,8 +124,6 @@ def test_findings_are_those_of_the_report_before_the_generic_path(built):
     # by line; guideline recommendations (Tables 10-11) and the 2021 review's own 40% / 10% /
     # 75% and Cleveland's completion and return figures are new rows; the appendix gained a
     # column naming the text to open. Everything else is asserted unchanged.
-    # Issue 11's GRADE and answer rules change certainties and the answers' wording on
-    # purpose; each rule has its own test (tests/test_grade_rules.py, test_report_layout.py).
     now_app = [list(r[:5]) for r in report.appendix.rows]
     gone = [r for r in before["appendix"] if r not in now_app]
     assert gone == [
@@ -138,3 +149,12 @@ def test_findings_are_those_of_the_report_before_the_generic_path(built):
         assert keep == [r for r in t_old["rows"] if not r[0].startswith(changed)]
     assert [p["estimate"] for p in before["pooled"]] == [
         fit.estimate for p in report.synthesis.pooled for _, fit in p.fits()]
+
+
+def _untouched_by_issue11_rules(g) -> bool:
+    """Whether no issue-11 GRADE rule (indirectness rules, the source review's cap, wording
+    against the MID) applies to a graded outcome."""
+    c = g.certainty
+    null = 1.0 if c.measure in ("RR", "OR", "HR", "IRR") else 0.0
+    return (c.domains["indirectness"].change == 0 and c.ceiling is None
+            and c.ci_low is not None and not c.ci_low <= null <= c.ci_high)

@@ -239,7 +239,8 @@ def test_a_reviewers_judgement_replaces_the_proposal_and_says_why(toy):
     assert dom.change == -1 and dom.overridden and dom.by == "AB"
     assert dom.rationale == "Reviewer override: the weak rating concerns follow-up only"
     lines = {d.name: d for d in after.domains()}
-    assert lines["risk of bias"].why == dom.rationale
+    # issue 11: the line shows who judged and the rule's proposal beside the override
+    assert lines["risk of bias"].why.startswith(dom.rationale + " (AB). Proposed: very serious")
     assert lines["risk of bias"].judgement == "serious (−1) (reviewer override)"
     levels = ("high", "moderate", "low", "very low")
     assert levels.index(after.level) == levels.index(before[pooled].level) - 1

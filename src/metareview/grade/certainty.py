@@ -275,11 +275,14 @@ class Override:
         explanation for every judgement that departs from "not serious".
     by : str, optional
         Who made the judgement.
+    date : str, optional
+        When, as an ISO date (``YYYY-MM-DD``).
     """
 
     change: int
     reason: str
     by: str | None = None
+    date: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.change, bool) or not isinstance(self.change, (int, np.integer)):
@@ -293,7 +296,7 @@ class Override:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
-        return {"change": self.change, "reason": self.reason, "by": self.by}
+        return {"change": self.change, "reason": self.reason, "by": self.by, "date": self.date}
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,6 +327,8 @@ class DomainJudgement:
         The override's reason.
     by : str or None
         Who overrode it.
+    date : str or None
+        When it was overridden (ISO date).
     proposed : DomainJudgement or None
         The engine's original proposal, kept when overridden.
     """
@@ -339,6 +344,7 @@ class DomainJudgement:
     reason: str | None = None
     by: str | None = None
     proposed: DomainJudgement | None = None
+    date: str | None = None
 
     @property
     def label(self) -> str:
@@ -365,6 +371,7 @@ class DomainJudgement:
             "overridden": self.overridden,
             "reason": self.reason,
             "by": self.by,
+            "date": self.date,
             "proposed": self.proposed.to_dict() if self.proposed is not None else None,
         })
 
@@ -375,6 +382,66 @@ def _label(domain: str, change: int) -> str:
     if domain == "large_effect":
         return {0: "none", 1: "large", 2: "very large"}[change]
     return {0: "none", 1: "present"}[change]
+
+
+# ---- ceiling ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ceiling:
+    """A level the certainty may not exceed, e.g. the certainty the source review reported.
+
+    A grade built on one review's estimate should not claim more than the review's own
+    assessment, which saw its trials' risk of bias and indirectness: the ceiling caps the
+    level unless ``reason`` says why the evidence deserves more (then it is lifted, and the
+    reason is shown beside the grade).
+
+    Parameters
+    ----------
+    level : {"high", "moderate", "low", "very low"}
+        The ceiling.
+    what : str
+        What the level is, for the note, e.g. ``"the source review's own rating"``.
+    reason, by, date : str, optional
+        Why the ceiling is lifted, who decided it and when (ISO date); no reason: it caps.
+    """
+
+    level: str
+    what: str = "the source review's own rating"
+    reason: str | None = None
+    by: str | None = None
+    date: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise InputError(f"ceiling must be one of {', '.join(LEVELS)} (got {self.level!r})")
+        if self.reason is not None and not self.reason.strip():
+            raise InputError("a lifted ceiling needs a reason")
+
+    @property
+    def lifted(self) -> bool:
+        """Whether a recorded reason lifts the ceiling."""
+        return self.reason is not None
+
+    def apply(self, level: str) -> tuple[str, str | None]:
+        """The level after the ceiling, and the note to show (None when it changes nothing).
+
+        Examples
+        --------
+        >>> Ceiling("very low").apply("low")
+        ('very low', "Capped at the source review's own rating (very low); the domains give low.")
+        """
+        if LEVELS.index(level) <= LEVELS.index(self.level):
+            return level, None
+        if self.lifted:
+            who = ", ".join(x for x in (self.by, self.date) if x)
+            return level, (f"Graded above {self.what} ({self.level}): "
+                           f"{self.reason.rstrip('.')}"  # type: ignore[union-attr]
+                           f"{' (' + who + ')' if who else ''}.")
+        return self.level, (f"Capped at {self.what} ({self.level}); the domains give {level}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"level": self.level, "what": self.what, "reason": self.reason, "by": self.by,
+                "date": self.date, "lifted": self.lifted}
 
 
 # ---- certainty -------------------------------------------------------------------------------
@@ -408,6 +475,12 @@ class Certainty:
         Number of studies.
     n_participants : int or None
         Number of participants.
+    uncapped : str or None
+        The level the domains give, before a :class:`Ceiling` (None: same as ``final``).
+    ceiling : Ceiling or None
+        The ceiling that applied to this outcome, if any.
+    cap_note : str or None
+        The line that says the ceiling capped the level (or why it was lifted).
     symbols : str
         GRADEpro's symbols for ``final`` (derived).
     """
@@ -425,6 +498,9 @@ class Certainty:
     level: float = 95.0
     k: int | None = None
     n_participants: int | None = None
+    uncapped: str | None = None
+    ceiling: Ceiling | None = None
+    cap_note: str | None = None
     symbols: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -436,6 +512,11 @@ class Certainty:
     def score(self) -> int:
         """1 (very low) to 4 (high)."""
         return LEVELS.index(self.final) + 1
+
+    @property
+    def capped(self) -> bool:
+        """Whether a ceiling lowered the level the domains give."""
+        return self.uncapped is not None and self.uncapped != self.final
 
     @property
     def downgrade(self) -> int:
@@ -473,6 +554,10 @@ class Certainty:
             "level": self.level,
             "k": self.k,
             "n_participants": self.n_participants,
+            "uncapped": self.uncapped if self.uncapped is not None else self.final,
+            "capped": self.capped,
+            "ceiling": self.ceiling.to_dict() if self.ceiling is not None else None,
+            "cap_note": self.cap_note,
         })
 
     def summary(self) -> str:
@@ -504,6 +589,8 @@ class Certainty:
             lines.append(f"  {DOMAIN_LABELS[name]:<{width}}  {d.label:<12} {change:>2}{flag}  "
                          f"{d.rationale}")
         lines += ["", f"Certainty: {self.label}"]
+        if self.cap_note is not None:
+            lines.append(f"  {self.cap_note}")
         for letter, note in zip(_letters(len(self.footnotes)), self.footnotes, strict=True):
             lines.append(f"  {letter}. {note}")
         return "\n".join(lines)
@@ -881,15 +968,23 @@ def _judge_large_effect(ev: _Evidence, design: str, th: Thresholds) -> DomainJud
                            rule, values)
 
 
-def _reviewer(domain: str, given: int | Override, design: str) -> DomainJudgement:
-    """A domain only the reviewer can judge (indirectness, dose-response, confounding)."""
+def _reviewer(domain: str, given: int | Override | DomainJudgement,
+              design: str) -> DomainJudgement:
+    """A domain only the reviewer can judge (indirectness, dose-response, confounding), or
+    a judgement the caller computed from data (a :class:`DomainJudgement`, e.g. indirectness
+    from the protocol's rules)."""
+    if isinstance(given, DomainJudgement):
+        if given.domain != domain:
+            raise InputError(f"{domain}: the judgement given is for {given.domain}")
+        _check_change(domain, given.change)
+        return given
     if domain in UPGRADE_DOMAINS and design == "randomised" and given == 0:
         return DomainJudgement(domain, 0, "Not applicable: randomised evidence is not rated up.",
                                _RULE_REVIEWER, assessable=False)
     if isinstance(given, Override):
         _check_change(domain, given.change)
         return DomainJudgement(domain, given.change, f"Reviewer judgement: {given.reason}",
-                               _RULE_REVIEWER, by=given.by, reason=given.reason)
+                               _RULE_REVIEWER, by=given.by, reason=given.reason, date=given.date)
     if isinstance(given, bool) or not isinstance(given, (int, np.integer)):
         raise InputError(f"{domain} must be an integer level change or an Override "
                          f"(got {given!r})")
@@ -920,11 +1015,12 @@ def _as_override(name: str, value: Override | Mapping[str, Any]) -> Override:
     if isinstance(value, Override):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"change", "reason", "by"}
+        unknown = set(value) - {"change", "reason", "by", "date"}
         if unknown or "change" not in value:
             raise InputError(f"override for {name}: give change and reason (got keys "
                              f"{', '.join(sorted(map(str, value)))})")
-        return Override(value["change"], value.get("reason", ""), value.get("by"))
+        return Override(value["change"], value.get("reason", ""), value.get("by"),
+                        value.get("date"))
     raise InputError(f"override for {name} must be an Override or a mapping with change and "
                      f"reason (got {value!r})")
 
@@ -945,8 +1041,10 @@ def _footnote(d: DomainJudgement) -> str | None:
         verb = "downgraded" if d.domain in DOWNGRADE_DOMAINS else "upgraded"
         head = f"Not {verb} for {name}"
     if d.overridden and d.proposed is not None:
-        return (f"{head}: {d.reason.rstrip('.') if d.reason else ''} (reviewer override; the "
-                f"rule proposed {d.proposed.label}: {d.proposed.rationale.rstrip('.')}).")
+        who = ", ".join(x for x in (d.by, d.date) if x)
+        return (f"{head}: {d.reason.rstrip('.') if d.reason else ''} (reviewer override"
+                f"{' by ' + who if who else ''}; the rule proposed {d.proposed.label}: "
+                f"{d.proposed.rationale.rstrip('.')}).")
     body = d.rationale
     if body.startswith("Reviewer judgement: "):
         body = body[len("Reviewer judgement: "):]
@@ -975,11 +1073,12 @@ def assess_certainty(
     mid_scale: str | None = None,
     ois: int | None = None,
     egger_p: float | None = None,
-    indirectness: int | Override = 0,
+    indirectness: int | Override | DomainJudgement = 0,
     dose_response: int | Override = 0,
     plausible_confounding: int | Override = 0,
     overrides: Mapping[str, Override | Mapping[str, Any]] | None = None,
     thresholds: Thresholds | None = None,
+    ceiling: Ceiling | None = None,
 ) -> Certainty:
     """Grade the certainty of the evidence for one outcome (GRADE).
 
@@ -1009,9 +1108,11 @@ def assess_certainty(
         2 studies: not assessable (0). GRADE guidelines 7 (Guyatt GH et al. J Clin Epidemiol
         2011;64:1294-1302); I^2 bands from the Cochrane Handbook 10.10.2.
     Indirectness
-        Not computable from data: the reviewer's ``indirectness`` (0 by default, recorded as
-        "not assessed from data; reviewer judgement required"). GRADE guidelines 8 (Guyatt GH
-        et al. J Clin Epidemiol 2011;64:1303-1310).
+        Not computable from the numbers: the reviewer's ``indirectness`` (0 by default,
+        recorded as "not assessed from data; reviewer judgement required"), or a judgement
+        computed from declared rules (a :class:`DomainJudgement` for ``indirectness``, e.g.
+        a population the protocol declares indirect). GRADE guidelines 8 (Guyatt GH et al.
+        J Clin Epidemiol 2011;64:1303-1310).
     Imprecision
         Against the null and the MID thresholds: CI includes both MID thresholds (appreciable
         benefit and harm): very serious (-2); CI crosses the null and includes one MID
@@ -1059,12 +1160,18 @@ def assess_certainty(
     egger_p : float, optional
         Egger's test p-value; replaces the one computed from the fit.
     indirectness, dose_response, plausible_confounding : int or Override
-        The reviewer's judgement (an :class:`Override` carries the reason).
+        The reviewer's judgement (an :class:`Override` carries the reason); ``indirectness``
+        may also be a computed :class:`DomainJudgement` (a proposal ``overrides`` can
+        replace).
     overrides : mapping of domain name to Override, optional
         Reviewer overrides of any domain; a mapping ``{"change": -1, "reason": "..."}`` is
         accepted too.
     thresholds : Thresholds, optional
         The rules' thresholds.
+    ceiling : Ceiling, optional
+        A level the result may not exceed (e.g. the certainty the source review itself
+        reported) unless the ceiling carries a reason for lifting it; the result records the
+        level before the cap and a note that is printed beside the grade.
 
     Returns
     -------
@@ -1173,7 +1280,7 @@ def assess_certainty(
         domains[dom] = DomainJudgement(
             dom, ov.change, f"Reviewer override: {ov.reason}", proposals[dom].rule,
             dict(proposals[dom].values), assessable=True, overridden=True, reason=ov.reason,
-            by=ov.by, proposed=proposals[dom])
+            by=ov.by, proposed=proposals[dom], date=ov.date)
 
     # -- rating up only counts for observational evidence not rated down (GRADE guidelines 9)
     down = sum(domains[d].change for d in DOWNGRADE_DOMAINS)
@@ -1184,7 +1291,12 @@ def assess_certainty(
     up = sum(domains[d].effective_change for d in UPGRADE_DOMAINS)
     score = LEVELS.index(start) + 1 + down + up
     final = LEVELS[min(4, max(1, score)) - 1]
+    uncapped = final
+    cap_note = None
+    if ceiling is not None:
+        final, cap_note = ceiling.apply(final)
     notes = tuple(n for n in (_footnote(domains[d]) for d in DOMAINS) if n is not None)
+    notes += (cap_note,) if cap_note is not None else ()
 
     def shown(x: float | None) -> float | None:
         return None if x is None else ev.nat(x)
@@ -1192,7 +1304,8 @@ def assess_certainty(
     return Certainty(
         outcome=outcome.strip(), design=design, start=start, domains=domains, final=final,
         footnotes=notes, measure=m, estimate=shown(ev.est), ci_low=shown(ev.lo),
-        ci_high=shown(ev.hi), level=ev.level, k=kv, n_participants=nv,
+        ci_high=shown(ev.hi), level=ev.level, k=kv, n_participants=nv, uncapped=uncapped,
+        ceiling=ceiling, cap_note=cap_note,
     )
 
 

@@ -9,6 +9,7 @@ against them (see :mod:`metareview.studies.folder`).
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -112,6 +113,74 @@ class KeptApart(Strict):
         """Whether a row's population (or any of a study's) is kept apart."""
         pops = [populations] if isinstance(populations, str) else populations
         return any(p in self.populations for p in pops)
+
+
+class IndirectnessRule(Strict):
+    """A GRADE indirectness rule: rows whose columns match are rated down, for the reason given.
+
+    Vocabulary columns (``population``, ``route``, ``regimen``, ``window``) match a row's value
+    exactly; ``comparison`` and ``outcome`` match when their text occurs in the row's
+    (case-insensitive). Every criterion given must match.
+    """
+
+    population: str | None = None
+    route: str | None = None
+    regimen: str | None = None
+    window: str | None = None
+    comparison: str | None = Field(None, description="text the row's comparison contains")
+    outcome: str | None = Field(None, description="text the row's outcome contains")
+    change: Literal[-1, -2] = Field(description="-1 serious, -2 very serious indirectness")
+    reason: str = Field(min_length=1, description="why, printed as the domain's rationale")
+
+    @model_validator(mode="after")
+    def _criterion(self) -> IndirectnessRule:
+        if not self.criteria():
+            raise ValueError("an indirectness rule needs at least one of population, route, "
+                             "regimen, window, comparison or outcome")
+        return self
+
+    def criteria(self) -> dict[str, str]:
+        """The columns this rule matches on, with their values."""
+        return {c: v for c in (*VOCABULARY_FIELDS, "comparison", "outcome")
+                if (v := getattr(self, c)) is not None}
+
+    def matches(self, row: dict[str, str | None]) -> bool:
+        """Whether a row (column -> value) matches every criterion of the rule."""
+        for col, want in self.criteria().items():
+            have = row.get(col)
+            if have is None:
+                return False
+            if col in VOCABULARY_FIELDS:
+                if have != want:
+                    return False
+            elif want.lower() not in have.lower():
+                return False
+        return True
+
+
+class Indirectness(Strict):
+    """How indirectness is judged from the data (GRADE guidelines 8).
+
+    ``rules`` rate matching rows down; a row matching no rule is direct ("no change") when its
+    population is one of ``direct`` (the populations the protocol's PICO is about), and is left
+    "not assessable" otherwise (a reviewer must judge it).
+    """
+
+    direct: list[str] = Field(default_factory=list,
+                              description="populations that answer the PICO directly")
+    rules: list[IndirectnessRule] = []
+
+
+class CriticalOutcome(Strict):
+    """An outcome critical for a decision on a question (GRADE guidelines 2)."""
+
+    question: QuestionId
+    outcomes: list[str] = Field(min_length=1, description="outcome names as rows give them")
+    reason: str | None = None
+
+    def includes(self, outcome: str) -> bool:
+        """Whether ``outcome`` (a row's outcome or an arm category's title) is critical."""
+        return outcome.strip().lower() in {o.strip().lower() for o in self.outcomes}
 
 
 class SearchMethods(Strict):
@@ -229,6 +298,8 @@ class Protocol(Strict):
     indirect: IndirectPopulations | None = None
     search: SearchMethods | None = None
     prisma: ReportedPrisma | None = None
+    indirectness: Indirectness | None = None
+    critical_outcomes: list[CriticalOutcome] = []
     source: Source
 
     @model_validator(mode="after")
@@ -240,19 +311,35 @@ class Protocol(Strict):
         if len(set(cats)) != len(cats):
             raise ValueError(f"arm category ids repeat: {cats}")
         for where, q in ([("arm_categories", c.question) for c in self.arm_categories]
-                         + [("tables", t.question) for t in self.tables]):
+                         + [("tables", t.question) for t in self.tables]
+                         + [("critical_outcomes", c.question) for c in self.critical_outcomes]):
             if q not in ids:
                 raise ValueError(f"{where}: unknown question {q!r} (questions: {', '.join(ids)})")
         pops = self.vocabularies.get("population")
         named = [p for t in self.tables for p in (t.populations or []) + t.exclude_populations]
         named += self.kept_apart.populations if self.kept_apart else []
         named += self.indirect.populations if self.indirect else []
+        if self.indirectness is not None:
+            named += self.indirectness.direct
         if pops is not None:
             for p in named:
                 if p not in pops.values:
                     raise ValueError(f"unknown population {p!r} (vocabularies.population: "
                                      f"{', '.join(pops.values)})")
+        for rule in self.indirectness.rules if self.indirectness is not None else []:
+            for col in VOCABULARY_FIELDS:
+                value, voc = getattr(rule, col), self.vocabularies.get(col)  # type: ignore
+                if value is not None and voc is not None and value not in voc.values:
+                    raise ValueError(f"indirectness rule: unknown {col} {value!r} "
+                                     f"(vocabularies.{col}: {', '.join(voc.values)})")
+        qc = [c.question for c in self.critical_outcomes]
+        if len(set(qc)) != len(qc):
+            raise ValueError(f"critical_outcomes: a question is listed twice ({qc})")
         return self
+
+    def critical(self, qid: str) -> CriticalOutcome | None:
+        """The critical outcomes declared for question ``qid`` (None when none are)."""
+        return next((c for c in self.critical_outcomes if c.question == qid), None)
 
     def question(self, qid: str) -> ResearchQuestion:
         """The question with id ``qid``."""
@@ -418,6 +505,10 @@ class JudgementRow(Strict):
     It names the graded outcome as the report does: question, outcome and, for review-level
     results, comparison and window (both empty for an outcome pooled from arm-level data,
     whose ``outcome`` is the arm category's title).
+
+    ``domain`` is a GRADE domain, or ``source_certainty``: a review-level estimate is never
+    graded above the certainty its source review reported unless such a row (``change`` 0)
+    says why; the reason is printed beside the grade.
     """
 
     question: QuestionId
@@ -428,5 +519,14 @@ class JudgementRow(Strict):
     change: int = Field(ge=-3, le=2, description="levels: -1 serious, -2 very serious, +1 up")
     reason: str = Field(min_length=1)
     by: str = Field(description="who judged, e.g. a reviewer's initials")
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                             description="when, as an ISO date (YYYY-MM-DD)")
     source: str | None = Field(None, description="where the reason's facts come from")
     reliability: Reliability | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _iso_date(cls, v: str | None) -> str | None:
+        if v is not None:
+            datetime.date.fromisoformat(v)  # a real calendar date, not only its shape
+        return v

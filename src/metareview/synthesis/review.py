@@ -21,7 +21,12 @@ from metareview.grade.sof import with_comparator_risk
 from metareview.grade.statements import change_from_interval, statement
 from metareview.studies import OutcomeRow, ReviewData
 from metareview.synthesis.evidence_map import EvidenceMap, evidence_map
-from metareview.synthesis.grading import GradedOutcome, grade_outcomes, row_key
+from metareview.synthesis.grading import (
+    GradedOutcome,
+    grade_outcomes,
+    question_certainty,
+    row_key,
+)
 from metareview.synthesis.overlap import Overlap, corrected_covered_area
 from metareview.synthesis.pooling import PooledOutcome, pool_arms
 from metareview.synthesis.single_arm import ReviewReconciliation, reconcile_review
@@ -155,15 +160,6 @@ def describe(review: ReviewData, r: OutcomeRow) -> str:
             f"{source_num(r.estimate)}{ci}{scale} [{r.reliability}]")
 
 
-def question_certainty(grades: tuple[GradedOutcome, ...], protocol: Any,
-                       question_id: str) -> str | None:
-    """A question's certainty: for now the best certainty among its graded outcomes (the
-    GRADE rule from its critical outcomes replaces this one function)."""
-    found = sorted({g.level for g in grades if g.question == question_id
-                    and g.level in CERTAINTY_WORDS}, key=CERTAINTY_WORDS.index)
-    return found[0] if found else None
-
-
 def population_group(review: ReviewData, g: GradedOutcome) -> str:
     """Which population a graded outcome speaks for: ``"main"`` (the protocol's), ``"apart"``
     (its kept-apart populations) or ``"indirect"`` (its indirect populations)."""
@@ -219,22 +215,30 @@ def plain_statements(review: ReviewData, grades: list[GradedOutcome]) -> list[st
         # very low certainty has one wording whatever the direction
         change = "none" if lead.level == "very low" else _change(lead)
         groups.setdefault((lead.level, change), []).append(outcome)
-        others = [g for g in gs if _change(g) != _change(lead) and g.level != "very low"]
-        if others and lead.level != "very low":
+        # Older sources that found an effect the newest does not (or is very uncertain
+        # about) are said in one sentence, not left as a contradictory statement beside it.
+        others = [g for g in gs if g is not lead and g.level != "very low"
+                  and (_change(g) != change or lead.level == "very low")
+                  and _change(g) in _FOUND]
+        if others:
             best = min(others, key=lambda g: CERTAINTY_WORDS.index(g.level))
-            what = {"reduce": "a reduction", "increase": "an increase",
-                    "none": "little or no difference"}[_change(best)]
+            verdict = ("is very uncertain about it" if lead.level == "very low"
+                       else "did not")
             disagree.append(
-                f"For {outcome}, older sources found {what} "
+                f"For {outcome}, older sources found {_FOUND[_change(best)]} "
                 f"({best.level} certainty at best: "
                 f"{_and(sorted({_source_label(review, g) for g in others}))}); "
-                f"the newest source, {_source_label(review, lead)}, did not.")
+                f"the newest source, {_source_label(review, lead)}, {verdict}.")
     out = []
     for (level, change), outcomes in sorted(groups.items(), key=lambda kv: (
             CERTAINTY_WORDS.index(kv[0][0]), kv[0][1])):
         out.append(statement(in_sentence(subject), _and(outcomes), change,  # type: ignore[arg-type]
                              level))  # type: ignore[arg-type]
     return out + disagree
+
+
+_FOUND = {"reduce": "a reduction", "increase": "an increase",
+          "none": "little or no difference"}
 
 
 def _reason(grades: list[GradedOutcome]) -> str:
@@ -267,13 +271,17 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
             if ungraded else "no results.")) + f" {apart.label}: " + " ".join(separate)
     elif main:
         body = " ".join(main)
-    found = sorted({g.level for g in qs if g.level in CERTAINTY_WORDS},
-                   key=CERTAINTY_WORDS.index)
-    best = question_certainty(grades, review.protocol, qid)
-    note = (f"(graded outcomes range from {found[-1]} to {found[0]} certainty; see each "
-            "statement)" if len(found) > 1 else "")
-    if separate and not main and apart is not None:
-        note = f"({apart.name} evidence only; no {apart.rest_name} result could be graded)"
+    qc = question_certainty(grades, review.protocol, qid)
+    best, note = qc.level, f"({qc.note})"
+    direct_rows = [r for r in rows if not (apart is not None and apart.applies(r.population))]
+    if best is None and direct_rows:
+        # Nothing that may set the question's certainty could be graded, yet the review's own
+        # population has results: they are uncontrolled or lack an interval, which GRADE rates
+        # very low (non-randomised evidence starts low and is rated down for risk of bias).
+        best = "very low"
+        note = (f"({qc.note}; the {len(direct_rows)} results reported in the review's own "
+                "population are uncontrolled or give no confidence interval, so the evidence "
+                "is very low certainty)")
     if not body:
         reported = [describe(review, r) for r in rows][:6]
         body = ("No outcome for this question could be graded from the data. Reported: "
