@@ -52,7 +52,7 @@ def test_protocol(review):
     assert p.criteria[5].exclude.startswith("non-systematic reviews, cohort studies")
     assert {d.id for d in p.documents} == {"iscrr2021", "evidence", "news2025",
                                            "cochrane2025news", "clevelandpress2025",
-                                           "cochrane2025news2"}
+                                           "cochrane2025news2", "trials"}
     shared = ROOT.parents[1].parent / "shared"
     for d in p.documents:
         if shared.is_dir():  # the shared folder sits beside the repository on the build machine
