@@ -94,7 +94,8 @@ def test_folder_into_project_extract_rows_report_and_back_out(project, tmp_path)
                     "alvarez-2023,any adverse event,any,infusion,intervention,6,20,CRPS,IV,"
                     "multi-day,1-2 weeks,day 14,,parallel,,iscrr2021 Table 8,V,\n"
                     "alvarez-2023,any adverse event,any,saline,control,2,20,CRPS,IV,"
-                    "multi-day,1-2 weeks,day 14,,parallel,,iscrr2021 Table 8,V,\n", encoding="utf-8")
+                    "multi-day,1-2 weeks,day 14,,parallel,,iscrr2021 Table 8,V,\n",
+                    encoding="utf-8")
     assert json.loads(cli("study", "rows", "--arms", arms, "--by", "ann", "-r", project,
                           "--json")) == {"added": {"arms": 2}}
 

@@ -24,7 +24,7 @@ from metareview.models.rma import meta_analysis
 from metareview.report.forest import forest_plot
 from metareview.report.review_report import build_report, render_html
 from metareview.studies import load_folder
-from metareview.synthesis.pooling import MIN_TRIALS, pool_arms
+from metareview.synthesis.pooling import pool_arms
 from metareview.synthesis.review import synthesize
 
 REVIEW = Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain"
@@ -150,7 +150,7 @@ def test_category_with_two_trials_gets_a_forest_without_a_diamond(review):
     two = dataclasses.replace(review, arms=tuple(
         a for a in review.arms if not (a.category == CAT and a.study.startswith("kvarnstrom"))))
     p = {q.category: q for q in pool_arms(two)}[CAT]
-    assert MIN_TRIALS == 3
+    assert {c.min_trials for c in review.protocol.arm_categories} == {3}
     assert p.ratio is None and p.sensitivity is None
     assert p.not_pooled == "2 trials with both arms (pooling needs 3)"
     assert list(p.trials.study) == ["Lumanauw 2019", "Noppers 2011"]

@@ -101,6 +101,11 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                     f"Sources: {', '.join(p.sources)}.")
             if kind == "ratio":
                 text += notes
+            else:
+                # Arms alone: what they show includes what would have happened without it.
+                text += (f" {subject} arms only, not a comparison with {control}: it includes "
+                         f"events that would have occurred without {in_sentence(subject)}."
+                         + _pooled_notes(p, handling=False))
             fig = forest_plot(fit, favours=fav if kind == "ratio" else ("", ""),
                               title=f"{p.title} ({what})")
             out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))
@@ -150,12 +155,12 @@ def _ratio_text(yi: float, vi: float) -> str:
             f"{math.exp(yi + 1.959964 * se):.2f})")
 
 
-def _pooled_notes(p: Any) -> str:
-    """What a pooled outcome can answer and how its trials were handled, as sentences."""
+def _pooled_notes(p: Any, handling: bool = True) -> str:
+    """What a pooled outcome can answer and (``handling``) how its trials were analysed."""
     text = f" What it can and cannot answer: {p.scope}" if p.scope else ""
     if text and not text.endswith("."):
         text += "."
-    return text + "".join(f" {h}" for h in p.handling)
+    return text + ("".join(f" {h}" for h in p.handling) if handling else "")
 
 
 def _sof_html(syn: ReviewSynthesis) -> str:

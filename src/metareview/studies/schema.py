@@ -79,6 +79,8 @@ class ArmCategory(Strict):
     responder: bool = Field(False, description="counts responders (used by reconciliation)")
     pool: bool = Field(True, description="false: trials are shown without a pooled estimate "
                        "(e.g. definitions too different to pool)")
+    min_trials: int = Field(2, ge=2, description="fewest trials pooled; with fewer they are "
+                            "shown without a pooled estimate")
     multi_arm: Literal["combine", "split"] = Field(
         "combine", description="several intervention arms sharing one control arm (Cochrane "
         "Handbook 23.3.4): combine them into one arm, or split the control's events and total "

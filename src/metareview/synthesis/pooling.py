@@ -13,10 +13,6 @@ from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, meta_analysis
 from metareview.studies import ReviewData
 
-#: Fewest trials whose risk ratios are pooled; with fewer they are shown without a pooled
-#: estimate (a forest of the trials' own results).
-MIN_TRIALS = 3
-
 
 @dataclass(frozen=True, eq=False)
 class Sensitivity:
@@ -47,7 +43,7 @@ class Sensitivity:
 class PooledOutcome:
     """One outcome pooled from arm-level data.
 
-    ``ratio`` is set only when the category may be pooled and at least :data:`MIN_TRIALS`
+    ``ratio`` is set only when the category may be pooled and at least its ``min_trials``
     trials have both arms; otherwise ``trials`` holds the trials' own risk ratios (a fixed-effect
     fit used only to draw them, never reported as a pooled result) and ``not_pooled`` says why.
     ``handling`` lists how crossover trials, shared control arms, zero cells and differing
@@ -126,10 +122,10 @@ def pool_arms(review: ReviewData, method: str = "REML") -> tuple[PooledOutcome, 
     several intervention arms sharing a control are combined or split as the category says
     (``multi_arm``). Crossover trials are analysed as if parallel (Cochrane Handbook 23.2);
     zero cells get 0.5 in every cell of that table and double-zero trials are kept (metafor's
-    defaults). The ratio is pooled when the category allows it and at least :data:`MIN_TRIALS`
-    trials have both arms; it is then refitted without trials whose arms are marked
-    ``indirect``. The intervention arms of at least :data:`MIN_TRIALS` studies give a pooled
-    proportion (logit scale, back-transformed).
+    defaults). The ratio is pooled when the category allows it and at least its ``min_trials``
+    trials have both arms (fewer: the trials' own ratios are kept to be shown unpooled); it is
+    then refitted without trials whose arms are marked ``indirect``. The intervention arms of
+    at least ``min_trials`` studies give a pooled proportion (logit scale, back-transformed).
     """
     if not review.arms:
         return ()
@@ -152,17 +148,17 @@ def pool_arms(review: ReviewData, method: str = "REML") -> tuple[PooledOutcome, 
         n_trials = len({p["id"] for p in pairs})
         ratio = trials = sens = None
         not_pooled = None
-        if n_trials >= MIN_TRIALS and category.pool:
+        need = category.min_trials
+        if n_trials >= need and category.pool:
             ratio = _fit(pd.DataFrame(pairs), "RR", method)
             sens = _sensitivity(sub, pairs, method)
         elif pairs:
             not_pooled = (f"{n_trials} trial{'' if n_trials == 1 else 's'} with both arms "
-                          f"(pooling needs {MIN_TRIALS})" if category.pool else
+                          f"(pooling needs {need})" if category.pool else
                           "the protocol does not pool this category")
             # Fixed effect: only the trials' own RRs are drawn from this fit.
             trials = _fit(pd.DataFrame(pairs), "RR", "FE")
-        prop = (_fit(pd.DataFrame(singles), "PLO", method) if len(singles) >= MIN_TRIALS
-                else None)
+        prop = _fit(pd.DataFrame(singles), "PLO", method) if len(singles) >= need else None
         ids = tuple(sorted({p["id"] for p in pairs} | {s["id"] for s in singles}))
         out.append(PooledOutcome(cat, category.title, category.question, ratio, prop, ids,
                                  tuple(sorted(set(sub.source), key=_natural)), trials,
