@@ -173,3 +173,27 @@ def test_single_trial_categories_are_drawn_not_pooled(pooled):
     assert pooled["responder"].not_pooled == "1 trial with both arms (pooling needs 3)"
     assert list(pooled["responder"].trials.study) == ["Noppers 2011"]
     assert pooled["any"].trials is not None and pooled["any"].ratio is None
+
+
+def test_category_the_protocol_does_not_pool_is_drawn_with_every_trial(review):
+    proto = review.protocol
+    cats = [c.model_copy(update={"pool": False}) if c.id == CAT else c
+            for c in proto.arm_categories]
+    apart = dataclasses.replace(review, protocol=proto.model_copy(update={"arm_categories": cats}))
+    p = {q.category: q for q in pool_arms(apart)}[CAT]
+    assert p.ratio is None and p.sensitivity is None
+    assert p.not_pooled == "the protocol does not pool this category"
+    assert p.trials.k == 4
+    # The trials' own ratios are those of the pooled fit (same tables, same corrections).
+    ref = {q.category: q for q in pool_arms(review)}[CAT].ratio
+    assert list(p.trials.yi) == pytest.approx(list(ref.yi))
+
+
+def test_benefit_categories_swap_the_favours_labels(report):
+    rep, _ = report
+    svg = next(s.svg for s in rep.pooled if s.title.startswith(
+        "Responders immediately after a single infusion: risk ratio"))
+    harm = next(s.svg for s in rep.pooled if s.title.startswith("Any adverse event"))
+    # Drawn left to right: for responders "Favours control" comes first, for harms second.
+    assert svg.index("Favours control") < svg.index("Favours ketamine")
+    assert harm.index("Favours ketamine") < harm.index("Favours control")
