@@ -53,7 +53,7 @@ def test_protocol(review):
     assert p.criteria[5].exclude.startswith("non-systematic reviews, cohort studies")
     assert {d.id for d in p.documents} == {"iscrr2021", "evidence", "estimates", "news2025",
                                            "cochrane2025news", "clevelandpress2025",
-                                           "cochrane2025news2"}
+                                           "cochrane2025news2", "trials"}
     for d in p.documents:  # the source texts are part of the review folder
         assert (ROOT / d.file).is_file(), d.file
     first: dict[tuple[str, str], float] = {}
@@ -81,10 +81,12 @@ def test_counts_match_the_2021_review(review):
     # Tables 4 and 6 (reviews), 5 and 7 (primary studies), 10 (guidelines).
     by_table = Counter(s.source.location for s in from_2021)
     assert by_table == {"Table 4": 7, "Table 6": 3, "Table 5": 6, "Table 7": 3, "Table 10": 2}
-    # Added: Cochrane 2025, Cleveland 2025, the evidence file's trials and one RTM study.
+    # Added: Cochrane 2025, Cleveland 2025, the evidence file's trials and one RTM study, and
+    # (issue 11) two crossover trials from the trials file.
     assert {"ferraro2025", "tankha2025", "sigtermans2009", "schwartzman2009", "amr2010",
-            "noppers2011", "pickering2020", "whitney1992"} <= set(review.studies)
-    assert len(review.studies) == 29  # 28 + the 2021 review's own statements
+            "noppers2011", "pickering2020", "whitney1992", "kvarnstrom2003",
+            "kvarnstrom2004"} <= set(review.studies)
+    assert len(review.studies) == 31  # 28 + the 2021 review's own statements + 2 trials
 
 
 def test_quality_ratings_as_the_2021_review_gave_them(review):

@@ -15,7 +15,9 @@ YAML and the protocol's own source and minimal important differences:
   ``Table N`` - a caption line ``Table N. <title>``; its extent runs to the next caption or
   letter-spaced section heading; ``§X`` - a Markdown heading numbered ``X``; its extent runs
   to the next heading of the same or a higher level; ``line N`` - the document's N-th line
-  (1-based, as an editor numbers it; used for CSV documents); any other text - a heading or
+  (1-based, as an editor numbers it; used for CSV documents); ``row N`` - a CSV document's
+  N-th row as a spreadsheet numbers it (header = row 1; a quoted cell may span lines); any
+  other text - a heading or
   phrase found verbatim (as above), its extent the next :data:`NEAR` characters from each
   occurrence. Nothing found: the location fails.
 * **Numbers.** Each number of a row - estimate, CI bounds, events, total, studies,
@@ -104,6 +106,23 @@ def _extents(doc_id: str, part: str, start: int) -> list[tuple[int, int]]:
                            len(text))
                 out.append((h.start(), end))
         return out
+    m = re.fullmatch(r"row (\d+)", part)
+    if m:
+        # A CSV document's N-th row as a spreadsheet numbers it (header = row 1); a row can span
+        # several lines when a quoted cell holds a line break.
+        import csv
+        import io
+
+        lines = text.splitlines(keepends=True)
+        reader = csv.reader(io.StringIO(text))
+        first = 1
+        for k, _ in enumerate(reader, start=1):
+            last = reader.line_num
+            if k == int(m.group(1)):
+                begin = sum(len(x) for x in lines[:first - 1])
+                return [(begin, sum(len(x) for x in lines[:last]))]
+            first = last + 1
+        return []
     m = re.fullmatch(r"line (\d+)", part)
     if m:
         lines = text.splitlines(keepends=True)

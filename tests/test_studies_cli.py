@@ -92,9 +92,10 @@ def test_folder_into_project_extract_rows_report_and_back_out(project, tmp_path)
     header = (FLAGSHIP / "arms.csv").read_text(encoding="utf-8").splitlines()[0]
     arms.write_text(header + "\n"
                     "alvarez-2023,any adverse event,any,infusion,intervention,6,20,CRPS,IV,"
-                    "multi-day,1-2 weeks,day 14,,iscrr2021 Table 8,V,\n"
+                    "multi-day,1-2 weeks,day 14,,parallel,,iscrr2021 Table 8,V,\n"
                     "alvarez-2023,any adverse event,any,saline,control,2,20,CRPS,IV,"
-                    "multi-day,1-2 weeks,day 14,,iscrr2021 Table 8,V,\n", encoding="utf-8")
+                    "multi-day,1-2 weeks,day 14,,parallel,,iscrr2021 Table 8,V,\n",
+                    encoding="utf-8")
     assert json.loads(cli("study", "rows", "--arms", arms, "--by", "ann", "-r", project,
                           "--json")) == {"added": {"arms": 2}}
 
@@ -103,12 +104,14 @@ def test_folder_into_project_extract_rows_report_and_back_out(project, tmp_path)
     assert listed["alvarez-2023"]["extracted"] and listed["alvarez-2023"]["rows"] == 2
     assert listed["alvarez-2023"]["reports"] == [1, 2]
 
-    # The report from the project shows the new study's arms; pooled with Pickering's arms.
+    # The report from the project shows the new study's arms beside Pickering's: two trials,
+    # drawn without a pooled estimate (issue 11: pooling needs three trials).
     html_path = tmp_path / "report.html"
     cli("report", project, "--out", html_path)
     html = html_path.read_text(encoding="utf-8")
     assert "Alvarez 2023" in html and "6/20" in html
-    assert "Any adverse event: risk ratio" in html
+    assert "Any adverse event: trials not pooled" in html
+    assert "Any adverse event: risk ratio" not in html
 
     # And out again: the folder holds the flagship plus the new study and its two arm rows.
     cli("review", "export", tmp_path / "out", "-r", project)
@@ -124,13 +127,15 @@ def test_bad_rows_are_one_line_and_nothing_is_stored(project, tmp_path):
     arms = tmp_path / "arms.csv"
     header = (FLAGSHIP / "arms.csv").read_text(encoding="utf-8").splitlines()[0]
     good = ("pickering2020,any adverse event,any,placebo,control,2,20,neuropathic,unclear,"
-            "single,unclear,each period,,iscrr2021 Table 8,I,\n")
+            "single,unclear,each period,,parallel,,iscrr2021 Table 8,I,\n")
     arms.write_text(header + "\n" + good + good.replace("neuropathic", "elbow"),
                     encoding="utf-8")
     err = cli("study", "rows", "--arms", arms, "--by", "ann", "-r", project, code=2)
     assert err.count("\n") == 1 and err.startswith("metareview: error: ")
-    assert "arms.csv line 10, column population: 'elbow' is not in the protocol's pain type" \
-        " vocabulary" in err
+    # The project's arm rows, then the two new ones (header = line 1): the second is bad.
+    line = len(load_folder(FLAGSHIP).arms) + 3
+    assert f"arms.csv line {line}, column population: 'elbow' is not in the protocol's pain " \
+        "type vocabulary" in err
     with Project.open(project) as p:
         assert len(p.review_data().arms) == len(load_folder(FLAGSHIP).arms)
     err = cli("study", "link", 99, "--study", "x", "--by", "ann", "-r", project, code=2)

@@ -513,6 +513,7 @@ def forest_plot(
     title: str | None = None,
     sort: str | None = None,
     xlim: tuple[float, float] | None = None,
+    pooled: bool = True,
 ) -> Figure:
     """Draw a forest plot in RevMan's layout.
 
@@ -541,6 +542,9 @@ def forest_plot(
         Limits of the graph on the natural scale (e.g. ``(0.01, 100)`` for a ratio). Whiskers
         reaching beyond them end in arrows. Default: RevMan's symmetric scales (``0.1 … 10``,
         ``0.2 … 5`` and the like) chosen to show every estimate and pooled interval.
+    pooled : bool
+        False draws the studies only (no weights, diamond, heterogeneity or overall test), for
+        studies shown without a pooled estimate; not with ``subgroups``.
 
     Returns
     -------
@@ -557,6 +561,8 @@ def forest_plot(
     proportional to the study weights; the prediction interval (random-effects models with at
     least three studies) is drawn as a bar in its own row under the diamond.
     """
+    if not pooled and subgroups is not None:
+        raise ValueError("pooled=False draws studies only; it takes no subgroups")
     sg = _as_subgroups(subgroups, fit) if subgroups is not None else None
     overall = sg.overall if sg is not None else fit
     fits = list(sg.groups.values()) if sg is not None else []
@@ -583,8 +589,14 @@ def forest_plot(
         assert overall is not None
         scale = _scale(overall)
         rows += _study_rows(overall, family, np.asarray(overall.weights, float), sort, scale, crit)
-        rows += _summary_rows(overall, family, "Total", 100.0, "diamond:Total", scale)
-        footer = [heterogeneity_text(overall), overall_effect_text(overall)]
+        if pooled:
+            rows += _summary_rows(overall, family, "Total", 100.0, "diamond:Total", scale)
+            footer = [heterogeneity_text(overall), overall_effect_text(overall)]
+        else:
+            # No pooled result: no weight column, and the CI header names no model.
+            columns = [c for c in columns if c.key != "weight"]
+            columns[-1] = _Column("ci", columns[-1].top, f"{first.level:g}% CI", "center")
+            footer = ["Not pooled: each study's own estimate"]
     else:
         matched = _match_weights(overall, fits) if overall is not None else None
         for i, (name, f) in enumerate(sg.groups.items()):
@@ -659,8 +671,9 @@ def _draw(rows: list[_Row], columns: list[_Column], footer: list[str], scale: _S
         widths["study"] += long_text - left
         left = long_text
     graph_top = _effect_name(fit)
+    graph_sub = next(c.sub for c in columns if c.key == "ci")  # the model, or CI only
     graph_w = max(GRAPH_WIDTH, text_width(graph_top, bold=True) + PAD,
-                  text_width(_method_text(fit), bold=True) + PAD)
+                  text_width(graph_sub, bold=True) + PAD)
     # Room for both favours labels side by side under the axis.
     xlo, xhi = xlim
     show_favours = bool(np.isfinite(scale.null) and xlo < scale.null < xhi and any(favours))
@@ -727,7 +740,7 @@ def _draw(rows: list[_Row], columns: list[_Column], footer: list[str], scale: _S
         xa, ha = anchor(c)
         put(xa, y_sub, c.sub, ha, True)
     put(graph_x + graph_w / 2, y_top, graph_top, "center", True)
-    put(graph_x + graph_w / 2, y_sub, _method_text(fit), "center", True)
+    put(graph_x + graph_w / 2, y_sub, graph_sub, "center", True)
     table.plot([MARGIN, graph_x + graph_w], [body_top - 0.3] * 2, color=INK, lw=0.8)
 
     # Body text.

@@ -11,6 +11,7 @@ same bytes (no dates; plot files carry no timestamps).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -100,23 +101,78 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
     subject, control = pico.intervention_name, pico.comparator_name
     out = []
     for p in syn.pooled:
+        # Left of 1 favours the intervention for harms, the control for benefits (RevMan).
+        fav = (f"Favours {in_sentence(subject)}", f"Favours {control}")
+        fav = fav[::-1] if p.benefit else fav
+        notes = _pooled_notes(p)
         for kind, fit in p.fits():
             what = (f"risk ratio, {in_sentence(subject)} vs {control}" if kind == "ratio"
                     else f"proportion of participants, {in_sentence(subject)} arms")
-            bt = fit.back_transformed or {}
-            est = bt.get("estimate", fit.estimate)
-            lo, hi = bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high)
-            scale = "%" if fit.measure == "PLO" else ""
-            mult = 100 if fit.measure == "PLO" else 1
-            text = (f"{p.title}: pooled {what} {est * mult:.2f}{scale} "
-                    f"(95% CI {lo * mult:.2f}{scale} to {hi * mult:.2f}{scale}) from {fit.k} "
+            text = (f"{p.title}: pooled {what} {_estimate_text(fit)} from {fit.k} "
                     f"studies; I² = {fit.i2:.0f}%, tau² = {prose_num(fit.tau2)} ({fit.method}). "
                     f"Sources: {', '.join(p.sources)}.")
-            fav = ((f"Favours {in_sentence(subject)}", f"Favours {control}") if kind == "ratio"
-                   else ("", ""))
-            fig = forest_plot(fit, favours=fav, title=f"{p.title} ({what})")
+            if kind == "ratio":
+                text += notes
+            else:
+                # Arms alone: what they show includes what would have happened without it.
+                text += (f" {subject} arms only, not a comparison with {control}: it includes "
+                         f"events that would have occurred without {in_sentence(subject)}."
+                         + _pooled_notes(p, handling=False))
+            fig = forest_plot(fit, favours=fav if kind == "ratio" else ("", ""),
+                              title=f"{p.title} ({what})")
             out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))
+            sens = p.sensitivity
+            if kind == "ratio" and sens is not None:
+                left = "; ".join(f"{syn.data.studies[s].label} ({w})"
+                                 for s, w in zip(sens.left_out, sens.why, strict=True))
+                head = f"{p.title}: sensitivity analysis without indirect populations"
+                if sens.ratio is None:
+                    out.append(PooledSection(head, f"Left out: {left}. Too few trials remain "
+                                             "to pool.", ""))
+                    continue
+                text = (f"Left out: {left}. The {what} from the remaining {sens.ratio.k} "
+                        f"studies is {_estimate_text(sens.ratio)} (I² = {sens.ratio.i2:.0f}%, "
+                        f"{sens.ratio.method}), against {_estimate_text(fit)} with all "
+                        f"{fit.k}.")
+                sfig = forest_plot(sens.ratio, favours=fav,
+                                   title=f"{p.title}: without indirect populations")
+                out.append(PooledSection(head, text, svg_text(sfig)))
+        if p.trials is not None:
+            t = p.trials
+            each = "; ".join(
+                f"{t.study[i]} RR {_ratio_text(t.yi[i], t.vi[i])}" for i in range(t.k))
+            text = (f"{p.title}: not pooled, {p.not_pooled}. Each trial's own risk ratio, "
+                    f"{in_sentence(subject)} vs {control}: {each}. Sources: "
+                    f"{', '.join(p.sources)}." + notes)
+            fig = forest_plot(t, favours=fav, title=f"{p.title} (trials not pooled)",
+                              pooled=False)
+            out.append(PooledSection(f"{p.title}: trials not pooled", text, svg_text(fig)))
     return out
+
+
+def _estimate_text(fit: Any) -> str:
+    """'2.25 (95% CI 1.53 to 3.29)' on the natural scale (percent for proportions)."""
+    bt = fit.back_transformed or {}
+    est = bt.get("estimate", fit.estimate)
+    lo, hi = bt.get("ci_low", fit.ci_low), bt.get("ci_high", fit.ci_high)
+    unit, mult = ("%", 100) if fit.measure == "PLO" else ("", 1)
+    return (f"{est * mult:.2f}{unit} ({fit.level:g}% CI {lo * mult:.2f}{unit} to "
+            f"{hi * mult:.2f}{unit})")
+
+
+def _ratio_text(yi: float, vi: float) -> str:
+    """A study's log ratio as 'RR (95% CI lo to hi)' on the natural scale."""
+    se = math.sqrt(vi)
+    return (f"{math.exp(yi):.2f} (95% CI {math.exp(yi - 1.959964 * se):.2f} to "
+            f"{math.exp(yi + 1.959964 * se):.2f})")
+
+
+def _pooled_notes(p: Any, handling: bool = True) -> str:
+    """What a pooled outcome can answer and (``handling``) how its trials were analysed."""
+    text = f" What it can and cannot answer: {p.scope}" if p.scope else ""
+    if text and not text.endswith("."):
+        text += "."
+    return text + ("".join(f" {h}" for h in p.handling) if handling else "")
 
 
 def _sof_html(syn: ReviewSynthesis) -> str:

@@ -78,6 +78,17 @@ class ArmCategory(Strict):
     title: str
     question: QuestionId
     responder: bool = Field(False, description="counts responders (used by reconciliation)")
+    pool: bool = Field(True, description="false: trials are shown without a pooled estimate "
+                       "(e.g. definitions too different to pool)")
+    min_trials: int = Field(2, ge=2, description="fewest trials pooled; with fewer they are "
+                            "shown without a pooled estimate")
+    multi_arm: Literal["combine", "split"] = Field(
+        "combine", description="several intervention arms sharing one control arm (Cochrane "
+        "Handbook 23.3.4): combine them into one arm, or split the control's events and total "
+        "between the comparisons")
+    scope: str | None = Field(None, description="what a pooled result can and cannot answer")
+    benefit: bool = Field(False, description="events are good (e.g. responders): a ratio above "
+                          "1 favours the intervention")
 
 
 class TableSpec(Strict):
@@ -469,6 +480,10 @@ class ArmRow(Strict):
     window: str
     timepoint: str
     definition: str | None = Field(None, description="responder or event definition")
+    design: Literal["parallel", "crossover"] = Field(
+        "parallel", description="crossover: the arms are periods of the same patients")
+    indirect: str | None = Field(None, description="why this arm's population or setting is "
+                                 "indirect (left out of the sensitivity analysis)")
     source: str
     reliability: Reliability
     notes: str | None = None
