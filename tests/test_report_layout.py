@@ -281,3 +281,37 @@ def test_a_project_draws_its_prisma_flow_from_its_own_records(tmp_path, db_url):
         "counted from this review's records" in html
     assert "Databases (n = 3)" in svg and "Records excluded" in svg
     assert "not reported" not in svg
+
+
+def test_answers_quote_what_the_rebuilt_review_concluded(flagship):
+    """The protocol's ``source_review`` study holds the 2021 review's own conclusions; each
+    answer quotes them with their location, so its nuance (how long relief lasts) and its
+    across-study figures (40% with an adverse effect, up to 75% guessing allocation) stay in
+    the answers. reference: seed 003 (iscrr2021), Findings; Adverse effects of ketamine;
+    Considerations and challenges."""
+    review, syn, _, html = flagship
+    assert review.protocol.source_review == "iscrr2021"
+    by_id = {a.id: a.plain for a in syn.answers}
+    assert "first 24-48 hour period" in by_id["Q1"] and "up to three months" in by_id["Q1"]
+    assert "(iscrr2021 Findings [V])" in by_id["Q1"]
+    assert "only weak evidence showed opioid-sparing effects" in by_id["Q2"]
+    assert "approximately 40 per cent" in by_id["Q3"] and "up to 10 per cent" in by_id["Q3"]
+    assert "up to 75 per cent of patients correctly guessed allocation" in by_id["Q4"]
+    assert "first 24-48 hour period" in html
+
+
+def test_an_unknown_source_review_is_one_located_error(tmp_path):
+    import shutil
+
+    from metareview.errors import InputError
+    from metareview.studies import load_folder
+
+    root = tmp_path / "k"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "reviews" / "ketamine-chronic-pain",
+                    root)
+    proto = root / "protocol.yaml"
+    proto.write_text(proto.read_text(encoding="utf-8").replace(
+        "source_review: iscrr2021", "source_review: nobody2021"), encoding="utf-8")
+    with pytest.raises(InputError, match=r"protocol.yaml, field source_review: unknown study "
+                                         r"'nobody2021'"):
+        load_folder(root)

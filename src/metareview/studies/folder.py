@@ -330,6 +330,9 @@ def check_review(data: ReviewData) -> None:
                                   ("route", "intervention.route", [st.intervention.route]),
                                   ("regimen", "intervention.regimen", [st.intervention.regimen])):
             _check_vocabulary(proto, col, values, f"{where}, field {name}")
+    if proto.source_review is not None and proto.source_review not in data.studies:
+        raise InputError(f"{_where(data, 'protocol.yaml')}, field source_review: unknown study "
+                         f"{proto.source_review!r} (no studies/{proto.source_review}.yaml)")
     categories = {c.id for c in proto.arm_categories}
     for attr, name, _ in DATA_FILES:
         for i, row in enumerate(getattr(data, attr)):

@@ -306,6 +306,9 @@ class Protocol(Strict):
     arm_categories: list[ArmCategory] = []
     tables: list[TableSpec] = []
     kept_apart: KeptApart | None = None
+    source_review: str | None = Field(
+        None, description="id of the study holding the rebuilt review's own conclusions; "
+        "each answer quotes them")
     indirect: IndirectPopulations | None = None
     search: SearchMethods | None = None
     prisma: ReportedPrisma | None = None

@@ -241,6 +241,19 @@ _FOUND = {"reduce": "a reduction", "increase": "an increase",
           "none": "little or no difference"}
 
 
+def _source_review_says(review: ReviewData, qid: str) -> list[str]:
+    """What the review being rebuilt concluded on a question, quoted with its location (the
+    protocol's ``source_review`` study's rows): its nuance stays in the answer, in its words."""
+    sid = review.protocol.source_review
+    if sid is None or sid not in review.studies:
+        return []
+    quotes = [f"“{r.reported.rstrip('.')}” ({r.source} [{r.reliability}])"
+              for r in review.outcomes if r.study == sid and r.question == qid]
+    if not quotes:
+        return []
+    return [f"{review.studies[sid].label} said: " + "; ".join(quotes) + "."]
+
+
 def _reason(grades: list[GradedOutcome]) -> str:
     """Why the certainty is lower than high, in a few words (the domains downgraded)."""
     down: dict[str, int] = {}
@@ -311,6 +324,7 @@ def _answer_from_grades(qid: str, text: str, review: ReviewData,
     if not groups["main"] and qs:
         reason = (f"only {apart.name if apart else 'indirect'} evidence could be graded; "
                   + reason)
+    plain += _source_review_says(review, qid)
     return Answer(qid, text, body, best, note, " ".join(plain), reason,
                   tuple(g.statement for g in qs), headline)
 
@@ -359,6 +373,7 @@ def reconciliation_answer(qid: str, text: str, review: ReviewData,
               "certainty (non-randomised, indirect)"
               + ("; very low because design differences that produce improvement without a "
                  "drug effect apply" if applies else ""))
+    parts += _source_review_says(review, qid)
     return Answer(qid, text, recon.answer, level, "", " ".join(parts), reason,
                   tuple(item.answer() for item in recon.results), " ".join(parts[:2]))
 
