@@ -297,6 +297,11 @@ def test_answers_quote_what_the_rebuilt_review_concluded(flagship):
     assert "only weak evidence showed opioid-sparing effects" in by_id["Q2"]
     assert "approximately 40 per cent" in by_id["Q3"] and "up to 10 per cent" in by_id["Q3"]
     assert "up to 75 per cent of patients correctly guessed allocation" in by_id["Q4"]
+    # The uncontrolled cohort's completion and return figures, in its sources' words
+    # (reference: seed 002, the Cleveland Clinic press release; evidence §2).
+    assert "Tankha 2025 also reported, uncontrolled: treatment completion:" in by_id["Q4"]
+    assert "890 (86.1%) completed ≥5 infusions" in by_id["Q4"]
+    assert "80% of patients returned for repeat infusions" in by_id["Q4"]
     assert "first 24-48 hour period" in html
 
 

@@ -241,6 +241,26 @@ _FOUND = {"reduce": "a reduction", "increase": "an increase",
           "none": "little or no difference"}
 
 
+def _also_reported(review: ReviewData, qid: str, labels: set[str]) -> list[str]:
+    """What the uncontrolled studies also reported on the question besides responders (e.g.
+    how many completed treatment or came back), in the sources' words with their places;
+    figures that say nothing about efficacy but matter to a payer."""
+    out = []
+    for st in sorted(review.studies.values(), key=lambda s: s.id):
+        if st.label not in labels:
+            continue
+        seen: dict[str, list[str]] = {}
+        for r in review.outcomes:
+            if (r.study == st.id and r.question == qid and r.estimate is not None
+                    and r.outcome != "responders" and r.measure.startswith("proportion")):
+                seen.setdefault(r.outcome, []).append(f"“{r.reported.rstrip('.')}” "
+                                                      f"({r.source})")
+        if seen:
+            out.append(f"{st.label} also reported, uncontrolled: " + "; ".join(
+                f"{outcome}: {', '.join(q)}" for outcome, q in seen.items()) + ".")
+    return out
+
+
 def _source_review_says(review: ReviewData, qid: str) -> list[str]:
     """What the review being rebuilt concluded on a question, quoted with its location (the
     protocol's ``source_review`` study's rows): its nuance stays in the answer, in its words."""
@@ -368,6 +388,7 @@ def reconciliation_answer(qid: str, text: str, review: ReviewData,
     if applies:
         parts.append(f"Design differences that can explain the opposite conclusions "
                      f"({len(applies)}): {_and(applies)}.")
+    parts += _also_reported(review, qid, {item.single.label for item in recon.results})
     level = "very low" if applies else "low"
     reason = ("uncontrolled results compared with other studies' control arms: at most low "
               "certainty (non-randomised, indirect)"
