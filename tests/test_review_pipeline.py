@@ -126,6 +126,9 @@ def test_pooling_equals_the_engine_on_the_same_tables(toy):
         ("outcomes.csv", ("doc Table 4", "elsewhere Table 4"), ["outcomes.csv line 2",
                                                                "source"]),
         ("arms.csv", ("\na,any AE", "\nzzz,any AE"), ["arms.csv line 2", "unknown study"]),
+        ("arms.csv", (",infusion,doc Table 8,V\nb,any AE,any,ketamine", ",infusion\nb,any AE,any,"
+                      "ketamine"), ["arms.csv line 3, column source",
+                                    "fewer cells than the header has columns"]),
     ],
 )
 def test_bad_data_is_located_by_file_and_line(toy, target, edit, words):

@@ -214,6 +214,10 @@ def _read_csv(path: Path, model: type[M]) -> tuple[tuple[M, ...], tuple[int, ...
             line = reader.line_num
             if None in raw:
                 raise InputError(f"{path} line {line}: more cells than the header has columns")
+            short = [k for k, v in raw.items() if v is None]
+            if short:
+                raise InputError(f"{path} line {line}, column {short[0]}: fewer cells than the "
+                                 "header has columns")
             cells = {k: (v.strip() if v.strip() != "" else None) for k, v in raw.items()}
             try:
                 rows.append(model.model_validate({k: v for k, v in cells.items()
