@@ -209,6 +209,8 @@ def test_question_certainty_is_the_lowest_critical_outcome(toy):
     review = load_folder(toy)
     qc = question_certainty(synthesize(review).grades, review.protocol, "Q1")
     assert qc.level == "moderate" and qc.critical == ()
+    assert qc.note.startswith(f"the lowest certainty among {len(qc.deciding)} graded estimate")
+    assert "(no critical outcomes declared, so every graded outcome counts); set by" in qc.note
 
 
 # ---- 4. wording against the MID (GRADE guidelines 26) --------------------------------------------

@@ -448,10 +448,10 @@ def question_certainty(grades: Sequence[GradedOutcome], protocol: Protocol,
         return QuestionCertainty(question_id, None, (), names, why)
     level = min((g.level for g in pool), key=LEVELS.index)
     deciding = tuple(g.name for g in pool if g.level == level)
-    which = (f"critical outcomes: {', '.join(names)}" if crit is not None
-             else "no critical outcomes declared, so every graded outcome counts")
+    which = (f" of the critical outcomes: {', '.join(names)}" if crit is not None
+             else " (no critical outcomes declared, so every graded outcome counts)")
     note = (f"the lowest certainty among {len(pool)} graded estimate"
-            f"{'s' if len(pool) != 1 else ''} of the {which}; set by {'; '.join(deciding)}")
+            f"{'s' if len(pool) != 1 else ''}{which}; set by {'; '.join(deciding)}")
     if apart is not None and len(main) < len(qs):
         note += f"; {apart.name} evidence, kept apart, does not count"
     return QuestionCertainty(question_id, level, deciding, names, note)
