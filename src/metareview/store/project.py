@@ -13,7 +13,6 @@ screening covers records found in databases and registers; records found by othe
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +36,8 @@ from metareview.screening.decisions import (
 from metareview.screening.source import DBR_KINDS, KINDS, OTHER_KINDS
 from metareview.store import db
 from metareview.store import review_data as study_store
+from metareview.store.audit import audit as _audit
+from metareview.store.audit import now as _now
 from metareview.store.models import (
     AuditRow,
     DecisionRow,
@@ -68,9 +69,6 @@ def study_id(name: str) -> str:
         raise InputError(f"study {name!r}: needs a letter or digit to make an id of")
     return sid
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -744,9 +742,6 @@ class Project:
         """Record id → study it belongs to (only linked records)."""
         return self._latest(StudyLinkRow, "study")
 
-
-def _audit(s: Session, actor: str, action: str, detail: Mapping[str, Any]) -> None:
-    s.add(AuditRow(at=_now(), actor=actor, action=action, detail=dict(detail)))
 
 
 def load_review_data(path: str | Path) -> ReviewData:

@@ -9,7 +9,6 @@ description and rows come later. Every write is one transaction with its audit-l
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,9 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from metareview.errors import InputError
-from metareview.store.models import AuditRow, ProtocolRow, StudyDataRow, StudyRow
+from metareview.store.audit import audit as _audit
+from metareview.store.audit import now as _now
+from metareview.store.models import ProtocolRow, StudyDataRow, StudyRow
 from metareview.studies import DATA_FILES, Protocol, ReviewData, Study, check_review
 
 _MODELS: dict[str, type[BaseModel]] = {attr: model for attr, _, model in DATA_FILES}
@@ -42,12 +43,6 @@ class StudyEntry:
                 "reports": list(self.reports), "rows": self.rows}
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _audit(s: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
-    s.add(AuditRow(at=_now(), actor=actor, action=action, detail=detail))
 
 
 def _dump_row(row: BaseModel) -> dict[str, Any]:
