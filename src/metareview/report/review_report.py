@@ -38,8 +38,6 @@ from metareview.studies import ReviewData
 from metareview.synthesis.review import Answer, ReviewSynthesis, sof_groups, synthesize
 from metareview.synthesis.single_arm import ReviewReconciliation
 
-CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
-
 
 @dataclass(frozen=True)
 class PooledSection:

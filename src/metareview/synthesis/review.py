@@ -17,6 +17,7 @@ from metareview._util.textfmt import in_sentence, source_num
 from metareview.effects.measures import is_ratio
 from metareview.errors import InputError
 from metareview.grade import SoFRow
+from metareview.grade.certainty import LEVELS
 from metareview.grade.sof import with_comparator_risk
 from metareview.grade.statements import change_from_interval, statement
 from metareview.studies import OutcomeRow, ReviewData
@@ -31,8 +32,8 @@ from metareview.synthesis.overlap import Overlap, corrected_covered_area
 from metareview.synthesis.pooling import PooledOutcome, pool_arms
 from metareview.synthesis.single_arm import ReviewReconciliation, reconcile_review
 
-#: GRADE certainty levels, best first.
-CERTAINTY_WORDS = ("high", "moderate", "low", "very low")
+#: GRADE certainty levels, best first (grade's LEVELS run worst first).
+CERTAINTY_WORDS = tuple(reversed(LEVELS))
 _REVIEW_KINDS = ("systematic review", "overview")
 
 
