@@ -15,8 +15,9 @@ if os.environ.get("CI"):
 
 # -- databases for the store's tests -----------------------------------------------------------
 # Every store test runs twice: on SQLite (always) and on PostgreSQL when one is reachable at
-# METAREVIEW_TEST_PG (an admin URL; `.ci/run` starts a server and sets it). Without one, the
-# PostgreSQL half is skipped with a message saying so.
+# METAREVIEW_TEST_PG (an admin URL; `.ci/run` starts a throwaway server and sets it). Without
+# one, the PostgreSQL half is skipped with a message saying so, except in CI, where it fails:
+# nothing else would run those tests. The run ends with a line counting the PostgreSQL tests.
 
 import uuid  # noqa: E402
 
@@ -26,6 +27,8 @@ PG_ADMIN = os.environ.get(
     "METAREVIEW_TEST_PG", "postgresql://metareview:metareview@127.0.0.1:5432/postgres"
 )
 _pg_state: dict[str, object] = {}
+_pg_nodes: set[str] = set()
+_pg_outcomes: dict[str, str] = {}
 
 
 def _pg_engine():
@@ -53,9 +56,14 @@ def db_url(request):
     if request.param == "sqlite":
         yield None
         return
+    _pg_nodes.add(request.node.nodeid)
     eng = _pg_engine()
     if eng is None:
-        pytest.skip(f"PostgreSQL half skipped: no server at {PG_ADMIN} "
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL server at {_safe_url(PG_ADMIN)} "
+                        f"({_pg_state.get('why')}); in CI the PostgreSQL tests must run "
+                        "(.ci/run starts a server)", pytrace=False)
+        pytest.skip(f"PostgreSQL half skipped: no server at {_safe_url(PG_ADMIN)} "
                     f"({_pg_state.get('why')}); .ci/run starts one")
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
@@ -67,3 +75,34 @@ def db_url(request):
     yield url
     with eng.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pytest_runtest_logreport(report):
+    """Remember how each PostgreSQL test ended (the worst of its phases)."""
+    if report.nodeid not in _pg_nodes:
+        return
+    if report.failed:
+        _pg_outcomes[report.nodeid] = "failed"
+    elif report.skipped:
+        _pg_outcomes.setdefault(report.nodeid, "skipped")
+    elif report.when == "call":
+        _pg_outcomes.setdefault(report.nodeid, "passed")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line saying how many tests ran on PostgreSQL, so CI's output shows they did."""
+    if not _pg_nodes:
+        return
+    counts = {k: sum(v == k for v in _pg_outcomes.values())
+              for k in ("passed", "failed", "skipped")}
+    where = _safe_url(PG_ADMIN)
+    terminalreporter.write_line(
+        f"PostgreSQL tests ({where}): {len(_pg_nodes)} run, {counts['passed']} passed, "
+        f"{counts['failed']} failed, {counts['skipped']} skipped")
+
+
+def _safe_url(url: str) -> str:
+    """The server URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
