@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from metareview.errors import InputError
@@ -540,6 +540,60 @@ class Project:
             return [{"id": a.id, "at": a.at.isoformat(), "actor": a.actor,
                      "action": a.action, "detail": a.detail}
                     for a in s.scalars(select(AuditRow).order_by(AuditRow.id))]
+
+    # -- consistency -----------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """What is inconsistent in the stored review (an empty list when nothing is).
+
+        Checks the database file (SQLite's ``integrity_check`` and foreign keys), that every
+        import holds the records it counted and has its audit row, that every vote, undo and
+        resolution has its audit row, and that each reviewer's history for a record and stage
+        is one chain: every vote supersedes the row before it, every undo a vote of the chain
+        not undone before. A writer killed mid-transaction leaves nothing to report.
+        """
+        problems: list[str] = []
+        with Session(self.engine) as s:
+            if self.engine.dialect.name == "sqlite":
+                ok = s.execute(text("PRAGMA integrity_check")).scalars().all()
+                if ok != ["ok"]:
+                    problems += [f"sqlite integrity: {m}" for m in ok]
+                problems += [f"sqlite foreign key: {tuple(r)}"
+                             for r in s.execute(text("PRAGMA foreign_key_check"))]
+            audits: dict[str, set[Any]] = defaultdict(set)
+            for action, detail in s.execute(select(AuditRow.action, AuditRow.detail)):
+                key = "import" if action == "import" else "decision"
+                if isinstance(detail, dict) and key in detail:
+                    audits[action].add(detail[key])
+            counts = dict(s.execute(select(RecordRow.import_id, func.count())
+                                    .group_by(RecordRow.import_id)).all())
+            for imp in s.scalars(select(ImportRow).order_by(ImportRow.id)):
+                if counts.get(imp.id, 0) != imp.n_records:
+                    problems.append(f"import {imp.id}: {counts.get(imp.id, 0)} records stored, "
+                                    f"{imp.n_records} counted")
+                if imp.id not in audits["import"]:
+                    problems.append(f"import {imp.id}: no audit row")
+            chains: dict[tuple[int, str, int], list[DecisionRow]] = defaultdict(list)
+            for d in s.scalars(select(DecisionRow).order_by(DecisionRow.id)):
+                action = {"vote": "decide", "undo": "undo", "resolve": "resolve"}.get(d.kind)
+                if action is not None and d.id not in audits[action]:
+                    problems.append(f"decision {d.id}: no audit row")
+                if d.kind in ("vote", "undo"):
+                    chains[(d.record_id, d.stage, d.reviewer_id)].append(d)
+        for (record, stage, _), rows in chains.items():
+            undone: set[int] = set()
+            for i, d in enumerate(rows):
+                where = f"decision {d.id} (record {record}, {stage})"
+                if d.kind == "vote" and d.supersedes != (rows[i - 1].id if i else None):
+                    problems.append(f"{where}: supersedes {d.supersedes}, not the row before "
+                                    "it (forked history)")
+                elif d.kind == "undo":
+                    targets = {r.id for r in rows[:i] if r.kind == "vote"} - undone
+                    if d.supersedes not in targets:
+                        problems.append(f"{where}: undoes {d.supersedes}, not a vote of this "
+                                        "reviewer still standing")
+                    undone.add(d.supersedes)
+        return problems
 
     # -- where records stand ---------------------------------------------------------------
 
