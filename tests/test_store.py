@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
@@ -259,4 +260,76 @@ def test_killed_screening_loses_no_stored_decision(review, tmp_path):
     assert len(stored) <= len(hist) <= len(stored) + 1
     audit = [a for a in again.audit_log() if a["action"] == "decide"]
     assert len(audit) == len(hist)                 # decision and its audit row: one transaction
+    again.close()
+
+
+# -- TRUNCATE, and upgrading a database written before migration 0003 ---------------------------
+
+@pytest.mark.parametrize("table", [*APPEND_ONLY, "reviewer"])
+def test_truncate_refused_on_postgresql(review, table):
+    if review.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (DELETE FROM is refused: see above)")
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "include")
+    # reviewer is not append-only itself, but CASCADE would empty decision with it
+    with pytest.raises(Exception, match="append-only: TRUNCATE refused"), \
+            review.engine.begin() as c:
+        c.execute(text(f"TRUNCATE {table} CASCADE"))
+    assert len(review.history()) == 1 and len(review.records()) == 2
+
+
+def _downgrade(engine, revision: str) -> None:
+    from alembic import command
+
+    cfg = db._config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_database_from_0002_upgrades_on_open(review, tmp_path):
+    import warnings
+
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "include")
+    _downgrade(review.engine, "0002")
+    assert db.current_revision(review.engine) == "0002"
+    review.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", db.SchemaUpgradeWarning)
+        again = Project.open(tmp_path / "rv")
+    assert db.current_revision(again.engine) == db.head_revision() == "0003"
+    assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
+    again.decide(1, TA, "ann", "exclude")
+    assert again.check() == []
+    again.close()
+
+
+def test_forked_history_from_before_0003_is_kept_and_reported(review, tmp_path):
+    review.add_import(batch(2))
+    first = review.decide(1, TA, "ann", "include")
+    review.decide(1, TA, "ann", "exclude")
+    _downgrade(review.engine, "0002")
+    fork = ("INSERT INTO decision (record_id, stage, reviewer_id, kind, value, supersedes, "
+            "created_at) SELECT record_id, stage, reviewer_id, 'vote', 'maybe', {sup}, "
+            "created_at FROM decision WHERE id = {sup}")
+    with review.engine.begin() as c:   # what two racing processes could write before 0003
+        c.execute(text(fork.format(sup=first)))
+    review.close()
+    with pytest.warns(db.SchemaUpgradeWarning, match="1 decision"):
+        again = Project.open(tmp_path / "rv")
+    assert db.current_revision(again.engine) == db.head_revision()
+    entry = [a for a in again.audit_log() if a["action"] == "schema-upgrade"]
+    assert [e["detail"] for e in entry] == [{
+        "revision": "0003", "forked": [{"kind": "vote", "supersedes": first, "rows": 2}],
+        "unique_after_decision": 3}]
+    assert [h["value"] for h in again.history()] == ["include", "exclude", "maybe"]
+    assert again.check() == [          # the fork, and the racer's audit row that is missing
+        "decision 3: no audit row",
+        "decision 3 (record 1, title_abstract): supersedes 1, not the row before it "
+        "(forked history)"]
+    # decisions after the upgrade are held to the index
+    again.decide(1, TA, "ann", "include")
+    with pytest.raises(IntegrityError), again.engine.begin() as c:
+        c.execute(text(fork.format(sup=3)))
     again.close()
