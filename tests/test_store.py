@@ -429,3 +429,16 @@ def test_old_settings_with_a_password_still_open_with_a_warning(own_role, tmp_pa
     with pytest.warns(PasswordInSettingsWarning, match="holds a password"):
         Project.open(tmp_path / "rv").close()
     assert SECRET in settings.read_text()   # the user's file is theirs to fix, not rewritten
+
+
+def test_init_from_the_command_line_says_the_password_is_not_stored(own_role, tmp_path):
+    from typer.testing import CliRunner
+
+    from metareview.cli import app
+
+    with_pw, without = own_role
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "rv"), "--db", with_pw])
+    assert res.exit_code == 0, res.output
+    assert "password is not stored" in res.stdout and SECRET not in res.stdout
+    assert f"database: {without}" in (tmp_path / "rv" / "metareview.yaml").read_text()
+    assert _folder_holds(tmp_path / "rv", SECRET) == []
