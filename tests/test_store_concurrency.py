@@ -151,3 +151,19 @@ def test_parallel_cli_votes_as_one_new_reviewer(project, tmp_path):
         assert _forks(rv) == [] and rv.check() == []
         labels = rv.own_labels(TA, "dan")  # records 1-7 voted on; 1 and 7 by one file only
         assert set(labels) == set(range(1, 8)) and labels[1] == labels[7] == "include"
+
+
+def test_sqlite_writer_kept_waiting_stops_cleanly(tmp_path, monkeypatch):
+    from metareview.errors import InputError
+    from metareview.store import db
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_MS", 300)
+    with Project.create(tmp_path / "rv", "busy") as rv:
+        rv.add_import(_batch(2))
+    with Project.open(tmp_path / "rv") as holder, Project.open(tmp_path / "rv") as rv, \
+            db.write_session(holder.engine) as s:
+        s.execute(text("SELECT 1"))          # holds SQLite's write lock (BEGIN IMMEDIATE)
+        with pytest.raises(InputError, match=r"database busy.*nothing of this change"):
+            rv.decide(1, TA, "ann", "include")
+    with Project.open(tmp_path / "rv") as rv:
+        assert rv.history() == [] and rv.check() == []

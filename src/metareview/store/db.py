@@ -49,6 +49,10 @@ class SchemaUpgradeWarning(UserWarning):
     """A schema upgrade found something in the data to report (e.g. a forked history)."""
 
 
+#: How long a SQLite writer waits for another's write lock (a large import holds it for
+#: seconds) before giving up with "database busy".
+SQLITE_BUSY_MS = 30_000
+
 #: Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``).
 _WRITE = "metareview_write"
 
@@ -111,7 +115,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_MS)}")
     cur.close()
 
 
@@ -220,10 +224,23 @@ def write_session(engine: Engine) -> Iterator[Session]:
     ------
     Session
         The session; everything added to it commits together, or nothing does.
+
+    Raises
+    ------
+    InputError
+        If SQLite's write lock stays taken by another process for :data:`SQLITE_BUSY_MS`
+        (then nothing was written).
     """
-    with Session(engine.execution_options(**{_WRITE: True})) as s, s.begin():
-        yield s
-        _pause_before_commit()
+    try:
+        with Session(engine.execution_options(**{_WRITE: True})) as s, s.begin():
+            yield s
+            _pause_before_commit()
+    except OperationalError as exc:
+        if "database is locked" not in str(exc.orig):
+            raise
+        raise InputError(f"database busy: another process held the write lock for "
+                         f"{SQLITE_BUSY_MS / 1000:g} s; nothing of this change was stored, "
+                         "try again") from None
 
 
 def _pause_before_commit() -> None:
