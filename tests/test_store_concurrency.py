@@ -167,3 +167,38 @@ def test_sqlite_writer_kept_waiting_stops_cleanly(tmp_path, monkeypatch):
             rv.decide(1, TA, "ann", "include")
     with Project.open(tmp_path / "rv") as rv:
         assert rv.history() == [] and rv.check() == []
+
+
+def _open_and_vote(path: str, who: str, out: mp.Queue) -> None:
+    try:
+        with Project.open(path) as rv:
+            out.put((rv.decide(1, TA, who, "include"), None))
+    except BaseException:
+        out.put((None, traceback.format_exc()))
+
+
+def test_processes_opening_an_old_database_together_upgrade_it_once(project):
+    from alembic import command
+
+    from metareview.store import db
+
+    with Project.open(project) as rv:
+        cfg = db._config()
+        with rv.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        assert db.current_revision(rv.engine) == "0002"
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_open_and_vote, args=(str(project), who, out))
+             for who in ("ann", "bob", "cat", "dan")]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [err for _, err in results if err] == []
+    with Project.open(project) as rv:
+        assert db.current_revision(rv.engine) == db.head_revision()
+        assert sorted(h["reviewer"] for h in rv.history()) == ["ann", "bob", "cat", "dan"]
+        assert rv.check() == []
