@@ -51,8 +51,12 @@ def _pg_engine():
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request):
-    """None (the default embedded SQLite) or the URL of a fresh, empty PostgreSQL database."""
+def db_url(request, monkeypatch):
+    """None (the default embedded SQLite) or the URL of a fresh, empty PostgreSQL database.
+
+    The URL is also METAREVIEW_DATABASE_URL while the test runs: the project folder keeps the
+    URL without its password, and reopening (here or in a child process) finds it there.
+    """
     if request.param == "sqlite":
         yield None
         return
@@ -72,6 +76,7 @@ def db_url(request):
     with eng.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("METAREVIEW_DATABASE_URL", url)
     yield url
     with eng.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
@@ -260,3 +261,184 @@ def test_killed_screening_loses_no_stored_decision(review, tmp_path):
     audit = [a for a in again.audit_log() if a["action"] == "decide"]
     assert len(audit) == len(hist)                 # decision and its audit row: one transaction
     again.close()
+
+
+# -- TRUNCATE, and upgrading a database written before migration 0003 ---------------------------
+
+@pytest.mark.parametrize("table", [*APPEND_ONLY, "reviewer"])
+def test_truncate_refused_on_postgresql(review, table):
+    if review.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (DELETE FROM is refused: see above)")
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "include")
+    # reviewer is not append-only itself, but CASCADE would empty decision with it
+    with pytest.raises(Exception, match="append-only: TRUNCATE refused"), \
+            review.engine.begin() as c:
+        c.execute(text(f"TRUNCATE {table} CASCADE"))
+    assert len(review.history()) == 1 and len(review.records()) == 2
+
+
+def _downgrade(engine, revision: str) -> None:
+    from alembic import command
+
+    cfg = db._config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_database_from_0002_upgrades_on_open(review, tmp_path):
+    import warnings
+
+    review.add_import(batch(2))
+    review.decide(1, TA, "ann", "include")
+    _downgrade(review.engine, "0002")
+    assert db.current_revision(review.engine) == "0002"
+    review.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", db.SchemaUpgradeWarning)
+        again = Project.open(tmp_path / "rv")
+    assert db.current_revision(again.engine) == db.head_revision() == "0003"
+    assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
+    again.decide(1, TA, "ann", "exclude")
+    assert again.check() == []
+    again.close()
+
+
+def test_forked_history_from_before_0003_is_kept_and_reported(review, tmp_path):
+    review.add_import(batch(2))
+    first = review.decide(1, TA, "ann", "include")
+    review.decide(1, TA, "ann", "exclude")
+    _downgrade(review.engine, "0002")
+    fork = ("INSERT INTO decision (record_id, stage, reviewer_id, kind, value, supersedes, "
+            "created_at) SELECT record_id, stage, reviewer_id, 'vote', 'maybe', {sup}, "
+            "created_at FROM decision WHERE id = {sup}")
+    with review.engine.begin() as c:   # what two racing processes could write before 0003
+        c.execute(text(fork.format(sup=first)))
+    review.close()
+    with pytest.warns(db.SchemaUpgradeWarning, match="1 decision"):
+        again = Project.open(tmp_path / "rv")
+    assert db.current_revision(again.engine) == db.head_revision()
+    entry = [a for a in again.audit_log() if a["action"] == "schema-upgrade"]
+    assert [e["detail"] for e in entry] == [{
+        "revision": "0003", "forked": [{"kind": "vote", "supersedes": first, "rows": 2}],
+        "unique_after_decision": 3}]
+    assert [h["value"] for h in again.history()] == ["include", "exclude", "maybe"]
+    assert again.check() == [          # the fork, and the racer's audit row that is missing
+        "decision 3: no audit row",
+        "decision 3 (record 1, title_abstract): supersedes 1, not the row before it "
+        "(forked history)"]
+    # decisions after the upgrade are held to the index
+    again.decide(1, TA, "ann", "include")
+    with pytest.raises(IntegrityError), again.engine.begin() as c:
+        c.execute(text(fork.format(sup=3)))
+    again.close()
+
+
+# -- credentials: never in the project folder ---------------------------------------------------
+
+def test_password_is_stripped_and_found_from_the_environment(monkeypatch):
+    url = "postgresql://ann:s3cret@db.example.org:5433/review?sslmode=require"
+    assert db.has_password(url) and not db.has_password("postgresql:///review?service=team")
+    assert db.strip_password(url) == "postgresql://ann@db.example.org:5433/review?sslmode=require"
+    assert db.strip_password("sqlite:////x/review.sqlite") == "sqlite:////x/review.sqlite"
+    stored = db.strip_password(url)
+    monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+    assert db.resolve_url(stored) == stored           # libpq finds the password then
+    monkeypatch.setenv(db.URL_VARIABLE, url)
+    assert db.resolve_url(stored) == url
+    # a variable naming another database (or user) does not redirect this project
+    other = "postgresql://ann:s3cret@db.example.org:5433/other"
+    monkeypatch.setenv(db.URL_VARIABLE, other)
+    assert db.resolve_url(stored) == stored
+    monkeypatch.setenv(db.URL_VARIABLE, "postgresql://bob:x@db.example.org:5433/review")
+    assert db.resolve_url(stored) == stored
+
+
+SECRET = "pw-7f3a9c-not-in-the-folder"
+
+
+@pytest.fixture
+def own_role(db_url, monkeypatch, tmp_path):
+    """(URL with password, URL without) of a role with its own password on the test database;
+    no password reaches libpq from the environment or a ~/.pgpass."""
+    if db_url is None:
+        pytest.skip("passwords are a PostgreSQL matter")
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    role = f"mr_role_{os.getpid()}"
+    admin = create_engine(db.normalise_url(db_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'"))
+        c.execute(text(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}"))
+    for var in (db.URL_VARIABLE, "PGPASSWORD", "PGSERVICE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    url = make_url(db_url).set(username=role, password=SECRET)
+    yield (url.render_as_string(hide_password=False), db.strip_password(
+        url.render_as_string(hide_password=False)))
+    with admin.connect() as c:
+        c.execute(text(f"DROP OWNED BY {role}"))
+        c.execute(text(f"DROP ROLE {role}"))
+    admin.dispose()
+
+
+def _folder_holds(folder: Path, secret: str) -> list[str]:
+    return [str(f) for f in folder.rglob("*") if f.is_file() and secret.encode() in f.read_bytes()]
+
+
+def test_password_never_lands_in_the_project_folder(own_role, tmp_path, monkeypatch):
+    import yaml
+
+    with_pw, without = own_role
+    rv = Project.create(tmp_path / "rv", "pw", db_url=with_pw)
+    rv.add_import(batch(2))
+    rv.decide(1, TA, "ann", "include")
+    rv.close()
+    settings = yaml.safe_load((tmp_path / "rv" / "metareview.yaml").read_text())
+    assert settings["database"] == without and SECRET not in without
+    assert _folder_holds(tmp_path / "rv", SECRET) == []
+    # with no password anywhere, opening says where it should come from
+    with pytest.raises(InputError, match="PGPASSWORD"):
+        Project.open(tmp_path / "rv")
+    other = with_pw.rsplit("/", 1)[0] + "/postgres"
+    monkeypatch.setenv(db.URL_VARIABLE, other)  # another database's URL is not used
+    with pytest.raises(InputError, match="password"):
+        Project.open(tmp_path / "rv")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"*:*:*:{without.split('//')[1].split('@')[0]}:{SECRET}\n")
+    pgpass.chmod(0o600)
+    for var, value in ((db.URL_VARIABLE, with_pw), ("PGPASSWORD", SECRET),
+                       ("PGPASSFILE", str(pgpass))):
+        monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+        monkeypatch.setenv(var, value)
+        with Project.open(tmp_path / "rv") as again:
+            assert [h["value"] for h in again.history()] == ["include"]
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+    assert _folder_holds(tmp_path / "rv", SECRET) == []
+
+
+def test_old_settings_with_a_password_still_open_with_a_warning(own_role, tmp_path):
+    from metareview.store.project import PasswordInSettingsWarning
+
+    with_pw, _ = own_role
+    Project.create(tmp_path / "rv", "old", db_url=with_pw).close()
+    settings = tmp_path / "rv" / "metareview.yaml"
+    settings.write_text(f"name: old\ndatabase: {with_pw}\n")  # as metareview <= 0002 wrote
+    with pytest.warns(PasswordInSettingsWarning, match="holds a password"):
+        Project.open(tmp_path / "rv").close()
+    assert SECRET in settings.read_text()   # the user's file is theirs to fix, not rewritten
+
+
+def test_init_from_the_command_line_says_the_password_is_not_stored(own_role, tmp_path):
+    from typer.testing import CliRunner
+
+    from metareview.cli import app
+
+    with_pw, without = own_role
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "rv"), "--db", with_pw])
+    assert res.exit_code == 0, res.output
+    assert "password is not stored" in res.stdout and SECRET not in res.stdout
+    assert f"database: {without}" in (tmp_path / "rv" / "metareview.yaml").read_text()
+    assert _folder_holds(tmp_path / "rv", SECRET) == []

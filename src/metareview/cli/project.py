@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 def init(
     name: Annotated[Path, typer.Argument(help="Folder to create the review in.")],
     db: Annotated[
-        str | None, typer.Option("--db", help="postgresql://user:pw@host/db for a team; "
-                                 "default an embedded SQLite file in the folder.")
+        str | None, typer.Option("--db", help="postgresql://user@host/db for a team (the "
+                                 "password, if given here, is not stored: later it comes from "
+                                 "METAREVIEW_DATABASE_URL, PGPASSWORD or ~/.pgpass); default "
+                                 "an embedded SQLite file in the folder.")
     ] = None,
     criteria: Annotated[
         str | None, typer.Option(help="Inclusion criteria shown to screeners (text or @file).")
@@ -42,7 +44,16 @@ def init(
     with Project.create(name, name.name, db_url=db, criteria=text,
                         reviewers_required=1 if single else 2) as rv:
         info = {"review": str(name), **rv.settings()}
-    echo(as_json, info, f"created review {info['name']!r} in {name} ({info['database']})")
+    note = ""
+    if db is not None:
+        from metareview.store.db import URL_VARIABLE, has_password
+
+        if has_password(db):
+            info["password_stored"] = False
+            note = (f"; the password is not stored in {name}: give it as {URL_VARIABLE}, "
+                    "PGPASSWORD or in ~/.pgpass")
+    echo(as_json, info,
+         f"created review {info['name']!r} in {name} ({info['database']}){note}")
 
 
 def _read_text(path: Path) -> str:

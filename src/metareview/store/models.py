@@ -145,7 +145,11 @@ class DecisionRow(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     supersedes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_decision_record_stage", "record_id", "stage"),)
+    # A vote supersedes the reviewer's previous row for the record and stage; an undo
+    # supersedes the vote it undoes. Each row is superseded at most once by a vote and at
+    # most once by an undo (a vote that was changed can later be undone as well).
+    __table_args__ = (Index("ix_decision_record_stage", "record_id", "stage"),
+                      Index("ux_decision_supersedes", "kind", "supersedes", unique=True))
 
 
 class RetrievalRow(Base):

@@ -14,6 +14,7 @@ screening covers records found in databases and registers; records found by othe
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from metareview.errors import InputError
@@ -69,6 +70,10 @@ def study_id(name: str) -> str:
         raise InputError(f"study {name!r}: needs a letter or digit to make an id of")
     return sid
 
+
+
+class PasswordInSettingsWarning(UserWarning):
+    """``metareview.yaml`` holds a database password (written by an older metareview)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class Project:
     ) -> Project:
         """Create a review folder and its database (SQLite unless ``db_url`` is given).
 
+        A password in ``db_url`` is used to connect now but not stored: ``metareview.yaml``
+        gets the URL without it, and :meth:`open` finds it elsewhere.
+
         Raises
         ------
         InputError
@@ -142,15 +150,16 @@ class Project:
         url = db_url or db.sqlite_url(root / SQLITE_NAME)
         engine = db.connect(url)
         db.upgrade(engine)
-        with Session(engine) as s, s.begin():
+        with db.write_session(engine) as s:
             if s.scalar(select(func.count()).select_from(ReviewRow)):
                 raise InputError(f"database {engine.url.render_as_string()} already holds a "
                                  "review; use an empty database")
             s.add(ReviewRow(name=name or root.name, created_at=_now(), criteria=criteria,
                             reviewers_required=reviewers_required))
             _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name})
+        # the password, if any, stays out of the folder (see :meth:`open` for where it is found)
         settings = {"name": name or root.name,
-                    "database": db_url if db_url else SQLITE_NAME}
+                    "database": db.strip_password(db_url) if db_url else SQLITE_NAME}
         tmp = root / (SETTINGS + ".tmp")
         tmp.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
         tmp.replace(root / SETTINGS)
@@ -159,6 +168,11 @@ class Project:
     @classmethod
     def open(cls, path: str | Path = ".") -> Project:
         """Open the review in ``path`` and bring its schema up to date.
+
+        A PostgreSQL URL in ``metareview.yaml`` has no password: it comes from the
+        ``METAREVIEW_DATABASE_URL`` environment variable when that names the same database,
+        else from libpq (``PGPASSWORD``, ``~/.pgpass`` or a service file). An older settings
+        file that holds a password still opens, with a :class:`PasswordInSettingsWarning`.
 
         Raises
         ------
@@ -176,7 +190,11 @@ class Project:
         url = str(settings.get("database", SQLITE_NAME))
         if "://" not in url:
             url = db.sqlite_url(root / url)
-        engine = db.connect(url)
+        elif db.has_password(url):
+            warnings.warn(f"{settings_file}: the database URL holds a password; remove it "
+                          f"and give it as {db.URL_VARIABLE}, PGPASSWORD or in ~/.pgpass",
+                          PasswordInSettingsWarning, stacklevel=2)
+        engine = db.connect(db.resolve_url(url))
         db.upgrade(engine)
         return cls(root, engine)
 
@@ -220,7 +238,7 @@ class Project:
                              f"{', '.join(KINDS)}")
         if not batch.records:
             raise InputError(f"{batch.filename}: no records to import")
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             if batch.sha256 and not allow_repeat:
                 prev = s.scalars(select(ImportRow).where(ImportRow.sha256 == batch.sha256)).first()
                 if prev is not None:
@@ -289,7 +307,7 @@ class Project:
         stored = self.records()
         ids = list(stored)
         result = find_duplicates([stored[i].record for i in ids], progress=progress, **params)
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             decided = set(s.scalars(select(DecisionRow.record_id).distinct()))
             run = DedupeRunRow(created_at=_now(), created_by=actor,
                                params={k: repr(v) for k, v in params.items()},
@@ -329,7 +347,7 @@ class Project:
         InputError
             If there is no active run.
         """
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             run = self._active_run(s)
             if run is None:
                 raise InputError("no de-duplication run to undo")
@@ -356,16 +374,24 @@ class Project:
 
     # -- reviewers and decisions -----------------------------------------------------------
 
-    def _reviewer(self, s: Session, name: str) -> int:
+    def _reviewer(self, s: Session, name: str, *, lock: bool = False) -> int:
+        """The reviewer's id, adding the reviewer if new (safe when processes race to add).
+
+        With ``lock`` the reviewer's row is locked until the transaction ends (PostgreSQL;
+        SQLite's write transactions are serial already): one reviewer's votes then build on
+        each other one at a time, so no two rows supersede the same vote.
+        """
         name = name.strip()
         if not name:
             raise InputError("reviewer name is empty")
-        rid = s.scalar(select(ReviewerRow.id).where(ReviewerRow.name == name))
-        if rid is None:
-            row = ReviewerRow(name=name, created_at=_now())
-            s.add(row)
-            s.flush()
-            rid = row.id
+        q = select(ReviewerRow.id).where(ReviewerRow.name == name)
+        if lock:
+            q = q.with_for_update()
+        rid = s.execute(q).scalar()
+        if rid is None:  # a racing process may add the same name first: then take theirs
+            new = db.insert_new(s, ReviewerRow).values(name=name, created_at=_now())
+            s.execute(new)
+            rid = s.execute(q).scalar_one()
         return rid
 
     def _check_record(self, s: Session, record_id: int) -> None:
@@ -402,8 +428,8 @@ class Project:
                                  "(no such record, a duplicate, or not sent on from "
                                  "title/abstract)")
         ids = []
-        with Session(self.engine) as s, s.begin():
-            rid = self._reviewer(s, reviewer)
+        with db.write_session(self.engine) as s:
+            rid = self._reviewer(s, reviewer, lock=True)
             for record_id, value, reason, note in votes:
                 prev = self._current_vote(s, record_id, stage, rid)
                 row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
@@ -433,8 +459,8 @@ class Project:
         The undo is a new row restoring the value the reviewer had before that vote. Returns
         the record's id, or None when there is nothing to undo.
         """
-        with Session(self.engine) as s, s.begin():
-            rid = self._reviewer(s, reviewer)
+        with db.write_session(self.engine) as s:
+            rid = self._reviewer(s, reviewer, lock=True)
             rows = s.scalars(select(DecisionRow).where(
                 DecisionRow.stage == stage, DecisionRow.reviewer_id == rid,
                 DecisionRow.kind.in_(("vote", "undo"))).order_by(DecisionRow.id)).all()
@@ -462,7 +488,7 @@ class Project:
         check_decision(stage, value, reason)
         if value == "maybe":
             raise InputError("a resolution must be include or exclude, not maybe")
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             self._check_record(s, record_id)
             rid = self._reviewer(s, resolver)
             row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
@@ -485,7 +511,7 @@ class Project:
         bad = [r for r in record_ids if r not in eligible]
         if bad:
             raise InputError(f"record {bad[0]}: not up for title/abstract screening")
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             rid = self._reviewer(s, tool)
             now = _now()
             s.execute(insert(DecisionRow), [
@@ -514,6 +540,60 @@ class Project:
             return [{"id": a.id, "at": a.at.isoformat(), "actor": a.actor,
                      "action": a.action, "detail": a.detail}
                     for a in s.scalars(select(AuditRow).order_by(AuditRow.id))]
+
+    # -- consistency -----------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """What is inconsistent in the stored review (an empty list when nothing is).
+
+        Checks the database file (SQLite's ``integrity_check`` and foreign keys), that every
+        import holds the records it counted and has its audit row, that every vote, undo and
+        resolution has its audit row, and that each reviewer's history for a record and stage
+        is one chain: every vote supersedes the row before it, every undo a vote of the chain
+        not undone before. A writer killed mid-transaction leaves nothing to report.
+        """
+        problems: list[str] = []
+        with Session(self.engine) as s:
+            if self.engine.dialect.name == "sqlite":
+                ok = s.execute(text("PRAGMA integrity_check")).scalars().all()
+                if ok != ["ok"]:
+                    problems += [f"sqlite integrity: {m}" for m in ok]
+                problems += [f"sqlite foreign key: {tuple(r)}"
+                             for r in s.execute(text("PRAGMA foreign_key_check"))]
+            audits: dict[str, set[Any]] = defaultdict(set)
+            for action, detail in s.execute(select(AuditRow.action, AuditRow.detail)):
+                key = "import" if action == "import" else "decision"
+                if isinstance(detail, dict) and key in detail:
+                    audits[action].add(detail[key])
+            counts = dict(s.execute(select(RecordRow.import_id, func.count())
+                                    .group_by(RecordRow.import_id)).all())
+            for imp in s.scalars(select(ImportRow).order_by(ImportRow.id)):
+                if counts.get(imp.id, 0) != imp.n_records:
+                    problems.append(f"import {imp.id}: {counts.get(imp.id, 0)} records stored, "
+                                    f"{imp.n_records} counted")
+                if imp.id not in audits["import"]:
+                    problems.append(f"import {imp.id}: no audit row")
+            chains: dict[tuple[int, str, int], list[DecisionRow]] = defaultdict(list)
+            for d in s.scalars(select(DecisionRow).order_by(DecisionRow.id)):
+                action = {"vote": "decide", "undo": "undo", "resolve": "resolve"}.get(d.kind)
+                if action is not None and d.id not in audits[action]:
+                    problems.append(f"decision {d.id}: no audit row")
+                if d.kind in ("vote", "undo"):
+                    chains[(d.record_id, d.stage, d.reviewer_id)].append(d)
+        for (record, stage, _), rows in chains.items():
+            undone: set[int] = set()
+            for i, d in enumerate(rows):
+                where = f"decision {d.id} (record {record}, {stage})"
+                if d.kind == "vote" and d.supersedes != (rows[i - 1].id if i else None):
+                    problems.append(f"{where}: supersedes {d.supersedes}, not the row before "
+                                    "it (forked history)")
+                elif d.kind == "undo":
+                    targets = {r.id for r in rows[:i] if r.kind == "vote"} - undone
+                    if d.supersedes not in targets:
+                        problems.append(f"{where}: undoes {d.supersedes}, not a vote of this "
+                                        "reviewer still standing")
+                    undone.add(d.supersedes)
+        return problems
 
     # -- where records stand ---------------------------------------------------------------
 
@@ -661,7 +741,7 @@ class Project:
     def set_retrieval(self, record_id: int, retrieved: bool, *, by: str,
                       note: str | None = None) -> None:
         """Record whether the full text of a report was obtained (newest entry counts)."""
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             self._check_record(s, record_id)
             s.add(RetrievalRow(record_id=record_id, retrieved=retrieved, by=by, note=note,
                                created_at=_now()))
@@ -676,7 +756,7 @@ class Project:
         becomes ``alvarez-2023``) and its label is ``label``, else ``study`` as given. The
         new study awaits extraction (its description and rows come later).
         """
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             self._check_record(s, record_id)
             sid = study if s.get(StudyRow, study) is not None else study_id(study)
             study_store.add_study(s, sid, label or study, actor=by)
@@ -717,14 +797,14 @@ class Project:
 
     def set_previous(self, studies: int | None, reports: int | None, *, actor: str) -> None:
         """Studies and reports included in the previous version (an updated review)."""
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             r = s.scalars(select(ReviewRow)).one()
             r.previous_studies, r.previous_reports = studies, reports
             _audit(s, actor, "previous", {"studies": studies, "reports": reports})
 
     def set_criteria(self, criteria: str, *, actor: str) -> None:
         """The inclusion criteria shown to screeners."""
-        with Session(self.engine) as s, s.begin():
+        with db.write_session(self.engine) as s:
             s.scalars(select(ReviewRow)).one().criteria = criteria
             _audit(s, actor, "criteria", {"criteria": criteria})
 

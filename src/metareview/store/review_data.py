@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from metareview.errors import InputError
+from metareview.store import db
 from metareview.store.audit import audit as _audit
 from metareview.store.audit import now as _now
 from metareview.store.models import ProtocolRow, StudyDataRow, StudyRow
@@ -67,7 +68,7 @@ def write_review_data(engine: Engine, data: ReviewData, *, actor: str) -> dict[s
         If the data do not cross-check (see :func:`~metareview.studies.check_review`).
     """
     check_review(data)
-    with Session(engine) as s, s.begin():
+    with db.write_session(engine) as s:
         s.execute(delete(StudyDataRow))
         s.execute(delete(ProtocolRow))
         s.add(ProtocolRow(key=data.protocol.id, data=_dump_doc(data.protocol), updated_at=_now(),
@@ -137,7 +138,10 @@ def add_study(s: Session, study_id: str, label: str, *, actor: str) -> bool:
     """Create a study awaiting extraction unless it exists; True when created."""
     if s.get(StudyRow, study_id) is not None:
         return False
-    s.add(StudyRow(id=study_id, label=label, data=None, created_at=_now(), created_by=actor))
+    added = s.execute(db.insert_new(s, StudyRow).values(
+        id=study_id, label=label, data=None, created_at=_now(), created_by=actor))
+    if not added.rowcount:  # another process added it meanwhile
+        return False
     _audit(s, actor, "study-new", {"study": study_id, "label": label})
     return True
 
@@ -153,7 +157,7 @@ def set_study(engine: Engine, study: Study, *, actor: str) -> None:
     current = read_review_data(engine)
     check_review(ReviewData(current.protocol, {**current.studies, study.id: study},
                             origin=f"study {study.id}"))
-    with Session(engine) as s, s.begin():
+    with db.write_session(engine) as s:
         row = s.get(StudyRow, study.id)
         if row is None:
             s.add(StudyRow(id=study.id, label=study.label, data=_dump_doc(study),
@@ -182,7 +186,7 @@ def add_rows(engine: Engine, attr: str, rows: Sequence[BaseModel], *, actor: str
                                                                   *_MODELS)},
                              attr: (*old, *rows)}, origin="project")
     check_review(combined)
-    with Session(engine) as s, s.begin():
+    with db.write_session(engine) as s:
         start = s.scalar(select(func.count()).select_from(StudyDataRow)
                          .where(StudyDataRow.kind == attr)) or 0
         s.add_all(StudyDataRow(kind=attr, position=start + i, study_id=_study_of(attr, r),
