@@ -34,6 +34,10 @@ def batch(n: int, *, source="PubMed", kind="database", sha="", start=0) -> Impor
                        sha256=sha or f"{source}-{start}-{n}")
 
 
+#: Runs a test on the PostgreSQL half of ``db_url`` only (a feature SQLite does not have).
+POSTGRESQL_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 def review(tmp_path, db_url):
     r = Project.create(tmp_path / "rv", "test review", db_url=db_url, criteria="Adults; RCTs")
@@ -265,10 +269,10 @@ def test_killed_screening_loses_no_stored_decision(review, tmp_path):
 
 # -- TRUNCATE, and upgrading a database written before migration 0003 ---------------------------
 
+# SQLite has no TRUNCATE (DELETE FROM is refused: see above), so these run on PostgreSQL only.
+@POSTGRESQL_ONLY
 @pytest.mark.parametrize("table", [*APPEND_ONLY, "reviewer"])
 def test_truncate_refused_on_postgresql(review, table):
-    if review.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE (DELETE FROM is refused: see above)")
     review.add_import(batch(2))
     review.decide(1, TA, "ann", "include")
     # reviewer is not append-only itself, but CASCADE would empty decision with it
@@ -361,9 +365,8 @@ SECRET = "pw-7f3a9c-not-in-the-folder"
 @pytest.fixture
 def own_role(db_url, monkeypatch, tmp_path):
     """(URL with password, URL without) of a role with its own password on the test database;
-    no password reaches libpq from the environment or a ~/.pgpass."""
-    if db_url is None:
-        pytest.skip("passwords are a PostgreSQL matter")
+    no password reaches libpq from the environment or a ~/.pgpass. Passwords are a PostgreSQL
+    matter: the tests using this run on PostgreSQL only."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
@@ -388,6 +391,7 @@ def _folder_holds(folder: Path, secret: str) -> list[str]:
     return [str(f) for f in folder.rglob("*") if f.is_file() and secret.encode() in f.read_bytes()]
 
 
+@POSTGRESQL_ONLY
 def test_password_never_lands_in_the_project_folder(own_role, tmp_path, monkeypatch):
     import yaml
 
@@ -419,6 +423,7 @@ def test_password_never_lands_in_the_project_folder(own_role, tmp_path, monkeypa
     assert _folder_holds(tmp_path / "rv", SECRET) == []
 
 
+@POSTGRESQL_ONLY
 def test_old_settings_with_a_password_still_open_with_a_warning(own_role, tmp_path):
     from metareview.store.project import PasswordInSettingsWarning
 
@@ -431,6 +436,7 @@ def test_old_settings_with_a_password_still_open_with_a_warning(own_role, tmp_pa
     assert SECRET in settings.read_text()   # the user's file is theirs to fix, not rewritten
 
 
+@POSTGRESQL_ONLY
 def test_init_from_the_command_line_says_the_password_is_not_stored(own_role, tmp_path):
     from typer.testing import CliRunner
 
