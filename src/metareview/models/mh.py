@@ -14,7 +14,7 @@ import warnings as _warnings
 import numpy as np
 from scipy import stats
 
-from metareview.effects.escalc import DoubleZeroWarning, EffectSizes
+from metareview.effects.escalc import DoubleZeroWarning, EffectSizes, all_double_zero_message
 from metareview.effects.measures import family
 from metareview.errors import InputError
 from metareview.models.result import MetaAnalysis
@@ -26,8 +26,25 @@ def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
                          "(ai,bi,ci,di or ai,n1i,ci,n2i)")
     a, b, c, d = (es.arms[x].astype(float) for x in ("ai", "bi", "ci", "di"))
     if es.k == 0:
-        raise InputError(f"{es.source or 'data'}: no studies to analyse")
+        why = all_double_zero_message(es)
+        raise InputError(f"{es.source or 'data'}: no studies to analyse"
+                         + (f": {why}" if why else ""))
     return a, b, c, d
+
+
+def _undefined(es: EffectSizes, what: str, otherwise: str) -> InputError:
+    """The error for a pooled ratio with no information; when every table is double-zero it says
+    so, and that a risk difference is defined."""
+    both = es.double_zero
+    if both.all():
+        zero = bool(((es.arms["ai"] == 0) & (es.arms["ci"] == 0)).all())
+        kind = "zero events in both arms" if zero else "no events, or only events, in both arms"
+        n = es.k
+        return InputError(f"{es.source or 'data'}: {what} is undefined: "
+                          f"{'the study has' if n == 1 else f'all {n} studies have'} {kind} "
+                          "(double-zero), which carry no information on a ratio; use measure RD, "
+                          "which such studies inform")
+    return InputError(f"{es.source or 'data'}: {what} is undefined ({otherwise})")
 
 
 def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
@@ -101,8 +118,8 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
         Ri, Si = a * d / N, b * c / N
         R, S = Ri.sum(), Si.sum()
         if R == 0 or S == 0:
-            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel odds ratio is undefined "
-                             "(no discordant information: every table has a zero product)")
+            raise _undefined(es, "the Mantel-Haenszel odds ratio",
+                             "no discordant information: every table has a zero product")
         est = R / S
         beta = np.log(est)
         se = np.sqrt(0.5 * ((P * Ri).sum() / R**2 + (P * Si + Q * Ri).sum() / (R * S)
@@ -118,8 +135,8 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
     elif es.measure == "RR":
         R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
         if a.sum() == 0 or c.sum() == 0:
-            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel risk ratio is undefined "
-                             "(no events in one arm across all studies)")
+            raise _undefined(es, "the Mantel-Haenszel risk ratio",
+                             "no events in one arm across all studies")
         beta = np.log(R / S)
         se = np.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
         w = c * n1 / N
@@ -191,7 +208,7 @@ def peto(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnal
     E = xt * n1 / N
     V = xt * yt * (n1 / N) * (n2 / N) / (N - 1)
     if V.sum() == 0:
-        raise InputError(f"{es.source or 'data'}: Peto's odds ratio is undefined (no events)")
+        raise _undefined(es, "Peto's odds ratio", "no events")
     beta = float(np.sum(a - E) / V.sum())
     se = float(np.sqrt(1 / V.sum()))
     pos = V > 0
