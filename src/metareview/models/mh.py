@@ -12,7 +12,10 @@ from __future__ import annotations
 import warnings as _warnings
 
 import numpy as np
-from scipy import stats
+
+# scipy.special, not scipy.stats: the same functions (stats' chi2.sf is chdtrc, norm.sf is ndtr
+# of -x) without the second of import time scipy.stats costs the command line.
+from scipy import special
 
 from metareview.effects.escalc import DoubleZeroWarning, EffectSizes, all_double_zero_message
 from metareview.effects.measures import family
@@ -50,7 +53,7 @@ def _undefined(es: EffectSizes, what: str, otherwise: str) -> InputError:
 def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
     if k > 1:
         i2 = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
-        return float(stats.chi2.sf(q, k - 1)), i2, q / (k - 1)
+        return float(special.chdtrc(k - 1, q)), i2, q / (k - 1)
     return 1.0, 0.0, 1.0
 
 
@@ -70,10 +73,10 @@ def _q_studies(es: EffectSizes, method: str, drop00: bool) -> tuple[np.ndarray, 
 
 def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None,
             notes=()) -> MetaAnalysis:
-    crit = stats.norm.isf((1 - level / 100) / 2)
+    crit = -special.ndtri((1 - level / 100) / 2)
     # No events anywhere gives an RD with SE 0; metafor reports z and p as NA then.
     z = float(np.divide(beta, se)) if se > 0 else np.nan
-    p = float(2 * stats.norm.sf(abs(z)))
+    p = float(2 * special.ndtr(-abs(z)))
     q_p, i2, h2 = _heterogeneity(q, k_q)
     lo, hi = beta - crit * se, beta + crit * se
     arr = lambda x: np.array([x], dtype=float)  # noqa: E731
@@ -129,7 +132,7 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
         dev = abs(np.sum(a - n1 / N * xt)) - 0.5
         mh = dev**2 / np.sum(n1 / N * n2 / N * xt * yt / (N - 1))
         extra["mh_stat"] = float(mh)
-        extra["mh_stat_p"] = float(stats.chi2.sf(mh, 1))
+        extra["mh_stat_p"] = float(special.chdtrc(1, mh))
         extra.update(_tarone(a, n1, n2, N, xt, yt, est))
         w = Si
     elif es.measure == "RR":
@@ -175,9 +178,9 @@ def _tarone(a, n1, n2, N, xt, yt, est) -> dict:
     ok = kp > 1
     return {
         "breslow_day": bd,
-        "breslow_day_p": float(stats.chi2.sf(bd, kp - 1)) if ok else None,
+        "breslow_day_p": float(special.chdtrc(kp - 1, bd)) if ok else None,
         "tarone": ta,
-        "tarone_p": float(stats.chi2.sf(ta, kp - 1)) if ok else None,
+        "tarone_p": float(special.chdtrc(kp - 1, ta)) if ok else None,
     }
 
 
