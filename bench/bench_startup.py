@@ -9,8 +9,8 @@ start-up, the floor). Usage::
     python bench/bench_startup.py [--repeats 15] [--write]
 
 ``--write`` also writes ``bench/RESULTS-startup.md``. The commands import metareview from this
-checkout's ``src`` (``PYTHONPATH``), also the installed ``metareview`` console script when
-there is one next to the interpreter.
+checkout's ``src`` (``PYTHONPATH``; ``--src`` names another, e.g. an older checkout's), also the
+installed ``metareview`` console script when there is one next to the interpreter.
 """
 
 from __future__ import annotations
@@ -60,23 +60,25 @@ class Command:
             self.rss.append(int(RSS_FILE.read_text().split()[-1]) / 1024)  # KiB
 
 
-def commands() -> list[Command]:
+def commands(src: Path) -> list[Command]:
     """``python -c pass``, ``--help`` two ways, and ``analyze`` on the bundled BCG trials."""
     py = sys.executable
+    # A checkout from before metareview/__main__.py runs as python -m metareview.cli.
+    mod = "metareview" if (src / "metareview" / "__main__.py").is_file() else "metareview.cli"
     out = [Command("python -c pass", [py, "-c", "pass"]),
-           Command("python -m metareview --help", [py, "-m", "metareview", "--help"])]
+           Command(f"python -m {mod} --help", [py, "-m", mod, "--help"])]
     script = Path(py).with_name("metareview")
     if script.is_file():
         out.append(Command("metareview --help (console script)", [str(script), "--help"]))
-    out.append(Command("python -m metareview analyze bcg.csv --measure RR",
-                       [py, "-m", "metareview", "analyze", str(BCG), "--measure", "RR"]))
+    out.append(Command(f"python -m {mod} analyze bcg.csv --measure RR",
+                       [py, "-m", mod, "analyze", str(BCG), "--measure", "RR"]))
     return out
 
 
-def measure(repeats: int) -> list[Command]:
+def measure(repeats: int, src: Path) -> list[Command]:
     """One untimed warm-up round, then ``repeats`` interleaved rounds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmds = commands()
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    cmds = commands(src)
     for c in cmds:  # warm the file cache; not counted
         c.run(env)
         c.wall.clear()
@@ -102,8 +104,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--write", action="store_true", help="write bench/RESULTS-startup.md")
+    ap.add_argument("--src", type=Path, default=ROOT / "src",
+                    help="the src folder to import metareview from (default: this checkout's)")
     args = ap.parse_args()
-    cmds = measure(args.repeats)
+    cmds = measure(args.repeats, args.src.resolve())
     text = table(cmds)
     print(text)
     if args.write:
