@@ -2,8 +2,8 @@
 
 Each command runs as a fresh process, in turns (A B C D A B C D ...) so that a machine whose
 speed drifts during the run slows every command alike. The figures are whole-process wall
-seconds (``/usr/bin/time`` included, which reads the peak resident memory), as min and median
-over the repeats, and the ratio of medians to ``python -c pass`` (the interpreter's own
+seconds (``/usr/bin/time`` included, which reads CPU time and peak resident memory), as min and
+median over the repeats, and the ratio of medians to ``python -c pass`` (the interpreter's own
 start-up, the floor). Usage::
 
     python bench/bench_startup.py [--repeats 15] [--write]
@@ -41,15 +41,17 @@ class Command:
     label: str
     argv: list[str]
     wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
 
     def run(self, env: dict[str, str]) -> None:
-        """Run once, output discarded; record wall time and the command's peak RSS.
+        """Run once, output discarded; record wall time, CPU time and the peak RSS.
 
-        The peak comes from ``/usr/bin/time -f %M`` when it exists: a child's own ``ru_maxrss``
-        would count the pages it shared with this (numpy-loaded) process before ``exec``.
+        CPU time (user + system) and the peak come from ``/usr/bin/time`` when it exists: a
+        child's own ``ru_maxrss`` would count the pages it shared with this (numpy-loaded)
+        process before ``exec``. CPU time moves less than wall time on a busy machine.
         """
-        timer = ["/usr/bin/time", "-f", "%M", "-o", str(RSS_FILE)] if TIME else []
+        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(RSS_FILE)] if TIME else []
         t0 = time.perf_counter()
         done = subprocess.run([*timer, *self.argv], env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
@@ -57,7 +59,9 @@ class Command:
         if done.returncode != 0:
             raise RuntimeError(f"{self.label}: exit status {done.returncode}")
         if TIME:
-            self.rss.append(int(RSS_FILE.read_text().split()[-1]) / 1024)  # KiB
+            rss, user, system = RSS_FILE.read_text().split()[-3:]
+            self.rss.append(int(rss) / 1024)  # KiB
+            self.cpu.append(float(user) + float(system))
 
 
 def commands(src: Path) -> list[Command]:
@@ -82,6 +86,7 @@ def measure(repeats: int, src: Path) -> list[Command]:
     for c in cmds:  # warm the file cache; not counted
         c.run(env)
         c.wall.clear()
+        c.cpu.clear()
         c.rss.clear()
     for _ in range(repeats):
         for c in cmds:
@@ -94,10 +99,11 @@ def table(cmds: list[Command]) -> str:
     base = statistics.median(cmds[0].wall)
     rows = [[c.label, f"{min(c.wall):.3f}", f"{statistics.median(c.wall):.3f}",
              f"{statistics.median(c.wall) / base:.1f}×",
+             f"{statistics.median(c.cpu):.2f}" if c.cpu else "–",
              f"{statistics.median(c.rss):.0f}" if c.rss else "–"]
             for c in cmds]
     return md_table(["command", "min s", "median s", "median / python -c pass",
-                     "peak RSS MiB (median)"], rows)
+                     "CPU s (median)", "peak RSS MiB (median)"], rows)
 
 
 def main() -> None:
@@ -115,7 +121,7 @@ def main() -> None:
         lines = ["# Command-line start-up", "",
                  f"`python bench/bench_startup.py --repeats {args.repeats} --write`: "
                  f"{args.repeats} interleaved runs of each command after one warm-up round; "
-                 "whole-process wall time and peak RSS.", "", text, "", "Machine:", ""]
+                 "whole-process wall time, CPU time and peak RSS.", "", text, "", "Machine:", ""]
         lines += [f"- {k}: {v}" for k, v in info.items()]
         (ROOT / "bench" / "RESULTS-startup.md").write_text("\n".join(lines) + "\n")
 
