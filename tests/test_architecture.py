@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("analysis",),
     ("cli", "screener", "examples"),
+    ("__main__",),
 )
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
 

@@ -5,10 +5,21 @@ The public API borrows metafor's vocabulary: :func:`effect_sizes` is ``escalc``,
 ``PETO``); measures and methods are metafor's codes.
 """
 
+from typing import TYPE_CHECKING
+
+from metareview._util.lazy import lazy_exports
 from metareview._util.version import __version__
-from metareview.effects import EffectSizes, effect_sizes, from_arrays
 from metareview.errors import InputError
-from metareview.models import MetaAnalysis, meta_analysis
+
+if TYPE_CHECKING:
+    from metareview.effects import EffectSizes, effect_sizes, from_arrays
+    from metareview.models import MetaAnalysis, meta_analysis
+
+# Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "metareview.effects": ("EffectSizes", "effect_sizes", "from_arrays"),
+    "metareview.models": ("MetaAnalysis", "meta_analysis"),
+})
 
 __all__ = [
     "EffectSizes",

@@ -7,6 +7,7 @@ raise becomes the one-line ``metareview: error:`` message there.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -51,20 +52,26 @@ def analyze(
         raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
                          f"not {method.upper()}")
     try:
-        result = run_analysis(
-            data, measure=measure, method=method, test=test, level=level,
-            mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
-            subgroup=subgroup, bias=bias, plot=plot,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_analysis(
+                data, measure=measure, method=method, test=test, level=level,
+                mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
+                subgroup=subgroup, bias=bias, plot=plot,
+            )
     except InputError as exc:
         if exc.parameter == "measure":
             raise InputError(f"{data}: give --measure (the file has no yi column to use as is)"
                              ) from None
         raise
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
-    else:
-        typer.echo(result.summary())
+    text = json.dumps(result.to_dict(), indent=2, allow_nan=False) if as_json else (
+        result.summary())
+    typer.echo(text)
+    # One line each on stderr, not Python's file:line form; the printout's own "Note:" lines
+    # already show most of them, so only the rest are repeated there (all of them with --json).
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        if as_json or f"Note: {message}" not in text:
+            typer.echo(f"metareview: warning: {message}", err=True)
 
 
 def report(

@@ -1,32 +1,52 @@
 """Effect sizes and conversions (metafor's ``escalc`` and ``conv.*``)."""
 
-from metareview.effects.conversions import (
-    ci_to_se,
-    ci_to_yi_vi,
-    mean_from_median,
-    median_to_mean_sd,
-    p_to_se,
-    sd_from_median,
-    t_to_se,
-)
-from metareview.effects.escalc import (
-    DoubleZeroWarning,
-    EffectSizes,
-    effect_sizes,
-    from_arrays,
-    hedges_correction,
-)
-from metareview.effects.measures import (
-    MEASURE_TABLE,
-    MEASURES,
-    Measure,
-    back_transform,
-    is_comparative,
-    is_ratio,
-    is_reported_only,
-    measure_info,
-    measure_label,
-)
+from typing import TYPE_CHECKING
+
+from metareview._util.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from metareview.effects.conversions import (
+        ci_to_se,
+        ci_to_yi_vi,
+        mean_from_median,
+        median_to_mean_sd,
+        p_to_se,
+        sd_from_median,
+        t_to_se,
+    )
+    from metareview.effects.escalc import (
+        DoubleZeroWarning,
+        EffectSizes,
+        effect_sizes,
+        from_arrays,
+        hedges_correction,
+    )
+    from metareview.effects.measures import (
+        MEASURE_TABLE,
+        MEASURES,
+        Measure,
+        back_transform,
+        is_comparative,
+        is_ratio,
+        is_reported_only,
+        measure_info,
+        measure_label,
+    )
+
+# Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "metareview.effects.conversions": (
+        "ci_to_se", "ci_to_yi_vi", "mean_from_median", "median_to_mean_sd", "p_to_se",
+        "sd_from_median", "t_to_se",
+    ),
+    "metareview.effects.escalc": (
+        "DoubleZeroWarning", "EffectSizes", "effect_sizes", "from_arrays", "hedges_correction",
+    ),
+    "metareview.effects.measures": (
+        "MEASURE_TABLE", "MEASURES", "Measure", "back_transform", "is_comparative", "is_ratio",
+        "is_reported_only", "measure_info", "measure_label",
+    ),
+})
 
 __all__ = [
     "MEASURES",

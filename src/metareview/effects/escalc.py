@@ -420,6 +420,67 @@ class DoubleZeroWarning(UserWarning):
     """Double-zero studies (no events, or only events, in both arms) were kept or dropped."""
 
 
+class DuplicateLabelWarning(UserWarning):
+    """Two or more rows of one analysis carry the same study label."""
+
+
+def duplicate_labels_message(es: EffectSizes) -> str | None:
+    """The warning naming study labels that repeat within ``es``, with their rows; or None.
+
+    One row is one study, so a repeated label is a row pasted twice, two arms of a multi-arm
+    trial sharing a control group (counted twice), or two studies that need telling apart
+    (dat.bangertdrowns2004 has two "Pellegrini & Hicks 1972"). metafor makes such labels unique
+    without a word (``.make.unique``); here they are kept as given and named.
+
+    Parameters
+    ----------
+    es : EffectSizes
+        The studies of one analysis.
+
+    Returns
+    -------
+    str or None
+        E.g. ``repeated study labels (a row entered twice? tell distinct studies apart, e.g.
+        2004a, 2004b): A (rows 2, 3)``.
+    """
+    seen: dict[str, list[int]] = {}
+    for i, label in enumerate(es.study):
+        seen.setdefault(label, []).append(i)
+    repeats = {label: idx for label, idx in seen.items() if len(idx) > 1}
+    if not repeats:
+        return None
+    have_rows = len(es.rows) == es.k
+    parts = []
+    for label, idx in repeats.items():
+        where_ = (f"rows {', '.join(str(int(es.rows[i])) for i in idx)}" if have_rows
+                  else f"{len(idx)} times")
+        parts.append(f"{label} ({where_})")
+    return ("repeated study labels (a row entered twice? tell distinct studies apart, e.g. "
+            f"2004a, 2004b): {'; '.join(parts)}")
+
+
+def all_double_zero_message(es: EffectSizes) -> str | None:
+    """Why an analysis of 2x2 data is empty when every study was dropped as double-zero; or None.
+
+    Parameters
+    ----------
+    es : EffectSizes
+        Effect sizes from :func:`effect_sizes`, with ``dropped`` naming the studies removed.
+
+    Returns
+    -------
+    str or None
+        The reason and what to do, when ``es`` has no studies left and some were dropped.
+    """
+    if es.k or not es.dropped:
+        return None
+    n = len(es.dropped)
+    return (f"all {n} stud{'y' if n == 1 else 'ies'} had zero events in both arms (or only "
+            f"events in both) and were dropped as double-zero (drop00=True, metafor's rule for "
+            f"RR and OR), so no {es.measure} can be estimated; use measure RD, which such "
+            "studies inform, or drop00=False to keep them with 0.5 added to each cell")
+
+
 def double_zero_message(measure: str, names: list[str], dropped: bool, add: float, to: str
                          ) -> str:
     """The warning naming double-zero studies and what was done with them."""
@@ -468,8 +529,11 @@ def from_arrays(
 __all__ = [
     "RATIO",
     "DoubleZeroWarning",
+    "DuplicateLabelWarning",
     "EffectSizes",
+    "all_double_zero_message",
     "double_zero_message",
+    "duplicate_labels_message",
     "effect_sizes",
     "from_arrays",
     "hedges_correction",

@@ -14,30 +14,49 @@
 Guyatt GH, Oxman AD, et al. GRADE guidelines 1-9. J Clin Epidemiol 2011;64:383-1316.
 """
 
-from metareview.grade.certainty import (
-    DOMAIN_LABELS,
-    DOMAINS,
-    DOWNGRADE_DOMAINS,
-    LEVELS,
-    ROB_CATEGORIES,
-    SYMBOLS,
-    UPGRADE_DOMAINS,
-    Certainty,
-    DomainJudgement,
-    Override,
-    Thresholds,
-    assess_certainty,
-    optimal_information_size_binary,
-    optimal_information_size_continuous,
-)
-from metareview.grade.sof import (
-    AbsoluteEffect,
-    SoFRow,
-    SummaryOfFindings,
-    absolute_effect_per_1000,
-    sof_row,
-    summary_of_findings,
-)
+from typing import TYPE_CHECKING
+
+from metareview._util.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from metareview.grade.certainty import (
+        DOMAIN_LABELS,
+        DOMAINS,
+        DOWNGRADE_DOMAINS,
+        LEVELS,
+        ROB_CATEGORIES,
+        SYMBOLS,
+        UPGRADE_DOMAINS,
+        Certainty,
+        DomainJudgement,
+        Override,
+        Thresholds,
+        assess_certainty,
+        optimal_information_size_binary,
+        optimal_information_size_continuous,
+    )
+    from metareview.grade.sof import (
+        AbsoluteEffect,
+        SoFRow,
+        SummaryOfFindings,
+        absolute_effect_per_1000,
+        sof_row,
+        summary_of_findings,
+    )
+
+# Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "metareview.grade.certainty": (
+        "DOMAIN_LABELS", "DOMAINS", "DOWNGRADE_DOMAINS", "LEVELS", "ROB_CATEGORIES", "SYMBOLS",
+        "UPGRADE_DOMAINS", "Certainty", "DomainJudgement", "Override", "Thresholds",
+        "assess_certainty", "optimal_information_size_binary",
+        "optimal_information_size_continuous",
+    ),
+    "metareview.grade.sof": (
+        "AbsoluteEffect", "SoFRow", "SummaryOfFindings", "absolute_effect_per_1000", "sof_row",
+        "summary_of_findings",
+    ),
+})
 
 __all__ = [
     "DOMAINS",

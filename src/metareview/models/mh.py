@@ -12,9 +12,12 @@ from __future__ import annotations
 import warnings as _warnings
 
 import numpy as np
-from scipy import stats
 
-from metareview.effects.escalc import DoubleZeroWarning, EffectSizes
+# scipy.special, not scipy.stats: the same functions (stats' chi2.sf is chdtrc, norm.sf is ndtr
+# of -x) without the second of import time scipy.stats costs the command line.
+from scipy import special
+
+from metareview.effects.escalc import DoubleZeroWarning, EffectSizes, all_double_zero_message
 from metareview.effects.measures import family
 from metareview.errors import InputError
 from metareview.models.result import MetaAnalysis
@@ -26,14 +29,31 @@ def _tables(es: EffectSizes, method: str) -> tuple[np.ndarray, ...]:
                          "(ai,bi,ci,di or ai,n1i,ci,n2i)")
     a, b, c, d = (es.arms[x].astype(float) for x in ("ai", "bi", "ci", "di"))
     if es.k == 0:
-        raise InputError(f"{es.source or 'data'}: no studies to analyse")
+        why = all_double_zero_message(es)
+        raise InputError(f"{es.source or 'data'}: no studies to analyse"
+                         + (f": {why}" if why else ""))
     return a, b, c, d
+
+
+def _undefined(es: EffectSizes, what: str, otherwise: str) -> InputError:
+    """The error for a pooled ratio with no information; when every table is double-zero it says
+    so, and that a risk difference is defined."""
+    both = es.double_zero
+    if both.all():
+        zero = bool(((es.arms["ai"] == 0) & (es.arms["ci"] == 0)).all())
+        kind = "zero events in both arms" if zero else "no events, or only events, in both arms"
+        n = es.k
+        return InputError(f"{es.source or 'data'}: {what} is undefined: "
+                          f"{'the study has' if n == 1 else f'all {n} studies have'} {kind} "
+                          "(double-zero), which carry no information on a ratio; use measure RD, "
+                          "which such studies inform")
+    return InputError(f"{es.source or 'data'}: {what} is undefined ({otherwise})")
 
 
 def _heterogeneity(q: float, k: int) -> tuple[float, float, float]:
     if k > 1:
         i2 = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
-        return float(stats.chi2.sf(q, k - 1)), i2, q / (k - 1)
+        return float(special.chdtrc(k - 1, q)), i2, q / (k - 1)
     return 1.0, 0.0, 1.0
 
 
@@ -53,10 +73,10 @@ def _q_studies(es: EffectSizes, method: str, drop00: bool) -> tuple[np.ndarray, 
 
 def _result(es, method, level, beta, se, q, k_q, weights, extra, yi=None, vi=None,
             notes=()) -> MetaAnalysis:
-    crit = stats.norm.isf((1 - level / 100) / 2)
+    crit = -special.ndtri((1 - level / 100) / 2)
     # No events anywhere gives an RD with SE 0; metafor reports z and p as NA then.
     z = float(np.divide(beta, se)) if se > 0 else np.nan
-    p = float(2 * stats.norm.sf(abs(z)))
+    p = float(2 * special.ndtr(-abs(z)))
     q_p, i2, h2 = _heterogeneity(q, k_q)
     lo, hi = beta - crit * se, beta + crit * se
     arr = lambda x: np.array([x], dtype=float)  # noqa: E731
@@ -101,8 +121,8 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
         Ri, Si = a * d / N, b * c / N
         R, S = Ri.sum(), Si.sum()
         if R == 0 or S == 0:
-            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel odds ratio is undefined "
-                             "(no discordant information: every table has a zero product)")
+            raise _undefined(es, "the Mantel-Haenszel odds ratio",
+                             "no discordant information: every table has a zero product")
         est = R / S
         beta = np.log(est)
         se = np.sqrt(0.5 * ((P * Ri).sum() / R**2 + (P * Si + Q * Ri).sum() / (R * S)
@@ -112,14 +132,14 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
         dev = abs(np.sum(a - n1 / N * xt)) - 0.5
         mh = dev**2 / np.sum(n1 / N * n2 / N * xt * yt / (N - 1))
         extra["mh_stat"] = float(mh)
-        extra["mh_stat_p"] = float(stats.chi2.sf(mh, 1))
+        extra["mh_stat_p"] = float(special.chdtrc(1, mh))
         extra.update(_tarone(a, n1, n2, N, xt, yt, est))
         w = Si
     elif es.measure == "RR":
         R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
         if a.sum() == 0 or c.sum() == 0:
-            raise InputError(f"{es.source or 'data'}: the Mantel-Haenszel risk ratio is undefined "
-                             "(no events in one arm across all studies)")
+            raise _undefined(es, "the Mantel-Haenszel risk ratio",
+                             "no events in one arm across all studies")
         beta = np.log(R / S)
         se = np.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
         w = c * n1 / N
@@ -158,9 +178,9 @@ def _tarone(a, n1, n2, N, xt, yt, est) -> dict:
     ok = kp > 1
     return {
         "breslow_day": bd,
-        "breslow_day_p": float(stats.chi2.sf(bd, kp - 1)) if ok else None,
+        "breslow_day_p": float(special.chdtrc(kp - 1, bd)) if ok else None,
         "tarone": ta,
-        "tarone_p": float(stats.chi2.sf(ta, kp - 1)) if ok else None,
+        "tarone_p": float(special.chdtrc(kp - 1, ta)) if ok else None,
     }
 
 
@@ -191,7 +211,7 @@ def peto(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnal
     E = xt * n1 / N
     V = xt * yt * (n1 / N) * (n2 / N) / (N - 1)
     if V.sum() == 0:
-        raise InputError(f"{es.source or 'data'}: Peto's odds ratio is undefined (no events)")
+        raise _undefined(es, "Peto's odds ratio", "no events")
     beta = float(np.sum(a - E) / V.sum())
     se = float(np.sqrt(1 / V.sum()))
     pos = V > 0

@@ -9,7 +9,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from metareview.effects.escalc import DoubleZeroWarning, EffectSizes, double_zero_message
+from metareview.effects.escalc import (
+    DoubleZeroWarning,
+    DuplicateLabelWarning,
+    EffectSizes,
+    all_double_zero_message,
+    double_zero_message,
+    duplicate_labels_message,
+)
 from metareview.errors import InputError, where
 from metareview.models.core import TESTS
 from metareview.models.fit import fit_groups
@@ -20,6 +27,10 @@ from metareview.models.tau2 import Tau2Estimate, check_method
 #: The methods that pool 2x2 tables rather than effect sizes (registry entries with
 #: ``inverse_variance=False``).
 _TABLES = {"MH": mantel_haenszel, "PETO": peto}
+
+
+class KnappHartungWarning(UserWarning):
+    """The Knapp-Hartung scale factor is 0, so every SE is 0 and every interval has no width."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +127,10 @@ def meta_analysis(
     """
     est = check_method(method)
     method = est.code
+    repeated = duplicate_labels_message(es)
+    if repeated is not None:
+        _warnings.warn(repeated, DuplicateLabelWarning, stacklevel=2)
+        es = replace(es, warnings=(*es.warnings, repeated))
     if not est.inverse_variance:
         if mods:
             raise InputError(f"method {method} does not take moderators")
@@ -133,6 +148,7 @@ def meta_analysis(
         _warnings.warn(msg, DoubleZeroWarning, stacklevel=2)
         warnings.append(msg)
         es = es.subset(~both)
+        es = replace(es, dropped=(*es.dropped, *names00))
     mods = tuple(mods or ())
     if mods:
         X, names, complete = design_matrix(es.data, mods, source=es.source,
@@ -145,7 +161,9 @@ def meta_analysis(
     else:
         X, names = np.ones((es.k, 1)), ("intrcpt",)
     if es.k == 0:
-        raise InputError(f"{es.source or 'data'}: no studies to analyse")
+        why = all_double_zero_message(es)
+        raise InputError(f"{es.source or 'data'}: no studies to analyse"
+                         + (f": {why}" if why else ""))
     _check_vi(es, method)
     k, p = X.shape
     if np.linalg.matrix_rank(X) < p:
@@ -158,7 +176,33 @@ def meta_analysis(
             f"method {method} with test {test} and {p} coefficient{'s' if p > 1 else ''} "
             f"(needs at least {need})"
         )
-    return fit_design(es, X, names, method, test, level, mods, tuple(warnings))
+    fit = fit_design(es, X, names, method, test, level, mods, tuple(warnings))
+    if test == "knha" and fit.s2w == 0:
+        # metafor 3.8 does the same (s2w = 0 when the weighted RSS <= machine epsilon), silently.
+        msg = knha_zero_message(fit)
+        _warnings.warn(msg, KnappHartungWarning, stacklevel=2)
+        fit = replace(fit, warnings=(*fit.warnings, msg))
+    return fit
+
+
+def knha_zero_message(fit: MetaAnalysis) -> str:
+    """The warning for a Knapp-Hartung fit whose scale factor ``s2w`` is 0.
+
+    Parameters
+    ----------
+    fit : MetaAnalysis
+        A fit with ``test="knha"`` and ``s2w == 0``.
+
+    Returns
+    -------
+    str
+        Why the SE is 0 and what to do.
+    """
+    why = (f"the {fit.k} estimates are identical" if fit.intercept_only
+           else "the estimates lie exactly on the fitted meta-regression")
+    return (f"Knapp-Hartung SE is 0: {why}, so the residual heterogeneity is 0 (s2w = 0) and "
+            "the confidence interval has no width and p = 0 (as metafor 3.8 reports); use test "
+            "z or t for an interval from the sampling variances")
 
 
 def fit_design(

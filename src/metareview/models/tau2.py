@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 from metareview.errors import InputError
 from metareview.models.core import WLS, Data, Groups, log_likelihood
@@ -172,6 +171,8 @@ def _upper(f, start: float) -> float:
 
 
 def _root(f, lo: float, hi: float) -> float:
+    from scipy.optimize import brentq  # here: importing scipy.optimize costs start-up ~0.3 s
+
     return float(brentq(f, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
