@@ -164,7 +164,6 @@ class _Parser:
         while True:
             i = self.ws(i)
             c = s[i] if i < n else ""
-            m = None
             if c == "{":
                 piece, i = self.braced(i)
             elif c == '"':

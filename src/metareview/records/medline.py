@@ -136,7 +136,7 @@ def _doi_marked(value: str) -> str:
     """
     at = value.find("[doi]")
     while at >= 0:
-        words = value[:at].split()
+        words = value[:at].rsplit(None, 1)
         if words:
             return words[-1]
         at = value.find("[doi]", at + 5)
