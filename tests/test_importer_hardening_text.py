@@ -221,6 +221,13 @@ def test_bibtex_key_with_control_characters_stays_one_line():
     assert msg == "b.bib line 1: entry 'k\\x1b[2J" + "x" * 55 + "'…: not a year ('20x1')"
 
 
+def test_file_name_with_line_break_is_escaped():
+    msg = error_of("TY  - JOUR\nPY  - 20x1\nER  - \n", "ris", "a\nb\x1b.ris")
+    assert msg == r"a\nb\x1b.ris line 2: tag PY: not a year ('20x1')"
+    msg = error_of(b"<a", "pubmed-xml", "p\n.xml")
+    assert msg == r"p\n.xml line 1 column 1: not well-formed XML (unclosed token)"
+
+
 # ----------------------------------------------------------------------------- decoding
 
 

@@ -214,7 +214,9 @@ class Problems:
     """
 
     def __init__(self, filename: str, lenient: bool) -> None:
-        self.filename = filename
+        # a file name may hold a line break or an escape sequence too: escaped, so that every
+        # message stays one line
+        self.filename = filename if filename.isprintable() else repr(filename)[1:-1]
         self.lenient = lenient
         self.warnings: list[str] = []
 

@@ -91,14 +91,15 @@ def parse_pubmed_xml(data: bytes, *, filename: str, lenient: bool = False) -> Pa
         line, col = (exc.position if isinstance(exc, ET.ParseError) else (exc.lineno, exc.offset))
         reason = str(exc).rsplit(": line", 1)[0].removeprefix("not well-formed ").strip("()")
         raise InputError(
-            f"{filename} line {line} column {col + 1}: not well-formed XML ({one_line(reason)})"
+            f"{problems.filename} line {line} column {col + 1}: not well-formed XML "
+            f"({one_line(reason)})"
         ) from None
     except (LookupError, ValueError) as exc:
         # The encoding named in the XML declaration (line 1) is unknown to Python, is not a
         # text encoding (LookupError), or is multi-byte, which expat cannot take (ValueError);
         # UnicodeError is a ValueError too.
-        raise InputError(f"{filename} line 1: cannot decode the XML in its declared encoding "
-                         f"({one_line(exc, 80)})") from None
+        raise InputError(f"{problems.filename} line 1: cannot decode the XML in its declared "
+                         f"encoding ({one_line(exc, 80)})") from None
     if root.tag != "PubmedArticleSet":
         problems.error(1, f"root element is <{one_line(root.tag, 60)}>, expected "
                        "<PubmedArticleSet> (PubMed XML)")
