@@ -317,7 +317,7 @@ def _labels(
 def _drop_asreview(note: str) -> str:
     """``note`` without ASReview's label words, each with the spaces around it made one.
 
-    Slices and ``rstrip``/``lstrip`` rather than r"[ \\t]*\\bASReview_…\\b[ \\t]*", which
+    Slices and ``rstrip`` rather than r"[ \\t]*\\bASReview_…\\b[ \\t]*", which
     backtracked quadratically on a long run of spaces elsewhere in the note.
     """
     out: list[str] = []
