@@ -20,8 +20,15 @@ by their (lower-case) names, with ``entrytype``.
 
 Errors name the line: ``refs.bib line 17: unbalanced braces in entry 'smith2020'`` (found at
 end of file, or when a line starting ``@type{`` is reached inside a value), a missing ``=`` or
-``,``, an undefined macro. Lenient mode skips the broken entry with a warning and goes on at
+``,``, an undefined macro (a macro name is a letter or ``_``, then letters, digits and
+``_.:+/-``, in any script). Lenient mode skips the broken entry with a warning and goes on at
 the next line starting with ``@``.
+
+Limits keep a hostile file from exhausting time or memory: braces nest at most
+:data:`MAX_DEPTH` deep, a value built from macros or ``#`` is at most :data:`MAX_VALUE`
+characters, and the macros of one file expand to at most :data:`MAX_EXPANDED` characters in
+all (``@string{a2 = a1 # a1}`` doubles at each step, so 40 such lines would ask for
+terabytes).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from metareview.records.fields import (
     clean_pmid,
     normalise_space,
     parse_year,
+    shown,
     unique,
 )
 from metareview.records.model import Record
@@ -57,11 +65,22 @@ ENTRY_TYPES = {
     "software": "COMP", "manual": "GEN",
 }
 
+#: Deepest brace nesting read (BibTeX itself has none; the LaTeX decoder recurses per level).
+MAX_DEPTH = 100
+#: Longest value built from macros or ``#`` concatenation, in characters.
+MAX_VALUE = 100_000
+#: Most characters all macro references of one file may expand to.
+MAX_EXPANDED = 10_000_000
+
 _HEAD = re.compile(r"@\s*([A-Za-z][\w-]*)\s*([{(])")
 _NEXT_ENTRY = re.compile(r"\n[ \t]*@\s*[A-Za-z][\w-]*\s*[{(]")
 _KEY = re.compile(r"[^\s,{}()=\"#]+")
-_NAME = re.compile(r"[A-Za-z_][\w.:+/-]*")
-_FIELD_LINE = re.compile(r"\n\s*[A-Za-z][\w-]*\s*=\s*[{\"0-9]")
+# Any script: a bare "été" must read as a (probably undefined) macro name, as str.isalpha
+# would have it, not fail to match.
+_NAME = re.compile(r"[^\W\d][\w.:+/-]*")
+# "[ \t]*" after the newline, not "\s*": that ran over every following blank line again from
+# each newline, quadratic on a value of many empty lines.
+_FIELD_LINE = re.compile(r"\n[ \t]*[A-Za-z][\w-]*\s*=\s*[{\"0-9]")
 _SPECIAL_BRACED = re.compile(r"[{}\\\n]")
 _SPECIAL_QUOTED = re.compile(r'[{}\\\n"]')
 
@@ -82,6 +101,7 @@ class _Parser:
         self.entry_pos = 0
         self.field = ""  # the field being read and where it starts, for messages
         self.field_pos = 0
+        self.expanded = 0  # characters macro references have expanded to so far
 
     def line(self, pos: int) -> int:
         return bisect.bisect_left(self.newlines, pos) + 1
@@ -115,12 +135,15 @@ class _Parser:
                 j += 1  # \{ \} \" do not count
             elif c == "{":
                 depth += 1
+                if depth > MAX_DEPTH:
+                    self.fail(j - 1, f"braces nested more than {MAX_DEPTH} deep in field "
+                              f"{shown(self.field)} of entry {shown(self.entry_key)}")
             elif c == "}":
                 depth -= 1
                 if depth == 0 and not quoted:
                     return s[start:j - 1], j
                 if depth < 0:
-                    self.fail(j - 1, f"unbalanced braces in entry '{self.entry_key}'")
+                    self.fail(j - 1, f"unbalanced braces in entry {shown(self.entry_key)}")
             elif c == '"' and depth == 0:
                 return s[start:j - 1], j
             elif c == "\n" and _NEXT_ENTRY.match(s, j - 1):
@@ -129,13 +152,15 @@ class _Parser:
     def unbalanced(self, quoted: bool, detail: str) -> None:
         """Fail at the line of the field whose value does not close."""
         what = "unterminated quoted value" if quoted else "unbalanced braces"
-        self.fail(self.field_pos, f"{what} in field '{self.field}' of entry "
-                  f"'{self.entry_key}' ({detail})")
+        self.fail(self.field_pos, f"{what} in field {shown(self.field)} of entry "
+                  f"{shown(self.entry_key)} ({detail})")
 
     def value(self, i: int, field: str) -> tuple[str, int]:
         """A field value with ``#`` concatenation; returns (raw LaTeX text, end)."""
         s, n = self.s, self.n
         pieces = []
+        size = 0
+        built = False  # from a macro or '#': may be longer than the file text it comes from
         while True:
             i = self.ws(i)
             c = s[i] if i < n else ""
@@ -148,23 +173,38 @@ class _Parser:
                 while j < n and s[j].isdigit():
                     j += 1
                 piece, i = s[i:j], j
-            elif c.isalpha():
-                m = _NAME.match(s, i)
+            elif (m := _NAME.match(s, i)) is not None:
                 name = m.group(0)
                 i = m.end()
                 if name.lower() in self.macros:
                     piece = self.macros[name.lower()]
+                    built = True
+                    self.expanded += len(piece)
+                    if self.expanded > MAX_EXPANDED:
+                        self.problems.error(self.line(m.start()), f"macros expand to more than "
+                                            f"{MAX_EXPANDED:,} characters in all (macro "
+                                            f"{shown(name)} in field {shown(field)} of entry "
+                                            f"{shown(self.entry_key)})")
                 else:
-                    self.problems.problem(self.line(m.start()), f"undefined macro '{name}' in "
-                                          f"field '{field}' of entry '{self.entry_key}'")
+                    self.problems.problem(self.line(m.start()), f"undefined macro {shown(name)} "
+                                          f"in field {shown(field)} of entry "
+                                          f"{shown(self.entry_key)}")
                     piece = name
             else:
-                self.fail(i, f"expected a value for field '{field}' in entry "
-                          f"'{self.entry_key}' ({{…}}, \"…\", a number or a macro)")
+                self.fail(i, f"expected a value for field {shown(field)} in entry "
+                          f"{shown(self.entry_key)} ({{…}}, \"…\", a number or a macro)")
+            size += len(piece)
+            if built and size > MAX_VALUE:
+                # checked before joining, so the oversized value is never built
+                what = (f"@string {shown(field)}" if self.entry_key == "@string" else
+                        f"field {shown(field)} of entry {shown(self.entry_key)}")
+                self.fail(self.field_pos, f"{what} is longer than {MAX_VALUE:,} characters "
+                          "once its macros are expanded")
             pieces.append(piece)
             i = self.ws(i)
             if i < n and s[i] == "#":
                 i += 1
+                built = True
                 continue
             return "".join(pieces), i
 
@@ -188,6 +228,7 @@ class _Parser:
             self.entry_key = f"@{kind}"
             try:
                 if kind == "comment":
+                    self.field, self.field_pos = "comment", at
                     pos = self.braced(m.end() - 1)[1] if closer == "}" else m.end()
                 elif kind == "preamble":
                     self.field, self.field_pos = "preamble", at
@@ -216,7 +257,7 @@ class _Parser:
             self.fail(i, "expected a macro name in @string")
         i = self.ws(m.end())
         if i >= self.n or self.s[i] != "=":
-            self.fail(i, f"expected '=' after @string name '{m.group(0)}'")
+            self.fail(i, f"expected '=' after @string name {shown(m.group(0))}")
         self.field, self.field_pos = m.group(0), m.start()
         value, i = self.value(i + 1, m.group(0))
         self.macros[m.group(0).lower()] = value
@@ -227,7 +268,8 @@ class _Parser:
         i = self.ws(i)
         m = _KEY.match(s, i)
         if m is None:
-            self.fail(i, f"@{kind} entry at line {self.entry_line} has no citation key")
+            self.fail(i, f"{shown('@' + kind)} entry at line {self.entry_line} has no citation "
+                      "key")
         key = m.group(0)
         self.entry_key = key
         i = self.ws(m.end())
@@ -235,12 +277,12 @@ class _Parser:
         if i < n and s[i] == closer:
             return (self.entry_line, kind, key, fields), i + 1
         if i >= n or s[i] != ",":
-            self.fail(i, f"expected ',' after the key of entry '{key}'")
+            self.fail(i, f"expected ',' after the key of entry {shown(key)}")
         i += 1
         while True:
             i = self.ws(i)
             if i >= n:
-                self.fail(self.entry_pos, f"entry '{key}' is not closed (missing '{closer}' "
+                self.fail(self.entry_pos, f"entry {shown(key)} is not closed (missing '{closer}' "
                           "before the end of the file)")
             if s[i] == closer:
                 return (self.entry_line, kind, key, fields), i + 1
@@ -249,16 +291,17 @@ class _Parser:
                 continue
             m = _NAME.match(s, i)
             if m is None:
-                self.fail(i, f"expected a field name in entry '{key}', found {s[i:i + 20]!r}")
+                self.fail(i, f"expected a field name in entry {shown(key)}, found "
+                          f"{s[i:i + 20]!r}")
             name = m.group(0).lower()
             i = self.ws(m.end())
             if i >= n or s[i] != "=":
-                self.fail(i, f"expected '=' after field '{name}' in entry '{key}'")
+                self.fail(i, f"expected '=' after field {shown(name)} in entry {shown(key)}")
             self.field, self.field_pos = name, m.start()
             value, i = self.value(i + 1, name)
             if name in fields:
-                self.problems.warn(self.line(m.start()), f"field '{name}' repeated in entry "
-                                   f"'{key}'; the first value is kept")
+                self.problems.warn(self.line(m.start()), f"field {shown(name)} repeated in entry "
+                                   f"{shown(key)}; the first value is kept")
             else:
                 fields[name] = value
             i = self.ws(i)
@@ -266,8 +309,8 @@ class _Parser:
                 if _FIELD_LINE.search(value):
                     # the value swallowed the next fields: a brace opened and never closed
                     self.unbalanced(False, f"its value runs on to line {self.line(i - 1)}")
-                self.fail(i, f"expected ',' or '{closer}' after field '{name}' in entry "
-                          f"'{key}' (missing comma?)")
+                self.fail(i, f"expected ',' or '{closer}' after field {shown(name)} in entry "
+                          f"{shown(key)} (missing comma?)")
 
 
 def parse_bibtex(text: str, *, filename: str, lenient: bool = False) -> Parsed:
@@ -287,7 +330,8 @@ def parse_bibtex(text: str, *, filename: str, lenient: bool = False) -> Parsed:
     records = []
     for line, kind, key, fields in entries:
         if key in seen:
-            problems.warn(line, f"citation key '{key}' repeats the entry at line {seen[key]}")
+            problems.warn(line, f"citation key {shown(key)} repeats the entry at line "
+                          f"{seen[key]}")
         seen.setdefault(key, line)
         records.append(_record(line, kind, key, fields, problems))
     return Parsed(tuple(records), tuple(problems.warnings), None)
@@ -311,7 +355,7 @@ def _record(line: int, kind: str, key: str, raw: dict[str, str], problems: Probl
     year_raw = take("year") or take("date")
     year = parse_year(year_raw) if year_raw else None
     if year_raw and year is None:
-        problems.problem(line, f"entry '{key}': not a year ({year_raw!r})")
+        problems.problem(line, f"entry {shown(key)}: not a year ({shown(year_raw)})")
         f["year"] = year_raw
     journal = take("journal", "journaltitle", "booktitle")
     volume = take("volume")
@@ -320,12 +364,13 @@ def _record(line: int, kind: str, key: str, raw: dict[str, str], problems: Probl
     doi_raw = take("doi")
     doi = clean_doi(doi_raw)
     if doi_raw and not doi:
-        problems.problem(line, f"entry '{key}': not a DOI ({doi_raw!r})")
+        problems.problem(line, f"entry {shown(key)}: not a DOI ({shown(doi_raw)})")
         f["doi"] = doi_raw
     pmid_raw = take("pmid")
     pmid = clean_pmid(pmid_raw)
     if pmid_raw and not pmid:
-        problems.problem(line, f"entry '{key}': not a PubMed identifier ({pmid_raw!r})")
+        problems.problem(line, f"entry {shown(key)}: not a PubMed identifier "
+                         f"({shown(pmid_raw)})")
         f["pmid"] = pmid_raw
     kw = take("keywords")
     keywords = unique(normalise_space(k) for k in re.split(";" if ";" in kw else ",", kw))

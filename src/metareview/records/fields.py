@@ -52,10 +52,15 @@ def clean_doi(text: str | None) -> str:
         return ""
     doi = m.group(0)
     # Trailing punctuation ends the sentence, not the DOI; a ')' stays only when it closes a
-    # '(' inside the DOI (10.1016/S0140-6736(20)30183-5).
-    while doi and (doi[-1] in _DOI_TAIL or (doi[-1] == ")" and doi.count(")") > doi.count("("))):
-        doi = doi[:-1]
-    return doi.lower()
+    # '(' inside the DOI (10.1016/S0140-6736(20)30183-5). The brackets are counted once and
+    # the cut made at the end, so a long tail of ')' costs linear time.
+    opened, closed = doi.count("("), doi.count(")")
+    end = len(doi)
+    while end and (doi[end - 1] in _DOI_TAIL or (doi[end - 1] == ")" and closed > opened)):
+        if doi[end - 1] == ")":
+            closed -= 1
+        end -= 1
+    return doi[:end].lower()
 
 
 def clean_pmid(text: str | None) -> str:
@@ -69,10 +74,14 @@ def clean_pmid(text: str | None) -> str:
         return ""
     s = text.strip()
     s = re.sub(r"(?i)^(pmid|pubmed|medline)\s*[:=]?\s*", "", s)
-    s = re.sub(r"(?i)\s*\[(pmid|pubmed)\]$", "", s)
+    # a suffix test, not a regex: r"\s*\[pmid\]$" is quadratic on a long run of spaces
+    for mark in ("[pmid]", "[pubmed]"):
+        if s[-len(mark):].lower() == mark:
+            s = s[: -len(mark)].rstrip()
+            break
     if s.endswith(".0") and s[:-2].isdigit():  # spreadsheets store numbers as floats
         s = s[:-2]
-    return s if s.isdigit() and 1 <= len(s) <= 8 else ""
+    return s if s.isascii() and s.isdigit() and 1 <= len(s) <= 8 else ""
 
 
 def parse_year(text: object) -> int | None:
@@ -150,7 +159,9 @@ def split_authors(text: str) -> tuple[str, ...]:
         parts = s.split("\n")
     else:
         parts = s.split(",")
-        if len(parts) < 2 or not all(_SURNAME_INITIALS.match(p.strip()) for p in parts):
+        # whitespace collapsed first: the pattern backtracks quadratically on long runs of it
+        if len(parts) < 2 or not all(
+                _SURNAME_INITIALS.match(normalise_space(p)) for p in parts):
             parts = [s]
     return tuple(n for p in parts if (n := normalise_space(p)))
 
@@ -158,6 +169,23 @@ def split_authors(text: str) -> tuple[str, ...]:
 def normalise_space(text: str) -> str:
     """Collapse runs of whitespace to one space and strip the ends."""
     return _WS.sub(" ", text).strip()
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` quoted for a message: ``repr`` (so line breaks and control characters show as
+    escapes and the message stays one line), cut to ``limit`` characters with ``…``."""
+    text = str(value)
+    return repr(text[:limit]) + "…" if len(text) > limit else repr(text)
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """``text`` for a message without quotes: whitespace collapsed, other non-printable
+    characters escaped, cut to ``limit`` characters with ``…``."""
+    s = normalise_space(str(text))
+    cut = s[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut + "…" if len(s) > limit else cut
 
 
 def unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -186,7 +214,9 @@ class Problems:
     """
 
     def __init__(self, filename: str, lenient: bool) -> None:
-        self.filename = filename
+        # a file name may hold a line break or an escape sequence too: escaped, so that every
+        # message stays one line
+        self.filename = filename if filename.isprintable() else repr(filename)[1:-1]
         self.lenient = lenient
         self.warnings: list[str] = []
 
@@ -219,10 +249,19 @@ def decode_text(data: bytes, problems: Problems) -> str:
 
     RIS's own specification says Windows ANSI and older Ovid/EndNote exports are Latin-1, so a
     file that is not valid UTF-8 is read as Windows-1252 (Latin-1 for the five bytes cp1252
-    leaves undefined) with a warning, in either mode. Line ends become ``\\n``.
+    leaves undefined) with a warning, in either mode. A UTF-16 file that does not decode (an
+    odd number of bytes, a lone surrogate) is a problem naming the line: an error in strict
+    mode, in lenient mode a warning and U+FFFD for the bad bytes. Line ends become ``\\n``.
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            head = data[:exc.start].decode("utf-16", errors="replace")
+            line = head.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
+            problems.problem(line, f"not valid UTF-16 text ({exc.reason} at byte {exc.start})"
+                             + ("; read with U+FFFD for the bad bytes" if problems.lenient else ""))
+            text = data.decode("utf-16", errors="replace")
     else:
         try:
             text = data.decode("utf-8-sig")

@@ -2,8 +2,10 @@
 
 Each line is a tag padded to four characters, ``- `` and the value (``PMID- 123``,
 ``TI  - …``, ``FAU - Smith, John``); a line starting with six spaces continues the value
-above; records are separated by blank lines. The structure is checked here line by line (so
-every error names its line) and each record's lines are then read by :mod:`Bio.Medline`.
+above (joined with a space); records are separated by blank lines. The structure is checked
+here line by line, so every error names its line. Values are read here too rather than by
+:mod:`Bio.Medline`, which re-concatenates a growing string for every continuation line of
+``MH``/``AD`` (quadratic time on a long wrapped value).
 
 Fields: pmid ``PMID``; title ``TI`` (``BTI`` for books); abstract ``AB``; authors ``FAU``
 (``AU`` when there is no full name) then ``CN`` corporate authors; year from ``DP``
@@ -18,8 +20,6 @@ from __future__ import annotations
 
 import re
 
-from Bio import Medline
-
 from metareview.records.fields import (
     Parsed,
     Problems,
@@ -27,12 +27,12 @@ from metareview.records.fields import (
     clean_pmid,
     normalise_space,
     parse_year,
+    shown,
     unique,
 )
 from metareview.records.model import Record
 
 _TAG = re.compile(r"^[A-Z][A-Z0-9]{1,3} *$")
-_DOI_MARK = re.compile(r"(\S+)\s*\[doi\]")
 
 
 def _tag_of(line: str) -> str | None:
@@ -103,39 +103,48 @@ def parse_medline(text: str, *, filename: str, lenient: bool = False) -> Parsed:
     return Parsed(tuple(records), tuple(problems.warnings), "PubMed")
 
 
-def _join(value: str | list[str] | None) -> str:
-    if value is None:
+def _join(values: list[str] | None) -> str:
+    if not values:
         return ""
-    if isinstance(value, list):
-        return "\n".join(v.strip() for v in value if v.strip())
-    return value.strip()
+    return "\n".join(v.strip() for v in values if v.strip())
 
 
-def _values(lines: list[tuple[int, str]], tag: str) -> list[str]:
-    """Every value of ``tag`` in a record's lines, continuation lines joined with spaces."""
-    out: list[str] = []
-    inside = False
+def _fields(lines: list[tuple[int, str]]) -> dict[str, list[str]]:
+    """Every tag's values in file order, continuation lines joined to their value with spaces."""
+    out: dict[str, list[str]] = {}
+    values: list[str] = []  # the current tag's values
+    parts: list[str] = []  # the value being read: its tag line, then continuation lines
     for _, t in lines:
         if t.startswith("      "):
-            if inside:
-                out[-1] += " " + t.strip()
+            parts.append(t.strip())
             continue
-        inside = _tag_of(t) == tag
-        if inside:
-            out.append(t[6:].strip())
+        if parts:
+            values.append(" ".join(parts))
+        tag = _tag_of(t)
+        values = out.setdefault(tag, [])
+        parts = [t[6:].strip()]
+    if parts:
+        values.append(" ".join(parts))
     return out
 
 
+def _doi_marked(value: str) -> str:
+    """The word before the first ``[doi]`` mark (``10.1/x [doi]`` → ``10.1/x``), else ``''``.
+
+    String methods, not a regex: ``(\\S+)\\s*\\[doi\\]`` searched a long run of non-space
+    characters in quadratic time.
+    """
+    at = value.find("[doi]")
+    while at >= 0:
+        words = value[:at].rsplit(None, 1)
+        if words:
+            return words[-1]
+        at = value.find("[doi]", at + 5)
+    return ""
+
+
 def _build(start: int, lines: list[tuple[int, str]], problems: Problems) -> Record:
-    rec = dict(next(Medline.parse(t for _, t in lines)))
-    # Bio.Medline joins a repeated "text" tag (IS, LID …) into one string with spaces; keep
-    # the values apart, as for every other repeated tag
-    seen: set[str] = set()
-    for _, t in lines:
-        tag = _tag_of(t)
-        if tag in seen and isinstance(rec.get(tag), str):
-            rec[tag] = _values(lines, tag)
-        seen.add(tag)
+    rec = _fields(lines)
 
     def line_of(tag: str) -> int:
         return next((i for i, t in lines if _tag_of(t) == tag), start)
@@ -145,8 +154,8 @@ def _build(start: int, lines: list[tuple[int, str]], problems: Problems) -> Reco
     if not pmid_raw:
         problems.problem(start, "record without 'PMID-'")
     elif not pmid:
-        problems.problem(line_of("PMID"), f"PMID: not a PubMed identifier ({pmid_raw!r})")
-        rec["PMID"] = pmid_raw
+        problems.problem(line_of("PMID"), f"PMID: not a PubMed identifier ({shown(pmid_raw)})")
+        rec["PMID"] = [pmid_raw]
     title = normalise_space(_join(rec.pop("TI", None)))
     rtype = "JOUR"
     if "BTI" in rec:
@@ -162,15 +171,14 @@ def _build(start: int, lines: list[tuple[int, str]], problems: Problems) -> Reco
     dp = _join(rec.get("DP"))
     year = parse_year(dp) if dp else None
     if dp and year is None:
-        problems.problem(line_of("DP"), f"DP: not a year ({dp!r})")
+        problems.problem(line_of("DP"), f"DP: not a year ({shown(dp)})")
     if "JT" in rec:
         journal = _join(rec.pop("JT"))
     else:
         journal = _join(rec.pop("TA", None))
     doi = ""
-    for v in [*rec.get("AID", []), _join(rec.get("LID"))]:
-        m = _DOI_MARK.search(v)
-        if m and (doi := clean_doi(m.group(1))):
+    for v in [*rec.get("AID", []), *rec.get("LID", [])]:
+        if doi := clean_doi(_doi_marked(v)):
             break
     keywords = unique(normalise_space(k) for k in [*rec.pop("MH", []), *rec.pop("OT", [])])
     volume, issue, pages = (_join(rec.pop(t, None)) for t in ("VI", "IP", "PG"))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from metareview.errors import InputError
+from metareview.records.fields import one_line, shown
 from metareview.records.model import ImportBatch, Record
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -109,19 +110,20 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _ncbi_message(body: bytes) -> str:
-    """NCBI's error text from a JSON or XML error body, else the start of the body."""
+    """NCBI's error text from a JSON or XML error body, else the start of the body; one line
+    (whitespace collapsed, control characters escaped) of at most 200 characters."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text)
-    except ValueError:
-        return text[:200]
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
+        return one_line(text)
     if isinstance(data, dict):
         if "error" in data:
-            return str(data["error"])
+            return one_line(data["error"])
         res = data.get("esearchresult")
         if isinstance(res, dict) and "ERROR" in res:
-            return str(res["ERROR"])
-    return text[:200]
+            return one_line(res["ERROR"])
+    return one_line(text)
 
 
 class PubMedClient:
@@ -242,7 +244,7 @@ class PubMedClient:
                 except (urllib.error.URLError, http.client.HTTPException, TimeoutError,
                         ConnectionError) as exc:
                     reason = getattr(exc, "reason", exc)
-                    raise _Retry(f"{type(exc).__name__}: {reason}") from None
+                    raise _Retry(f"{type(exc).__name__}: {one_line(reason)}") from None
                 return body, (check(body) if check else None)
             except _Retry as r:
                 last = r.why
@@ -308,17 +310,17 @@ class PubMedClient:
         if not isinstance(res, dict):
             raise PubMedError("PubMed esearch: no 'esearchresult' in the answer")
         if "ERROR" in res:
-            raise PubMedError(f"PubMed esearch: {res['ERROR']}")
+            raise PubMedError(f"PubMed esearch: {one_line(res['ERROR'])}")
         warnings = []
         for group in ("errorlist", "warninglist"):
             for kind, items in (res.get(group) or {}).items():
                 for item in items or []:
-                    warnings.append(f"{kind}: {item}")
+                    warnings.append(f"{one_line(kind, 60)}: {one_line(item)}")
         try:
             count = int(res.get("count", 0))
         except (TypeError, ValueError):
-            raise PubMedError(f"PubMed esearch: count {res.get('count')!r} is not a number") \
-                from None
+            raise PubMedError(f"PubMed esearch: count {shown(res.get('count'))} is not a "
+                              "number") from None
         return SearchResult(
             count=count, ids=tuple(str(i) for i in res.get("idlist", [])),
             webenv=str(res.get("webenv", "")), query_key=str(res.get("querykey", "")),
@@ -329,7 +331,7 @@ class PubMedClient:
     def _json(body: bytes) -> Any:
         try:
             return json.loads(body.decode("utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Retry("the answer is not JSON (truncated?)") from None
 
     def _fetch_xml(self, params: dict[str, Any], label: str, post: bool):
@@ -338,7 +340,8 @@ class PubMedClient:
         def check(body: bytes):
             err = re.search(rb"<ERROR>(.*?)</ERROR>", body[:4096], re.S)
             if err:  # <eFetchResult><ERROR>…: NCBI refused the request
-                raise PubMedError("PubMed efetch: " + err.group(1).decode("utf-8", "replace"))
+                raise PubMedError("PubMed efetch: "
+                                  + one_line(err.group(1).decode("utf-8", "replace")))
             try:
                 return parse_pubmed_xml(body, filename=label, lenient=True)
             except InputError as exc:
@@ -400,7 +403,7 @@ class PubMedClient:
             ids = list(source.ids if isinstance(source, SearchResult) else source)
             bad = [i for i in ids if not str(i).strip().isdigit()]
             if bad:
-                raise PubMedError(f"PubMed efetch: not a PMID: {bad[0]!r}")
+                raise PubMedError(f"PubMed efetch: not a PMID: {shown(bad[0])}")
             ids = [str(i).strip() for i in ids]
             expected = len(ids)
             label = "PubMed efetch"
@@ -455,8 +458,9 @@ class PubMedClient:
         found = self.esearch(term, mindate=mindate, maxdate=maxdate, datetype=datetype,
                              retmax=0, usehistory=True)
         if found.count == 0:
-            raise PubMedError(f"PubMed search {term!r}: no records"
-                              + (f" ({'; '.join(found.warnings)})" if found.warnings else ""))
+            raise PubMedError(f"PubMed search {shown(term, 100)}: no records"
+                              + (f" ({one_line('; '.join(found.warnings))})"
+                                 if found.warnings else ""))
         self.last_search = found
         batch = self.efetch(found, batch_size=batch_size,
                             searched_on=searched_on or _dt.date.today())

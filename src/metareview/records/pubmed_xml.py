@@ -27,7 +27,9 @@ from metareview.records.fields import (
     clean_doi,
     clean_pmid,
     normalise_space,
+    one_line,
     parse_year,
+    shown,
     unique,
 )
 from metareview.records.model import Record
@@ -84,16 +86,23 @@ def parse_pubmed_xml(data: bytes, *, filename: str, lenient: bool = False) -> Pa
     problems = Problems(filename, lenient)
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        line, col = exc.position
+        lines = _article_lines(data)
+    except (ET.ParseError, expat.ExpatError) as exc:
+        line, col = (exc.position if isinstance(exc, ET.ParseError) else (exc.lineno, exc.offset))
         reason = str(exc).rsplit(": line", 1)[0].removeprefix("not well-formed ").strip("()")
         raise InputError(
-            f"{filename} line {line} column {col + 1}: not well-formed XML ({reason})"
+            f"{problems.filename} line {line} column {col + 1}: not well-formed XML "
+            f"({one_line(reason)})"
         ) from None
+    except (LookupError, ValueError) as exc:
+        # The encoding named in the XML declaration (line 1) is unknown to Python, is not a
+        # text encoding (LookupError), or is multi-byte, which expat cannot take (ValueError);
+        # UnicodeError is a ValueError too.
+        raise InputError(f"{problems.filename} line 1: cannot decode the XML in its declared "
+                         f"encoding ({one_line(exc, 80)})") from None
     if root.tag != "PubmedArticleSet":
-        problems.error(1, f"root element is <{root.tag}>, expected <PubmedArticleSet> "
-                       "(PubMed XML)")
-    lines = _article_lines(data)
+        problems.error(1, f"root element is <{one_line(root.tag, 60)}>, expected "
+                       "<PubmedArticleSet> (PubMed XML)")
     records: list[Record] = []
     n = 0
     for el in root:
@@ -103,7 +112,8 @@ def parse_pubmed_xml(data: bytes, *, filename: str, lenient: bool = False) -> Pa
         n += 1
         if el.tag == "PubmedBookArticle":
             pmid = _text(el.find("BookDocument/PMID"))
-            problems.warn(line, f"PubmedBookArticle (PMID {pmid or '?'}) skipped: book records "
+            shown_pmid = pmid if pmid and clean_pmid(pmid) == pmid else shown(pmid) if pmid else "?"
+            problems.warn(line, f"PubmedBookArticle (PMID {shown_pmid}) skipped: book records "
                           "are not imported")
             continue
         rec = _article(el, line, problems)
@@ -122,7 +132,7 @@ def _article(el: ET.Element, line: int | None, problems: Problems) -> Record | N
     pmid_raw = _text(mc.find("PMID")) if mc is not None else ""
     pmid = clean_pmid(pmid_raw)
     if not pmid:
-        what = f"not a PubMed identifier ({pmid_raw!r})" if pmid_raw else "no <PMID>"
+        what = f"not a PubMed identifier ({shown(pmid_raw)})" if pmid_raw else "no <PMID>"
         problems.problem(line, f"<PubmedArticle> with {what}; skipped")
         return None
     if art is None:
@@ -161,7 +171,7 @@ def _article(el: ET.Element, line: int | None, problems: Problems) -> Record | N
         year_text = _text(art.find("ArticleDate/Year"))
     year = parse_year(year_text) if year_text else None
     if year_text and year is None:
-        problems.problem(line, f"PMID {pmid}: not a year ({year_text!r})")
+        problems.problem(line, f"PMID {pmid}: not a year ({shown(year_text)})")
     pages = _text(art.find("Pagination/MedlinePgn"))
     if not pages:
         sp, ep = _text(art.find("Pagination/StartPage")), _text(art.find("Pagination/EndPage"))

@@ -42,6 +42,7 @@ from metareview.records.fields import (
     clean_pmid,
     join_pages,
     parse_year,
+    shown,
     split_pages,
     unique,
 )
@@ -61,7 +62,9 @@ _OUR_FIELD_NOTE = re.compile(r"^metareview ([a-z_]+):\s?(.*)$", re.S)
 # ASReview LAB stores labels as words inside N1 notes (asreview/io/ris_reader.py).
 _ASREVIEW = re.compile(r"\bASReview_(relevant|irrelevant|not_seen)\b")
 _ASREVIEW_LABEL = {"relevant": "include", "irrelevant": "exclude", "not_seen": None}
-_PMID_NOTE = re.compile(r"^PMID\s*[:\s]\s*(\d{1,8})$", re.I)
+# Two alternatives rather than r"\s*[:\s]\s*": three overlapping runs of spaces backtrack in
+# quadratic time on a long run of them.
+_PMID_NOTE = re.compile(r"^PMID(?:\s*:\s*|\s+)(\d{1,8})$", re.I)
 
 
 def _is_tag_line(line: str) -> bool:
@@ -131,6 +134,15 @@ def _scan(text: str, problems: Problems) -> list[tuple[int, list[tuple[str, str,
             problems.warn(stray[0], stray_why[0] + more)
             stray.clear()
 
+    # Continuation lines of the last field are collected here and joined once when the field
+    # ends: re-concatenating the growing value for each line took quadratic time.
+    more: list[str] = []
+
+    def end_field() -> None:
+        tag, value, at = cur[-1]
+        cur[-1] = (tag, "\n".join([value, *more] if value else more), at)
+        more.clear()
+
     lines = text.split("\n")
     for i, line in enumerate(lines, 1):
         # _is_tag_line inlined: this loop runs once per line of files with millions of lines
@@ -138,6 +150,8 @@ def _scan(text: str, problems: Problems) -> list[tuple[int, list[tuple[str, str,
                 and ("A" <= line[1] <= "Z" or "0" <= line[1] <= "9")):
             tag = line[:2]
             value = line[5:].strip()
+            if more:
+                end_field()
             if cur is None:
                 if tag == "TY":
                     flush_stray()
@@ -174,9 +188,10 @@ def _scan(text: str, problems: Problems) -> list[tuple[int, list[tuple[str, str,
         if blank_at:
             problems.problem(blank_at, f"blank line inside the record started at line {start}")
             blank_at = 0
-        tag, value, at = cur[-1]
-        cur[-1] = (tag, f"{value}\n{s}" if value else s, at)
+        more.append(s)
     flush_stray()
+    if more:
+        end_field()
     if cur is not None:
         problems.problem(start, "the file ends inside this record (missing 'ER  -')")
         out.append((start, cur))
@@ -215,7 +230,7 @@ def _build(start: int, fields: list[tuple[str, str, int]], problems: Problems) -
     year_raw, year_tag, year_line = take(*YEAR_TAGS)
     year = parse_year(year_raw) if year_raw else None
     if year_raw and year is None:
-        problems.problem(year_line, f"tag {year_tag}: not a year ({year_raw!r})")
+        problems.problem(year_line, f"tag {year_tag}: not a year ({shown(year_raw)})")
         keep(year_tag, year_raw, year_line)
     journal = take(*JOURNAL_TAGS)[0]
     volume = take("VL")[0]
@@ -224,7 +239,7 @@ def _build(start: int, fields: list[tuple[str, str, int]], problems: Problems) -
     doi_raw, _, doi_line = take("DO")
     doi = clean_doi(doi_raw)
     if doi_raw and not doi:
-        problems.problem(doi_line, f"tag DO: not a DOI ({doi_raw!r})")
+        problems.problem(doi_line, f"tag DO: not a DOI ({shown(doi_raw)})")
         keep("DO", doi_raw, doi_line)
     pmid = _take_pmid(by)
     url = take("UR")[0]
@@ -284,8 +299,7 @@ def _labels(
         found = _ASREVIEW.findall(note)
         if found:
             labels.extend((_ASREVIEW_LABEL[w], line) for w in found)
-            note = re.sub(r"[ \t]*\bASReview_(relevant|irrelevant|not_seen)\b[ \t]*", " ",
-                          note).strip()
+            note = _drop_asreview(note)
             if not note:
                 continue
         kept.append(note)
@@ -298,6 +312,24 @@ def _labels(
         problems.problem(line, f"N1 notes give conflicting screening labels ({shown})")
         return None, extra
     return (labels[0][0] if labels else None), extra
+
+
+def _drop_asreview(note: str) -> str:
+    """``note`` without ASReview's label words, each with the spaces around it made one.
+
+    Slices and ``rstrip`` rather than r"[ \\t]*\\bASReview_…\\b[ \\t]*", which
+    backtracked quadratically on a long run of spaces elsewhere in the note.
+    """
+    out: list[str] = []
+    last = 0
+    for m in _ASREVIEW.finditer(note):
+        out.append(note[last:m.start()].rstrip(" \t"))
+        out.append(" ")
+        last = m.end()
+        while last < len(note) and note[last] in " \t":
+            last += 1
+    out.append(note[last:])
+    return "".join(out).strip()
 
 
 def _infer_source(records: list[Record]) -> str | None:
