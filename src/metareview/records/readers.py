@@ -29,8 +29,10 @@ every format (:func:`clean_records`). NUL, the other C0 controls but tab and lin
 C1 controls and ANSI escape sequences (``ESC [ ... final byte``, and any other ``ESC``) are
 removed, with one warning counting them; in one-line fields (all but the abstract and the
 ``extra`` values) tabs, CR, VT and FF become single spaces (the line breaks a parser keeps, as
-in a RIS title written over two lines, stay, so export and import still round-trip). So no database receives a NUL
-(PostgreSQL refuses them) and no terminal that prints a title obeys an escape sequence.
+in a RIS title written over two lines, stay, so export and import still round-trip). So no
+database receives a NUL (PostgreSQL refuses them) and no terminal that prints a title obeys an
+escape sequence. Messages and warnings that quote user text write its control characters as
+escapes (``\\n``, ``\\x1b``), so each stays one line.
 """
 
 from __future__ import annotations
