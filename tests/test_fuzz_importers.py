@@ -12,6 +12,7 @@ a few hundred inputs in a few seconds.
 from __future__ import annotations
 
 import io
+import math
 import random
 import time
 import zipfile
@@ -68,7 +69,8 @@ def _mutate_bytes(data: bytes, rng: random.Random, *, repeat_max: int) -> bytes:
             start = b.rfind(b"\n", 0, at) + 1
             end = b.find(b"\n", at)
             line = bytes(b[start:end + 1 if end >= 0 else n])[:200] or b"\n"
-            b[start:start] = line * rng.randrange(2, repeat_max)
+            # log-uniform: mostly a few copies, now and then thousands
+            b[start:start] = line * int(math.exp(rng.uniform(math.log(2), math.log(repeat_max))))
         else:  # replace a byte with a random one
             if n:
                 b[min(at, n - 1)] = rng.randrange(256)
