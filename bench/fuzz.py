@@ -14,7 +14,7 @@ longer repeated lines. Each input is imported in-process in a worker, under a pe
 Usage::
 
     .venv/bin/python bench/fuzz.py --inputs 100000 --seed 1 [--workers 2] [--timeout 10]
-        [--repeat-max 20000] [--out bench/fuzz-crashes] [--json summary.json]
+        [--repeat-max 20000] [--out /tmp/metareview-fuzz] [--json summary.json]
 
 The exit status is 1 when there was a crash or a hang.
 """
@@ -27,6 +27,7 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat-max", type=int, default=20_000,
                     help="most times a line is repeated")
     ap.add_argument("--chunk", type=int, default=250, help="inputs per task")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "fuzz-crashes"),
+    ap.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "metareview-fuzz"),
                     help="folder for reproducers")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)

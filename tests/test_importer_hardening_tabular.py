@@ -137,6 +137,12 @@ def test_closed_quotes_are_not_taken_for_open_ones():
     assert (b.title, c.title, c.abstract) == ('B "inch"', "Cd", "last\ncell")
 
 
+def test_cell_over_the_csv_field_limit_names_the_row_it_starts():
+    data = b'Title,Abstract\nA,x\nB,"' + b"a long line of an abstract\n" * 6000 + b'"\n'
+    assert error(data, "big.csv") == ("big.csv line 3: a cell of more than 131,072 characters "
+                                      "in the row starting here (a quote left open?)")
+
+
 def test_semicolon_csv_with_open_quote():
     data = b'Title;Year\nA;2019\nB;"2020\n'
     assert error(data, "q.csv").startswith("q.csv line 3: a quote opens a cell here")

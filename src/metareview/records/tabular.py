@@ -135,6 +135,9 @@ def _csv_rows(data: bytes, delimiter: str | None, problems: Problems) -> Iterato
                 problems.error(last, f"more than {MAX_ROWS:,} rows")
             yield n, row
     except csv.Error as exc:
+        if "field limit" in str(exc):  # 131,072 characters; Excel's own limit is 32,767
+            problems.error(start, f"a cell of more than {csv.field_size_limit():,} characters "
+                           "in the row starting here (a quote left open?)")
         problems.error(reader.line_num, f"not valid CSV ({exc})")
     # csv accepts a quote left open at the end of the file, with every later line in its cell
     opened = _open_quote(text, last, delimiter)
