@@ -191,9 +191,14 @@ def test_file_over_the_size_cap(monkeypatch, tmp_path):
 
 def test_too_many_records(monkeypatch):
     monkeypatch.setattr(readers, "MAX_RECORDS", 2)
-    data = b"TY  - JOUR\nTI  - x\nER  - \n" * 4
+    data = b"TY  - JOUR\nTI  - x\nER  - \n" * 3
     assert error(data, "r.ris") == ("r.ris: more than 2 records, the most one file may hold; "
                                     "split the export")
+    # a CSV counts rows after parsing (a cell may hold line breaks)
+    data = b'Title,Abstract\nA,"x\ny\nz"\nB,"x\ny"\n'
+    assert len(read_records_bytes(data, filename="r.csv", source="x").records) == 2
+    assert error(data + b"C,z\n", "r.csv") == ("r.csv: 3 records, more than the 2 one file "
+                                                "may hold; split the export")
     # the exact count after parsing when the quick count is not over (UTF-16 is not counted)
     data = ("TY  - JOUR\nTI  - x\nER  - \n" * 3).encode("utf-16")
     assert error(data, "r.ris") == ("r.ris: 3 records, more than the 2 one file may hold; "

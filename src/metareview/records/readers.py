@@ -71,10 +71,11 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Most records one file may hold (PubMed exports 10,000 at a time, Scopus 20,000).
 MAX_RECORDS = 500_000
 
-# What marks a record's start in each text format, to refuse an oversized file before parsing
-# it (an upper bound: an '@' in an abstract counts too).
-_RECORD_MARKS = {"ris": b"TY  -", "nbib": b"PMID-", "bibtex": b"@", "pubmed-xml": b"<Pubmed",
-                 "csv": b"\n", "tsv": b"\n"}
+# What starts a record in each text format, counted to refuse a file with far too many records
+# before parsing it (the count after parsing is exact). Spreadsheets are bounded by their
+# parser's row limit instead: a cell may hold line breaks, so lines are not rows.
+_RECORD_MARKS = {"ris": b"TY  -", "nbib": b"PMID-", "bibtex": b"\n@",
+                 "pubmed-xml": b"<PubmedArticle>"}
 
 
 def detect_format(filename: str, data: bytes) -> str:
@@ -158,7 +159,7 @@ def read_records_bytes(
         raise InputError(f"{filename}: the file is empty")
     mark = _RECORD_MARKS.get(fmt)
     if mark is not None and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        if data.count(mark) > MAX_RECORDS + 1:  # + 1: a header row, a <PubmedArticleSet>
+        if data.count(mark) > MAX_RECORDS:
             raise InputError(f"{filename}: more than {MAX_RECORDS:,} records, the most one "
                              "file may hold; split the export")
     try:
