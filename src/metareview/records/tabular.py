@@ -51,6 +51,7 @@ from metareview.records.fields import (
     unique,
 )
 from metareview.records.model import Record
+from metareview.records.readers import decode_file
 
 #: Record fields a column can fill.
 FIELDS = ("title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
@@ -120,8 +121,6 @@ def show(text: str) -> str:
 
 
 def _csv_rows(data: bytes, delimiter: str | None, problems: Problems) -> Iterator[tuple[int, list]]:
-    from metareview.records.readers import decode_file
-
     text = decode_file(data, problems)
     if delimiter is None:
         head = next((ln for ln in text.split("\n") if ln.strip()), "")
