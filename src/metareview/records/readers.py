@@ -47,8 +47,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from metareview.errors import InputError
-from metareview.records.fields import Parsed, Problems, decode_text
+from metareview.records.fields import Parsed, Problems
 from metareview.records.model import ImportBatch, Record
+from metareview.records.tabular import decode_file
 
 #: Canonical format names.
 FORMATS = ("ris", "nbib", "pubmed-xml", "bibtex", "csv", "tsv", "xlsx")
@@ -200,22 +201,6 @@ def _too_big(filename: str, size: int) -> str:
     mib = 1024 * 1024
     return (f"{filename}: {size / mib:,.1f} MiB, over the {MAX_FILE_BYTES // mib:,} MiB limit "
             "for one file; split the export")
-
-
-def decode_file(data: bytes, problems: Problems) -> str:
-    """:func:`.fields.decode_text`, with undecodable UTF-16 refused as :class:`InputError`.
-
-    A file that starts with a UTF-16 byte-order mark but has an odd number of bytes or a lone
-    surrogate is damaged; the message names the line where decoding stopped.
-    """
-    try:
-        return decode_text(data, problems)
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start].decode("utf-16", errors="replace")
-        line = before.count("\n") + 1
-        problems.error(line, f"not UTF-16 text although it starts with a UTF-16 byte-order "
-                       f"mark ({exc.reason})")
-        raise  # unreachable: error() raises
 
 
 # -- control characters ------------------------------------------------------------------------

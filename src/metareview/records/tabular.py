@@ -45,13 +45,13 @@ from metareview.records.fields import (
     Problems,
     clean_doi,
     clean_pmid,
+    decode_text,
     normalise_space,
     parse_year,
     split_authors,
     unique,
 )
 from metareview.records.model import Record
-from metareview.records.readers import decode_file
 
 #: Record fields a column can fill.
 FIELDS = ("title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
@@ -109,6 +109,24 @@ def _cell(v: Any) -> str:
     if isinstance(v, _dt.date):
         return v.isoformat()
     return str(v).strip()
+
+
+def decode_file(data: bytes, problems: Problems) -> str:
+    """:func:`.fields.decode_text`, with undecodable UTF-16 refused as :class:`InputError`.
+
+    A file that starts with a UTF-16 byte-order mark but has an odd number of bytes or a lone
+    surrogate is damaged; the message names the line where decoding stopped. It lives here,
+    the lowest of the record readers, so that :mod:`.readers` decodes RIS, MEDLINE and BibTeX
+    with it too without an import cycle.
+    """
+    try:
+        return decode_text(data, problems)
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-16", errors="replace")
+        line = before.count("\n") + 1
+        problems.error(line, f"not UTF-16 text although it starts with a UTF-16 byte-order "
+                       f"mark ({exc.reason})")
+        raise  # unreachable: error() raises
 
 
 def show(text: str) -> str:
