@@ -17,6 +17,22 @@ Encoding (text formats): UTF-8, with or without BOM; UTF-16 when the file starts
 older Ovid and EndNote exports use, with a warning naming the line of the first byte that is
 not UTF-8. The fallback applies in strict mode too: RIS's specification itself says Windows
 ANSI, so such a file is not broken, only old. XML declares its own encoding; XLSX is binary.
+A file with a UTF-16 BOM that is not UTF-16 (an odd number of bytes, a lone surrogate) is
+refused, naming the line.
+
+Bounds: a file over :data:`MAX_FILE_BYTES` (512 MiB) is refused before it is read, and one with
+more than :data:`MAX_RECORDS` records is refused too, so that an import's memory stays bounded;
+the largest real exports (100,000 records with abstracts) are about a third of that size.
+
+Control characters: every text field of every record is cleaned after parsing, the same for
+every format (:func:`clean_records`). NUL, the other C0 controls but tab and line ends, DEL, the
+C1 controls and ANSI escape sequences (``ESC [ ... final byte``, and any other ``ESC``) are
+removed, with one warning counting them; in one-line fields (all but the abstract and the
+``extra`` values) tabs, CR, VT and FF become single spaces (the line breaks a parser keeps, as
+in a RIS title written over two lines, stay, so export and import still round-trip). So no
+database receives a NUL (PostgreSQL refuses them) and no terminal that prints a title obeys an
+escape sequence. Messages and warnings that quote user text write its control characters as
+escapes (``\\n``, ``\\x1b``), so each stays one line.
 """
 
 from __future__ import annotations
@@ -27,11 +43,13 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from metareview.errors import InputError
-from metareview.records.fields import Parsed, Problems, decode_text
-from metareview.records.model import ImportBatch
+from metareview.records.fields import Parsed, Problems
+from metareview.records.model import ImportBatch, Record
+from metareview.records.tabular import decode_file
 
 #: Canonical format names.
 FORMATS = ("ris", "nbib", "pubmed-xml", "bibtex", "csv", "tsv", "xlsx")
@@ -48,6 +66,17 @@ _EXTENSIONS = {
     ".bibtex": "bibtex", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx",
 }
 _BIB_HEAD = re.compile(r"\s*@\s*[A-Za-z]+\s*[{(]")
+
+#: Largest file read (bytes). Real exports of 100,000 records with abstracts are ~150-250 MB.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Most records one file may hold (PubMed exports 10,000 at a time, Scopus 20,000).
+MAX_RECORDS = 500_000
+
+# What starts a record in each text format, counted to refuse a file with far too many records
+# before parsing it (the count after parsing is exact). Spreadsheets are bounded by their
+# parser's row limit instead: a cell may hold line breaks, so lines are not rows.
+_RECORD_MARKS = {"ris": b"TY  -", "nbib": b"PMID-", "bibtex": b"\n@",
+                 "pubmed-xml": b"<PubmedArticle>"}
 
 
 def detect_format(filename: str, data: bytes) -> str:
@@ -125,18 +154,39 @@ def read_records_bytes(
     if mapping and fmt not in ("csv", "tsv", "xlsx"):
         raise InputError(f"{filename}: a column mapping applies to csv, tsv and xlsx files, "
                          f"not {fmt}")
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(_too_big(filename, len(data)))
     if not data.strip():
         raise InputError(f"{filename}: the file is empty")
-    with _gc_paused():
-        parsed = _parse(data, fmt, filename, mapping, lenient)
-    warnings = list(parsed.warnings)
-    name = source.strip() if source and source.strip() else parsed.source
+    mark = _RECORD_MARKS.get(fmt)
+    if mark is not None and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if data.count(mark) > MAX_RECORDS:
+            raise InputError(f"{filename}: more than {MAX_RECORDS:,} records, the most one "
+                             "file may hold; split the export")
+    try:
+        with _gc_paused():
+            parsed = _parse(data, fmt, filename, mapping, lenient)
+    except InputError as exc:
+        # user text quoted in a message (a tag, a header, a value) must not break its line
+        text = str(exc)
+        if _UNPRINTABLE.search(text):
+            raise InputError(one_line(text), parameter=exc.parameter) from None
+        raise
+    if len(parsed.records) > MAX_RECORDS:
+        raise InputError(f"{filename}: {len(parsed.records):,} records, more than the "
+                         f"{MAX_RECORDS:,} one file may hold; split the export")
+    records, removed = clean_records(parsed.records)
+    warnings = [one_line(w) for w in parsed.warnings]
+    if removed:
+        warnings.append(removed.message(filename))
+    parsed_source = _clean(parsed.source or "", single_line=True)[0]
+    name = source.strip() if source and source.strip() else parsed_source
     if not name:
         name = "unknown"
         warnings.append(f"{filename}: the source database was not given and the file does not "
                         "name it; recorded as 'unknown'")
     return ImportBatch(
-        records=parsed.records,
+        records=records,
         source=name,
         kind=kind,
         format=fmt,
@@ -145,6 +195,178 @@ def read_records_bytes(
         searched_on=when,
         warnings=tuple(warnings),
     )
+
+
+def _too_big(filename: str, size: int) -> str:
+    mib = 1024 * 1024
+    return (f"{filename}: {size / mib:,.1f} MiB, over the {MAX_FILE_BYTES // mib:,} MiB limit "
+            "for one file; split the export")
+
+
+# -- control characters ------------------------------------------------------------------------
+
+# An ANSI CSI sequence (ESC [ parameters intermediates final byte), or one control character:
+# C0 but tab, line feed, VT, FF and CR (line ends handled below), DEL and C1.
+_CONTROL = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]|[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ONE_DIRTY = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # all but newline
+_MULTI_DIRTY = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+_BREAKS = re.compile(r" *[\t\x0b\x0c\r][\t\x0b\x0c\r ]*")
+_LINE_ENDS = re.compile(r"\r\n?|[\x0b\x0c]")
+#: Record fields that keep tabs and line breaks; every other text field is one line.
+MULTILINE_FIELDS = ("abstract",)
+
+
+class Removed:
+    """Counts of what :func:`clean_records` removed, for its one warning."""
+
+    def __init__(self) -> None:
+        self.nul = self.escapes = self.other = self.records = 0
+
+    def __bool__(self) -> bool:
+        return self.records > 0
+
+    def count(self, found: list[str]) -> None:
+        """Count the removed pieces of one field."""
+        for piece in found:
+            if piece == "\x00":
+                self.nul += 1
+            elif piece.startswith("\x1b"):
+                self.escapes += 1
+            else:
+                self.other += 1
+
+    def message(self, filename: str) -> str:
+        """``'f.ris: removed 3 control characters (NUL, escape sequences) from 2 records'``."""
+        kinds = [k for k, n in (("NUL", self.nul), ("escape sequences", self.escapes),
+                                ("other control characters", self.other)) if n]
+        total = self.nul + self.escapes + self.other
+        return (f"{filename}: removed {total:,} control characters ({', '.join(kinds)}) from "
+                f"{self.records:,} record{'s' if self.records != 1 else ''}")
+
+
+def _clean(text: str, *, single_line: bool, removed: Removed | None = None) -> tuple[str, bool]:
+    """``text`` without control characters; tab, CR, VT, FF as one space when one line."""
+    changed = False
+    if _MULTI_DIRTY.search(text):
+        found = _CONTROL.findall(text)
+        if found:
+            if removed is not None:
+                removed.count(found)
+            text = _CONTROL.sub("", text)
+            changed = True
+    if single_line:
+        if _ONE_DIRTY.search(text):
+            text = _BREAKS.sub(" ", text).strip()
+            changed = True
+    elif "\r" in text or "\x0b" in text or "\x0c" in text:
+        text = _LINE_ENDS.sub("\n", text)
+        changed = True
+    return text, changed
+
+
+def clean_records(records: tuple[Record, ...]) -> tuple[tuple[Record, ...], Removed]:
+    """Remove control characters and escape sequences from every text field of ``records``.
+
+    Parameters
+    ----------
+    records : tuple of Record
+        As a parser returned them.
+
+    Returns
+    -------
+    records : tuple of Record
+        The same objects where nothing needed cleaning; cleaned copies elsewhere.
+    removed : Removed
+        What was removed, from how many records (its ``message`` is the warning).
+
+    Notes
+    -----
+    NUL, C0 controls but tab and line ends, DEL, C1 controls, ANSI CSI sequences
+    (``ESC [ … final byte``) and any other ``ESC`` are removed. In one-line fields (all but
+    :data:`MULTILINE_FIELDS` and ``extra`` values) a run of spaces holding a tab, CR, VT or FF
+    becomes one space and the ends are stripped; in the others CR, VT and FF become ``\\n``.
+    Newlines a parser kept stay in every field.
+    """
+    removed = Removed()
+    if not _any_control(records):
+        return records, removed
+    out: list[Record] = []
+    for rec in records:
+        one = "".join((rec.title, rec.journal, rec.volume, rec.issue, rec.pages, rec.doi,
+                       rec.pmid, rec.url, rec.type, rec.source_key, rec.label or "",
+                       *rec.authors, *rec.keywords, *rec.extra))
+        multi = rec.abstract + "".join(rec.extra.values())
+        if not (_ONE_DIRTY.search(one) or _MULTI_DIRTY.search(multi)):
+            out.append(rec)
+            continue
+        before = removed.nul + removed.escapes + removed.other
+        out.append(_clean_record(rec, removed))
+        if removed.nul + removed.escapes + removed.other > before:
+            removed.records += 1
+    return tuple(out), removed
+
+
+# Bytes of UTF-8 text that may start something to clean: C0 but newline, DEL, and 0xC2, the
+# lead byte of U+0080-U+00BF (C1 controls and Latin-1 punctuation such as ± and °).
+_SUSPECT = bytes([*range(0x00, 0x0A), *range(0x0B, 0x20), 0x7F, 0xC2])
+_INNOCENT = bytes(b for b in range(256) if b not in _SUSPECT)
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def _any_control(records: tuple[Record, ...]) -> bool:
+    """Whether any text of ``records`` has a character :func:`clean_records` would change.
+
+    One pass in C over all the text, so a clean file (nearly all of them) costs a fraction of
+    a second per 100,000 records; a regex per field took several times longer.
+    """
+    parts: list[str] = []
+    for r in records:
+        parts += (r.title, r.abstract, r.journal, r.volume, r.issue, r.pages, r.doi, r.pmid,
+                  r.url, r.type, r.source_key, r.label or "", *r.authors, *r.keywords,
+                  *r.extra, *r.extra.values())
+    data = "\n".join(parts).encode("utf-8", "surrogatepass")
+    left = data.translate(None, _INNOCENT)
+    if left.strip(b"\xc2"):
+        return True
+    return bool(left) and _C1_UTF8.search(data) is not None
+
+
+def _clean_record(rec: Record, removed: Removed) -> Record:
+    changes: dict[str, object] = {}
+    for name in ("title", "abstract", "journal", "volume", "issue", "pages", "doi", "pmid",
+                 "url", "type", "source_key"):
+        text, changed = _clean(getattr(rec, name), single_line=name not in MULTILINE_FIELDS,
+                               removed=removed)
+        if changed:
+            changes[name] = text
+    for name in ("authors", "keywords"):
+        items = getattr(rec, name)
+        cleaned = [_clean(x, single_line=True, removed=removed) for x in items]
+        if any(changed for _, changed in cleaned):
+            changes[name] = tuple(x for x, _ in cleaned if x)
+    extra: dict[str, str] = {}
+    extra_changed = False
+    for key, value in rec.extra.items():
+        k, kc = _clean(key, single_line=True, removed=removed)
+        v, vc = _clean(value, single_line=False, removed=removed)
+        extra_changed |= kc or vc
+        # two keys that differed only by control characters keep both values
+        extra[k] = f"{extra[k]}\n{v}" if k in extra else v
+    if extra_changed:
+        changes["extra"] = extra
+    return replace(rec, **changes) if changes else rec
+
+
+def one_line(text: str) -> str:
+    """``text`` with line ends and other control characters written as escapes (``\\n``,
+    ``\\x1b``), so that a message quoting user text stays one plain line."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group(0)
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c, f"\\x{ord(c):02x}")
 
 
 @contextmanager
@@ -174,7 +396,7 @@ def _parse(data: bytes, fmt: str, filename: str, mapping: Mapping[str, str] | No
 
         return parse_pubmed_xml(data, filename=filename, lenient=lenient)
     decoding = Problems(filename, lenient)
-    text = decode_text(data, decoding)
+    text = decode_file(data, decoding)
     if fmt == "ris":
         from metareview.records.ris import parse_ris as parse
     elif fmt == "nbib":
@@ -233,6 +455,9 @@ def read_records(
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: no such file")
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:  # refused before it is read into memory
+        raise InputError(_too_big(p.name, size))
     return read_records_bytes(
         p.read_bytes(), filename=p.name, format=format, source=source, kind=kind,
         searched_on=searched_on, mapping=mapping, lenient=lenient,

@@ -21,6 +21,13 @@ the header has more of them, ``;`` as the delimiter (Excel in many locales); TSV
 XLSX (first worksheet) with openpyxl. Old ``.xls`` workbooks are not read. The database the
 file came from is the value of a ``Source``/``Database`` column when every row gives the same
 one (Scopus writes ``Scopus``), or Web of Science when every ``UT`` starts ``WOS:``.
+
+Damaged files are refused with one line naming the file and where: a CSV quote that is never
+closed (it would swallow every later row into one cell) names the line where it opened, in
+lenient mode too, since no row after it can be trusted; a workbook that is not a zip, or whose
+parts do not decompress or parse, is "not an XLSX workbook, or a damaged one" with the reason.
+Bounds: :data:`MAX_COLUMNS` cells a row, :data:`MAX_ROWS` rows, and :data:`MAX_XLSX_UNPACKED`
+bytes of decompressed workbook parts (a zip bomb is refused before it is opened).
 """
 
 from __future__ import annotations
@@ -70,6 +77,13 @@ AUTO_COLUMNS: dict[str, tuple[str, ...]] = {
     "source_key": ("sourcekey", "ut", "id", "recordid", "key"),
     "label": ("label", "labelincluded", "included", "finalincluded", "decision"),
 }
+#: Most cells a row may have (Web of Science writes ~70 columns, Scopus ~50).
+MAX_COLUMNS = 2000
+#: Most rows a sheet may have (Excel's own limit; also bounds a CSV).
+MAX_ROWS = 1_048_576
+#: Most bytes the parts of an XLSX workbook may decompress to.
+MAX_XLSX_UNPACKED = 1 << 30
+
 _SOURCE_COLUMNS = ("source", "database", "db", "sourcedatabase")
 
 _INCLUDE = {"1", "include", "included", "yes", "y", "true", "relevant", "i"}
@@ -97,34 +111,143 @@ def _cell(v: Any) -> str:
     return str(v).strip()
 
 
+def decode_file(data: bytes, problems: Problems) -> str:
+    """:func:`.fields.decode_text`, with undecodable UTF-16 refused as :class:`InputError`.
+
+    A file that starts with a UTF-16 byte-order mark but has an odd number of bytes or a lone
+    surrogate is damaged; the message names the line where decoding stopped. It lives here,
+    the lowest of the record readers, so that :mod:`.readers` decodes RIS, MEDLINE and BibTeX
+    with it too without an import cycle.
+    """
+    try:
+        return decode_text(data, problems)
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-16", errors="replace")
+        line = before.count("\n") + 1
+        problems.error(line, f"not UTF-16 text although it starts with a UTF-16 byte-order "
+                       f"mark ({exc.reason})")
+        raise  # unreachable: error() raises
+
+
+def show(text: str) -> str:
+    """``text`` for a one-line message: as is when printable, else quoted with escapes.
+
+    Header names and mapping values are user text; a newline or escape sequence in one must
+    not split or colour the message that names it.
+    """
+    return text if text.isprintable() else repr(text)
+
+
 def _csv_rows(data: bytes, delimiter: str | None, problems: Problems) -> Iterator[tuple[int, list]]:
-    text = decode_text(data, problems)
+    text = decode_file(data, problems)
     if delimiter is None:
         head = next((ln for ln in text.split("\n") if ln.strip()), "")
         delimiter = ";" if head.count(";") > head.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = last = 1  # lines where the next and the last record start
     try:
-        yield from enumerate(reader, 1)
+        for n, row in enumerate(reader, 1):
+            last, start = start, reader.line_num + 1
+            if n > MAX_ROWS:
+                problems.error(last, f"more than {MAX_ROWS:,} rows")
+            yield n, row
     except csv.Error as exc:
+        if "field limit" in str(exc):  # 131,072 characters; Excel's own limit is 32,767
+            problems.error(start, f"a cell of more than {csv.field_size_limit():,} characters "
+                           "in the row starting here (a quote left open?)")
         problems.error(reader.line_num, f"not valid CSV ({exc})")
+    # csv accepts a quote left open at the end of the file, with every later line in its cell
+    opened = _open_quote(text, last, delimiter)
+    if opened is not None:
+        problems.error(opened, "a quote opens a cell here and is never closed (every later "
+                       "line would be part of that cell)")
+
+
+def _open_quote(text: str, line: int, delimiter: str) -> int | None:
+    """The line of a quote left open in the record starting at ``line`` of ``text``, if any.
+
+    Follows :mod:`csv`'s non-strict rules: a quote opens a cell only as its first character,
+    ``""`` inside is a quote, and after the closing quote the cell runs on to the delimiter.
+    """
+    pos = 0
+    for _ in range(line - 1):
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return None
+    boundary = re.compile(f"[{re.escape(delimiter)}\n]")
+    n = len(text)
+    while pos < n:
+        if text[pos] == '"':
+            opened = pos
+            j = pos + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return text.count("\n", 0, opened) + 1
+                if text.startswith('"', k + 1):
+                    j = k + 2
+                    continue
+                pos = k + 1
+                break
+        m = boundary.search(text, pos)
+        if m is None:
+            return None
+        pos = m.end()
+    return None
+
+
+def _why(exc: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    text = str(exc).strip().split("\n", 1)[0][:120]
+    kind = type(exc).__name__
+    if kind == "error":  # zlib.error, struct.error
+        kind = f"{type(exc).__module__}.error"
+    return show(f"{kind}: {text}" if text else kind)
 
 
 def _xlsx_rows(data: bytes, problems: Problems) -> Iterator[tuple[int, list]]:
     import zipfile
 
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    damaged = "not an XLSX workbook, or a damaged one"
+    # openpyxl has no error type of its own: a damaged zip, deflate stream or XML part surfaces
+    # as BadZipFile, zlib.error, ParseError, KeyError, ValueError, TypeError ... so any
+    # exception while it reads the bytes means the workbook cannot be read.
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except Exception as exc:
+        problems.error(None, f"{damaged} ({_why(exc)})")
+    if unpacked > MAX_XLSX_UNPACKED:
+        problems.error(None, f"the workbook unpacks to {unpacked:,} bytes, over the limit of "
+                       f"{MAX_XLSX_UNPACKED:,}; save it as CSV")
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
-        problems.error(None, f"not an XLSX workbook ({type(exc).__name__})")
-    try:
         ws = wb.worksheets[0]
-        for n, row in enumerate(ws.iter_rows(values_only=True), 1):
+        # A damaged <dimension> would pad every row to it; read each row as it is instead.
+        ws.reset_dimensions()
+        rows = ws.iter_rows(values_only=True)
+    except Exception as exc:
+        problems.error(None, f"{damaged} ({_why(exc)})")
+    try:
+        n = 0
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:
+                problems.error(None, f"{damaged} ({_why(exc)}, after row {n})")
+            n += 1
+            if n > MAX_ROWS:
+                problems.error(n, f"more than {MAX_ROWS:,} rows", unit="row")
             yield n, list(row)
     finally:
-        wb.close()
+        try:
+            wb.close()
+        except Exception:  # closing a damaged archive can fail too; nothing is left to read
+            pass
 
 
 def parse_table(
@@ -168,6 +291,9 @@ def parse_table(
     source_col: int | None = None
     sources: set[str] = set()
     for n, row in rows:
+        if len(row) > MAX_COLUMNS:
+            problems.error(n, f"{len(row):,} cells, more than the {MAX_COLUMNS:,} a row may "
+                           "have", unit="row")
         cells = [_cell(v) for v in row]
         if not any(cells):
             continue
@@ -194,6 +320,13 @@ def parse_table(
     return Parsed(tuple(records), tuple(problems.warnings), source)
 
 
+def _names(header: list[str]) -> str:
+    """The header's names for a message, at most 30 of them."""
+    names = [show(h) for h in header if h]
+    more = f" and {len(names) - 30} more" if len(names) > 30 else ""
+    return ", ".join(names[:30]) + more
+
+
 def _columns(
     header: list[str], mapping: Mapping[str, str] | None, problems: Problems, row: int
 ) -> tuple[dict[str, int], list[tuple[int, str]], int | None]:
@@ -208,12 +341,12 @@ def _columns(
     cols: dict[str, int] = {}
     for field, column in (mapping or {}).items():
         if field not in FIELDS:
-            raise InputError(f"{problems.filename}: mapping {field}={column}: unknown field "
-                             f"{field!r} (fields: {', '.join(FIELDS)})")
+            raise InputError(f"{problems.filename}: mapping {show(f'{field}={column}')}: "
+                             f"unknown field {field!r} (fields: {', '.join(FIELDS)})")
         k = by_lower.get(column.strip().lower())
         if k is None:
-            raise InputError(f"{problems.filename}: mapping {field}={column}: no column "
-                             f"{column!r} (columns: {', '.join(h for h in header if h)})")
+            raise InputError(f"{problems.filename}: mapping {show(f'{field}={column}')}: no "
+                             f"column {column!r} (columns: {_names(header)})")
         cols[field] = k
     by_norm: dict[str, int] = {}
     for k, h in enumerate(header):
@@ -239,7 +372,7 @@ def _columns(
                 used.add(by_norm[last])
     if not {"title", "abstract", "doi", "pmid"} & set(cols):
         problems.error(row, "no column for title, abstract, DOI or PMID (columns: "
-                       f"{', '.join(h for h in header if h)}); give a mapping", unit="row")
+                       f"{_names(header)}); give a mapping", unit="row")
     other = [(k, h) for k, h in enumerate(header) if h and k not in used]
     source_col = next((k for k, h in other if _norm(h) in _SOURCE_COLUMNS), None)
     return cols, other, source_col
@@ -262,7 +395,7 @@ def _row(
 
     def bad(field: str, what: str) -> None:
         k = cols[field]
-        problems.problem(n, f"{what} ({cells[k]!r})", unit="row", column=header[k])
+        problems.problem(n, f"{what} ({cells[k]!r})", unit="row", column=show(header[k]))
         extra[header[k]] = cells[k]
 
     year = None
