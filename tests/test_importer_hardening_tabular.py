@@ -151,12 +151,12 @@ def test_semicolon_csv_with_open_quote():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"\xff\xfeT\x00i\x00t\x00l\x00e\x00\n\x00A", "u.csv line 2: not UTF-16 text although "
-         "it starts with a UTF-16 byte-order mark (truncated data)"),
-        (b"\xff\xfeT\x00i\x00\n\x00\x00\xd8A\x00", "u.csv line 2: not UTF-16 text although it "
-         "starts with a UTF-16 byte-order mark (illegal UTF-16 surrogate)"),
-        (b"\xfe\xff\x00T\x00\n\xdc\x00", "u.csv line 2: not UTF-16 text although it starts "
-         "with a UTF-16 byte-order mark (illegal encoding)"),
+        (b"\xff\xfeT\x00i\x00t\x00l\x00e\x00\n\x00A", "u.csv line 2: not valid UTF-16 text "
+         "(truncated data at byte 14)"),
+        (b"\xff\xfeT\x00i\x00\n\x00\x00\xd8A\x00", "u.csv line 2: not valid UTF-16 text "
+         "(illegal UTF-16 surrogate at byte 8)"),
+        (b"\xfe\xff\x00T\x00\n\xdc\x00", "u.csv line 2: not valid UTF-16 text "
+         "(illegal encoding at byte 6)"),
     ],
 )
 def test_broken_utf16(data, message):
@@ -165,8 +165,7 @@ def test_broken_utf16(data, message):
 
 def test_broken_utf16_in_a_text_format():
     assert error(b"\xff\xfeT\x00Y\x00 ", "u.ris", format="ris") == (
-        "u.ris line 1: not UTF-16 text although it starts with a UTF-16 byte-order mark "
-        "(truncated data)")
+        "u.ris line 1: not valid UTF-16 text (truncated data at byte 6)")
 
 
 def test_row_with_too_many_cells(monkeypatch):
@@ -267,3 +266,17 @@ def test_stored_text_is_the_same_on_sqlite_and_postgresql(tmp_path, db_url):
     assert [(r.title, r.abstract, dict(r.extra)) for r in stored] == [
         ("abred", "xy", {"N1": "n]0"}), ("second", "", {})]
     assert project.imports()[0]["filename"] == "nul.ris"
+
+
+@pytest.mark.parametrize("fmt", ["ris", None])
+def test_a_file_name_with_a_line_break_is_escaped_in_every_message(fmt):
+    from metareview.records.readers import read_records_bytes
+
+    with pytest.raises(InputError) as err:
+        read_records_bytes(b"", filename="a\nb\x1b[31m.ris", format=fmt)
+    assert str(err.value).startswith("a\\nb\\x1b[31m.ris: ")
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
+    # the batch keeps the name as given; only messages escape it
+    batch = read_records_bytes(b"TY  - JOUR\nTI  - x\nER  - \n", filename="a\nb.ris",
+                               source="x")
+    assert batch.filename == "a\nb.ris"

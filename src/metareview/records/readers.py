@@ -47,9 +47,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from metareview.errors import InputError
-from metareview.records.fields import Parsed, Problems
+from metareview.records.fields import Parsed, Problems, decode_text
 from metareview.records.model import ImportBatch, Record
-from metareview.records.tabular import decode_file
 
 #: Canonical format names.
 FORMATS = ("ris", "nbib", "pubmed-xml", "bibtex", "csv", "tsv", "xlsx")
@@ -141,31 +140,34 @@ def read_records_bytes(
     lenient: bool = False,
 ) -> ImportBatch:
     """Parse the bytes of one file; see :func:`read_records` for the parameters."""
+    # Messages name the file by `label`: a name with a line break or an escape sequence in it
+    # must not split or colour the one line; the batch keeps the name as given.
+    label = one_line(filename)
     if kind not in KINDS:
-        raise InputError(f"{filename}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise InputError(f"{label}: kind {kind!r} is not one of {', '.join(KINDS)}")
     when = _date(searched_on)
     if format is None:
-        fmt = detect_format(filename, data)
+        fmt = detect_format(label, data)
     else:
         fmt = _ALIASES.get(format.strip().lower(), "")
         if not fmt:
-            raise InputError(f"{filename}: unknown format {format!r} (formats: "
+            raise InputError(f"{label}: unknown format {format!r} (formats: "
                              f"{', '.join(FORMATS)})")
     if mapping and fmt not in ("csv", "tsv", "xlsx"):
-        raise InputError(f"{filename}: a column mapping applies to csv, tsv and xlsx files, "
+        raise InputError(f"{label}: a column mapping applies to csv, tsv and xlsx files, "
                          f"not {fmt}")
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(_too_big(filename, len(data)))
+        raise InputError(_too_big(label, len(data)))
     if not data.strip():
-        raise InputError(f"{filename}: the file is empty")
+        raise InputError(f"{label}: the file is empty")
     mark = _RECORD_MARKS.get(fmt)
     if mark is not None and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         if data.count(mark) > MAX_RECORDS:
-            raise InputError(f"{filename}: more than {MAX_RECORDS:,} records, the most one "
+            raise InputError(f"{label}: more than {MAX_RECORDS:,} records, the most one "
                              "file may hold; split the export")
     try:
         with _gc_paused():
-            parsed = _parse(data, fmt, filename, mapping, lenient)
+            parsed = _parse(data, fmt, label, mapping, lenient)
     except InputError as exc:
         # user text quoted in a message (a tag, a header, a value) must not break its line
         text = str(exc)
@@ -173,17 +175,17 @@ def read_records_bytes(
             raise InputError(one_line(text), parameter=exc.parameter) from None
         raise
     if len(parsed.records) > MAX_RECORDS:
-        raise InputError(f"{filename}: {len(parsed.records):,} records, more than the "
+        raise InputError(f"{label}: {len(parsed.records):,} records, more than the "
                          f"{MAX_RECORDS:,} one file may hold; split the export")
     records, removed = clean_records(parsed.records)
     warnings = [one_line(w) for w in parsed.warnings]
     if removed:
-        warnings.append(removed.message(filename))
+        warnings.append(removed.message(label))
     parsed_source = _clean(parsed.source or "", single_line=True)[0]
     name = source.strip() if source and source.strip() else parsed_source
     if not name:
         name = "unknown"
-        warnings.append(f"{filename}: the source database was not given and the file does not "
+        warnings.append(f"{label}: the source database was not given and the file does not "
                         "name it; recorded as 'unknown'")
     return ImportBatch(
         records=records,
@@ -396,7 +398,7 @@ def _parse(data: bytes, fmt: str, filename: str, mapping: Mapping[str, str] | No
 
         return parse_pubmed_xml(data, filename=filename, lenient=lenient)
     decoding = Problems(filename, lenient)
-    text = decode_file(data, decoding)
+    text = decode_text(data, decoding)
     if fmt == "ris":
         from metareview.records.ris import parse_ris as parse
     elif fmt == "nbib":

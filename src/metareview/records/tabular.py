@@ -111,24 +111,6 @@ def _cell(v: Any) -> str:
     return str(v).strip()
 
 
-def decode_file(data: bytes, problems: Problems) -> str:
-    """:func:`.fields.decode_text`, with undecodable UTF-16 refused as :class:`InputError`.
-
-    A file that starts with a UTF-16 byte-order mark but has an odd number of bytes or a lone
-    surrogate is damaged; the message names the line where decoding stopped. It lives here,
-    the lowest of the record readers, so that :mod:`.readers` decodes RIS, MEDLINE and BibTeX
-    with it too without an import cycle.
-    """
-    try:
-        return decode_text(data, problems)
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start].decode("utf-16", errors="replace")
-        line = before.count("\n") + 1
-        problems.error(line, f"not UTF-16 text although it starts with a UTF-16 byte-order "
-                       f"mark ({exc.reason})")
-        raise  # unreachable: error() raises
-
-
 def show(text: str) -> str:
     """``text`` for a one-line message: as is when printable, else quoted with escapes.
 
@@ -139,7 +121,7 @@ def show(text: str) -> str:
 
 
 def _csv_rows(data: bytes, delimiter: str | None, problems: Problems) -> Iterator[tuple[int, list]]:
-    text = decode_file(data, problems)
+    text = decode_text(data, problems)
     if delimiter is None:
         head = next((ln for ln in text.split("\n") if ln.strip()), "")
         delimiter = ";" if head.count(";") > head.count(",") else ","
