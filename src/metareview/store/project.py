@@ -485,20 +485,41 @@ class Project:
     def resolve(self, record_id: int, stage: str, resolver: str, value: str,
                 reason: str | None = None, note: str | None = None) -> int:
         """Settle a record at ``stage`` whatever the votes say; returns the decision's id."""
-        check_decision(stage, value, reason)
-        if value == "maybe":
-            raise InputError("a resolution must be include or exclude, not maybe")
+        return self.resolve_many([(record_id, value, reason, note)], stage=stage,
+                                 resolver=resolver)[0]
+
+    def resolve_many(self, resolutions: Sequence[tuple[int, str, str | None, str | None]], *,
+                     stage: str, resolver: str) -> list[int]:
+        """Settle several records ``(record_id, value, reason, note)`` in one transaction.
+
+        Returns the decisions' ids. All are checked first: one bad resolution stores none.
+
+        Raises
+        ------
+        InputError
+            Unknown record, stage or value, ``maybe`` (a resolution decides), or a full-text
+            exclusion without a reason.
+        """
+        for _, value, reason, _ in resolutions:
+            check_decision(stage, value, reason)
+            if value == "maybe":
+                raise InputError("a resolution must be include or exclude, not maybe")
+        ids = []
         with db.write_session(self.engine) as s:
-            self._check_record(s, record_id)
+            for record_id, *_ in resolutions:
+                self._check_record(s, record_id)
             rid = self._reviewer(s, resolver)
-            row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
-                              kind="resolve", value=value, reason=reason, note=note,
-                              created_at=_now())
-            s.add(row)
-            s.flush()
-            _audit(s, resolver, "resolve", {"decision": row.id, "record": record_id,
-                                            "stage": stage, "value": value, "reason": reason})
-            return row.id
+            for record_id, value, reason, note in resolutions:
+                row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
+                                  kind="resolve", value=value, reason=reason, note=note,
+                                  created_at=_now())
+                s.add(row)
+                s.flush()
+                _audit(s, resolver, "resolve", {"decision": row.id, "record": record_id,
+                                                "stage": stage, "value": value,
+                                                "reason": reason})
+                ids.append(row.id)
+        return ids
 
     def exclude_by_automation(self, record_ids: Sequence[int], *, tool: str,
                               reason: str) -> int:
