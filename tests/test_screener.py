@@ -149,18 +149,25 @@ def test_full_text_exclusion_needs_a_reason(tmp_path):
                                     (3, "include", None),
                                     (4, "exclude", DEFAULT_REASONS[0])]
     out = con.export_text()
-    assert "Exclusion cancelled" in out and "'42': expected a number from 1 to 9" in out
-    assert s.stopped == "done"
+    assert "Exclusion of record 1 not stored: no reason given." in out
+    assert "'42': expected a number from 1 to 9, or Enter to cancel the exclusion" in out
+    assert s.stopped == "done" and s.cancelled == 1
+    assert "1 exclusion not stored (no reason given)" in s.summary()
 
 
 def test_custom_reasons_and_optional_reason_at_title_abstract(tmp_path):
+    # with ta_reasons the reason is a follow-up: the exclusion is stored first, a reason
+    # picked afterwards is a second row with the same vote
     r = _review(tmp_path / "r", ["a", "b", "c"])
     reasons = ["not an RCT", "children"]
     con = _console()
-    run_screener(r, stage=TA, reviewer="ann", reasons=reasons,
-                 keys=["e", "2", "e", "", "e", "3", ""], console=con)
-    assert _votes(r, "ann") == [(1, "exclude", "children"), (2, "exclude", None),
-                                (3, "exclude", None)]
+    s = run_screener(r, stage=TA, reviewer="ann", reasons=reasons, ta_reasons=True,
+                     keys=["e", "2", "e", "", "e", "3", ""], console=con)
+    assert _votes(r, "ann") == [(1, "exclude", None), (1, "exclude", "children"),
+                                (2, "exclude", None), (3, "exclude", None)]
+    assert s.decisions == ((1, "exclude", "children"), (2, "exclude", None),
+                           (3, "exclude", None))
+    assert r.status(TA)[1].votes[0].reason == "children"
     out = con.export_text()
     assert "2. children" in out and "3. other (type it)" in out
     assert "wrong population" not in out  # the defaults are replaced, not extended
@@ -169,8 +176,9 @@ def test_custom_reasons_and_optional_reason_at_title_abstract(tmp_path):
 def test_blinded_to_the_other_reviewer(tmp_path):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     run_screener(r, stage=TA, reviewer="ann", keys=["e", "9", "XYZZY only ann knows", "i"],
-                 console=_console())
-    assert _votes(r, "ann") == [(1, "exclude", "XYZZY only ann knows"), (2, "include", None)]
+                 console=_console(), ta_reasons=True)
+    assert _votes(r, "ann") == [(1, "exclude", None), (1, "exclude", "XYZZY only ann knows"),
+                                (2, "include", None)]
     con = _console()
     s = run_screener(r, stage=TA, reviewer="bob", keys=["i", "q"], console=con)
     out = con.export_text()
@@ -242,9 +250,12 @@ def test_ctrl_c_keeps_what_was_decided(tmp_path):
 def test_line_mode_from_a_pipe(tmp_path, monkeypatch):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     monkeypatch.setattr(sys, "stdin", io.StringIO("i\ne\n2\n"))
-    s = run_screener(r, stage=TA, reviewer="ann", console=_console())
-    assert _votes(r, "ann") == [(1, "include", None), (2, "exclude", DEFAULT_REASONS[1])]
+    con = _console()
+    s = run_screener(r, stage=TA, reviewer="ann", console=con)
+    # no reason is asked at title/abstract: "2" is read as a key, and is not one
+    assert _votes(r, "ann") == [(1, "include", None), (2, "exclude", None)]
     assert s.stopped == "end of input" and s.remaining == 1
+    assert "'2' is not a key here" in con.export_text()
 
 
 def test_bad_arguments(tmp_path):
@@ -352,9 +363,7 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
         term.expect("key: ", 1)
         os.write(master, b"i")
         term.expect("key: ", 2)
-        os.write(master, b"e")
-        term.expect("number (Enter for no reason): ")
-        os.write(master, b"\r")  # the reason is a line, read in cooked mode
+        os.write(master, b"e")  # stored at once: no reason is asked at title/abstract
         term.expect("key: ", 3)
         os.write(master, b"q")
         term.expect("stopped: quit")

@@ -8,6 +8,9 @@ with conflicts pending, and ``progress`` when nothing is left.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,76 @@ def test_resolve_prints_what_was_resolved_and_how_many_remain(tmp_path):
     # the full list is still what plain `conflicts` shows
     listing = json.loads(_cli("conflicts", "-r", root, "--json"))
     assert listing["conflicts"] == [] and listing["agreement"] is not None
+
+
+# -- 1: piped keys through the real command line ---------------------------------------------
+
+
+def _screen(root: Path, keys: str, *args: str) -> subprocess.CompletedProcess:
+    """``printf KEYS | metareview screen --reviewer zed ARGS`` in a real process (a pipe,
+    not a terminal: the keys come line by line)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "100", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "metareview", "screen", "--reviewer", "zed", "--query",
+         "random", *args], input=keys, capture_output=True, text=True, cwd=root, env=env,
+        timeout=120)
+
+
+def _zed(root: Path) -> list[tuple[int, str, str | None]]:
+    return [(r, v, why) for r, kind, who, v, why in _history(root)
+            if who == "zed" and kind == "vote"]
+
+
+def test_piped_keys_store_the_exclusion_at_title_abstract(tmp_path):
+    # the issue's session: i e m u s q. The exclusion used to wait for a reason that the
+    # next four keys were taken for, and was lost when input ended.
+    root = _review(tmp_path / "r", 6)
+    res = _screen(root, "i\ne\nm\nu\ns\nq\n")
+    assert res.returncode == 0, res.stderr
+    assert _zed(root) == [(1, "include", None), (2, "exclude", None), (3, "maybe", None)]
+    assert [k for _, k, *_ in _history(root)] == ["vote", "vote", "vote", "undo"]
+    with Project.open(root) as r:
+        assert r.own_labels(TA, "zed") == {1: "include", 2: "exclude"}
+    assert "Reason" not in res.stdout  # nothing is asked at title/abstract
+    assert ("3 decisions stored at title/abstract by zed (1 include, 1 exclude, 1 maybe); "
+            "1 undone; 1 skipped; 4 left in the queue; stopped: quit") in res.stdout
+
+
+def test_piped_keys_with_reasons_asked_at_title_abstract(tmp_path):
+    # a project that asks for reasons: offered after the vote is stored; an answer that is
+    # a key goes on as the next key
+    root = tmp_path / "r"
+    _cli("init", root, "--ta-reasons")
+    with Project.open(root) as r:
+        assert r.settings()["ta_reasons"] is True
+        r.add_import(ImportBatch(tuple(Record(title=f"T {i}") for i in range(5)), "PubMed",
+                                 kind="database", format="ris", filename="x.ris", sha256="a"))
+    res = _screen(root, "e\n3\ni\ne\nm\ne\n")
+    assert res.returncode == 0, res.stderr
+    assert _zed(root) == [(1, "exclude", None), (1, "exclude", "wrong comparator"),
+                          (2, "include", None), (3, "exclude", None), (4, "maybe", None),
+                          (5, "exclude", None)]  # input ended at the last offer: still stored
+    assert "Record 1 excluded (saved). Reason, if you wish:" in res.stdout
+
+
+def test_piped_keys_at_full_text_never_drop_an_exclusion_silently(tmp_path):
+    # citation-search records go straight to full text
+    root = tmp_path / "r"
+    _cli("init", root, "--single")
+    with Project.open(root) as r:
+        r.add_import(ImportBatch(tuple(Record(title=f"T {i}") for i in range(4)), "Hand",
+                                 kind="citation", format="ris", filename="x.ris", sha256="a"))
+    # e then m: the exclusion is not stored (no reason) and m is read as the next key;
+    # e then 5: stored with its reason; e then end of input: not stored, and said so
+    res = _screen(root, "e\nm\ne\nx\n5\ne\n", "--stage", "ft")
+    assert res.returncode == 0, res.stderr
+    assert _zed(root) == [(1, "maybe", None), (2, "exclude", "wrong study design")]
+    out = res.stdout
+    assert "Exclusion of record 1 not stored: 'm' is a key, taken as your next key." in out
+    assert "'x': expected a number from 1 to 9, or Enter to cancel the exclusion" in out
+    assert "Exclusion of record 3 not stored: input ended before its reason." in out
+    assert ("2 decisions stored at full text by zed (0 include, 1 exclude, 1 maybe); "
+            "2 exclusions not stored (no reason given); 2 left in the queue; "
+            "stopped: end of input") in out
+    got = json.loads(_screen(root, "e\n\n", "--stage", "ft", "--json").stdout)
+    assert (got["decided"], got["cancelled"], got["stopped"]) == (0, 1, "end of input")

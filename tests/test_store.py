@@ -302,7 +302,7 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", db.SchemaUpgradeWarning)
         again = Project.open(tmp_path / "rv")
-    assert db.current_revision(again.engine) == db.head_revision() == "0003"
+    assert db.current_revision(again.engine) == db.head_revision() == "0004"
     assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
     again.decide(1, TA, "ann", "exclude")
     assert again.check() == []

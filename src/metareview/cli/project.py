@@ -33,6 +33,10 @@ def init(
     single: Annotated[
         bool, typer.Option("--single", help="One reviewer per record instead of two.")
     ] = False,
+    ta_reasons: Annotated[
+        bool, typer.Option("--ta-reasons", help="Offer exclusion reasons at title/abstract "
+                           "too, after each exclusion is stored (full text always asks).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Create a review project (dual independent screening unless --single)."""
@@ -42,7 +46,7 @@ def init(
     if text.startswith("@"):
         text = _read_text(Path(text[1:]))
     with Project.create(name, name.name, db_url=db, criteria=text,
-                        reviewers_required=1 if single else 2) as rv:
+                        reviewers_required=1 if single else 2, ta_reasons=ta_reasons) as rv:
         info = {"review": str(name), **rv.settings()}
     note = ""
     if db is not None:

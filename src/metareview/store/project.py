@@ -128,12 +128,14 @@ class Project:
         db_url: str | None = None,
         criteria: str = "",
         reviewers_required: int = 2,
+        ta_reasons: bool = False,
         actor: str = "metareview",
     ) -> Project:
         """Create a review folder and its database (SQLite unless ``db_url`` is given).
 
         A password in ``db_url`` is used to connect now but not stored: ``metareview.yaml``
-        gets the URL without it, and :meth:`open` finds it elsewhere.
+        gets the URL without it, and :meth:`open` finds it elsewhere. ``ta_reasons`` makes the
+        screener offer exclusion reasons at title/abstract too (see :meth:`set_ta_reasons`).
 
         Raises
         ------
@@ -155,8 +157,9 @@ class Project:
                 raise InputError(f"database {engine.url.render_as_string()} already holds a "
                                  "review; use an empty database")
             s.add(ReviewRow(name=name or root.name, created_at=_now(), criteria=criteria,
-                            reviewers_required=reviewers_required))
-            _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name})
+                            reviewers_required=reviewers_required, ta_reasons=ta_reasons))
+            _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name,
+                                      "ta_reasons": ta_reasons})
         # the password, if any, stays out of the folder (see :meth:`open` for where it is found)
         settings = {"name": name or root.name,
                     "database": db.strip_password(db_url) if db_url else SQLITE_NAME}
@@ -211,11 +214,13 @@ class Project:
     # -- settings --------------------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:
-        """Name, criteria, reviewers per record and the previous review's counts."""
+        """Name, criteria, reviewers per record, whether title/abstract exclusions are asked
+        for a reason (``ta_reasons``) and the previous review's counts."""
         with Session(self.engine) as s:
             r = s.scalars(select(ReviewRow)).one()
             return {"name": r.name, "criteria": r.criteria,
                     "reviewers_required": r.reviewers_required,
+                    "ta_reasons": bool(r.ta_reasons),
                     "previous_studies": r.previous_studies,
                     "previous_reports": r.previous_reports,
                     "database": self.engine.dialect.name}
@@ -822,6 +827,18 @@ class Project:
             r = s.scalars(select(ReviewRow)).one()
             r.previous_studies, r.previous_reports = studies, reports
             _audit(s, actor, "previous", {"studies": studies, "reports": reports})
+
+    def set_ta_reasons(self, ask: bool, *, actor: str) -> None:
+        """Whether the screener offers exclusion reasons at title/abstract too.
+
+        Off by default: at title/abstract an exclusion is stored without a reason, as in
+        Covidence and Rayyan. On, the reasons are offered after the vote is stored, and any
+        answer that is not a reason's number goes on as the next key (a reason never holds a
+        vote back). Full-text exclusions always need a reason.
+        """
+        with db.write_session(self.engine) as s:
+            s.scalars(select(ReviewRow)).one().ta_reasons = bool(ask)
+            _audit(s, actor, "ta-reasons", {"ta_reasons": bool(ask)})
 
     def set_criteria(self, criteria: str, *, actor: str) -> None:
         """The inclusion criteria shown to screeners."""
