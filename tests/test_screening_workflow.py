@@ -7,6 +7,7 @@ with conflicts pending, and ``progress`` when nothing is left.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -172,3 +173,53 @@ def test_piped_keys_at_full_text_never_drop_an_exclusion_silently(tmp_path):
             "stopped: end of input") in out
     got = json.loads(_screen(root, "e\n\n", "--stage", "ft", "--json").stdout)
     assert (got["decided"], got["cancelled"], got["stopped"]) == (0, 1, "end of input")
+
+
+# -- 2: the export shows where every record stands -------------------------------------------
+
+
+def test_csv_export_shows_the_state_of_every_record(tmp_path):
+    root = _review(tmp_path / "r", 6)
+    with Project.open(root) as r:
+        r.add_import(ImportBatch((Record(title="Hand-searched trial"),), "Hand",
+                                 kind="citation", format="ris", filename="h.ris", sha256="h"))
+        for rid, ann, bob in ((1, "include", "maybe"),    # included, awaiting full text
+                              (2, "include", "exclude"),  # conflict
+                              (3, "exclude", "exclude"),  # excluded
+                              (5, "include", "include")):  # included, then excluded at ft
+            r.decide(rid, TA, "ann", ann)
+            r.decide(rid, TA, "bob", bob)
+        r.decide(4, TA, "ann", "exclude")                  # bob has not voted yet
+        r.decide(5, FT, "ann", "exclude", "wrong population")
+        r.decide(5, FT, "bob", "exclude", "wrong population")
+        r.decide(7, FT, "ann", "include")                  # citation record: full text only
+        r.decide(7, FT, "bob", "exclude", "wrong setting")
+    _cli("export", tmp_path / "screened.csv", "-r", root)
+    with (tmp_path / "screened.csv").open(newline="") as fh:
+        rows = {int(row["record_id"]): row for row in csv.DictReader(fh)}
+    cols = ("decision", "label", "stage", "conflict", "reason", "title_abstract_state",
+            "title_abstract_vote_ann", "title_abstract_vote_bob")
+    got = {rid: tuple(row[c] for c in cols) for rid, row in rows.items()}
+    assert got == {
+        1: ("include", "include", "title_abstract", "no", "", "agreed", "include", "maybe"),
+        2: ("conflict", "", "title_abstract", "yes", "", "conflict", "include", "exclude"),
+        3: ("exclude", "exclude", "title_abstract", "no", "", "agreed", "exclude", "exclude"),
+        4: ("pending", "", "title_abstract", "no", "", "pending", "exclude", ""),
+        5: ("exclude", "exclude", "full_text", "no", "wrong population", "agreed", "include",
+            "include"),
+        6: ("pending", "", "title_abstract", "no", "", "pending", "", ""),
+        7: ("conflict", "", "full_text", "yes", "", "", "", ""),
+    }
+    assert (rows[7]["full_text_vote_ann"], rows[7]["full_text_vote_bob"],
+            rows[7]["full_text_reason_bob"]) == ("include", "exclude", "wrong setting")
+    assert rows[1]["full_text_state"] == "pending" and rows[5]["full_text_state"] == "agreed"
+    assert rows[5]["full_text_reason_ann"] == "wrong population"
+    # the includes can be filtered from the file
+    assert sorted(r for r, row in rows.items() if row["label"] == "include") == [1]
+    # RIS: the same decisions as notes; the include awaiting full text imports as include
+    from metareview.records.readers import read_records
+
+    _cli("export", tmp_path / "screened.ris", "-r", root)
+    back = read_records(tmp_path / "screened.ris")
+    assert [rec.label for rec in back.records] == ["include", None, "exclude", None,
+                                                   "exclude", None, None]
