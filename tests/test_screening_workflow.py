@@ -223,3 +223,29 @@ def test_csv_export_shows_the_state_of_every_record(tmp_path):
     back = read_records(tmp_path / "screened.ris")
     assert [rec.label for rec in back.records] == ["include", None, "exclude", None,
                                                    "exclude", None, None]
+
+
+# -- 5: PRISMA shows the records awaiting classification --------------------------------------
+
+
+def test_prisma_shows_pending_conflicts_in_the_screening_box(tmp_path):
+    root = _with_conflicts(tmp_path / "r")  # 3 conflicts, 1 included
+    with Project.open(root) as r:
+        r.decide(4, FT, "ann", "include")
+        r.decide(4, FT, "bob", "include")
+    svg = tmp_path / "p.svg"
+    got = json.loads(_cli("prisma", "-r", root, "--out", svg, "--json"))
+    assert (got["records_screened"], got["records_excluded"], got["records_awaiting"],
+            got["dbr_sought_reports"]) == (4, 0, 3, 1)
+    assert got["problems"] == [] and got["pending"]["pending_records"] == 3
+    text = _cli("prisma", "-r", root)
+    assert "Records screened 4, excluded 0, awaiting classification 3" in text
+    assert "note:" not in text  # the conflicts used to show only as arithmetic notes
+    body = svg.read_text()
+    assert "Records awaiting classification" in body and "(n = 3)" in body
+    # resolved: the line goes, and the counts add up without it
+    _cli("conflicts", "-r", root, "--by", "carol", "--resolve", "1=e", "--resolve", "2=e",
+         "--resolve", "3=e")
+    got = json.loads(_cli("prisma", "-r", root, "--out", svg, "--json"))
+    assert (got["records_excluded"], got["records_awaiting"], got["problems"]) == (3, 0, [])
+    assert "awaiting" not in svg.read_text()
