@@ -178,7 +178,8 @@ def screen(
                           "random.")
     ] = "certainty",
     reasons: Annotated[
-        str | None, typer.Option(help="Full-text exclusion reasons, separated by ';'.")
+        str | None, typer.Option(help="Exclusion reasons, separated by ';' (asked at full "
+                                 "text; at title/abstract only in a --ta-reasons project).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many decisions.")] = None,
     as_json: AsJson = False,
