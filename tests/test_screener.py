@@ -385,3 +385,48 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
     assert "2 decisions stored at title/abstract by pty " in term.text
     assert "1 decision stored at title/abstract by pty2 " in term.text
     assert "stopped: interrupted" in term.text
+
+
+_FT_SCRIPT = """
+import sys
+from metareview.cli.screener import run_screener
+from metareview.store.project import Project
+with Project.open(sys.argv[1]) as r:
+    run_screener(r, stage="ft", reviewer="pty")
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="raw terminal mode needs POSIX termios")
+def test_full_text_reason_at_a_terminal_behaves_as_piped(tmp_path):
+    # as with piped keys: a key typed for the reason cancels the exclusion aloud and counts
+    # as the next key
+    r = _review(tmp_path / "r", ["a", "b"], kind="citation", required=1)
+    r.close()
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _FT_SCRIPT, str(tmp_path / "r")],
+                            stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    term = _Pty(master)
+    try:
+        term.expect("key: ", 1)
+        os.write(master, b"e")
+        term.expect("number (Enter cancels the exclusion): ")
+        os.write(master, b"m\r")  # the reason is a line, read in cooked mode
+        term.expect("key: ", 2)
+        os.write(master, b"e")
+        term.expect("number (Enter cancels the exclusion): ", 2)
+        os.write(master, b"2\r")
+        term.expect("stopped: done")
+        term.drain()
+        assert proc.wait(timeout=15) == 0, term.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    with Project.open(tmp_path / "r") as r:
+        assert _votes(r, "pty", FT) == [(1, "maybe", None), (2, "exclude", DEFAULT_REASONS[1])]
+    assert "Exclusion of record 1 not stored: 'm' is a key, taken as your next key." in term.text
+    assert "1 exclusion not stored (no reason given)" in term.text
