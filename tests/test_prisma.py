@@ -419,3 +419,24 @@ def test_short_rows_still_hold_the_phase_labels() -> None:
                      dbr_excluded=0, new_studies=1, new_reports=1)
     assert c.check() == []
     _check_geometry(c)
+
+
+def test_awaiting_classification_counts() -> None:
+    # 20 of the 1,534 records screened are still in conflict: neither excluded nor sought
+    waiting = PrismaCounts(**{**NEW, "records_excluded": 1381, "records_awaiting": 20})
+    assert waiting.check() == []
+    hidden = PrismaCounts(**{**NEW, "records_excluded": 1381})
+    assert hidden.check() == ["dbr_sought_reports is 133 but records_screened - "
+                              "records_excluded is 153"]
+    reports = PrismaCounts(**{**NEW, "dbr_assessed": 125, "dbr_excluded_reasons": {"x": 103},
+                              "dbr_awaiting_reports": 4})
+    assert reports.check() == []
+    d = waiting.to_dict()
+    assert d["records_awaiting"] == 20 and "dbr_awaiting_reports" not in d  # unknown: left out
+    assert PrismaCounts(**d) == waiting
+    assert "excluded 1,381, awaiting classification 20" in waiting.summary()
+    boxes = {b.name: b for b in prisma_layout(waiting)[0]}
+    assert boxes["records_screened"].text.split("\n") == [
+        "Records screened", "(n = 1,534)", "Records awaiting classification", "(n = 20)"]
+    assert "awaiting" not in {b.name: b for b in prisma_layout(NEW)[0]}["records_screened"].text
+    assert "records_awaiting" not in waiting.to_prisma2020_csv()

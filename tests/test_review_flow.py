@@ -95,7 +95,10 @@ def test_init_import_dedupe_screen_resolve_prisma(tmp_path, db_url):
     conf = cli_json("conflicts", "-r", rv, "--stage", "ta", "--by", "carol",
                     "--resolve", f"{magnesium}=exclude", "--resolve", f"{cohort}=include",
                     "--resolve", f"{amantadine}=exclude")
-    assert conf["conflicts"] == []
+    assert conf["remaining"] == 0
+    assert [(c["record"], c["value"]) for c in conf["resolved"]] == [
+        (magnesium, "exclude"), (cohort, "include"), (amantadine, "exclude")]
+    assert cli_json("conflicts", "-r", rv, "--stage", "ta")["conflicts"] == []
 
     # full text: crps, memantine, sci, cohort (databases) and the case series (citations)
     cli("fulltext", sci, "--not-retrieved", "--by", "ann", "-r", rv)

@@ -149,18 +149,25 @@ def test_full_text_exclusion_needs_a_reason(tmp_path):
                                     (3, "include", None),
                                     (4, "exclude", DEFAULT_REASONS[0])]
     out = con.export_text()
-    assert "Exclusion cancelled" in out and "'42': expected a number from 1 to 9" in out
-    assert s.stopped == "done"
+    assert "Exclusion of record 1 not stored: no reason given." in out
+    assert "'42': expected a number from 1 to 9, or Enter to cancel the exclusion" in out
+    assert s.stopped == "done" and s.cancelled == 1
+    assert "1 exclusion not stored (no reason given)" in s.summary()
 
 
 def test_custom_reasons_and_optional_reason_at_title_abstract(tmp_path):
+    # with ta_reasons the reason is a follow-up: the exclusion is stored first, a reason
+    # picked afterwards is a second row with the same vote
     r = _review(tmp_path / "r", ["a", "b", "c"])
     reasons = ["not an RCT", "children"]
     con = _console()
-    run_screener(r, stage=TA, reviewer="ann", reasons=reasons,
-                 keys=["e", "2", "e", "", "e", "3", ""], console=con)
-    assert _votes(r, "ann") == [(1, "exclude", "children"), (2, "exclude", None),
-                                (3, "exclude", None)]
+    s = run_screener(r, stage=TA, reviewer="ann", reasons=reasons, ta_reasons=True,
+                     keys=["e", "2", "e", "", "e", "3", ""], console=con)
+    assert _votes(r, "ann") == [(1, "exclude", None), (1, "exclude", "children"),
+                                (2, "exclude", None), (3, "exclude", None)]
+    assert s.decisions == ((1, "exclude", "children"), (2, "exclude", None),
+                           (3, "exclude", None))
+    assert r.status(TA)[1].votes[0].reason == "children"
     out = con.export_text()
     assert "2. children" in out and "3. other (type it)" in out
     assert "wrong population" not in out  # the defaults are replaced, not extended
@@ -169,8 +176,9 @@ def test_custom_reasons_and_optional_reason_at_title_abstract(tmp_path):
 def test_blinded_to_the_other_reviewer(tmp_path):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     run_screener(r, stage=TA, reviewer="ann", keys=["e", "9", "XYZZY only ann knows", "i"],
-                 console=_console())
-    assert _votes(r, "ann") == [(1, "exclude", "XYZZY only ann knows"), (2, "include", None)]
+                 console=_console(), ta_reasons=True)
+    assert _votes(r, "ann") == [(1, "exclude", None), (1, "exclude", "XYZZY only ann knows"),
+                                (2, "include", None)]
     con = _console()
     s = run_screener(r, stage=TA, reviewer="bob", keys=["i", "q"], console=con)
     out = con.export_text()
@@ -242,9 +250,12 @@ def test_ctrl_c_keeps_what_was_decided(tmp_path):
 def test_line_mode_from_a_pipe(tmp_path, monkeypatch):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     monkeypatch.setattr(sys, "stdin", io.StringIO("i\ne\n2\n"))
-    s = run_screener(r, stage=TA, reviewer="ann", console=_console())
-    assert _votes(r, "ann") == [(1, "include", None), (2, "exclude", DEFAULT_REASONS[1])]
+    con = _console()
+    s = run_screener(r, stage=TA, reviewer="ann", console=con)
+    # no reason is asked at title/abstract: "2" is read as a key, and is not one
+    assert _votes(r, "ann") == [(1, "include", None), (2, "exclude", None)]
     assert s.stopped == "end of input" and s.remaining == 1
+    assert "'2' is not a key here" in con.export_text()
 
 
 def test_bad_arguments(tmp_path):
@@ -352,9 +363,7 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
         term.expect("key: ", 1)
         os.write(master, b"i")
         term.expect("key: ", 2)
-        os.write(master, b"e")
-        term.expect("number (Enter for no reason): ")
-        os.write(master, b"\r")  # the reason is a line, read in cooked mode
+        os.write(master, b"e")  # stored at once: no reason is asked at title/abstract
         term.expect("key: ", 3)
         os.write(master, b"q")
         term.expect("stopped: quit")
@@ -376,3 +385,48 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
     assert "2 decisions stored at title/abstract by pty " in term.text
     assert "1 decision stored at title/abstract by pty2 " in term.text
     assert "stopped: interrupted" in term.text
+
+
+_FT_SCRIPT = """
+import sys
+from metareview.cli.screener import run_screener
+from metareview.store.project import Project
+with Project.open(sys.argv[1]) as r:
+    run_screener(r, stage="ft", reviewer="pty")
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="raw terminal mode needs POSIX termios")
+def test_full_text_reason_at_a_terminal_behaves_as_piped(tmp_path):
+    # as with piped keys: a key typed for the reason cancels the exclusion aloud and counts
+    # as the next key
+    r = _review(tmp_path / "r", ["a", "b"], kind="citation", required=1)
+    r.close()
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _FT_SCRIPT, str(tmp_path / "r")],
+                            stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    term = _Pty(master)
+    try:
+        term.expect("key: ", 1)
+        os.write(master, b"e")
+        term.expect("number (Enter cancels the exclusion): ")
+        os.write(master, b"m\r")  # the reason is a line, read in cooked mode
+        term.expect("key: ", 2)
+        os.write(master, b"e")
+        term.expect("number (Enter cancels the exclusion): ", 2)
+        os.write(master, b"2\r")
+        term.expect("stopped: done")
+        term.drain()
+        assert proc.wait(timeout=15) == 0, term.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    with Project.open(tmp_path / "r") as r:
+        assert _votes(r, "pty", FT) == [(1, "maybe", None), (2, "exclude", DEFAULT_REASONS[1])]
+    assert "Exclusion of record 1 not stored: 'm' is a key, taken as your next key." in term.text
+    assert "1 exclusion not stored (no reason given)" in term.text

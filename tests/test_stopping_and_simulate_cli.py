@@ -146,6 +146,26 @@ def test_progress_command(tmp_path) -> None:
     assert "--recall 100" in bad.output
 
 
+def test_progress_with_nothing_unseen_says_screening_is_complete(tmp_path) -> None:
+    # issue 18: 0 records unseen used to print "heuristic: continue"
+    root = tmp_path / "r"
+    r = _review(root, 4)
+    for rid, v in enumerate(["include", "exclude", "exclude", "maybe"], start=1):
+        r.decide(rid, TA, "ann", v)
+    r.close()
+    text = runner.invoke(app, ["progress", "--reviewer", "ann", "-r", str(root)]).stdout
+    assert text.splitlines() == ["4 of 4 records screened, 2 relevant; 0 unseen",
+                                 "screening is complete: every record has been screened"]
+    got = json.loads(runner.invoke(app, ["progress", "--reviewer", "ann", "-r", str(root),
+                                         "--json"]).stdout)
+    assert got["complete"] is True and got["stop"] is True
+    # one record left: the rules speak again, and it is not complete
+    part = stopping_report([1, 0, 0], 4)
+    assert not part.complete and "heuristic" in part.summary()
+    assert "complete" not in part.summary()
+    assert stopping_report([], 0).summary().endswith("no records are up for screening")
+
+
 # ---------------------------------------------------------------------------------------------
 # metareview simulate
 RELEVANT = ["aspirin stroke randomised trial", "aspirin after ischaemic stroke placebo",

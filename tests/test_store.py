@@ -302,10 +302,25 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", db.SchemaUpgradeWarning)
         again = Project.open(tmp_path / "rv")
-    assert db.current_revision(again.engine) == db.head_revision() == "0003"
+    assert db.current_revision(again.engine) == db.head_revision() == "0004"
     assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
     again.decide(1, TA, "ann", "exclude")
     assert again.check() == []
+    again.close()
+
+
+def test_ta_reasons_setting_survives_the_0004_upgrade(review, tmp_path):
+    # a project from before 0004 opens with the default: no reasons asked at title/abstract
+    review.set_ta_reasons(True, actor="ann")
+    assert review.settings()["ta_reasons"] is True
+    _downgrade(review.engine, "0003")
+    review.close()
+    again = Project.open(tmp_path / "rv")
+    assert again.settings()["ta_reasons"] is False
+    again.set_ta_reasons(True, actor="ann")
+    assert again.settings()["ta_reasons"] is True
+    assert [a["detail"] for a in again.audit_log() if a["action"] == "ta-reasons"] == [
+        {"ta_reasons": True}, {"ta_reasons": True}]
     again.close()
 
 

@@ -33,6 +33,10 @@ def init(
     single: Annotated[
         bool, typer.Option("--single", help="One reviewer per record instead of two.")
     ] = False,
+    ta_reasons: Annotated[
+        bool, typer.Option("--ta-reasons", help="Offer exclusion reasons at title/abstract "
+                           "too, after each exclusion is stored (full text always asks).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Create a review project (dual independent screening unless --single)."""
@@ -42,7 +46,7 @@ def init(
     if text.startswith("@"):
         text = _read_text(Path(text[1:]))
     with Project.create(name, name.name, db_url=db, criteria=text,
-                        reviewers_required=1 if single else 2) as rv:
+                        reviewers_required=1 if single else 2, ta_reasons=ta_reasons) as rv:
         info = {"review": str(name), **rv.settings()}
     note = ""
     if db is not None:
@@ -174,7 +178,8 @@ def screen(
                           "random.")
     ] = "certainty",
     reasons: Annotated[
-        str | None, typer.Option(help="Full-text exclusion reasons, separated by ';'.")
+        str | None, typer.Option(help="Exclusion reasons, separated by ';' (asked at full "
+                                 "text; at title/abstract only in a --ta-reasons project).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many decisions.")] = None,
     as_json: AsJson = False,
@@ -240,26 +245,39 @@ def conflicts(
     stage: Stage = "ta",
     review: ReviewDir = Path("."),
     resolve: Annotated[
-        list[str] | None, typer.Option(help="RECORD=include|exclude[:reason], repeatable.")
+        list[str] | None, typer.Option(help="RECORD=DECISION[:reason], repeatable; DECISION is "
+                                       "include, exclude (i, e); a full-text exclusion needs "
+                                       "its reason.")
     ] = None,
     by: Annotated[str | None, typer.Option(help="Who resolves (with --resolve).")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """List the records reviewers disagree on, with agreement statistics; resolve them."""
-    from metareview.screening.decisions import parse_stage, parse_value
+    """List the records reviewers disagree on, with agreement statistics; resolve them.
+
+    With --resolve it prints what was resolved and how many conflicts remain (run
+    ``metareview conflicts`` for the list).
+    """
+    from metareview.screening.decisions import parse_stage
     from metareview.store.project import Project
 
     st = parse_stage(stage)
+    if resolve:
+        if not by:
+            raise InputError("--resolve needs --by NAME (who resolves)")
+        # every item is parsed before anything is stored: one bad item stores none
+        items = [_parse_resolution(item) for item in resolve]
+        with Project.open(review) as rv:
+            rv.resolve_many([(r, v, why, None) for r, v, why in items], stage=st, resolver=by)
+            left = len(rv.conflicts(st))
+        data = {"stage": st, "by": by, "remaining": left, "resolved": [
+            {"record": r, "value": v, "reason": why} for r, v, why in items]}
+        lines = [f"record {r} resolved at {st}: {v}" + (f" ({why})" if why else "")
+                 + f" by {by}" for r, v, why in items]
+        lines.append(f"{left} conflict{'' if left == 1 else 's'} remain{'s' if left == 1 else ''}"
+                     f" at {st}" + (" (metareview conflicts lists them)" if left else ""))
+        echo(as_json, data, "\n".join(lines))
+        return
     with Project.open(review) as rv:
-        for item in resolve or []:
-            if not by:
-                raise InputError("--resolve needs --by NAME (who resolves)")
-            rid, sep, rest = item.partition("=")
-            value, _, reason = rest.partition(":")
-            if not sep or not rid.strip().isdigit():
-                raise InputError(f"--resolve {item!r}: expected RECORD=include or "
-                                 "RECORD=exclude:reason")
-            rv.resolve(int(rid), st, by, parse_value(value), reason or None)
         open_ = rv.conflicts(st)
         recs = rv.records(open_)
         agree = _agreement(rv, st)
@@ -274,6 +292,26 @@ def conflicts(
     if agree is not None:
         lines += ["", agree.summary()]
     echo(as_json, data, "\n".join(lines))
+
+
+def _parse_resolution(item: str) -> tuple[int, str, str | None]:
+    """``RECORD=DECISION[:reason]`` → (record, include or exclude, reason or None)."""
+    from metareview.screening.decisions import parse_value
+
+    rid, sep, rest = item.partition("=")
+    word, _, reason = rest.partition(":")
+    if not sep or not rid.strip().isdigit():
+        raise InputError(f"--resolve {item!r}: expected RECORD=include or "
+                         "RECORD=exclude:reason")
+    try:
+        value = parse_value(word)
+    except InputError:
+        raise InputError(f"--resolve {item!r}: {word.strip()!r} is not a decision; expected "
+                         "include or exclude (i, e)") from None
+    if value == "maybe":
+        raise InputError(f"--resolve {item!r}: a resolution decides: include or exclude, "
+                         "not maybe")
+    return int(rid), value, reason.strip() or None
 
 
 def _agreement(rv: Any, stage: str) -> Agreement | None:

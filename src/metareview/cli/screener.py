@@ -5,6 +5,19 @@ reviewer, under the review's inclusion criteria. Single keys decide: ``i`` inclu
 exclude, ``m`` maybe, ``u`` undo, ``s`` skip, ``?`` help, ``q`` quit. Every decision goes to the
 store at once, in its own transaction, so a dead terminal loses nothing already decided.
 
+What is asked after a key, and what happens to an answer that is not what was asked:
+
+* **Title/abstract.** Nothing: a vote is stored the moment its key is pressed, an exclusion
+  without a reason (as in Covidence and Rayyan). A project created with ``ta_reasons``
+  (``metareview init --ta-reasons``) then offers the reasons as a follow-up: a number adds
+  that reason (a new row with the same vote), Enter adds none, and any other answer is no
+  reason and is taken as the next key, so ``i e m u s q`` typed in a row is never misread.
+* **Full text.** An exclusion needs a reason (PRISMA counts reports excluded per reason), so
+  it is asked before the exclusion is stored. A number stores the exclusion with that reason;
+  Enter cancels it; a key (``i``, ``m``, ``u``, ``q``, …) cancels it and counts as the next
+  key; other text asks again; the end of input or Ctrl-C cancels it. A cancelled exclusion
+  is said on screen and counted in the session's summary, never dropped silently.
+
 Screening is blinded: the screener only reads this reviewer's queue and own votes, never the
 other reviewers' votes.
 
@@ -72,7 +85,9 @@ class ScreenSession:
     reviewer : str
     decisions : tuple of (int, str, str or None)
         Every vote stored in this session, in order: record id, value, reason. Votes later
-        undone stay listed (the store keeps them in the history as well).
+        undone stay listed (the store keeps them in the history as well). A reason given as
+        the title/abstract follow-up shows on its vote's entry (the store holds it as a
+        second row with the same value).
     undos : int
         Votes undone with ``u``.
     skipped : int
@@ -81,6 +96,9 @@ class ScreenSession:
         Records still in this reviewer's queue when the session ended.
     stopped : str
         One of :data:`STOP_REASONS`.
+    cancelled : int
+        Full-text exclusions not stored because no reason was given (Enter, another key,
+        the end of input).
     """
 
     stage: str
@@ -90,6 +108,7 @@ class ScreenSession:
     skipped: int
     remaining: int
     stopped: str
+    cancelled: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -108,6 +127,9 @@ class ScreenSession:
             parts.append(f"{self.undos} undone")
         if self.skipped:
             parts.append(f"{self.skipped} skipped")
+        if self.cancelled:
+            parts.append(f"{self.cancelled} exclusion{'s' if self.cancelled != 1 else ''} "
+                         "not stored (no reason given)")
         parts.append(f"{self.remaining} left in the queue")
         parts.append(f"stopped: {self.stopped}")
         return "; ".join(parts)
@@ -116,7 +138,8 @@ class ScreenSession:
         """Plain JSON-able values."""
         return {"stage": self.stage, "reviewer": self.reviewer,
                 "decided": len(self.decisions), **self.counts,
-                "undos": self.undos, "skipped": self.skipped, "remaining": self.remaining,
+                "undos": self.undos, "skipped": self.skipped, "cancelled": self.cancelled,
+                "remaining": self.remaining,
                 "stopped": self.stopped,
                 "decisions": [{"record": r, "value": v, "reason": why}
                               for r, v, why in self.decisions]}
@@ -289,12 +312,14 @@ def _key_line() -> Text:
     return out
 
 
-def _help_panel(stage: str) -> Panel:
+def _help_panel(stage: str, ta_reasons: bool = False) -> Panel:
     rows = Text()
     notes = {
         "i": "vote to include",
-        "e": ("vote to exclude; choose a reason (required at full text)" if stage == "full_text"
-              else "vote to exclude; a reason is optional (Enter skips)"),
+        "e": ("vote to exclude; choose a reason (required at full text: Enter or another "
+              "key cancels the exclusion)" if stage == "full_text"
+              else "vote to exclude (stored at once; no reason needed)" if not ta_reasons
+              else "vote to exclude (stored at once); then a reason may be added"),
         "m": ("cannot decide: the record goes to a resolution" if stage == "full_text"
               else "unsure: the record goes on to full text unless resolved otherwise"),
         "u": "undo your last vote and show that record again",
@@ -335,6 +360,16 @@ class _Loop:
     eligible: frozenset[int] | None = None
     own: dict[int, str] = field(default_factory=dict)
     stopping: Text | None = None
+    ta_reasons: bool = False
+    cancelled: int = 0
+    #: An answer to a reason prompt that was a key: it is read as the next key.
+    pushed: list[str] = field(default_factory=list)
+
+    def next_key(self) -> str:
+        """The next key: one given back by a reason prompt first, else from the source."""
+        if self.pushed:
+            return self.pushed.pop()
+        return self.keys.key(Text("key: ", style="bold"))
 
     def refresh(self) -> None:
         """Re-read the queue and re-rank it (after every vote or undo)."""
@@ -393,42 +428,96 @@ class _Loop:
                                 self.own.get(rid)))
         con.print(_key_line())
 
-    def ask_reason(self) -> str | bool | None:
-        """The exclusion reason; None for none (title/abstract), False to cancel."""
-        required = self.stage == "full_text"
-        listing = Text("Reason for excluding:\n", style="bold")
+    def _reasons_listing(self, head: str) -> None:
+        listing = Text(head + "\n", style="bold")
         for n, why in enumerate(self.reasons, 1):
             listing.append(f"  {n}. {why}\n", style="")
-        other = len(self.reasons) + 1
-        listing.append(f"  {other}. other (type it)", style="")
+        listing.append(f"  {len(self.reasons) + 1}. other (type it)", style="")
         self.console.print(listing)
-        hint = "Enter cancels" if required else "Enter for no reason"
-        while True:
-            answer = self.keys.line(Text(f"number ({hint}): ")).strip()
-            if not answer:
-                return False if required else None
-            if answer.isdigit() and 1 <= int(answer) <= len(self.reasons):
-                return self.reasons[int(answer) - 1]
-            if answer.isdigit() and int(answer) == other:
-                typed = self.keys.line(Text("reason: ")).strip()
-                if typed:
-                    return typed
-                if not required:
+
+    def _reason_answer(self, answer: str) -> str | None:
+        """The reason a numbered answer picks (asking for the typed one for "other");
+        None when ``answer`` is not a number on the list."""
+        if not answer.isdigit():
+            return None
+        n = int(answer)
+        if 1 <= n <= len(self.reasons):
+            return self.reasons[n - 1]
+        if n == len(self.reasons) + 1:
+            return self.keys.line(Text("reason: ")).strip() or ""
+        return None
+
+    @staticmethod
+    def _is_key(answer: str) -> bool:
+        key = answer.strip().lower()
+        return key in _COMMANDS or key in VALUE_ALIASES
+
+    def ask_ft_reason(self, rid: int) -> str | None:
+        """The reason for a full-text exclusion, asked before it is stored; None cancels it.
+
+        Enter cancels; a key cancels and is read as the next key; other text asks again. The
+        end of input (or Ctrl-C) cancels too, said on screen, and ends the session.
+        """
+        self._reasons_listing("Reason for excluding (needed at full text):")
+        other = len(self.reasons) + 1
+        try:
+            while True:
+                answer = self.keys.line(Text("number (Enter cancels the exclusion): ")).strip()
+                if not answer:
+                    self._cancel(rid, "no reason given")
                     return None
-                self.console.print(Text("A full-text exclusion needs a reason.", style="red"))
-                continue
-            self.console.print(Text(f"{answer!r}: expected a number from 1 to {other}",
-                                    style="red"))
+                if self._is_key(answer):
+                    self.pushed.append(answer)
+                    self._cancel(rid, f"{answer!r} is a key, taken as your next key")
+                    return None
+                got = self._reason_answer(answer)
+                if got:
+                    return got
+                if got == "":
+                    self.console.print(Text("A full-text exclusion needs a reason.",
+                                            style="red"))
+                    continue
+                self.console.print(Text(f"{answer!r}: expected a number from 1 to {other}, "
+                                        "or Enter to cancel the exclusion", style="red"))
+        except (_EndOfInput, KeyboardInterrupt):
+            self._cancel(rid, "input ended before its reason", now=True)
+            raise
+
+    def _cancel(self, rid: int, why: str, *, now: bool = False) -> None:
+        self.cancelled += 1
+        text = Text(f"Exclusion of record {rid} not stored: {why}.", style="yellow")
+        if now:  # the session ends: the message cannot wait for the next screen
+            self.console.print(text)
+        else:
+            self.message = text
+
+    def offer_ta_reason(self, rid: int) -> None:
+        """After a title/abstract exclusion is stored, offer a reason (``ta_reasons``).
+
+        A number adds that reason as a new row with the same vote; Enter adds none; any
+        other answer adds none and is read as the next key.
+        """
+        self._reasons_listing(f"Record {rid} excluded (saved). Reason, if you wish:")
+        answer = self.keys.line(Text("number (Enter for none, or your next key): ")).strip()
+        got = self._reason_answer(answer) if answer else None
+        if not got:
+            if answer and not answer.isdigit():
+                self.pushed.append(answer)
+            return
+        try:
+            self.review.decide(rid, self.stage, self.reviewer, "exclude", got)
+        except InputError as exc:
+            self.message = Text(f"Reason not saved: {exc}", style="red")
+            return
+        self.decisions[-1] = (rid, "exclude", got)
+        self.message = Text(f"Saved: record {rid} exclude ({got})", style="green")
 
     def vote(self, rid: int, value: str) -> None:
         reason: str | None = None
-        if value == "exclude":
-            got = self.ask_reason()
-            if got is False:
-                self.message = Text("Exclusion cancelled: a full-text exclusion needs a reason.",
-                                    style="yellow")
+        if value == "exclude" and self.stage == "full_text":
+            reason = self.ask_ft_reason(rid)
+            if reason is None:
                 return
-            reason = got or None
         try:
             self.review.decide(rid, self.stage, self.reviewer, value, reason)
         except InputError as exc:  # e.g. the record was resolved meanwhile
@@ -441,6 +530,8 @@ class _Loop:
         self.skipped.discard(rid)
         self.message = Text(f"Saved: record {rid} {value}"
                             + (f" ({reason})" if reason else ""), style="green")
+        if value == "exclude" and self.stage == "title_abstract" and self.ta_reasons:
+            self.offer_ta_reason(rid)  # the vote is stored already: a reason never gates it
         self.refresh()
 
     def undo(self) -> None:
@@ -501,6 +592,7 @@ def run_screener(
     keys: Iterable[str] | None = None,
     console: Console | None = None,
     limit: int | None = None,
+    ta_reasons: bool | None = None,
 ) -> ScreenSession:
     """Screen records one at a time at the terminal until the queue is empty or the user quits.
 
@@ -518,15 +610,20 @@ def run_screener(
         active-learning model can refit. Without it, records come in import order.
     reasons : sequence of str, optional
         Exclusion reasons to offer as a numbered list (default :data:`DEFAULT_REASONS`);
-        "other" lets the reviewer type one. Required at full text, optional at title/abstract.
+        "other" lets the reviewer type one. Required at full text; at title/abstract offered
+        only with ``ta_reasons``, after the exclusion is stored.
     keys : iterable of str, optional
         Answers to the prompts, in order: one item per key press, and one item per line
         asked for (the reason number, a typed reason). Without it, keys come from the
-        terminal in raw mode, or line by line when standard input is not a terminal.
+        terminal in raw mode, or line by line when standard input is not a terminal. An
+        answer to a reason prompt that is a key is read as the next key (module docstring).
     console : rich.console.Console, optional
         Where the screen is drawn (default: a new console on standard output).
     limit : int, optional
         Stop after this many votes.
+    ta_reasons : bool, optional
+        Offer reasons after a title/abstract exclusion; default the project's setting
+        (``Project.settings()["ta_reasons"]``, off unless the project asks for it).
 
     Returns
     -------
@@ -549,8 +646,11 @@ def run_screener(
     if not reasons or not all(reasons):
         raise InputError("exclusion reasons: give at least one, none empty")
     console = console or Console()
+    settings = review.settings()
     loop = _Loop(review, stage, reviewer, rank, reasons, _key_source(keys, console), console,
-                 str(review.settings().get("criteria") or ""))
+                 str(settings.get("criteria") or ""),
+                 ta_reasons=bool(settings.get("ta_reasons")) if ta_reasons is None
+                 else ta_reasons)
     stopped = "done"
     try:
         loop.refresh()
@@ -563,11 +663,11 @@ def run_screener(
                 break
             loop.render(rid)
             while True:  # until a key that changes the record shown
-                raw = loop.keys.key(Text("key: ", style="bold"))
+                raw = loop.next_key()
                 key = raw.strip().lower()
                 command = _COMMANDS.get(key)
                 if command == "help":
-                    console.print(_help_panel(stage))
+                    console.print(_help_panel(stage, loop.ta_reasons))
                     continue
                 if command is None and key not in VALUE_ALIASES:
                     if key:
@@ -592,7 +692,7 @@ def run_screener(
         stopped = "end of input"
     remaining = len(review.queue(stage, reviewer))
     session = ScreenSession(stage, reviewer, tuple(loop.decisions), loop.undos, loop.n_skipped,
-                            remaining, stopped)
+                            remaining, stopped, loop.cancelled)
     if stopped == "done":
         console.print(Text("Your queue is empty.", style="bold green"))
     console.print(Text(session.summary()), soft_wrap=True)

@@ -14,6 +14,8 @@ headers are rounded boxes (yellow for databases and registers, grey for the othe
 are fixed per column and every box is as tall as its wrapped text, so long lists of databases or
 exclusion reasons make their row taller instead of overflowing. The wording is the template's;
 lists whose count is ``None`` (not applicable) are left out, as the PRISMA2020 R package does.
+Records and reports not yet decided (a vote missing, a conflict unresolved) show as "awaiting
+classification" in the "Records screened" and "Reports assessed" boxes, when there are any.
 
 Every box is a patch with ``gid`` ``"prisma-box:<name>"`` (its text ``"prisma-text:<name>"``),
 so the SVG can be styled and the layout tested. Text stays text in the SVG written here.
@@ -174,20 +176,25 @@ def _texts(c: PrismaCounts, update: bool, footnotes: bool,
         head = "Reports excluded:" if total is None else f"Reports excluded (n = {_n(total)}):"
         return [head] + [f"{k} (n = {_n(v)})" for k, v in reasons.items()], "left"
 
+    def awaiting(what: str, n: int | None) -> list[str]:
+        # PRISMA 2020 lets a review show what is not yet classified; left out when none
+        return [f"{what} awaiting classification", f"(n = {_n(n)})"] if n else []
+
     new = "New studies" if update else "Studies"
     new_rep = "Reports of new included studies" if update else "Reports of included studies"
     texts: dict[str, tuple[list[str], str]] = {
         "identified": (ident, "left"),
         "removed": (removed, "left"),
-        "records_screened": (["Records screened", f"(n = {_n(c.records_screened)})"], "center"),
+        "records_screened": (["Records screened", f"(n = {_n(c.records_screened)})",
+                              *awaiting("Records", c.records_awaiting)], "center"),
         "records_excluded": ([f"Records excluded{stars}", f"(n = {_n(c.records_excluded)})"],
                              "center"),
         "dbr_sought_reports": (["Reports sought for retrieval",
                                 f"(n = {_n(c.dbr_sought_reports)})"], "center"),
         "dbr_notretrieved_reports": (["Reports not retrieved",
                                       f"(n = {_n(c.dbr_notretrieved_reports)})"], "center"),
-        "dbr_assessed": (["Reports assessed for eligibility", f"(n = {_n(c.dbr_assessed)})"],
-                         "center"),
+        "dbr_assessed": (["Reports assessed for eligibility", f"(n = {_n(c.dbr_assessed)})",
+                          *awaiting("Reports", c.dbr_awaiting_reports)], "center"),
         "dbr_excluded": excluded(c.dbr_excluded, c.dbr_excluded_reasons),
         "included": ([f"{new} included in review", f"(n = {_n(c.new_studies)})",
                       new_rep, f"(n = {_n(c.new_reports)})"], "center"),
@@ -200,7 +207,8 @@ def _texts(c: PrismaCounts, update: bool, footnotes: bool,
         "other_notretrieved_reports": (["Reports not retrieved",
                                         f"(n = {_n(c.other_notretrieved_reports)})"], "center"),
         "other_assessed": (["Reports assessed for eligibility",
-                            f"(n = {_n(c.other_assessed)})"], "center"),
+                            f"(n = {_n(c.other_assessed)})",
+                            *awaiting("Reports", c.other_awaiting_reports)], "center"),
         "other_excluded": excluded(c.other_excluded, c.other_excluded_reasons),
         "previous": ([f"Studies included in previous version of review "
                       f"(n = {_n(c.previous_studies)})", "",

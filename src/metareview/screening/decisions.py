@@ -31,9 +31,9 @@ STAGE_ALIASES = {
 }
 #: Decisions a reviewer can make.
 VALUES = ("include", "exclude", "maybe")
-#: Keyboard letters and other spellings accepted for a decision.
-VALUE_ALIASES = {"i": "include", "include": "include", "y": "include", "yes": "include",
-                 "e": "exclude", "exclude": "exclude", "n": "exclude", "no": "exclude",
+#: The spellings accepted for a decision: the words and their documented letters, nothing
+#: else. ``yes``/``no`` are refused: ``20=yes`` read as include would be a guess.
+VALUE_ALIASES = {"i": "include", "include": "include", "e": "exclude", "exclude": "exclude",
                  "m": "maybe", "maybe": "maybe"}
 
 #: States a record can be in at a stage (``automated``: excluded by an automation tool before
@@ -56,7 +56,13 @@ def parse_stage(text: str) -> str:
 
 
 def parse_value(text: str) -> str:
-    """Canonical decision for ``i``/``include``, ``e``/``exclude``, ``m``/``maybe`` etc."""
+    """Canonical decision for ``i``/``include``, ``e``/``exclude`` or ``m``/``maybe`` (any case).
+
+    Raises
+    ------
+    InputError
+        For anything else (``yes``, ``no``, ``y``, ...).
+    """
     key = text.strip().lower()
     if key not in VALUE_ALIASES:
         raise InputError(f"decision {text!r}: expected include, exclude or maybe (i/e/m)")

@@ -53,6 +53,10 @@ COUNT_FIELDS = (
     "other_assessed", "other_excluded",
     "new_studies", "new_reports", "total_studies", "total_reports",
 )
+#: Counts that are not PRISMA2020 fields: records and reports not yet decided (votes missing or
+#: a conflict unresolved), which PRISMA 2020 lets a diagram show as "awaiting classification".
+#: ``to_dict()`` holds them only when known (not None); the PRISMA2020 CSV leaves them out.
+AWAITING_FIELDS = ("records_awaiting", "dbr_awaiting_reports", "other_awaiting_reports")
 #: Fields that hold a mapping name -> count.
 MAPPING_FIELDS = ("database_specific_results", "register_specific_results",
                   "dbr_excluded_reasons", "other_excluded_reasons")
@@ -96,6 +100,11 @@ class PrismaCounts:
         Studies included in the review (new studies, for an update) and their reports.
     total_studies, total_reports : int or None
         Updated reviews: previous plus new.
+    records_awaiting : int or None
+        Records screened at title/abstract but not yet decided (a vote missing, or a conflict
+        not resolved): "awaiting classification", counted neither excluded nor sought.
+    dbr_awaiting_reports, other_awaiting_reports : int or None
+        Reports retrieved but not yet decided at full text (each column).
     """
 
     previous_studies: int | None = None
@@ -126,9 +135,12 @@ class PrismaCounts:
     new_reports: int | None = None
     total_studies: int | None = None
     total_reports: int | None = None
+    records_awaiting: int | None = None
+    dbr_awaiting_reports: int | None = None
+    other_awaiting_reports: int | None = None
 
     def __post_init__(self) -> None:
-        for name in COUNT_FIELDS:
+        for name in COUNT_FIELDS + AWAITING_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _count(value, name))
@@ -173,10 +185,12 @@ class PrismaCounts:
 
         Mappings stay mappings (insertion order kept); ``dbr_excluded``/``other_excluded`` are
         totals, with the per-reason counts under ``dbr_excluded_reasons`` /
-        ``other_excluded_reasons``.
+        ``other_excluded_reasons``. The :data:`AWAITING_FIELDS` (not PRISMA2020's) come last,
+        and only when known.
         """
         return {f.name: (dict(getattr(self, f.name)) if f.name in MAPPING_FIELDS
-                         else getattr(self, f.name)) for f in fields(self)}
+                         else getattr(self, f.name)) for f in fields(self)
+                if f.name not in AWAITING_FIELDS or getattr(self, f.name) is not None}
 
     def summary(self) -> str:
         """The counts as indented text, in the order of the diagram."""
@@ -195,10 +209,12 @@ class PrismaCounts:
         lines += [
             f"Removed before screening: duplicates {n(self.duplicates)}, automation "
             f"{n(self.excluded_automatic)}, other {n(self.excluded_other)}",
-            f"Records screened {n(self.records_screened)}, excluded {n(self.records_excluded)}",
+            f"Records screened {n(self.records_screened)}, excluded {n(self.records_excluded)}"
+            + _awaiting(self.records_awaiting),
             f"Reports sought {n(self.dbr_sought_reports)}, not retrieved "
             f"{n(self.dbr_notretrieved_reports)}",
-            f"Reports assessed {n(self.dbr_assessed)}, excluded {n(self.dbr_excluded)}",
+            f"Reports assessed {n(self.dbr_assessed)}, excluded {n(self.dbr_excluded)}"
+            + _awaiting(self.dbr_awaiting_reports),
         ]
         lines += [f"  {k}: {n(v)}" for k, v in self.dbr_excluded_reasons.items()]
         if self.has_other_methods:
@@ -207,7 +223,7 @@ class PrismaCounts:
                 f"{n(self.organisation_results)}, citation searching {n(self.citations_results)}",
                 f"  reports sought {n(self.other_sought_reports)}, not retrieved "
                 f"{n(self.other_notretrieved_reports)}, assessed {n(self.other_assessed)}, "
-                f"excluded {n(self.other_excluded)}",
+                f"excluded {n(self.other_excluded)}" + _awaiting(self.other_awaiting_reports),
             ]
             lines += [f"    {k}: {n(v)}" for k, v in self.other_excluded_reasons.items()]
         lines.append(f"Included: studies {n(self.new_studies)}, reports {n(self.new_reports)}")
@@ -227,9 +243,10 @@ class PrismaCounts:
         * ``database_results`` = sum of ``database_specific_results`` (same for registers);
         * ``records_screened`` = ``database_results + register_results - duplicates -
           excluded_automatic - excluded_other``;
-        * ``dbr_sought_reports`` = ``records_screened - records_excluded``;
-        * ``dbr_assessed`` = ``dbr_sought_reports - dbr_notretrieved_reports``, and the same
-          for other methods;
+        * ``dbr_sought_reports`` = ``records_screened - records_excluded - records_awaiting``
+          (awaiting counts 0 when unknown);
+        * ``dbr_assessed`` = ``dbr_sought_reports - dbr_notretrieved_reports -
+          dbr_awaiting_reports``, and the same for other methods;
         * ``dbr_excluded`` = sum of ``dbr_excluded_reasons`` (same for other methods), and at
           most the reports assessed;
         * ``other_sought_reports`` <= records identified by other methods;
@@ -265,14 +282,19 @@ class PrismaCounts:
                "database_results + register_results - duplicates - excluded_automatic - "
                "excluded_other", identified - removed)
         if known("records_screened", "records_excluded"):
+            # records awaiting classification are neither excluded nor sought yet
+            waiting = self.records_awaiting or 0
             eq("dbr_sought_reports", self.dbr_sought_reports,
-               "records_screened - records_excluded",
-               self.records_screened - self.records_excluded)
+               "records_screened - records_excluded"
+               + (" - records_awaiting" if waiting else ""),
+               self.records_screened - self.records_excluded - waiting)
         for col in ("dbr", "other"):
             sought, missing = f"{col}_sought_reports", f"{col}_notretrieved_reports"
             if known(sought, missing):
+                waiting = getattr(self, f"{col}_awaiting_reports") or 0
                 eq(f"{col}_assessed", getattr(self, f"{col}_assessed"),
-                   f"{sought} - {missing}", getattr(self, sought) - getattr(self, missing))
+                   f"{sought} - {missing}" + (f" - {col}_awaiting_reports" if waiting else ""),
+                   getattr(self, sought) - getattr(self, missing) - waiting)
             if known(f"{col}_assessed", f"{col}_excluded") and (
                     getattr(self, f"{col}_excluded") > getattr(self, f"{col}_assessed")):
                 problems.append(f"{col}_excluded ({getattr(self, f'{col}_excluded'):,}) exceeds "
@@ -349,6 +371,10 @@ class PrismaCounts:
         if isinstance(value, Mapping):
             return "NA"
         return "NA" if value is None else str(value)
+
+
+def _awaiting(n: int | None) -> str:
+    return f", awaiting classification {n:,}" if n else ""
 
 
 def _csv_name(name: str) -> str:
@@ -441,16 +467,16 @@ def prisma_counts(review: ScreeningSource) -> PrismaCounts:
     diagram draws one column.
     """
     f = prisma_fields(review)
-    pending = {k: f.pop(k) for k in ("pending_records", "pending_reports")}
+    # the totals are screening_progress()'s; the diagram takes them per column
+    del f["pending_records"], f["pending_reports"]
     if not any(f[k] for k in ("website_results", "organisation_results", "citations_results")):
         for k in ("website_results", "organisation_results", "citations_results",
                   "other_sought_reports", "other_notretrieved_reports", "other_assessed",
-                  "other_excluded"):
+                  "other_excluded", "other_awaiting_reports"):
             f[k] = None
         f["other_excluded_reasons"] = {}
     if not f["register_results"]:
         f["register_results"] = None
-    del pending  # not PRISMA fields: see screening_progress()
     return PrismaCounts(**f)
 
 
@@ -470,8 +496,10 @@ def prisma_fields(review: ScreeningSource) -> dict[str, Any]:
     sought (included at title/abstract), not retrieved, assessed (a final full-text decision)
     and excluded per reason. Right column: the same from the reports of other methods.
     ``new_studies`` counts distinct studies among included reports (a report without a study
-    link is its own study). Reports neither decided nor marked not retrieved are pending and
-    counted in ``pending_reports`` (not a PRISMA field).
+    link is its own study). Records screened but not decided (a vote missing, or a conflict
+    unresolved) are ``records_awaiting``; reports neither decided nor marked not retrieved are
+    ``dbr_awaiting_reports`` / ``other_awaiting_reports`` (and, summed, ``pending_reports``);
+    none of these is a PRISMA2020 field.
     """
     stored = review.records()
     dup = review.duplicates()
@@ -538,6 +566,9 @@ def prisma_fields(review: ScreeningSource) -> dict[str, Any]:
         "new_reports": len(included),
         "total_studies": None if prev_s is None else prev_s + new_studies,
         "total_reports": None if prev_r is None else prev_r + len(included),
+        "records_awaiting": sum(st.state in ("pending", "conflict") for st in ta.values()),
+        "dbr_awaiting_reports": dbr["pending"],
+        "other_awaiting_reports": other["pending"],
         "pending_records": sum(st.state in ("pending", "conflict") for st in ta.values()),
         "pending_reports": dbr["pending"] + other["pending"],
     }

@@ -359,10 +359,22 @@ class StoppingReport:
             return True
         return self.buscar is not None and self.buscar.stop
 
+    @property
+    def complete(self) -> bool:
+        """Whether every record up for screening has been screened (none unseen)."""
+        return self.n_total > 0 and self.n_screened >= self.n_total
+
     def summary(self) -> str:
         """Lines for people."""
         lines = [f"{self.n_screened:,} of {self.n_total:,} records screened, "
                  f"{self.n_relevant:,} relevant; {self.n_total - self.n_screened:,} unseen"]
+        if self.n_total == 0:
+            lines.append("no records are up for screening")
+            return "\n".join(lines)
+        if self.complete:
+            # nothing left: a rule about when to stop has nothing to say
+            lines.append("screening is complete: every record has been screened")
+            return "\n".join(lines)
         if self.buscar is None:
             lines.append("nothing screened yet: no stopping rule can speak")
             return "\n".join(lines)
@@ -377,7 +389,7 @@ class StoppingReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
         return {"n_total": self.n_total, "n_screened": self.n_screened,
-                "n_relevant": self.n_relevant, "stop": self.stop,
+                "n_relevant": self.n_relevant, "stop": self.stop, "complete": self.complete,
                 "consecutive": self.consecutive.to_dict(),
                 "buscar": None if self.buscar is None else self.buscar.to_dict(),
                 "remaining": None if self.remaining is None else self.remaining.to_dict()}

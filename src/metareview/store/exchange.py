@@ -61,11 +61,23 @@ def import_decisions(review: Project, path: str | Path, *, stage: str, reviewer:
 
 def export_records(review: Project, path: str | Path, *,
                    include_duplicates: bool = False) -> int:
-    """Write records with their screening outcome to ``.ris`` or ``.csv``; returns the count.
+    """Write every record with where it stands now to ``.ris`` or ``.csv``; returns the count.
 
-    Each record carries its id, its stage outcomes (title/abstract and full text: state, final
-    decision, reason) and, for duplicates, the id of the record it duplicates. A labelled RIS
-    written here imports again with its labels (``label`` = the final outcome).
+    Each record carries its id and source and:
+
+    * ``decision``, ``stage``, ``reason``: the newest outcome and the stage it was reached at:
+      a full-text outcome, else the title/abstract one (so a record included at
+      title/abstract and awaiting full text is ``include`` at ``title_abstract``), else
+      ``conflict`` (the reviewers disagree, unresolved) or ``pending`` (votes still missing);
+      ``duplicate`` for a duplicate (with ``--duplicates``). ``label`` is the decision when it
+      is include or exclude, so includes can be filtered and a labelled RIS imports again
+      with its labels;
+    * ``conflict``: ``yes`` when the record awaits a resolution at its stage, else ``no``;
+    * per stage (``title_abstract_``, ``full_text_``): ``state`` (pending, agreed, conflict,
+      resolved, automated), ``decision`` (the consensus: the votes combined, or the
+      resolution), ``reason``, and each reviewer's current vote ``vote_<reviewer>`` (with
+      ``reason_<reviewer>`` when the vote gave one);
+    * ``duplicate_of`` for a duplicate: the record it duplicates.
     """
     from metareview.records.export import write_csv, write_ris
 
@@ -82,28 +94,47 @@ def export_records(review: Project, path: str | Path, *,
     decisions: dict[int, dict[str, Any]] = {}
     for i, r in enumerate(ids):
         d: dict[str, Any] = {"record_id": r, "source": stored[r].source}
+        decision, reason, stage, conflict = _current(ta.get(r), ft.get(r), r in dup)
+        d.update(decision=decision, reason=reason, stage=stage,
+                 conflict="yes" if conflict else "no")
         if r in dup:
             d["duplicate_of"] = dup[r]
         for name, st in (("title_abstract", ta.get(r)), ("full_text", ft.get(r))):
-            if st is not None:
-                d[f"{name}_state"] = st.state
-                d[f"{name}_decision"] = st.final
-                d[f"{name}_reason"] = st.reason
-        final = _final(ta.get(r), ft.get(r))
-        if final is not None:
-            d["decision"] = final[0]
-            d["reason"] = final[1]
-            d["stage"] = final[2]
+            if st is None:
+                continue
+            d[f"{name}_state"] = st.state
+            d[f"{name}_decision"] = st.final
+            d[f"{name}_reason"] = st.reason
+            for v in st.votes:
+                d[f"{name}_vote_{v.reviewer}"] = v.value
+                d[f"{name}_reason_{v.reviewer}"] = v.reason
         decisions[i] = d
     writer = write_ris if suffix == ".ris" else write_csv
     writer(records, path, decisions=decisions)
     return len(records)
 
 
-def _final(ta: Any, ft: Any) -> tuple[str, str | None, str] | None:
-    """The furthest stage's outcome: full text if decided there, else title/abstract exclusion."""
-    if ft is not None and ft.final is not None:
-        return ft.final, ft.reason, "full_text"
-    if ta is not None and ta.final == "exclude":
-        return "exclude", ta.reason, "title_abstract"
-    return None
+def _current(ta: Any, ft: Any, duplicate: bool) -> tuple[str, str | None, str | None, bool]:
+    """(decision, reason, stage, in conflict) of one record: its newest outcome.
+
+    A stage without an outcome yet gives way to the stage before it when that one decided
+    (an include at title/abstract awaiting full text reads ``include``), so no record that
+    has an outcome exports without one.
+    """
+    if duplicate:
+        return "duplicate", None, None, False
+    if ft is not None:
+        if ft.final is not None:
+            return ft.final, ft.reason, "full_text", False
+        if ft.state == "conflict":
+            return "conflict", None, "full_text", True
+        if ta is not None and ta.final is not None:
+            return ta.final, ta.reason, "title_abstract", False
+        return "pending", None, "full_text", False
+    if ta is not None:
+        if ta.final is not None:
+            return ta.final, ta.reason, "title_abstract", False
+        if ta.state == "conflict":
+            return "conflict", None, "title_abstract", True
+        return "pending", None, "title_abstract", False
+    return "pending", None, None, False

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,6 +48,8 @@ class ReviewRow(Base):
     reviewers_required: Mapped[int] = mapped_column(Integer, default=2)
     previous_studies: Mapped[int | None] = mapped_column(Integer, nullable=True)
     previous_reports: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Ask for an exclusion reason at title/abstract as well (after the vote is stored).
+    ta_reasons: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ReviewerRow(Base):

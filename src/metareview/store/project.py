@@ -128,12 +128,14 @@ class Project:
         db_url: str | None = None,
         criteria: str = "",
         reviewers_required: int = 2,
+        ta_reasons: bool = False,
         actor: str = "metareview",
     ) -> Project:
         """Create a review folder and its database (SQLite unless ``db_url`` is given).
 
         A password in ``db_url`` is used to connect now but not stored: ``metareview.yaml``
-        gets the URL without it, and :meth:`open` finds it elsewhere.
+        gets the URL without it, and :meth:`open` finds it elsewhere. ``ta_reasons`` makes the
+        screener offer exclusion reasons at title/abstract too (see :meth:`set_ta_reasons`).
 
         Raises
         ------
@@ -155,8 +157,9 @@ class Project:
                 raise InputError(f"database {engine.url.render_as_string()} already holds a "
                                  "review; use an empty database")
             s.add(ReviewRow(name=name or root.name, created_at=_now(), criteria=criteria,
-                            reviewers_required=reviewers_required))
-            _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name})
+                            reviewers_required=reviewers_required, ta_reasons=ta_reasons))
+            _audit(s, actor, "init", {"name": name or root.name, "dialect": engine.dialect.name,
+                                      "ta_reasons": ta_reasons})
         # the password, if any, stays out of the folder (see :meth:`open` for where it is found)
         settings = {"name": name or root.name,
                     "database": db.strip_password(db_url) if db_url else SQLITE_NAME}
@@ -211,11 +214,13 @@ class Project:
     # -- settings --------------------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:
-        """Name, criteria, reviewers per record and the previous review's counts."""
+        """Name, criteria, reviewers per record, whether title/abstract exclusions are asked
+        for a reason (``ta_reasons``) and the previous review's counts."""
         with Session(self.engine) as s:
             r = s.scalars(select(ReviewRow)).one()
             return {"name": r.name, "criteria": r.criteria,
                     "reviewers_required": r.reviewers_required,
+                    "ta_reasons": bool(r.ta_reasons),
                     "previous_studies": r.previous_studies,
                     "previous_reports": r.previous_reports,
                     "database": self.engine.dialect.name}
@@ -485,20 +490,41 @@ class Project:
     def resolve(self, record_id: int, stage: str, resolver: str, value: str,
                 reason: str | None = None, note: str | None = None) -> int:
         """Settle a record at ``stage`` whatever the votes say; returns the decision's id."""
-        check_decision(stage, value, reason)
-        if value == "maybe":
-            raise InputError("a resolution must be include or exclude, not maybe")
+        return self.resolve_many([(record_id, value, reason, note)], stage=stage,
+                                 resolver=resolver)[0]
+
+    def resolve_many(self, resolutions: Sequence[tuple[int, str, str | None, str | None]], *,
+                     stage: str, resolver: str) -> list[int]:
+        """Settle several records ``(record_id, value, reason, note)`` in one transaction.
+
+        Returns the decisions' ids. All are checked first: one bad resolution stores none.
+
+        Raises
+        ------
+        InputError
+            Unknown record, stage or value, ``maybe`` (a resolution decides), or a full-text
+            exclusion without a reason.
+        """
+        for _, value, reason, _ in resolutions:
+            check_decision(stage, value, reason)
+            if value == "maybe":
+                raise InputError("a resolution must be include or exclude, not maybe")
+        ids = []
         with db.write_session(self.engine) as s:
-            self._check_record(s, record_id)
+            for record_id, *_ in resolutions:
+                self._check_record(s, record_id)
             rid = self._reviewer(s, resolver)
-            row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
-                              kind="resolve", value=value, reason=reason, note=note,
-                              created_at=_now())
-            s.add(row)
-            s.flush()
-            _audit(s, resolver, "resolve", {"decision": row.id, "record": record_id,
-                                            "stage": stage, "value": value, "reason": reason})
-            return row.id
+            for record_id, value, reason, note in resolutions:
+                row = DecisionRow(record_id=record_id, stage=stage, reviewer_id=rid,
+                                  kind="resolve", value=value, reason=reason, note=note,
+                                  created_at=_now())
+                s.add(row)
+                s.flush()
+                _audit(s, resolver, "resolve", {"decision": row.id, "record": record_id,
+                                                "stage": stage, "value": value,
+                                                "reason": reason})
+                ids.append(row.id)
+        return ids
 
     def exclude_by_automation(self, record_ids: Sequence[int], *, tool: str,
                               reason: str) -> int:
@@ -801,6 +827,18 @@ class Project:
             r = s.scalars(select(ReviewRow)).one()
             r.previous_studies, r.previous_reports = studies, reports
             _audit(s, actor, "previous", {"studies": studies, "reports": reports})
+
+    def set_ta_reasons(self, ask: bool, *, actor: str) -> None:
+        """Whether the screener offers exclusion reasons at title/abstract too.
+
+        Off by default: at title/abstract an exclusion is stored without a reason, as in
+        Covidence and Rayyan. On, the reasons are offered after the vote is stored, and any
+        answer that is not a reason's number goes on as the next key (a reason never holds a
+        vote back). Full-text exclusions always need a reason.
+        """
+        with db.write_session(self.engine) as s:
+            s.scalars(select(ReviewRow)).one().ta_reasons = bool(ask)
+            _audit(s, actor, "ta-reasons", {"ta_reasons": bool(ask)})
 
     def set_criteria(self, criteria: str, *, actor: str) -> None:
         """The inclusion criteria shown to screeners."""
