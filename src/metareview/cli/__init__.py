@@ -37,6 +37,8 @@ app = typer.Typer(
     cls=_Group,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: drawing it with rich doubled the time `metareview --help` took.
+    rich_markup_mode=None,
     help="metareview: meta-analysis with metafor's vocabulary.",
     no_args_is_help=True,
 )
