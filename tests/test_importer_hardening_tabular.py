@@ -63,16 +63,22 @@ def test_flipped_byte_in_sheet_xml_is_one_line_error():
     assert reasons <= {"zlib.error", "BadZipFile"} and "zlib.error" in reasons
 
 
-def test_sheet_xml_that_does_not_parse():
+def _edit_sheet(data: bytes, edit) -> bytes:
+    """The workbook ``data`` with its first sheet's XML passed through ``edit``."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx([["Title"], ["A"]]))) as src, \
-            zipfile.ZipFile(buf, "w") as out:
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as out:
         for info in src.infolist():
             body = src.read(info)
             if info.filename == "xl/worksheets/sheet1.xml":
-                body = body.replace(b"</sheetData>", b"<row r=")
+                body = edit(body)
             out.writestr(info, body)
-    message = error(buf.getvalue(), "w.xlsx")
+    return buf.getvalue()
+
+
+def test_sheet_xml_that_does_not_parse():
+    data = _edit_sheet(xlsx([["Title"], ["A"]]),
+                       lambda body: body.replace(b"</sheetData>", b"<row r="))
+    message = error(data, "w.xlsx")
     assert message.startswith("w.xlsx: not an XLSX workbook, or a damaged one (ParseError: ")
 
 
@@ -86,16 +92,12 @@ def test_workbook_that_unpacks_too_big(monkeypatch):
 
 def test_damaged_dimension_does_not_pad_rows():
     # a <dimension> claiming 16384 columns used to pad every row to that width
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx([["Title"], ["A"]]))) as src, \
-            zipfile.ZipFile(buf, "w") as out:
-        for info in src.infolist():
-            body = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                body = body.replace(b'<dimension ref="A1:A2" />', b'<dimension ref="A1:XFD9" />')
-                assert b"XFD9" in body
-            out.writestr(info, body)
-    (r,) = read_records_bytes(buf.getvalue(), filename="w.xlsx", source="x").records
+    wide = b'<dimension ref="A1:XFD9" />'
+    data = _edit_sheet(xlsx([["Title"], ["A"]]),
+                       lambda body: body.replace(b'<dimension ref="A1:A2" />', wide))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert wide in z.read("xl/worksheets/sheet1.xml")
+    (r,) = read_records_bytes(data, filename="w.xlsx", source="x").records
     assert (r.title, r.line, r.extra) == ("A", 2, {})
 
 

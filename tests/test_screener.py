@@ -346,17 +346,22 @@ class _Pty:
             self.raw += chunk
 
 
+def _spawn_in_pty(script: str, folder):
+    """Run ``script`` on the project in ``folder`` with a pseudo-terminal as its terminal."""
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(folder)],
+                            stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    return proc, master, _Pty(master)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="raw terminal mode needs POSIX termios")
 def test_raw_keys_through_a_pseudo_terminal(tmp_path):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     r.close()
-    master, slave = os.openpty()
-    env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(tmp_path / "r")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
-    os.close(slave)
-    term = _Pty(master)
+    proc, master, term = _spawn_in_pty(_SCRIPT, tmp_path / "r")
     try:
         # Single bytes with no Enter: in the terminal's usual (cooked) mode the child would
         # never see them, so each step proves the key was read in raw mode.
@@ -402,13 +407,7 @@ def test_full_text_reason_at_a_terminal_behaves_as_piped(tmp_path):
     # as the next key
     r = _review(tmp_path / "r", ["a", "b"], kind="citation", required=1)
     r.close()
-    master, slave = os.openpty()
-    env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _FT_SCRIPT, str(tmp_path / "r")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
-    os.close(slave)
-    term = _Pty(master)
+    proc, master, term = _spawn_in_pty(_FT_SCRIPT, tmp_path / "r")
     try:
         term.expect("key: ", 1)
         os.write(master, b"e")
