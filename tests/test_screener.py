@@ -7,6 +7,7 @@ console. The last tests type raw keys into a real pseudo-terminal.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -346,23 +347,30 @@ class _Pty:
             self.raw += chunk
 
 
+@contextlib.contextmanager
 def _spawn_in_pty(script: str, folder):
-    """Run ``script`` on the project in ``folder`` with a pseudo-terminal as its terminal."""
+    """Run ``script`` on the project in ``folder`` with a pseudo-terminal as its terminal;
+    yields ``(process, master fd, _Pty)`` and kills the process if it is still running."""
     master, slave = os.openpty()
     env = {**os.environ, "COLUMNS": "100", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
     proc = subprocess.Popen([sys.executable, "-c", script, str(folder)],
                             stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True)
     os.close(slave)
-    return proc, master, _Pty(master)
+    try:
+        yield proc, master, _Pty(master)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="raw terminal mode needs POSIX termios")
 def test_raw_keys_through_a_pseudo_terminal(tmp_path):
     r = _review(tmp_path / "r", ["a", "b", "c"])
     r.close()
-    proc, master, term = _spawn_in_pty(_SCRIPT, tmp_path / "r")
-    try:
+    with _spawn_in_pty(_SCRIPT, tmp_path / "r") as (proc, master, term):
         # Single bytes with no Enter: in the terminal's usual (cooked) mode the child would
         # never see them, so each step proves the key was read in raw mode.
         term.expect("key: ", 1)
@@ -379,11 +387,6 @@ def test_raw_keys_through_a_pseudo_terminal(tmp_path):
         os.write(master, b"\x03")
         term.drain()
         assert proc.wait(timeout=15) == 0, term.text
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     with Project.open(tmp_path / "r") as r:
         assert _votes(r, "pty") == [(1, "include", None), (2, "exclude", None)]
         assert _votes(r, "pty2") == [(1, "maybe", None)]
@@ -407,8 +410,7 @@ def test_full_text_reason_at_a_terminal_behaves_as_piped(tmp_path):
     # as the next key
     r = _review(tmp_path / "r", ["a", "b"], kind="citation", required=1)
     r.close()
-    proc, master, term = _spawn_in_pty(_FT_SCRIPT, tmp_path / "r")
-    try:
+    with _spawn_in_pty(_FT_SCRIPT, tmp_path / "r") as (proc, master, term):
         term.expect("key: ", 1)
         os.write(master, b"e")
         term.expect("number (Enter cancels the exclusion): ")
@@ -420,11 +422,6 @@ def test_full_text_reason_at_a_terminal_behaves_as_piped(tmp_path):
         term.expect("stopped: done")
         term.drain()
         assert proc.wait(timeout=15) == 0, term.text
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     with Project.open(tmp_path / "r") as r:
         assert _votes(r, "pty", FT) == [(1, "maybe", None), (2, "exclude", DEFAULT_REASONS[1])]
     assert "Exclusion of record 1 not stored: 'm' is a key, taken as your next key." in term.text
