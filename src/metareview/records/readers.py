@@ -267,6 +267,11 @@ def _clean(text: str, *, single_line: bool, removed: Removed | None = None) -> t
     return text, changed
 
 
+#: The Record fields holding one string each (authors, keywords, extra are handled apart).
+_TEXT_FIELDS = ("title", "abstract", "journal", "volume", "issue", "pages", "doi", "pmid", "url",
+                "type", "source_key")
+
+
 def clean_records(records: tuple[Record, ...]) -> tuple[tuple[Record, ...], Removed]:
     """Remove control characters and escape sequences from every text field of ``records``.
 
@@ -295,10 +300,10 @@ def clean_records(records: tuple[Record, ...]) -> tuple[tuple[Record, ...], Remo
         return records, removed
     out: list[Record] = []
     for rec in records:
-        one = "".join((rec.title, rec.journal, rec.volume, rec.issue, rec.pages, rec.doi,
-                       rec.pmid, rec.url, rec.type, rec.source_key, rec.label or "",
-                       *rec.authors, *rec.keywords, *rec.extra))
-        multi = rec.abstract + "".join(rec.extra.values())
+        one = "".join((*(getattr(rec, f) for f in _TEXT_FIELDS if f not in MULTILINE_FIELDS),
+                       rec.label or "", *rec.authors, *rec.keywords, *rec.extra))
+        multi = "".join((*(getattr(rec, f) for f in _TEXT_FIELDS if f in MULTILINE_FIELDS),
+                         *rec.extra.values()))
         if not (_ONE_DIRTY.search(one) or _MULTI_DIRTY.search(multi)):
             out.append(rec)
             continue
@@ -324,9 +329,8 @@ def _any_control(records: tuple[Record, ...]) -> bool:
     """
     parts: list[str] = []
     for r in records:
-        parts += (r.title, r.abstract, r.journal, r.volume, r.issue, r.pages, r.doi, r.pmid,
-                  r.url, r.type, r.source_key, r.label or "", *r.authors, *r.keywords,
-                  *r.extra, *r.extra.values())
+        parts += (*(getattr(r, f) for f in _TEXT_FIELDS), r.label or "", *r.authors,
+                  *r.keywords, *r.extra, *r.extra.values())
     data = "\n".join(parts).encode("utf-8", "surrogatepass")
     left = data.translate(None, _INNOCENT)
     if left.strip(b"\xc2"):
@@ -336,8 +340,7 @@ def _any_control(records: tuple[Record, ...]) -> bool:
 
 def _clean_record(rec: Record, removed: Removed) -> Record:
     changes: dict[str, object] = {}
-    for name in ("title", "abstract", "journal", "volume", "issue", "pages", "doi", "pmid",
-                 "url", "type", "source_key"):
+    for name in _TEXT_FIELDS:
         text, changed = _clean(getattr(rec, name), single_line=name not in MULTILINE_FIELDS,
                                removed=removed)
         if changed:
