@@ -41,7 +41,7 @@ import datetime as _dt
 import gc
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -138,6 +138,7 @@ def read_records_bytes(
     searched_on: _dt.date | str | None = None,
     mapping: Mapping[str, str] | None = None,
     lenient: bool = False,
+    fields_used: Collection[str] | None = None,
 ) -> ImportBatch:
     """Parse the bytes of one file; see :func:`read_records` for the parameters."""
     # Messages name the file by `label`: a name with a line break or an escape sequence in it
@@ -167,7 +168,7 @@ def read_records_bytes(
                              "file may hold; split the export")
     try:
         with _gc_paused():
-            parsed = _parse(data, fmt, label, mapping, lenient)
+            parsed = _parse(data, fmt, label, mapping, lenient, fields_used)
     except InputError as exc:
         # user text quoted in a message (a tag, a header, a value) must not break its line
         text = str(exc)
@@ -391,11 +392,12 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _parse(data: bytes, fmt: str, filename: str, mapping: Mapping[str, str] | None,
-           lenient: bool) -> Parsed:
+           lenient: bool, fields_used: Collection[str] | None = None) -> Parsed:
     if fmt in ("csv", "tsv", "xlsx"):
         from metareview.records.tabular import parse_table
 
-        return parse_table(data, fmt=fmt, filename=filename, mapping=mapping, lenient=lenient)
+        return parse_table(data, fmt=fmt, filename=filename, mapping=mapping, lenient=lenient,
+                           fields_used=fields_used)
     if fmt == "pubmed-xml":
         from metareview.records.pubmed_xml import parse_pubmed_xml
 
@@ -423,6 +425,7 @@ def read_records(
     searched_on: _dt.date | str | None = None,
     mapping: Mapping[str, str] | None = None,
     lenient: bool = False,
+    fields_used: Collection[str] | None = None,
 ) -> ImportBatch:
     """Read one search-results file into an :class:`~.model.ImportBatch`.
 
@@ -445,6 +448,9 @@ def read_records(
         For spreadsheets: Record field → column name (see :mod:`.tabular`).
     lenient : bool
         Recover from stray lines and unreadable values with warnings (Ovid/Embase exports).
+    fields_used : collection of str, optional
+        For spreadsheets: the Record fields the caller uses; an unreadable cell of any other
+        field is a warning rather than an error (see :func:`.tabular.parse_table`).
 
     Returns
     -------
@@ -465,7 +471,7 @@ def read_records(
         raise InputError(_too_big(p.name, size))
     return read_records_bytes(
         p.read_bytes(), filename=p.name, format=format, source=source, kind=kind,
-        searched_on=searched_on, mapping=mapping, lenient=lenient,
+        searched_on=searched_on, mapping=mapping, lenient=lenient, fields_used=fields_used,
     )
 
 
@@ -479,9 +485,10 @@ def read_records_text(
     searched_on: _dt.date | str | None = None,
     mapping: Mapping[str, str] | None = None,
     lenient: bool = False,
+    fields_used: Collection[str] | None = None,
 ) -> ImportBatch:
     """:func:`read_records` for text in memory (encoded as UTF-8 for the checksum)."""
     return read_records_bytes(
         text.encode("utf-8"), filename=filename, format=format, source=source, kind=kind,
-        searched_on=searched_on, mapping=mapping, lenient=lenient,
+        searched_on=searched_on, mapping=mapping, lenient=lenient, fields_used=fields_used,
     )

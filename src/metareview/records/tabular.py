@@ -36,7 +36,7 @@ import csv
 import datetime as _dt
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from metareview.errors import InputError
@@ -239,6 +239,7 @@ def parse_table(
     filename: str,
     mapping: Mapping[str, str] | None = None,
     lenient: bool = False,
+    fields_used: Collection[str] | None = None,
 ) -> Parsed:
     """Parse a CSV, TSV or XLSX file of records.
 
@@ -253,6 +254,11 @@ def parse_table(
         Record field → column name; other fields are matched with :data:`AUTO_COLUMNS`.
     lenient : bool
         Warn about unreadable cells (raw text kept in ``extra``) instead of raising.
+    fields_used : collection of str, optional
+        The Record fields the caller will use (e.g. title, abstract and label for a
+        simulation). An unreadable cell in a column mapped to any other field is a warning,
+        not an error, even in strict mode: a malformed DOI must not stop a command that
+        never looks at DOIs.
 
     Raises
     ------
@@ -289,7 +295,7 @@ def parse_table(
                                unit="row")
             cells = cells[: len(header)]
         cells += [""] * (len(header) - len(cells))
-        records.append(_row(n, cells, row, header, cols, other, problems))
+        records.append(_row(n, cells, row, header, cols, other, problems, fields_used))
         if source_col is not None:
             sources.add(cells[source_col])
     if header is None:
@@ -368,6 +374,7 @@ def _row(
     cols: dict[str, int],
     other: list[tuple[int, str]],
     problems: Problems,
+    fields_used: Collection[str] | None = None,
 ) -> Record:
     def get(field: str) -> str:
         k = cols.get(field)
@@ -377,7 +384,9 @@ def _row(
 
     def bad(field: str, what: str) -> None:
         k = cols[field]
-        problems.problem(n, f"{what} ({cells[k]!r})", unit="row", column=show(header[k]))
+        report = (problems.warn if fields_used is not None and field not in fields_used
+                  else problems.problem)
+        report(n, f"{what} ({cells[k]!r})", unit="row", column=show(header[k]))
         extra[header[k]] = cells[k]
 
     year = None
