@@ -176,7 +176,10 @@ def simulate(
         raise InputError(f"--seeds {seeds!r}: expected whole numbers separated by commas"
                          ) from None
     balance_arg = _balance(balance)
-    texts, labels = read_labelled(data, label=label)
+    notes: list[str] = []
+    texts, labels = read_labelled(data, label=label, warnings=notes)
+    for note in notes:
+        typer.echo(f"metareview: warning: {note}", err=True)
     with progress_bar(progress and not as_json, "simulating") as tick:
         result = run_simulation(
             texts, labels, seeds=seed_list, n_prior_included=n_prior_included,

@@ -40,12 +40,10 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import MultinomialNB
-from sklearn.svm import LinearSVC
 
 from metareview.errors import InputError
+from metareview.screening.svm import fit_linear_svm
+from metareview.screening.tfidf import tfidf_matrix
 
 __all__ = [
     "CLASSIFIERS",
@@ -166,14 +164,19 @@ def tfidf_features(
     use_max_df = max_df if len(texts) >= 20 else 1.0
     settings = {"ngram_range": tuple(ngram_range), "min_df": min_df, "max_df": use_max_df,
                 "sublinear_tf": sublinear_tf, "stop_words": stop_words}
-    vec = TfidfVectorizer(ngram_range=tuple(ngram_range), min_df=min_df, max_df=use_max_df,
-                          sublinear_tf=sublinear_tf, stop_words=stop_words,
-                          dtype=np.float64)
+    words = None
+    if stop_words is not None:
+        if stop_words != "english":
+            raise InputError(f"stop words {stop_words!r}: expected 'english' or none")
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        words = frozenset(ENGLISH_STOP_WORDS)
     try:
-        matrix = vec.fit_transform(texts)
+        matrix = tfidf_matrix(texts, ngram_range=tuple(ngram_range), min_df=min_df,
+                              max_df=use_max_df, sublinear_tf=sublinear_tf, stop_words=words)
     except ValueError as exc:  # "empty vocabulary" / "no terms remain"
         raise InputError(f"screening records: cannot build text features ({exc})") from exc
-    return Features(sparse.csr_matrix(matrix), settings)
+    return Features(matrix, settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,18 +341,23 @@ def fit_scores(X: sparse.csr_matrix, labelled: np.ndarray, y: np.ndarray, learne
     """
     Xl = X[labelled]
     w = balance_weights(y, learner.ratio)
-    if learner.classifier == "nb":
+    if learner.classifier == "svm":
+        cost = learner.strength * (np.ones(len(y)) if w is None else w)
+        wb = fit_linear_svm(Xl, y, cost)
+        coef, intercept = wb[:-1], float(wb[-1])
+    elif learner.classifier == "nb":
+        from sklearn.naive_bayes import MultinomialNB
+
         nb = MultinomialNB(alpha=learner.strength).fit(Xl, y, sample_weight=w)
         coef = nb.feature_log_prob_[1] - nb.feature_log_prob_[0]
         intercept = nb.class_log_prior_[1] - nb.class_log_prior_[0]
     else:
-        if learner.classifier == "svm":
-            model = LinearSVC(C=learner.strength, loss="squared_hinge", random_state=seed)
-        else:
-            # The dual solver: far faster than the primal when, as here, records are fewer
-            # than terms (same L2 objective).
-            model = LogisticRegression(C=learner.strength, solver="liblinear", dual=True,
-                                       random_state=seed)
+        from sklearn.linear_model import LogisticRegression
+
+        # The dual solver: far faster than the primal when, as here, records are fewer
+        # than terms (same L2 objective).
+        model = LogisticRegression(C=learner.strength, solver="liblinear", dual=True,
+                                   random_state=seed)
         model.fit(Xl, y, sample_weight=w)
         coef = model.coef_.ravel()
         intercept = float(model.intercept_[0])

@@ -43,12 +43,14 @@ from metareview.screening.active import (
     Features,
     Learner,
     as_label_array,
+    balance_weights,
     fit_scores,
     query_order,
     record_text,
     tfidf_features,
 )
 from metareview.screening.stopping import order_labels
+from metareview.screening.svm import TopScores, fit_linear_svm
 
 __all__ = [
     "Metrics",
@@ -352,14 +354,15 @@ class SimulationResult:
                 "mean": self.mean_metrics(), "runs": [r.to_dict() for r in self.runs]}
 
 
-def read_labelled(path: str | Path, *, label: str = "label_included") -> tuple[list[str],
-                                                                             np.ndarray]:
+def read_labelled(path: str | Path, *, label: str = "label_included",
+                  warnings: list[str] | None = None) -> tuple[list[str], np.ndarray]:
     """Texts and 0/1 labels of a labelled dataset, for :func:`simulate`.
 
     Any format :func:`metareview.records.readers.read_records` reads: a spreadsheet (CSV, TSV,
     XLSX) with title, abstract and the ``label`` column (ASReview's datasets: ``1``/``0``,
     also ``include``/``exclude``), or RIS and the other reference formats with our export's
-    labels.
+    labels. Only title, abstract and label are read: an unreadable cell in another column (a
+    malformed DOI or year) is a warning, added to ``warnings`` when a list is given.
 
     Raises
     ------
@@ -373,7 +376,11 @@ def read_labelled(path: str | Path, *, label: str = "label_included") -> tuple[l
         raise InputError(f"{path}: no such file")
     fmt = detect_format(p.name, p.read_bytes()[:65536])
     mapping = {"label": label} if fmt in ("csv", "tsv", "xlsx") else None
-    batch = read_records(p, format=fmt, mapping=mapping)
+    # The source is named so that the reader does not warn that the file does not say it.
+    batch = read_records(p, format=fmt, mapping=mapping, source=p.name,
+                         fields_used=("title", "abstract", "label"))
+    if warnings is not None:
+        warnings.extend(batch.warnings)
     where = "row" if mapping else "line"
     for rec in batch.records:
         if rec.label is None:
@@ -400,6 +407,7 @@ def simulate(
     balance: bool | float = True,
     regularisation: float | None = None,
     batch_size: int = 1,
+    growth: float = 0.0,
     stop_at_last_relevant: bool = True,
     progress: Progress | None = None,
 ) -> SimulationResult:
@@ -424,6 +432,10 @@ def simulate(
         See :class:`~metareview.screening.active.Learner`.
     batch_size : int
         Records labelled between retrainings.
+    growth : float
+        Retrain less often as the labelled set grows: after ``max(batch_size, ceil(growth *
+        labelled))`` records, or at once after a relevant one. ``0`` (the default) retrains
+        after every batch, as ASReview does.
     stop_at_last_relevant : bool
         Stop when every relevant record is found (ASReview's default); the remaining records,
         all irrelevant, follow in the last ranking's order. Metrics are the same either way.
@@ -451,6 +463,8 @@ def simulate(
     y = y.astype(np.int64)
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: expected at least 1")
+    if not (math.isfinite(growth) and 0.0 <= growth < 1.0):
+        raise InputError(f"retraining growth {growth!r}: expected a share from 0 up to 1")
     if n_prior_included < 1 or n_prior_excluded < 1:
         # Without both classes the model cannot start; random screening is query="random".
         raise InputError("simulation priors: need at least 1 relevant and 1 irrelevant prior")
@@ -475,19 +489,20 @@ def simulate(
                 progress(s * n_rest + done, total)
 
         runs.append(_run(features, y, int(seed), learner, rel, irr, n_prior_included,
-                         n_prior_excluded, batch_size, stop_at_last_relevant, step))
+                         n_prior_excluded, batch_size, stop_at_last_relevant, step, growth))
     return SimulationResult(tuple(runs), learner, n, len(rel), batch_size, n_prior_included,
                             n_prior_excluded, features.to_dict())
 
 
 def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np.ndarray,
          irr: np.ndarray, n_inc: int, n_exc: int, batch_size: int, stop_early: bool,
-         step: Callable[[int], None]) -> SimulationRun:
+         step: Callable[[int], None], growth: float = 0.0) -> SimulationRun:
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     prior = np.concatenate([rng.choice(rel, n_inc, replace=False),
                             rng.choice(irr, n_exc, replace=False)])
     n = len(y)
+    X = features.matrix
     labelled = np.zeros(n, dtype=bool)
     labelled[prior] = True
     sequence = [prior]  # labelled rows in labelling order (kept as chunks)
@@ -497,25 +512,39 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
     n_done = 0
     n_retrains = 0
     n_rest = n - len(prior)
+    # The svm refits from its last solution and the certainty query re-scores only records
+    # that could reach the top (screening/svm.py); the others refit from scratch.
+    fast = learner.classifier == "svm" and learner.query == "certainty"
+    top = TopScores(X) if fast else None
+    wb: np.ndarray | None = None
+    scores = np.zeros(n)
     while n_done < n_rest:
         idx = np.concatenate(sequence)
+        pool_mask = ~labelled
+        quota = batch_size
+        if growth > 0:
+            quota = max(batch_size, math.ceil(growth * len(idx)))
+        quota = min(quota, n_rest - n_done)
         if learner.query == "random":
-            scores = np.zeros(n)  # the random baseline needs no model
-        else:
-            scores = fit_scores(features.matrix, idx, y[idx], learner, seed)
+            take = np.flatnonzero(pool_mask)[query_order(scores[pool_mask], "random", rng)]
+        elif top is not None:
+            yl = y[idx]
+            w = balance_weights(yl, learner.ratio)
+            cost = learner.strength * (np.ones(len(yl)) if w is None else w)
+            wb = fit_linear_svm(X[idx], yl, cost, start=wb)
             n_retrains += 1
-        pool = np.flatnonzero(~labelled)
-        if learner.query == "certainty" and batch_size < len(pool) // 4:
-            # Only the top batch is needed: partial sort, then the stable order among them.
-            s = -scores[pool]
-            part = np.argpartition(s, batch_size - 1)[:batch_size]
-            # Ties at the cut: take the lowest positions, as the full stable sort would.
-            cut = s[part].max()
-            cand = np.flatnonzero(s <= cut)
-            pos = cand[np.lexsort((cand, s[cand]))][:batch_size]
+            take = top.top(wb, pool_mask, quota)
         else:
-            pos = query_order(scores[pool], learner.query, rng, learner.mix_probability)
-        take = pool[pos[:batch_size]]
+            scores = fit_scores(X, idx, y[idx], learner, seed)
+            n_retrains += 1
+            pool = np.flatnonzero(pool_mask)
+            take = pool[query_order(scores[pool], learner.query, rng, learner.mix_probability)]
+        take = take[:quota]
+        if growth > 0 and quota > batch_size:
+            # Beyond the batch, a relevant record ends the stretch: retrain on it at once.
+            hits = np.flatnonzero(y[take[batch_size:]] == 1)
+            if len(hits):
+                take = take[: batch_size + hits[0] + 1]
         labelled[take] = True
         sequence.append(take)
         screened.append(take)
@@ -525,6 +554,8 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
         if stop_early and n_found == n_rel and n_done < n_rest:
             # Every relevant record is found: the rest follow in this ranking's order.
             rest = np.flatnonzero(~labelled)
+            if top is not None and wb is not None:
+                scores = top.full(wb)
             screened.append(rest[np.argsort(-scores[rest], kind="stable")])
             step(n_rest)
             break
