@@ -151,6 +151,10 @@ def simulate(
     n_prior_excluded: Annotated[int, typer.Option(help="Irrelevant prior records per run.")
                                 ] = 1,
     batch_size: Annotated[int, typer.Option(help="Records screened between retrainings.")] = 1,
+    retrain_growth: Annotated[float, typer.Option(
+        help="Retrain after this share of the labelled records (at least the batch size), or "
+             "at once after a relevant one; 0 retrains after every batch, as ASReview does.")
+    ] = 0.0,
     balance: Annotated[str, typer.Option(help="Class balancing: 'default' (the classifier's "
                                          "ratio), 'none', or a ratio such as 9.8.")
                        ] = "default",
@@ -184,7 +188,7 @@ def simulate(
         result = run_simulation(
             texts, labels, seeds=seed_list, n_prior_included=n_prior_included,
             n_prior_excluded=n_prior_excluded, classifier=classifier, query=query,
-            batch_size=batch_size, balance=balance_arg, progress=tick)
+            batch_size=batch_size, growth=retrain_growth, balance=balance_arg, progress=tick)
     if plot or plot_td:
         from metareview.report.screening_plots import recall_plot, time_to_discovery_plot
 

@@ -50,7 +50,7 @@ from metareview.screening.active import (
     tfidf_features,
 )
 from metareview.screening.stopping import order_labels
-from metareview.screening.svm import TopScores, fit_linear_svm
+from metareview.screening.svm import DENSE_MAX, Gram, TopScores, fit_linear_svm, fit_svm_gram
 
 __all__ = [
     "Metrics",
@@ -299,6 +299,8 @@ class SimulationResult:
     n_prior_included, n_prior_excluded : int
     features : dict
         The TF-IDF settings and matrix shape.
+    growth : float
+        Retraining growth (see :func:`simulate`); 0 retrains after every batch.
     """
 
     runs: tuple[SimulationRun, ...]
@@ -309,6 +311,7 @@ class SimulationResult:
     n_prior_included: int
     n_prior_excluded: int
     features: Mapping[str, Any] = field(default_factory=dict)
+    growth: float = 0.0
 
     def metric_values(self, name: str, key: float | None = None) -> np.ndarray:
         """One metric over the seeds, e.g. ``metric_values("wss", 0.95)`` or ``("loss")``."""
@@ -333,13 +336,20 @@ class SimulationResult:
                           "min": float(np.min(v)), "max": float(np.max(v))}
         return out
 
+    def retraining(self) -> str:
+        """When the model was retrained, in words."""
+        every = f"retrain every {self.batch_size} record(s)"
+        if not self.growth:
+            return every
+        return (f"{every} or {self.growth:.0%} of those labelled, whichever is more, and "
+                "after each relevant record")
+
     def summary(self) -> str:
         """Lines for people: settings and mean (SD) of the metrics over the seeds."""
         lines = [f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
                  f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
                  f"{self.n_prior_excluded} irrelevant",
-                 f"  model: {self.learner.summary()}, retrain every {self.batch_size} "
-                 "record(s)"]
+                 f"  model: {self.learner.summary()}, {self.retraining()}"]
         for label, s in self.mean_metrics().items():
             lines.append(f"  {label:<12} {s['mean']:.3f} (SD {s['sd']:.3f}, "
                          f"{s['min']:.3f}–{s['max']:.3f})")
@@ -349,6 +359,7 @@ class SimulationResult:
         """Plain values."""
         return {"n_records": self.n_records, "n_relevant": self.n_relevant,
                 "learner": self.learner.to_dict(), "batch_size": self.batch_size,
+                "growth": self.growth,
                 "n_prior_included": self.n_prior_included,
                 "n_prior_excluded": self.n_prior_excluded, "features": dict(self.features),
                 "mean": self.mean_metrics(), "runs": [r.to_dict() for r in self.runs]}
@@ -491,7 +502,7 @@ def simulate(
         runs.append(_run(features, y, int(seed), learner, rel, irr, n_prior_included,
                          n_prior_excluded, batch_size, stop_at_last_relevant, step, growth))
     return SimulationResult(tuple(runs), learner, n, len(rel), batch_size, n_prior_included,
-                            n_prior_excluded, features.to_dict())
+                            n_prior_excluded, features.to_dict(), growth)
 
 
 def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np.ndarray,
@@ -516,7 +527,9 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
     # that could reach the top (screening/svm.py); the others refit from scratch.
     fast = learner.classifier == "svm" and learner.query == "certainty"
     top = TopScores(X) if fast else None
+    gram = Gram(X) if fast else None
     wb: np.ndarray | None = None
+    theta: np.ndarray | None = None
     scores = np.zeros(n)
     while n_done < n_rest:
         idx = np.concatenate(sequence)
@@ -531,7 +544,13 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
             yl = y[idx]
             w = balance_weights(yl, learner.ratio)
             cost = learner.strength * (np.ones(len(yl)) if w is None else w)
-            wb = fit_linear_svm(X[idx], yl, cost, start=wb)
+            if len(idx) <= DENSE_MAX:
+                # Few labelled records: exact Newton steps through their inner products.
+                gram.extend(idx[len(gram.rows):])
+                theta = fit_svm_gram(gram.matrix, yl, cost, start=theta)
+                wb = np.append(X[idx].T @ theta, theta.sum())
+            else:
+                wb = fit_linear_svm(X[idx], yl, cost, start=wb)
             n_retrains += 1
             take = top.top(wb, pool_mask, quota)
         else:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from metareview.errors import InputError
 
@@ -146,6 +145,10 @@ def _check_total(y: np.ndarray, n_total: int) -> None:
 
 def _urn_cdf(k: np.ndarray, M: np.ndarray, K: np.ndarray, draws: np.ndarray,
              bias: float) -> np.ndarray:
+    # Imported here: scipy.stats takes longer to import than a small simulation takes to run,
+    # and only BUSCAR needs it.
+    from scipy import stats
+
     if bias == 1:
         return stats.hypergeom.cdf(k, M, K, draws)
     return stats.nchypergeom_wallenius.cdf(k, M, K, draws, bias)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy import sparse
 
-__all__ = ["TopScores", "fit_linear_svm"]
+__all__ = ["DENSE_MAX", "Gram", "TopScores", "fit_linear_svm", "fit_svm_gram"]
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     # numpy's own loop, not BLAS: OpenBLAS wakes its thread pool for long vectors, which costs
@@ -33,6 +33,8 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("i,i->", a, b))
 
 
+#: Up to this many labelled records the SVM is solved through their Gram matrix.
+DENSE_MAX = 800
 #: Newton stops when the gradient norm is below this share of its norm at zero.
 TOL = 1e-9
 _MAX_NEWTON = 100
@@ -69,11 +71,10 @@ def _pcg(matvec, rhs: np.ndarray, diag: np.ndarray, tol: float, max_iter: int) -
     return u
 
 
-def _step_length(w: np.ndarray, d: np.ndarray, z: np.ndarray, a: np.ndarray,
-                 c: np.ndarray) -> float:
+def _step_length(wd: float, dd: float, z: np.ndarray, a: np.ndarray, c: np.ndarray) -> float:
     """Minimise ``0.5 |w + t d|^2 + sum c max(0, z - t a)^2`` over ``t`` (a 1-D convex,
-    piecewise-quadratic function): safeguarded Newton on its derivative."""
-    wd, dd = _dot(w, d), _dot(d, d)
+    piecewise-quadratic function), given ``wd = w . d`` and ``dd = d . d``: safeguarded Newton
+    on its derivative."""
 
     def slope(t: float) -> tuple[float, float, float]:
         m = z - t * a
@@ -166,8 +167,106 @@ def fit_linear_svm(X: sparse.csr_matrix, y: np.ndarray, c: np.ndarray,
         d[:-1] += Xi.T @ u
         d[-1] += u.sum()
         a = sign * (X @ d[:-1] + d[-1])
-        wb = wb + _step_length(wb, d, z, a, c) * d
+        wb = wb + _step_length(_dot(wb, d), _dot(d, d), z, a, c) * d
     return wb
+
+
+class Gram:
+    """Inner products ``x_i . x_j + 1`` of the labelled records, grown as records are labelled.
+
+    With it the SVM is solved in the space of the labelled records (:func:`fit_svm_gram`):
+    exact Newton steps by Cholesky factorisation instead of iterations over the terms, cheap
+    while the labelled records are a few thousand. Rows are kept in the order they were added.
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix
+        All records.
+    """
+
+    def __init__(self, X: sparse.csr_matrix) -> None:
+        self.X = X
+        self.rows = np.zeros(0, dtype=np.int64)
+        self._k = np.zeros((0, 0))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """``K + 1`` for the rows added so far (a view)."""
+        m = len(self.rows)
+        return self._k[:m, :m]
+
+    def extend(self, rows: np.ndarray) -> None:
+        """Add records (row indices of ``X``), computing only their new inner products."""
+        rows = np.asarray(rows, dtype=np.int64)
+        m, b = len(self.rows), len(rows)
+        if m + b > len(self._k):  # room doubles, so copying stays linear overall
+            size = max(2 * len(self._k), m + b, 64)
+            grown = np.zeros((size, size))
+            grown[:m, :m] = self._k[:m, :m]
+            self._k = grown
+        new = self.X[rows]
+        every = np.concatenate([self.rows, rows])
+        block = (new @ self.X[every].T).toarray() + 1.0
+        self._k[m:m + b, :m + b] = block
+        self._k[:m, m:m + b] = block[:, :m].T
+        self.rows = every
+
+
+def fit_svm_gram(K: np.ndarray, y: np.ndarray, c: np.ndarray,
+                 start: np.ndarray | None = None, tol: float = TOL) -> np.ndarray:
+    """:func:`fit_linear_svm` solved through the Gram matrix of the training records.
+
+    The solution is ``w = X' theta`` and ``b = sum(theta)`` (the representer theorem); on the
+    records inside the margin (the active set ``I``) a Newton step solves
+    ``(K_II + diag(1 / (2 c_I))) theta_I = sign_I`` exactly by Cholesky factorisation, and an
+    exact line search along the segment to it keeps the finite Newton method convergent when
+    the active set changes (Keerthi and DeCoste 2005, JMLR 6:341).
+
+    Parameters
+    ----------
+    K : numpy.ndarray
+        ``x_i . x_j + 1`` for the training records (:class:`Gram`).
+    y, c, tol
+        As for :func:`fit_linear_svm`.
+    start : numpy.ndarray, optional
+        A starting ``theta``; shorter than the records when records were added since (the new
+        ones start at 0, which leaves ``w`` where the last solution put it).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``theta``, one coefficient per training record.
+    """
+    m = len(y)
+    sign = np.where(np.asarray(y) == 1, 1.0, -1.0)
+    c = np.asarray(c, dtype=np.float64)
+    theta = np.zeros(m)
+    if start is not None:
+        theta[: len(start)] = start
+    f = K @ theta
+    g0_vec = 2.0 * c * sign
+    g0 = math.sqrt(max(_dot(g0_vec, K @ g0_vec), 0.0))
+    stop = tol * max(g0, 1e-300)
+    for _ in range(_MAX_NEWTON):
+        z = 1.0 - sign * f
+        # The primal gradient is X' r (r below), so its norm is sqrt(r' K r).
+        r = theta - 2.0 * c * np.maximum(z, 0.0) * sign
+        if math.sqrt(max(_dot(r, K @ r), 0.0)) <= stop:
+            break
+        on = np.flatnonzero(z > 0)
+        target = np.zeros(m)
+        if len(on):
+            A = K[np.ix_(on, on)]
+            A[np.diag_indices_from(A)] += 0.5 / c[on]
+            # numpy's LU rather than scipy's Cholesky: twice the arithmetic, but at the sizes
+            # this path is used for, less than importing scipy.linalg costs.
+            target[on] = np.linalg.solve(A, sign[on])
+        step = target - theta
+        df = K @ step
+        t = _step_length(_dot(theta, df), _dot(step, df), z, sign * df, c)
+        theta = theta + t * step
+        f = f + t * df
+    return theta
 
 
 class TopScores:
