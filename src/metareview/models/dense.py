@@ -1,0 +1,426 @@
+"""The intercept-only model of many groups on a dense (G, kmax) layout: the lean hot path.
+
+Most batches are intercept-only, where every quantity of ``rma.uni`` is a weighted sum over a
+group's studies. :mod:`metareview.models.core` stores groups one after another and sums with
+``np.add.reduceat``, spreading per-group values back with ``np.repeat``; here the studies of
+group g are row g of a (G, kmax) array, so a per-group value reaches its studies by
+broadcasting and a group sum is a matrix-vector product (``A @ 1``) or a row-wise
+``einsum``, several times faster than ``reduceat`` for short groups. Groups of equal size are
+a reshape of the flat arrays (no copy); ragged groups are padded with ``y = 0`` and
+``v = inf``, so a padding cell has weight ``1 / (v + tau^2) = 0`` in every weighted sum, and the
+few unweighted sums use a mask.
+
+The estimators are the same algorithms as :mod:`metareview.models.tau2` (the same starts, steps,
+stopping rules and checks); the rare groups that need its fallbacks (bracketing of ML/REML,
+Brent's method for PM/EB) are handed to those functions on the flat layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metareview.models.core import _LOG2PI, Data, Groups
+from metareview.models.tau2 import (
+    _GRID,
+    _MAXITER,
+    _NEAR,
+    _RTOL,
+)
+from metareview.models.tau2 import _solve_q as _solve_q_flat
+
+#: Methods with a dense implementation; the others take the general path.
+METHODS = frozenset({"FE", "DL", "HS", "HE", "REML", "ML", "PM", "EB"})
+
+#: Longest group summed by BLAS/einsum; longer rows use numpy's pairwise summation, as the
+#: flat path does for one long group (it keeps the rounding error of k = 10^6 sums small).
+_SHORT = 256
+
+#: Cells per block of rows in a sweep: a block's few temporaries stay in the L2 cache, which
+#: makes each pass over the data about three times faster than on whole (G, kmax) arrays.
+_BLOCK = 1 << 15
+
+
+class Dense:
+    """G groups of studies as rows of (G, kmax) arrays ``Y``, ``V`` (padding: 0 and inf).
+
+    ``mask`` is the boolean array of real cells, or None when every group has kmax studies.
+    """
+
+    __slots__ = ("G", "K", "V", "Y", "k", "mask", "ones")
+
+    def __init__(self, Y: np.ndarray, V: np.ndarray, k: np.ndarray, mask: np.ndarray | None):
+        self.Y, self.V, self.mask = Y, V, mask
+        self.k = k  # float
+        self.G, self.K = Y.shape
+        self.ones = np.ones(self.K)
+
+    @classmethod
+    def layout(cls, y: np.ndarray, v: np.ndarray, groups: Groups) -> Dense:
+        """The dense layout of flat arrays (a view when all groups have the same size)."""
+        k, G = groups.k, groups.G
+        K = int(k.max()) if G else 0
+        if G == 0 or int(k.min()) == K:
+            return cls(y.reshape(G, K), v.reshape(G, K), k.astype(float), None)
+        col = np.arange(groups.n) - groups.expand(groups.starts)
+        row = groups.expand(np.arange(G))
+        Y = np.zeros((G, K))
+        V = np.full((G, K), np.inf)
+        mask = np.zeros((G, K), dtype=bool)
+        Y[row, col], V[row, col], mask[row, col] = y, v, True
+        return cls(Y, V, k.astype(float), mask)
+
+    @staticmethod
+    def worthwhile(groups: Groups) -> bool:
+        """Whether padding to the largest group costs at most about twice the studies."""
+        return groups.G > 0 and groups.G * int(groups.k.max()) <= 2 * groups.n + 64
+
+    def sum(self, A: np.ndarray) -> np.ndarray:
+        """Row sums."""
+        return A @ self.ones if self.K <= _SHORT else A.sum(axis=1)
+
+    def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Row sums of ``A * B``."""
+        if self.K <= _SHORT:
+            return np.einsum("ij,ij->i", A, B)
+        return (A * B).sum(axis=1)
+
+    def select(self, idx: np.ndarray | slice) -> Dense:
+        """The groups ``idx`` (a slice is a view)."""
+        return Dense(self.Y[idx], self.V[idx], self.k[idx],
+                     None if self.mask is None else self.mask[idx])
+
+    def flat(self, idx: np.ndarray | None = None) -> Data:
+        """Groups ``idx`` (all by default) in the flat layout of :mod:`metareview.models.core`."""
+        sub = self if idx is None else self.select(idx)
+        if sub.mask is None:
+            y, v = sub.Y.ravel(), sub.V.ravel()
+        else:
+            y, v = sub.Y[sub.mask], sub.V[sub.mask]
+        return Data(y, v, None, Groups(sub.k.astype(np.int64)))
+
+    def unflatten(self, values: np.ndarray) -> np.ndarray:
+        """A (G, kmax) array's real cells in flat (storage) order."""
+        return values.ravel() if self.mask is None else values[self.mask]
+
+
+# ---------------------------------------------------------------------------------------------
+# One pass over the data: the weighted sums of the intercept-only fit at tau^2
+def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
+                 t: np.ndarray | None, need: frozenset[str]) -> dict[str, np.ndarray]:
+    """:func:`sweep` of the rows ``Y``, ``V`` (``d`` gives the row width and the summation)."""
+    T = V if t is None else V + t[:, None]
+    out: dict[str, np.ndarray] = {}
+    if "logv" in need:
+        out["logv"] = (d.sum(np.log(T)) if mask is None else
+                       d.sum(np.log(T, out=np.zeros_like(T), where=mask)))
+    W = 1.0 / T if t is None else np.reciprocal(T, out=T)  # T is a temporary unless FE
+    s1 = out["s1"] = d.sum(W)
+    if need & {"beta", "rss", "see", "swe"}:
+        beta = out["beta"] = d.dot(W, Y) / s1
+        R = Y - beta[:, None]
+        E = W * R  # Py
+        if "rss" in need:
+            out["rss"] = d.dot(E, R)
+        out["see"] = d.dot(E, E)
+        if "swe" in need:
+            out["swe"] = d.dot(W, E)
+            out["swee"] = np.einsum("ij,ij,ij->i", W, E, E) if d.K <= _SHORT else d.sum(W * E * E)
+    if need & {"s2", "s3"}:
+        out["s2"] = d.dot(W, W)
+        if "s3" in need:
+            out["s3"] = np.einsum("ij,ij,ij->i", W, W, W) if d.K <= _SHORT else d.sum(W * W * W)
+    if "weights" in need:
+        out["weights"] = W * (100 / s1)[:, None]
+    return out
+
+
+def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
+    """Per-group sums of the weighted fit with weights ``W = 1 / (v + t)`` (``t`` None: FE).
+
+    Any of ``s1 = sum W``, ``beta``, ``rss = sum W R^2`` (``R = y - beta``), ``see = sum (W R)^2``
+    (``y'PPy``), ``swe = sum W^2 R`` with ``swee = sum W^3 R^2``, ``s2 = sum W^2``,
+    ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per cell); ``s1``
+    is always there. Done in blocks of rows that stay in cache.
+    """
+    want = frozenset(need)
+    B = max(1, _BLOCK // max(d.K, 1))
+    if d.G <= B:
+        return _sweep_block(d, d.Y, d.V, d.mask, t, want)
+    out: dict[str, np.ndarray] = {}
+    for i in range(0, d.G, B):
+        rows = slice(i, i + B)
+        part = _sweep_block(d, d.Y[rows], d.V[rows], None if d.mask is None else d.mask[rows],
+                            None if t is None else t[rows], want)
+        if not out:
+            out = {name: np.empty((d.G, *a.shape[1:])) for name, a in part.items()}
+        for name, a in part.items():
+            out[name][rows] = a
+    return out
+
+
+def traces(m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``tr(P) = S_1 - S_2/S_1`` and ``tr(PP)`` from a sweep's ``s1, s2, s3``."""
+    s1, s2 = m["s1"], m["s2"]
+    return s1 - s2 / s1, s2 - 2 * m["s3"] / s1 + (s2 / s1) ** 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Score and curvature of ML/REML (tau2._terms for the intercept-only model)
+def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
+    m = sweep(d, t, "see", "swe", "s2", "s3")
+    s1, s2 = m["s1"], m["s2"]
+    if method == "ML":
+        score, info = m["see"] - s1, s2
+    else:
+        score = m["see"] - (s1 - s2 / s1)
+        info = traces(m)[1]
+    rss3 = m["swee"] - m["swe"] ** 2 / s1
+    return score, info, 2 * rss3 - info
+
+
+def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
+    m = sweep(d, t, "see", "s2")
+    s1 = m["s1"]
+    return m["see"] - (s1 if method == "ML" else s1 - m["s2"] / s1)
+
+
+def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+    """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
+
+    The groups still iterating are copied out (cheap in this layout) once fewer than 60% of
+    the current sub-problem are live, so late iterations cost what the slow groups cost.
+    """
+    G = d.G
+    tau2 = np.maximum(start, 0.0)
+    conv = np.zeros(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    sub, ids, live = d, np.arange(G), np.ones(G, dtype=bool)
+    for it in range(1, _MAXITER + 1):
+        if live.sum() < 0.6 * len(live):
+            keep = np.flatnonzero(live)
+            sub, ids, live = sub.select(keep), ids[keep], live[keep]
+        t = tau2[ids]
+        score, info, hess = _terms(sub, t, method)
+        adj = score / info
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = score / hess
+        use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
+        adj = np.where(use, newton, adj)
+        iters[ids[live]] = it
+        bad = ~np.isfinite(adj)
+        neg = ~bad & (t + adj < 0)
+        at_zero = neg & (score0[ids] <= 0)
+        halve = neg & ~at_zero
+        while halve.any():
+            adj[halve] /= 2
+            halve &= t + adj < 0
+        new = np.where(at_zero, 0.0, t + adj)
+        step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+        upd = live & ~bad
+        tau2[ids[upd]] = new[upd]
+        conv[ids[live & (at_zero | step_ok)]] = True
+        live &= ~(bad | at_zero | step_ok)
+        if not live.any():
+            break
+    return tau2, conv, iters
+
+
+def _ols_rss(d: Dense) -> np.ndarray:
+    """Residual sum of squares of the unweighted intercept-only fit."""
+    R = d.Y - (d.sum(d.Y) / d.k)[:, None]
+    if d.mask is not None:
+        R *= d.mask
+    return d.dot(R, R)
+
+
+def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), and its SE."""
+    kp = d.k - 1
+    V = d.V if d.mask is None else np.where(d.mask, d.V, 0.0)
+    sv = d.sum(V)
+    trpv = sv * (1 - 1 / d.k)
+    tau2 = np.maximum(0.0, (_ols_rss(d) - trpv) / kp)
+    if not se:
+        return tau2, None
+    sv2 = d.dot(V, V)
+    trpvpv = sv2 - 2 * sv2 / d.k + sv**2 / d.k**2
+    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2)
+
+
+def _score_grid(d: Dense, grid: np.ndarray, method: str) -> np.ndarray:
+    """The score of every group at each of its m points ``grid`` (G x m), in one pass over a
+    (G, m, kmax) array (in blocks of groups, so the temporaries stay small)."""
+    G, m = grid.shape
+    out = np.empty((G, m))
+    B = max(1, _BLOCK // max(m * d.K, 1))
+    for i in range(0, G, B):
+        rows = slice(i, i + B)
+        Y = d.Y[rows, None, :]
+        W = 1.0 / (d.V[rows, None, :] + grid[rows, :, None])
+        s1 = W.sum(axis=2)
+        E = W * (Y - ((W * Y).sum(axis=2) / s1)[:, :, None])
+        s2 = (W * W).sum(axis=2)
+        see = (E * E).sum(axis=2)
+        out[rows] = see - (s1 if method == "ML" else s1 - s2 / s1)
+    return out
+
+
+def log_likelihood(d: Dense, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    """core.log_likelihood of the intercept-only model."""
+    m = sweep(d, tau2, "rss", "logv")
+    if not reml:
+        return -0.5 * d.k * _LOG2PI - 0.5 * m["logv"] - 0.5 * m["rss"]
+    return (-0.5 * (d.k - 1) * _LOG2PI + 0.5 * np.log(d.k) - 0.5 * m["logv"]
+            - 0.5 * np.log(m["s1"]) - 0.5 * m["rss"])
+
+
+def _bracket(d: Dense, method: str) -> np.ndarray:
+    """tau2._bracket_ml: the global maximiser over tau^2 >= 0 of every group's (restricted)
+    likelihood, from the sign changes of the score on an 81-point grid.
+
+    Each sign change is narrowed by multisection (16 points at a time, so about 12 rounds
+    instead of bisection's 50) to the same width, 4 eps relative, keeping a positive score
+    at its lower end and a non-positive one at its upper end.
+    """
+    G, reml = d.G, method == "REML"
+    vmax = d.V.max(axis=1) if d.mask is None else np.where(d.mask, d.V, -np.inf).max(axis=1)
+    hi = np.maximum(_ols_rss(d) / d.k + vmax, 1e-8)
+    for _ in range(200):
+        up = _score(d, hi, method) >= 0
+        if not up.any():
+            break
+        hi[up] *= 2.0
+    grid = np.column_stack([np.zeros(G), hi[:, None] * np.geomspace(1e-10, 1.0, 80)[None, :]])
+    vals = _score_grid(d, grid, method)
+    gi, ji = np.nonzero((vals[:, :-1] > 0) & (vals[:, 1:] <= 0))
+    best = np.zeros(G)
+    if not len(gi):
+        return best
+    lo, up = grid[gi, ji], grid[gi, ji + 1]
+    sub = d.select(gi)  # one copy of its group per sign change
+    frac = np.arange(1, 17) / 17.0
+    for _ in range(200):
+        wide = up - lo > 4 * np.finfo(float).eps * up
+        if not wide.any():
+            break
+        pts = lo[:, None] + (up - lo)[:, None] * frac[None, :]
+        neg = _score_grid(sub, pts, method) <= 0
+        j = np.where(neg.any(axis=1), neg.argmax(axis=1), len(frac))  # first point at or past
+        n = np.arange(len(lo))
+        new_lo = np.where(j > 0, pts[n, np.maximum(j - 1, 0)], lo)
+        new_up = np.where(j < len(frac), pts[n, np.minimum(j, len(frac) - 1)], up)
+        lo, up = np.where(wide, new_lo, lo), np.where(wide, new_up, up)
+    roots = 0.5 * (lo + up)
+    ll = log_likelihood(sub, roots, reml)
+    better = ll > log_likelihood(d, best, reml)[gi]
+    order = np.flatnonzero(better)[np.argsort(ll[better])]  # ascending: the highest is set last
+    best[gi[order]] = roots[order]
+    return best
+
+
+def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """tau2._maximise: Fisher scoring from the HE estimate, the check that its maximum is the
+    only one, and bracketing (on the flat layout) where it is not."""
+    score0 = fe["see"] - (fe["s1"] if method == "ML" else traces(fe)[0])  # the score at 0
+    tau2, conv, iters = _fisher(d, _hedges(d)[0], method, score0)
+    solver = np.full(d.G, "Fisher scoring", dtype=object)
+    inner = conv & (tau2 > 0)
+    conv[inner & (score0 < 0)] = False
+    idx = np.flatnonzero(inner & (score0 >= 0))
+    if len(idx):
+        sub, base = d.select(idx), tau2[idx]
+        fail = np.zeros(len(idx), dtype=bool)
+        for m in _NEAR:  # below the maximum the score is positive, above it negative
+            s = _score(sub, base * m, method)
+            fail |= (s < 0) if m < 1 else (s > 0)
+        conv[idx[fail]] = False
+    idx = np.flatnonzero(conv & (tau2 == 0))
+    if len(idx):
+        sub = d.select(idx)
+        high = 2 * _ols_rss(sub) / (sub.k - 1)
+        fail = np.zeros(len(idx), dtype=bool)
+        for m in _GRID:
+            fail |= _score(sub, high * m, method) > 0
+        conv[idx[fail]] = False
+    redo = np.flatnonzero(~conv)
+    if len(redo):
+        tau2[redo] = _bracket(d.select(redo), method)
+        conv[redo] = True
+        solver[redo] = "bracketing"
+    return tau2, conv, iters, solver
+
+
+def _solve_q(d: Dense, target: np.ndarray) -> tuple[np.ndarray, ...]:
+    """tau2._solve_q: Newton from 0 on the convex decreasing ``Q(tau^2) = target``; groups it
+    does not settle go to the flat solver (which adds Brent's method)."""
+    G = d.G
+    tau2 = np.zeros(G)
+    conv = np.zeros(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    solver = np.full(G, "Newton (generalised Q)", dtype=object)
+    sub, ids, live = d, np.arange(G), np.ones(G, dtype=bool)
+    for it in range(1, _MAXITER + 1):
+        if live.sum() < 0.6 * len(live):
+            keep = np.flatnonzero(live)
+            sub, ids, live = sub.select(keep), ids[keep], live[keep]
+        t = tau2[ids]
+        fit = sweep(sub, t, "rss", "see")
+        f = fit["rss"] - target[ids]
+        iters[ids[live]] = it
+        stop = f <= 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = f / fit["see"]
+        new = np.where(stop, t, t + step)
+        small = ~stop & (np.abs(step) <= 1e-14 + _RTOL * new)
+        bad = ~np.isfinite(new)
+        upd = live & ~bad
+        tau2[ids[upd]] = new[upd]
+        conv[ids[live & (stop | small)]] = True
+        live &= ~(stop | small | bad)
+        if not live.any():
+            break
+    redo = np.flatnonzero(~conv)
+    if len(redo):
+        t2, c2, it2, s2 = _solve_q_flat(d.flat(redo), target[redo])
+        tau2[redo], conv[redo], iters[redo], solver[redo] = t2, c2, it2, s2
+    return tau2, conv, iters, solver
+
+
+def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """tau^2 of every group by ``method`` (a code of :data:`METHODS`), given the fixed-effect fit
+    ``fe`` (a :func:`sweep` at 0 with ``rss, see, s2, s3``): ``tau2, se, converged,
+    iterations, solver``.
+
+    ``se`` is None for ML, REML, PM and EB, whose standard errors come from the fit at tau^2,
+    which the caller makes anyway.
+    """
+    G = d.G
+    k = d.k
+    kp = k - 1
+    ones, zeros = np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64)
+    closed = np.full(G, "closed form", dtype=object)
+    if method == "FE":
+        return np.zeros(G), np.full(G, np.nan), ones, zeros, closed
+    if method in ("DL", "HS"):
+        tr, tr2 = traces(fe)
+        q = fe["rss"]
+        if method == "HS":
+            denom = fe["s1"]
+            tau2 = np.maximum(0.0, (q - k) / denom)
+        else:
+            denom = tr
+            tau2 = np.maximum(0.0, (q - kp) / denom)
+        se = np.sqrt((2 * kp + 4 * tau2 * tr + 2 * tau2**2 * tr2) / denom**2)
+        return tau2, se, ones, zeros, closed
+    if method == "HE":
+        tau2, se = _hedges(d, se=True)
+        return tau2, se, ones, zeros, closed
+    if method in ("REML", "ML"):
+        tau2, conv, iters, solver = _maximise(d, method, fe)
+        return tau2, None, conv, iters, solver
+    tau2, conv, iters, solver = _solve_q(d, kp)  # PM, EB
+    return tau2, None, conv, iters, solver
+
+
+__all__ = ["METHODS", "Dense", "estimate", "sweep", "traces"]
