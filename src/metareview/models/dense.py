@@ -1,18 +1,18 @@
-"""The intercept-only model of many groups on a dense (G, kmax) layout: the lean hot path.
+"""The intercept-only model of many groups on a dense (kmax, G) layout: the lean hot path.
 
 Most batches are intercept-only, where every quantity of ``rma.uni`` is a weighted sum over a
 group's studies. :mod:`metareview.models.core` stores groups one after another and sums with
 ``np.add.reduceat``, spreading per-group values back with ``np.repeat``; here the studies of
-group g are row g of a (G, kmax) array, so a per-group value reaches its studies by
-broadcasting and a group sum is a matrix-vector product (``A @ 1``) or a row-wise
-``einsum``, several times faster than ``reduceat`` for short groups. Groups of equal size are
-a reshape of the flat arrays (no copy); ragged groups are padded with ``y = 0`` and
-``v = inf``, so a padding cell has weight ``1 / (v + tau^2) = 0`` in every weighted sum, and the
-few unweighted sums use a mask.
+group g are column g of a (kmax, G) array, so a per-group value reaches its studies by
+broadcasting along rows (long, contiguous inner loops) and a group sum is a vector-matrix
+sum or ``einsum`` along the columns, several times faster than ``reduceat`` for
+short groups. Passes over the data run in blocks of columns whose temporaries stay in cache.
+Ragged groups are padded with ``y = 0`` and ``v = inf``, so a padding cell has weight
+``1 / (v + tau^2) = 0`` in every weighted sum; the few unweighted sums use a mask.
 
 The estimators are the same algorithms as :mod:`metareview.models.tau2` (the same starts, steps,
-stopping rules and checks); the rare groups that need its fallbacks (bracketing of ML/REML,
-Brent's method for PM/EB) are handed to those functions on the flat layout.
+stopping rules and checks). Groups that Newton's method does not settle for PM/EB go to its
+solver (which adds Brent's method); the ML/REML bracketing fallback is redone here on the grid.
 """
 
 from __future__ import annotations
@@ -20,117 +20,128 @@ from __future__ import annotations
 import numpy as np
 
 from metareview.models.core import _LOG2PI, Data, Groups
-from metareview.models.tau2 import (
-    _GRID,
-    _MAXITER,
-    _NEAR,
-    _RTOL,
-)
+from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _RTOL
 from metareview.models.tau2 import _solve_q as _solve_q_flat
 
 #: Methods with a dense implementation; the others take the general path.
 METHODS = frozenset({"FE", "DL", "HS", "HE", "REML", "ML", "PM", "EB"})
 
-#: Longest group summed by BLAS/einsum; longer rows use numpy's pairwise summation, as the
-#: flat path does for one long group (it keeps the rounding error of k = 10^6 sums small).
-_SHORT = 256
+#: Largest group for this layout: longer groups take the flat path, whose sums of one long
+#: group are pairwise (smaller rounding error at k = 10^6).
+KMAX = 256
 
-#: Cells per block of rows in a sweep: a block's few temporaries stay in the L2 cache, which
-#: makes each pass over the data about three times faster than on whole (G, kmax) arrays.
-_BLOCK = 1 << 15
+#: Cells per block of columns in a pass: a block's temporaries stay in the L2 cache, which
+#: makes a pass over the data two to three times faster than on whole (kmax, G) arrays.
+_BLOCK = 1 << 14
 
 
 class Dense:
-    """G groups of studies as rows of (G, kmax) arrays ``Y``, ``V`` (padding: 0 and inf).
+    """G groups of studies as the columns of (kmax, G) arrays ``Y``, ``V`` (padding: 0, inf).
 
     ``mask`` is the boolean array of real cells, or None when every group has kmax studies.
     """
 
-    __slots__ = ("G", "K", "V", "Y", "k", "mask", "ones")
+    __slots__ = ("G", "K", "V", "Y", "k", "mask")
 
-    def __init__(self, Y: np.ndarray, V: np.ndarray, k: np.ndarray, mask: np.ndarray | None):
+    def __init__(self, Y: np.ndarray, V: np.ndarray, k: np.ndarray, mask: np.ndarray | None
+                 ) -> None:
         self.Y, self.V, self.mask = Y, V, mask
         self.k = k  # float
-        self.G, self.K = Y.shape
-        self.ones = np.ones(self.K)
+        self.K, self.G = Y.shape
 
     @classmethod
     def layout(cls, y: np.ndarray, v: np.ndarray, groups: Groups) -> Dense:
-        """The dense layout of flat arrays (a view when all groups have the same size)."""
+        """The dense layout of flat arrays (group-major, as :class:`~.core.Groups`)."""
         k, G = groups.k, groups.G
         K = int(k.max()) if G else 0
         if G == 0 or int(k.min()) == K:
-            return cls(y.reshape(G, K), v.reshape(G, K), k.astype(float), None)
-        col = np.arange(groups.n) - groups.expand(groups.starts)
-        row = groups.expand(np.arange(G))
-        Y = np.zeros((G, K))
-        V = np.full((G, K), np.inf)
-        mask = np.zeros((G, K), dtype=bool)
+            return cls(np.ascontiguousarray(y.reshape(G, K).T),
+                       np.ascontiguousarray(v.reshape(G, K).T), k.astype(float), None)
+        col = groups.expand(np.arange(G))
+        row = np.arange(groups.n) - groups.expand(groups.starts)
+        Y = np.zeros((K, G))
+        V = np.full((K, G), np.inf)
+        mask = np.zeros((K, G), dtype=bool)
         Y[row, col], V[row, col], mask[row, col] = y, v, True
         return cls(Y, V, k.astype(float), mask)
 
     @staticmethod
     def worthwhile(groups: Groups) -> bool:
-        """Whether padding to the largest group costs at most about twice the studies."""
-        return groups.G > 0 and groups.G * int(groups.k.max()) <= 2 * groups.n + 64
+        """Whether the groups are short and padding them costs at most about twice the studies."""
+        if groups.G == 0:
+            return False
+        K = int(groups.k.max())
+        return K <= KMAX and groups.G * K <= 2 * groups.n + 64
 
-    def sum(self, A: np.ndarray) -> np.ndarray:
-        """Row sums."""
-        return A @ self.ones if self.K <= _SHORT else A.sum(axis=1)
+    @staticmethod
+    def sum(A: np.ndarray) -> np.ndarray:
+        """Column sums, each added in row order whatever the other columns (BLAS's ``1 @ A``
+        is not: its rounding depends on a column's place), so a group's results do not
+        depend on the batch it is in."""
+        if A.shape[1] == 1:  # numpy sums a single column pairwise: make it two
+            return np.repeat(A, 2, axis=1).sum(axis=0)[:1]
+        return A.sum(axis=0)
 
-    def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Row sums of ``A * B``."""
-        if self.K <= _SHORT:
-            return np.einsum("ij,ij->i", A, B)
-        return (A * B).sum(axis=1)
+    @staticmethod
+    def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Column sums of ``A * B`` (in row order, as :meth:`sum`)."""
+        if A.shape[1] == 1:
+            return np.einsum("ij,ij->j", np.repeat(A, 2, axis=1), np.repeat(B, 2, axis=1))[:1]
+        return np.einsum("ij,ij->j", A, B)
 
     def select(self, idx: np.ndarray | slice) -> Dense:
-        """The groups ``idx`` (a slice is a view)."""
-        return Dense(self.Y[idx], self.V[idx], self.k[idx],
-                     None if self.mask is None else self.mask[idx])
+        """The groups ``idx`` (a slice is a view). Copies are C-ordered (``Y[:, idx]`` would
+        be Fortran-ordered, and numpy sums a contiguous column pairwise: other rounding)."""
+        if isinstance(idx, slice):
+            return Dense(self.Y[:, idx], self.V[:, idx], self.k[idx],
+                         None if self.mask is None else self.mask[:, idx])
+        return Dense(np.take(self.Y, idx, axis=1), np.take(self.V, idx, axis=1), self.k[idx],
+                     None if self.mask is None else np.take(self.mask, idx, axis=1))
 
     def flat(self, idx: np.ndarray | None = None) -> Data:
         """Groups ``idx`` (all by default) in the flat layout of :mod:`metareview.models.core`."""
         sub = self if idx is None else self.select(idx)
-        if sub.mask is None:
-            y, v = sub.Y.ravel(), sub.V.ravel()
-        else:
-            y, v = sub.Y[sub.mask], sub.V[sub.mask]
-        return Data(y, v, None, Groups(sub.k.astype(np.int64)))
+        return Data(sub.unflatten(sub.Y), sub.unflatten(sub.V), None,
+                    Groups(sub.k.astype(np.int64)))
 
     def unflatten(self, values: np.ndarray) -> np.ndarray:
-        """A (G, kmax) array's real cells in flat (storage) order."""
-        return values.ravel() if self.mask is None else values[self.mask]
+        """A (kmax, G) array's real cells in flat (group-major) order."""
+        return values.T.ravel() if self.mask is None else values.T[self.mask.T]
+
+    def blocks(self, m: int = 1):
+        """Slices of columns for passes with ``m`` points per group."""
+        B = max(1, _BLOCK // max(self.K * m, 1))
+        return [slice(i, i + B) for i in range(0, self.G, B)] if self.G > B else [slice(None)]
 
 
 # ---------------------------------------------------------------------------------------------
 # One pass over the data: the weighted sums of the intercept-only fit at tau^2
 def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
                  t: np.ndarray | None, need: frozenset[str]) -> dict[str, np.ndarray]:
-    """:func:`sweep` of the rows ``Y``, ``V`` (``d`` gives the row width and the summation)."""
-    T = V if t is None else V + t[:, None]
+    """:func:`sweep` of the columns ``Y``, ``V``."""
+    T = V if t is None else V + t
     out: dict[str, np.ndarray] = {}
     if "logv" in need:
-        out["logv"] = (d.sum(np.log(T)) if mask is None else
-                       d.sum(np.log(T, out=np.zeros_like(T), where=mask)))
+        out["logv"] = d.sum(np.log(T) if mask is None else
+                            np.log(T, out=np.zeros_like(T), where=mask))
     W = 1.0 / T if t is None else np.reciprocal(T, out=T)  # T is a temporary unless FE
     s1 = out["s1"] = d.sum(W)
     if need & {"beta", "rss", "see", "swe"}:
         beta = out["beta"] = d.dot(W, Y) / s1
-        R = Y - beta[:, None]
+        R = Y - beta
         E = W * R  # Py
         if "rss" in need:
             out["rss"] = d.dot(E, R)
         out["see"] = d.dot(E, E)
         if "swe" in need:
             out["swe"] = d.dot(W, E)
-            out["swee"] = np.einsum("ij,ij,ij->i", W, E, E) if d.K <= _SHORT else d.sum(W * E * E)
+            out["swee"] = d.dot(W, E * E)
     if need & {"s2", "s3"}:
         out["s2"] = d.dot(W, W)
         if "s3" in need:
-            out["s3"] = np.einsum("ij,ij,ij->i", W, W, W) if d.K <= _SHORT else d.sum(W * W * W)
+            out["s3"] = d.dot(W * W, W)
     if "weights" in need:
-        out["weights"] = W * (100 / s1)[:, None]
+        out["weights"] = W * (100 / s1)
     return out
 
 
@@ -140,21 +151,21 @@ def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
     Any of ``s1 = sum W``, ``beta``, ``rss = sum W R^2`` (``R = y - beta``), ``see = sum (W R)^2``
     (``y'PPy``), ``swe = sum W^2 R`` with ``swee = sum W^3 R^2``, ``s2 = sum W^2``,
     ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per cell); ``s1``
-    is always there. Done in blocks of rows that stay in cache.
+    is always there.
     """
     want = frozenset(need)
-    B = max(1, _BLOCK // max(d.K, 1))
-    if d.G <= B:
+    blocks = d.blocks()
+    if len(blocks) == 1:
         return _sweep_block(d, d.Y, d.V, d.mask, t, want)
     out: dict[str, np.ndarray] = {}
-    for i in range(0, d.G, B):
-        rows = slice(i, i + B)
-        part = _sweep_block(d, d.Y[rows], d.V[rows], None if d.mask is None else d.mask[rows],
-                            None if t is None else t[rows], want)
+    for cols in blocks:
+        part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
+                            None if d.mask is None else d.mask[:, cols],
+                            None if t is None else t[cols], want)
         if not out:
-            out = {name: np.empty((d.G, *a.shape[1:])) for name, a in part.items()}
+            out = {name: np.empty((*a.shape[:-1], d.G)) for name, a in part.items()}
         for name, a in part.items():
-            out[name][rows] = a
+            out[name][..., cols] = a
     return out
 
 
@@ -188,47 +199,54 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
             ) -> tuple[np.ndarray, ...]:
     """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
 
-    The groups still iterating are copied out (cheap in this layout) once fewer than 60% of
-    the current sub-problem are live, so late iterations cost what the slow groups cost.
+    The groups still iterating are copied out (cheap in this layout) once a tenth of the
+    current sub-problem has finished, so late iterations cost what the slow groups cost; a
+    group's results are written back once, when it finishes.
     """
     G = d.G
     tau2 = np.maximum(start, 0.0)
     conv = np.zeros(G, dtype=bool)
-    iters = np.zeros(G, dtype=np.int64)
-    sub, ids, live = d, np.arange(G), np.ones(G, dtype=bool)
+    iters = np.full(G, _MAXITER, dtype=np.int64)
+    sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
+    live = np.ones(G, dtype=bool)
     for it in range(1, _MAXITER + 1):
-        if live.sum() < 0.6 * len(live):
+        n_live = int(live.sum())
+        if n_live < 0.9 * len(live):
             keep = np.flatnonzero(live)
-            sub, ids, live = sub.select(keep), ids[keep], live[keep]
-        t = tau2[ids]
+            sub, ids, t, s0, live = sub.select(keep), ids[keep], t[keep], s0[keep], live[keep]
         score, info, hess = _terms(sub, t, method)
         adj = score / info
+        # A Newton step on the observed curvature where it is defined, points the same way
+        # and stays >= 0 (see tau2._fisher); Fisher scoring otherwise.
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = score / hess
         use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
         adj = np.where(use, newton, adj)
-        iters[ids[live]] = it
         bad = ~np.isfinite(adj)
         neg = ~bad & (t + adj < 0)
-        at_zero = neg & (score0[ids] <= 0)
+        at_zero = neg & (s0 <= 0)
         halve = neg & ~at_zero
         while halve.any():
             adj[halve] /= 2
             halve &= t + adj < 0
         new = np.where(at_zero, 0.0, t + adj)
         step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
-        upd = live & ~bad
-        tau2[ids[upd]] = new[upd]
-        conv[ids[live & (at_zero | step_ok)]] = True
-        live &= ~(bad | at_zero | step_ok)
-        if not live.any():
-            break
+        t = np.where(live & ~bad, new, t)
+        done = np.flatnonzero(live & (bad | at_zero | step_ok))
+        if len(done):
+            tau2[ids[done]], iters[ids[done]] = t[done], it
+            conv[ids[done[~bad[done]]]] = True
+            live[done] = False
+            if len(done) == n_live:
+                break
+    else:
+        tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
     return tau2, conv, iters
 
 
 def _ols_rss(d: Dense) -> np.ndarray:
     """Residual sum of squares of the unweighted intercept-only fit."""
-    R = d.Y - (d.sum(d.Y) / d.k)[:, None]
+    R = d.Y - d.sum(d.Y) / d.k
     if d.mask is not None:
         R *= d.mask
     return d.dot(R, R)
@@ -250,19 +268,16 @@ def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _score_grid(d: Dense, grid: np.ndarray, method: str) -> np.ndarray:
     """The score of every group at each of its m points ``grid`` (G x m), in one pass over a
-    (G, m, kmax) array (in blocks of groups, so the temporaries stay small)."""
-    G, m = grid.shape
-    out = np.empty((G, m))
-    B = max(1, _BLOCK // max(m * d.K, 1))
-    for i in range(0, G, B):
-        rows = slice(i, i + B)
-        Y = d.Y[rows, None, :]
-        W = 1.0 / (d.V[rows, None, :] + grid[rows, :, None])
-        s1 = W.sum(axis=2)
-        E = W * (Y - ((W * Y).sum(axis=2) / s1)[:, :, None])
-        s2 = (W * W).sum(axis=2)
-        see = (E * E).sum(axis=2)
-        out[rows] = see - (s1 if method == "ML" else s1 - s2 / s1)
+    (kmax, m, G) array (in blocks of groups, so the temporaries stay small)."""
+    out = np.empty(grid.shape)
+    for cols in d.blocks(grid.shape[1]):
+        Y = d.Y[:, None, cols]  # kmax x m x block
+        W = 1.0 / (d.V[:, None, cols] + grid[cols].T[None])
+        s1 = W.sum(axis=0)
+        E = W * (Y - (W * Y).sum(axis=0) / s1)
+        s2 = (W * W).sum(axis=0)
+        see = (E * E).sum(axis=0)
+        out[cols] = (see - (s1 if method == "ML" else s1 - s2 / s1)).T
     return out
 
 
@@ -284,7 +299,7 @@ def _bracket(d: Dense, method: str) -> np.ndarray:
     at its lower end and a non-positive one at its upper end.
     """
     G, reml = d.G, method == "REML"
-    vmax = d.V.max(axis=1) if d.mask is None else np.where(d.mask, d.V, -np.inf).max(axis=1)
+    vmax = d.V.max(axis=0) if d.mask is None else np.where(d.mask, d.V, -np.inf).max(axis=0)
     hi = np.maximum(_ols_rss(d) / d.k + vmax, 1e-8)
     for _ in range(200):
         up = _score(d, hi, method) >= 0

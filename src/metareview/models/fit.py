@@ -238,7 +238,7 @@ def fit_groups(
     tau2_ok = (tau2 if tau2 is None or np.ndim(tau2) == 0
                else np.asarray(tau2, dtype=float)[ok])
     if X is None and method in dense.METHODS and dense.Dense.worthwhile(groups) and len(ok):
-        # The lean path: intercept-only groups as rows of (G, kmax) arrays.
+        # The lean path: intercept-only groups as the columns of (kmax, G) arrays.
         d = dense.Dense.layout(y, v, groups)
         fitted = _fit_dense(d if len(ok) == G else d.select(ok), method, test, level, tau2_ok)
     else:
