@@ -169,10 +169,15 @@ def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
     return out
 
 
-def traces(m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``tr(P) = S_1 - S_2/S_1`` and ``tr(PP)`` from a sweep's ``s1, s2, s3``."""
+def tr(m: dict[str, np.ndarray]) -> np.ndarray:
+    """``tr(P) = S_1 - S_2/S_1`` from a sweep's ``s1, s2``."""
+    return m["s1"] - m["s2"] / m["s1"]
+
+
+def tr2(m: dict[str, np.ndarray]) -> np.ndarray:
+    """``tr(PP) = S_2 - 2 S_3/S_1 + (S_2/S_1)^2`` from a sweep's ``s1, s2, s3``."""
     s1, s2 = m["s1"], m["s2"]
-    return s1 - s2 / s1, s2 - 2 * m["s3"] / s1 + (s2 / s1) ** 2
+    return s2 - 2 * m["s3"] / s1 + (s2 / s1) ** 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +189,7 @@ def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
         score, info = m["see"] - s1, s2
     else:
         score = m["see"] - (s1 - s2 / s1)
-        info = traces(m)[1]
+        info = tr2(m)
     rss3 = m["swee"] - m["swe"] ** 2 / s1
     return score, info, 2 * rss3 - info
 
@@ -337,7 +342,7 @@ def _bracket(d: Dense, method: str) -> np.ndarray:
 def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """tau2._maximise: Fisher scoring from the HE estimate, the check that its maximum is the
     only one, and bracketing (on the flat layout) where it is not."""
-    score0 = fe["see"] - (fe["s1"] if method == "ML" else traces(fe)[0])  # the score at 0
+    score0 = fe["see"] - (fe["s1"] if method == "ML" else tr(fe))  # the score at 0
     tau2, conv, iters = _fisher(d, _hedges(d)[0], method, score0)
     solver = np.full(d.G, "Fisher scoring", dtype=object)
     inner = conv & (tau2 > 0)
@@ -418,15 +423,15 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
     if method == "FE":
         return np.zeros(G), np.full(G, np.nan), ones, zeros, closed
     if method in ("DL", "HS"):
-        tr, tr2 = traces(fe)
+        trp, trpp = tr(fe), tr2(fe)
         q = fe["rss"]
         if method == "HS":
             denom = fe["s1"]
             tau2 = np.maximum(0.0, (q - k) / denom)
         else:
-            denom = tr
+            denom = trp
             tau2 = np.maximum(0.0, (q - kp) / denom)
-        se = np.sqrt((2 * kp + 4 * tau2 * tr + 2 * tau2**2 * tr2) / denom**2)
+        se = np.sqrt((2 * kp + 4 * tau2 * trp + 2 * tau2**2 * trpp) / denom**2)
         return tau2, se, ones, zeros, closed
     if method == "HE":
         tau2, se = _hedges(d, se=True)
@@ -438,4 +443,4 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
     return tau2, None, conv, iters, solver
 
 
-__all__ = ["METHODS", "Dense", "estimate", "sweep", "traces"]
+__all__ = ["METHODS", "Dense", "estimate", "sweep", "tr", "tr2"]

@@ -357,20 +357,25 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
     G, k = d.G, d.k
     kp = k - 1
     random = estimator(method).random_effects
-    fe = dense.sweep(d, None, "rss", "see", "s2", "s3", *(() if random else ("logv", "weights")))
+    likelihood = method in ("ML", "REML")
+    # Each pass computes only what this method uses: y'PPy at 0 is the ML/REML score at 0,
+    # tr(PP) the standard error of DL, HS and REML.
+    fe = dense.sweep(d, None, "rss", "s2", *(("see",) if likelihood else ()),
+                     *(("s3",) if method in ("DL", "HS") else ()),
+                     *(() if random else ("logv", "weights")))
     if tau2_fixed is not None:
         tau2 = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (G,)).copy()
         se_tau2, conv = np.full(G, np.nan), np.ones(G, dtype=bool)
         iters, solver = np.zeros(G, dtype=np.int64), np.full(G, "fixed", dtype=object)
     else:
         tau2, se_tau2, conv, iters, solver = dense.estimate(d, method, fe)
-    fit = (dense.sweep(d, tau2, "rss", "s2", "s3", "logv", "weights")
+    fit = (dense.sweep(d, tau2, "rss", "logv", "weights", *(("s2", "s3") if likelihood else ()))
            if random or tau2_fixed is not None else fe)
     if se_tau2 is None:  # from the fit at tau^2, as tau2._likelihood and tau2._q_equation
         if method == "ML":
             se_tau2 = np.sqrt(2 / fit["s2"])
         elif method == "REML":
-            se_tau2 = np.sqrt(2 / dense.traces(fit)[1])
+            se_tau2 = np.sqrt(2 / dense.tr2(fit))
         else:
             se_tau2 = np.sqrt(2 * k**2 / kp / fit["s1"] ** 2)
     beta, rss = fit["beta"], fit["rss"]
@@ -399,7 +404,7 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
     q = np.where(pos, np.maximum(0.0, fe["rss"]), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
-        vt = np.where(pos, kp / dense.traces(fe)[0], 0.0)
+        vt = np.where(pos, kp / dense.tr(fe), 0.0)
         if not random:
             i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
             h2 = np.where(pos, q / kp, 1.0)
