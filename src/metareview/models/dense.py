@@ -34,6 +34,10 @@ KMAX = 256
 #: makes a pass over the data two to three times faster than on whole (kmax, G) arrays.
 _BLOCK = 1 << 14
 
+#: Fisher scoring copies out the groups still iterating once fewer than this share of the
+#: current sub-problem are: a copy costs about a third of a pass over the copied groups.
+_COMPACT = 0.6
+
 
 class Dense:
     """G groups of studies as the columns of (kmax, G) arrays ``Y``, ``V`` (padding: 0, inf).
@@ -132,7 +136,8 @@ def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None
         E = W * R  # Py
         if "rss" in need:
             out["rss"] = d.dot(E, R)
-        out["see"] = d.dot(E, E)
+        if need & {"see", "swe"}:
+            out["see"] = d.dot(E, E)
         if "swe" in need:
             out["swe"] = d.dot(W, E)
             out["swee"] = d.dot(W, E * E)
@@ -150,22 +155,30 @@ def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
 
     Any of ``s1 = sum W``, ``beta``, ``rss = sum W R^2`` (``R = y - beta``), ``see = sum (W R)^2``
     (``y'PPy``), ``swe = sum W^2 R`` with ``swee = sum W^3 R^2``, ``s2 = sum W^2``,
-    ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per cell); ``s1``
-    is always there.
+    ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per study, in flat
+    group-major order); ``s1`` is always there.
     """
     want = frozenset(need)
     blocks = d.blocks()
     if len(blocks) == 1:
-        return _sweep_block(d, d.Y, d.V, d.mask, t, want)
-    out: dict[str, np.ndarray] = {}
+        out = _sweep_block(d, d.Y, d.V, d.mask, t, want)
+        if "weights" in out:
+            out["weights"] = d.unflatten(out["weights"])
+        return out
+    out = {}
+    cells = np.empty((d.G, d.K)) if "weights" in want else None  # group-major, as returned
     for cols in blocks:
         part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
                             None if d.mask is None else d.mask[:, cols],
                             None if t is None else t[cols], want)
+        if cells is not None:
+            cells[cols] = part.pop("weights").T
         if not out:
-            out = {name: np.empty((*a.shape[:-1], d.G)) for name, a in part.items()}
+            out = {name: np.empty(d.G) for name in part}
         for name, a in part.items():
-            out[name][..., cols] = a
+            out[name][cols] = a
+    if cells is not None:
+        out["weights"] = cells.ravel() if d.mask is None else cells[d.mask.T]
     return out
 
 
@@ -183,7 +196,7 @@ def tr2(m: dict[str, np.ndarray]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Score and curvature of ML/REML (tau2._terms for the intercept-only model)
 def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
-    m = sweep(d, t, "see", "swe", "s2", "s3")
+    m = sweep(d, t, "see", "swe", "s2", *(("s3",) if method == "REML" else ()))
     s1, s2 = m["s1"], m["s2"]
     if method == "ML":
         score, info = m["see"] - s1, s2
@@ -195,7 +208,7 @@ def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
 
 
 def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
-    m = sweep(d, t, "see", "s2")
+    m = sweep(d, t, "see", *(("s2",) if method == "REML" else ()))
     s1 = m["s1"]
     return m["see"] - (s1 if method == "ML" else s1 - m["s2"] / s1)
 
@@ -204,8 +217,8 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
             ) -> tuple[np.ndarray, ...]:
     """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
 
-    The groups still iterating are copied out (cheap in this layout) once a tenth of the
-    current sub-problem has finished, so late iterations cost what the slow groups cost; a
+    The groups still iterating are copied out once fewer than ``_COMPACT`` of the current
+    sub-problem are live, so late iterations cost what the slow groups cost; a
     group's results are written back once, when it finishes.
     """
     G = d.G
@@ -216,7 +229,7 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
     live = np.ones(G, dtype=bool)
     for it in range(1, _MAXITER + 1):
         n_live = int(live.sum())
-        if n_live < 0.9 * len(live):
+        if n_live < _COMPACT * len(live):
             keep = np.flatnonzero(live)
             sub, ids, t, s0, live = sub.select(keep), ids[keep], t[keep], s0[keep], live[keep]
         score, info, hess = _terms(sub, t, method)

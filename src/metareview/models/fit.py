@@ -3,6 +3,9 @@
 The groups' studies are stored one after another (see :mod:`metareview.models.core`); tau^2 is
 estimated by the method's entry in :data:`metareview.models.tau2.ESTIMATORS`. A single analysis
 is one group, so :func:`~metareview.models.rma.meta_analysis` runs exactly this code.
+Intercept-only models of groups of at most 256 studies take the lean path of
+:mod:`metareview.models.dense` (the same estimators on a padded studies x groups layout);
+meta-regressions and longer groups take the general path of :mod:`metareview.models.core`.
 """
 
 from __future__ import annotations
@@ -430,7 +433,7 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
         "q": q, "q_df": kp, "q_p": q_p, "pi_low": pi_lo, "pi_high": pi_hi, "qm": nan,
         "qm_p": nan.copy(), "df": df, "ll_ml": ll_ml, "ll_reml": ll_reml, "s2w": s2w, "vt": vt,
         "r2": nan.copy(), "converged": conv, "iterations": iters, "solver": solver,
-        "weights": d.unflatten(fit["weights"]),
+        "weights": fit["weights"],
     }
 
 
