@@ -809,9 +809,8 @@ def main() -> int:
         print(f"## {s.title}\n\n{s.text()}\n({time.perf_counter() - t0:.0f} s)", flush=True)
         sections.append(s)
     if not args.no_write:
-        command = "make bench" + (" BIG=1" if args.big else "")
-        if args.only or args.n != 10_000 or args.big_analyses != 10_000_000:
-            command = "python bench/bench_batch.py " + " ".join(sys.argv[1:])
+        # The command as run (`make bench` runs this script after bench_models.py).
+        command = " ".join(["python bench/bench_batch.py", *sys.argv[1:]])
         write_results(args.results, [s for s in sections if not s.failed], command, info)
         print(f"\nwrote {args.results}")
     failed = [s.key for s in sections if s.failed]
