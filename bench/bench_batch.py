@@ -11,6 +11,9 @@ Cases (issue 4):
 1. ``reml``: REML at k = 20 on 10,000 random datasets: fits per second, failures to converge,
    and agreement of tau^2. Where metafor fails, metafor's own REML likelihood shows whether our
    tau^2 is the maximum.
+1b. ``share`` (issue 13): REML and DL at k = 20 against a closed-form DerSimonian-Laird in
+   plain numpy on the same data: each peer's throughput as a share of numpy DL's, from
+   interleaved runs in one process, with the load average before and after.
 2. ``large``: one REML fit at k = 1,000,000. metafor is run at k = 2,000 because it builds
    k x k matrices.
 3. ``permutest``: a permutation test with 1,000 permutations on dat.bcg (k = 13, RR, ~ ablat,
@@ -40,6 +43,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,13 +74,15 @@ class Section:
     body: str = ""
     failed: bool = False
     targets: list[tuple[str, str, bool]] = field(default_factory=list)  # (target, measured, met)
+    issue: str = "4"
 
     def text(self) -> str:
         """The body followed by the issue's targets and whether they are met."""
         if not self.targets:
             return self.body
         rows = [[t, m, "yes" if ok else "**no**"] for t, m, ok in self.targets]
-        return f"{self.body}\n\n" + md_table(["target (issue 4)", "measured", "met"], rows)
+        return f"{self.body}\n\n" + md_table([f"target (issue {self.issue})", "measured", "met"],
+                                             rows)
 
 
 def no_r(section_lines: list[str]) -> None:
@@ -280,6 +286,162 @@ def _maxrel(a: np.ndarray, b: np.ndarray, vbar: np.ndarray) -> float:
     """Largest |a - b| relative to the scale of tau^2: |b| plus the mean sampling variance."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.nanmax(np.abs(a - b) / (np.abs(b) + vbar)))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. Throughput against the cheapest possible fit: closed-form DerSimonian-Laird in numpy
+def numpy_dl(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DerSimonian-Laird for every row of the G x k arrays ``y``, ``v``, written plainly.
+
+    Fixed-effect weights ``w = 1/v``, Cochran's ``Q = sum w (y - ybar_w)^2``,
+    ``tau^2 = max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w))``, then the random-effects
+    weights ``1 / (v + tau^2)``, the pooled estimate and its standard error. Returns
+    ``(estimate, se, tau2)``, each of length G.
+    """
+    k = y.shape[1]
+    w = 1.0 / v
+    sw = w.sum(axis=1)
+    ybar = (w * y).sum(axis=1) / sw
+    q = (w * (y - ybar[:, None]) ** 2).sum(axis=1)
+    tau2 = np.maximum(0.0, (q - (k - 1)) / (sw - (w * w).sum(axis=1) / sw))
+    ws = 1.0 / (v + tau2[:, None])
+    sws = ws.sum(axis=1)
+    return (ws * y).sum(axis=1) / sws, np.sqrt(1.0 / sws), tau2
+
+
+R_SHARE = r"""
+suppressMessages(library(metafor))
+args <- commandArgs(trailingOnly = TRUE)
+dat <- read.csv(args[1]); reps <- as.integer(args[2])
+ids <- split(seq_len(nrow(dat)), dat$id)
+for (m in c("DL", "REML")) for (r in seq_len(reps)) {
+  fails <- 0L
+  t <- system.time(for (ix in ids) {
+    fit <- tryCatch(suppressWarnings(rma(dat$yi[ix], dat$vi[ix], method = m)),
+                    error = function(e) NULL)
+    if (is.null(fit)) fails <- fails + 1L
+  })[["elapsed"]]
+  cat("time", m, t, fails, "\n")
+}
+"""
+
+
+def case_share(args: argparse.Namespace) -> Section:
+    """REML and DL at k = 20 as a share of the throughput of a closed-form numpy DL."""
+    from pymare.estimators import VarianceBasedLikelihoodEstimator
+
+    from metareview.models.fit import fit_groups  # fails loudly if missing
+
+    G, K = args.n, 20
+    reps = max(5, args.repeats)
+    y, v = datasets(G, K)
+    yf, vf, kk = y.ravel(), v.ravel(), np.full(G, K)
+    load_before = os.getloadavg()
+
+    def pymare_reml():
+        est = VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="wald")
+        return est.fit(y.T, v.T, np.ones((K, 1)))
+
+    peers: list[tuple[str, Callable[[], Any]]] = [
+        ("closed-form DL in numpy (`numpy_dl`, vectorised over datasets)", lambda: numpy_dl(y, v)),
+        ("metareview `fit_groups(method=\"DL\")`", lambda: fit_groups(yf, vf, kk, method="DL")),
+        ("metareview `fit_groups(method=\"REML\")`",
+         lambda: fit_groups(yf, vf, kk, method="REML")),
+        ("PyMARE 0.0.13 `VarianceBasedLikelihoodEstimator` (REML, vectorised)", pymare_reml),
+    ]
+    out = [fn() for _, fn in peers]  # one warm-up run each, untimed
+    times: list[list[float]] = [[] for _ in peers]
+    for _ in range(reps):  # interleaved: A B C D A B C D ...
+        for j, (_, fn) in enumerate(peers):
+            t0 = time.perf_counter()
+            out[j] = fn()
+            times[j].append(time.perf_counter() - t0)
+    t_np = Timing(tuple(times[0]))
+    est_np, se_np, tau2_np = out[0]
+    dl, reml, pm = out[1], out[2], out[3]
+    fails = {
+        1: int((~dl.converged).sum() + (~np.isfinite(dl.tau2)).sum()),
+        2: int((~reml.converged).sum() + (~np.isfinite(reml.tau2)).sum()),
+        3: int((~np.isfinite(np.asarray(pm.params_["tau2"]))).sum()),
+    }
+    fail_text = {0: "–", 1: f"{fails[1]} not fitted", 2: f"{fails[2]} not converged",
+                 3: f"{fails[3]} NaN (no convergence flag)"}
+
+    def share(t_peer: float, t_base: float) -> str:
+        return f"{100 * t_base / t_peer:.1f} %"
+
+    rows = []
+    shares: dict[int, float] = {}
+    for j, (name, _) in enumerate(peers):
+        t = Timing(tuple(times[j]))
+        shares[j] = t_np.median / t.median
+        rows.append([name, "in-process", f"{t.lo * 1e3:.3g} ms", f"{t.median * 1e3:.3g} ms",
+                     f"{G / t.median:,.0f}/s", share(t.median, t_np.median),
+                     share(t.lo, t_np.lo), fail_text[j]])
+    notes = [
+        f"- Data: `bench_batch.datasets({G}, {K})` (seeded), as case 1: {G:,} datasets of k = "
+        f"{K}. Each time is for all {G:,} fits. {reps} timed runs per peer after one untimed "
+        "warm-up, interleaved (numpy DL, metareview DL, metareview REML, PyMARE, then again), "
+        "in one Python process; `time.perf_counter()` around the call, so all Python times "
+        "are in-process, like with like.",
+        "- Share = numpy DL time / peer time (throughput as a share of numpy DL's): in the "
+        "median column from the medians, in the min column from the minima.",
+        "- What each computes: `numpy_dl` only tau², the pooled estimate and its SE. "
+        "metareview's `fit_groups` returns the whole result of every fit (estimate, SE, z, p, "
+        "CI, tau² and its SE, Q and its p-value, I², H², prediction interval, ML and REML "
+        "log-likelihoods, study weights, convergence flags) after checking the input, and for "
+        "REML also checks that each maximum is the global one (tau2.py).",
+        "- Agreement: metareview DL vs `numpy_dl`: max |Δ tau²| = "
+        f"{np.max(np.abs(dl.tau2 - tau2_np)):.2g}, max |Δ estimate| = "
+        f"{np.max(np.abs(dl.estimate - est_np)):.2g}, max |Δ SE| = "
+        f"{np.max(np.abs(dl.se[:, 0] - se_np)):.2g}.",
+    ]
+    if have_metafor():
+        S, r_reps = min(G, args.r_n), max(1, args.r_repeats)
+        with tempfile.TemporaryDirectory() as tmp:
+            d = write_csv(Path(tmp) / "d.csv", id=np.repeat(np.arange(S), K),
+                          yi=y[:S].ravel(), vi=v[:S].ravel())
+            stdout = rscript(R_SHARE, d, str(r_reps))
+        r_times: dict[str, list[float]] = {}
+        r_fails: dict[str, int] = {}
+        for line in stdout.splitlines():
+            if line.startswith("time "):
+                _, m, t, f = line.split()
+                r_times.setdefault(m, []).append(float(t))
+                r_fails[m] = int(f)
+        for m in ("DL", "REML"):
+            t = Timing(tuple(r_times[m]))
+            rate = S / t.median
+            rows.append([f"metafor 3.8-1 `rma(method=\"{m}\")` loop, first {S:,} datasets",
+                         "in-process (R, `system.time` around the loop)",
+                         f"{t.lo * 1e3:.4g} ms", f"{t.median * 1e3:.4g} ms", f"{rate:,.0f}/s",
+                         f"{100 * rate / (G / t_np.median):.2f} %",
+                         f"{100 * (S / t.lo) / (G / t_np.lo):.2f} %",
+                         f"{r_fails[m]} errors"])
+        notes.append(f"- metafor runs in R on the first {S:,} datasets, {r_reps} runs per "
+                     "method (the loop over 10,000 takes about half a minute); its time is "
+                     "scaled to fits per second and compared with numpy DL's fits per second.")
+    else:
+        no_r(notes)
+    load_after = os.getloadavg()
+    notes.append("- Load average (1, 5, 15 min) before this case: "
+                 + ", ".join(f"{x:.2f}" for x in load_before) + "; after: "
+                 + ", ".join(f"{x:.2f}" for x in load_after)
+                 + f" (the machine has {os.cpu_count()} cores, shared with other work).")
+    sec = Section("share", f"1b. REML and DL at k = {K} against a closed-form numpy DL",
+                  issue="13")
+    sec.body = "\n".join([md_table(
+        ["peer", "timed", "time (min)", "time (median)", "fits per second (median)",
+         "share of numpy DL (median)", "share of numpy DL (min)", "failures"], rows), "",
+        *notes])
+    sec.targets.append(("metareview REML ≥ 25 % of numpy DL's throughput",
+                        f"{100 * shares[2]:.1f} % (median), {share(min(times[2]), t_np.lo)} "
+                        "(min)", shares[2] >= 0.25))
+    sec.targets.append(("metareview DL ≥ 60 % of numpy DL's throughput",
+                        f"{100 * shares[1]:.1f} % (median), {share(min(times[1]), t_np.lo)} "
+                        "(min)", shares[1] >= 0.60))
+    sec.targets.append(("0 convergence failures (REML)", f"{fails[2]}", fails[2] == 0))
+    return sec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,8 +735,8 @@ def _hms(s: str) -> float:
 
 # ---------------------------------------------------------------------------------------------
 CASES: dict[str, Callable[[argparse.Namespace], Section]] = {
-    "reml": case_reml, "large": case_large, "permutest": case_permutest, "gosh": case_gosh,
-    "batch": case_batch,
+    "reml": case_reml, "share": case_share, "large": case_large, "permutest": case_permutest,
+    "gosh": case_gosh, "batch": case_batch,
 }
 
 
@@ -610,7 +772,9 @@ def write_results(path: Path, sections: list[Section], command: str,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed runs of the fast cases")
-    ap.add_argument("--r-repeats", type=int, default=3, help="metafor permutest runs")
+    ap.add_argument("--r-repeats", type=int, default=3,
+                    help="metafor runs in the permutest and share cases")
+    ap.add_argument("--r-n", type=int, default=1_000, help="datasets metafor fits in case 1b")
     ap.add_argument("--n", type=int, default=10_000, help="datasets in case 1")
     ap.add_argument("--sm-n", type=int, default=1_000, help="statsmodels subsample in case 1")
     ap.add_argument("--large-k", type=int, default=1_000_000, help="k in case 2")
@@ -645,9 +809,8 @@ def main() -> int:
         print(f"## {s.title}\n\n{s.text()}\n({time.perf_counter() - t0:.0f} s)", flush=True)
         sections.append(s)
     if not args.no_write:
-        command = "make bench" + (" BIG=1" if args.big else "")
-        if args.only or args.n != 10_000 or args.big_analyses != 10_000_000:
-            command = "python bench/bench_batch.py " + " ".join(sys.argv[1:])
+        # The command as run (`make bench` runs this script after bench_models.py).
+        command = " ".join(["python bench/bench_batch.py", *sys.argv[1:]])
         write_results(args.results, [s for s in sections if not s.failed], command, info)
         print(f"\nwrote {args.results}")
     failed = [s.key for s in sections if s.failed]

@@ -3,6 +3,9 @@
 The groups' studies are stored one after another (see :mod:`metareview.models.core`); tau^2 is
 estimated by the method's entry in :data:`metareview.models.tau2.ESTIMATORS`. A single analysis
 is one group, so :func:`~metareview.models.rma.meta_analysis` runs exactly this code.
+Intercept-only models of groups of at most 256 studies take the lean path of
+:mod:`metareview.models.dense` (the same estimators on a padded studies x groups layout);
+meta-regressions and longer groups take the general path of :mod:`metareview.models.core`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metareview.models.core import TESTS, Data, Groups, log_likelihood
+from metareview.models import dense
+from metareview.models.core import _LOG2PI, TESTS, Data, Groups, log_likelihood
 from metareview.models.tau2 import Tau2Fits, check_method, estimate, estimator
 
 
@@ -206,28 +210,46 @@ def fit_groups(
         "intrcpt", *(f"x{j}" for j in range(1, p)))
     G = groups.G
 
-    # Which groups can be fitted.
+    # Which groups can be fitted. One pass over the data finds the usual case (all finite,
+    # all variances positive: the sum of finite numbers is finite or overflows to inf, NaN and
+    # inf propagate); only otherwise is each row checked.
     status = np.full(G, "", dtype=object)
-    finite = np.isfinite(y) & np.isfinite(v) & (v > 0)
-    if X is not None:
-        finite &= np.isfinite(X).all(axis=1)
-    bad_rows = groups.sum((~finite).astype(np.int64)) > 0
-    status[bad_rows] = "non-finite effect, non-positive variance or missing moderator"
+    clean = len(y) == 0 or bool(np.isfinite(y.sum()) and v.min() > 0 and v.max() < np.inf)
+    if clean and X is not None:
+        clean = bool(np.isfinite(X.sum()))
+    if clean:
+        bad_rows = np.zeros(G, dtype=bool)
+    else:
+        finite = np.isfinite(y) & np.isfinite(v) & (v > 0)
+        if X is not None:
+            finite &= np.isfinite(X).all(axis=1)
+        bad_rows = groups.sum((~finite).astype(np.int64)) > 0
+        status[bad_rows] = "non-finite effect, non-positive variance or missing moderator"
     need = _needs(method, test, p, estimated=tau2 is None)
     few = ~bad_rows & (groups.k < need)
     status[few] = f"too few studies for {method} with test {test} (needs {need})"
+    fit_ok = ~bad_rows & ~few
     if X is not None and G:
-        ok0 = np.flatnonzero(status == "")
+        ok0 = np.flatnonzero(fit_ok)
         if len(ok0):
             sub = Data(y, v, X, groups).select(ok0)
             xtx = sub.groups.sum(sub.X[:, :, None] * sub.X[:, None, :])
             rank = np.linalg.matrix_rank(xtx)
             status[ok0[rank < p]] = "moderators are collinear in this group"
-    ok = np.flatnonzero(status == "")
-    data = Data(y, v, X, groups).select(ok) if len(ok) < G else Data(y, v, X, groups)
-
-    fitted = _fit(data, method, test, level, tau2 if tau2 is None or np.ndim(tau2) == 0
-                  else np.asarray(tau2, dtype=float)[ok], r2)
+            fit_ok[ok0[rank < p]] = False
+    ok = np.flatnonzero(fit_ok)
+    tau2_ok = (tau2 if tau2 is None or np.ndim(tau2) == 0
+               else np.asarray(tau2, dtype=float)[ok])
+    if X is None and method in dense.METHODS and dense.Dense.worthwhile(groups) and len(ok):
+        # The lean path: intercept-only groups as the columns of (kmax, G) arrays.
+        d = dense.Dense.layout(y, v, groups)
+        fitted = _fit_dense(d if len(ok) == G else d.select(ok), method, test, level, tau2_ok)
+    else:
+        data = Data(y, v, X, groups).select(ok) if len(ok) < G else Data(y, v, X, groups)
+        fitted = _fit(data, method, test, level, tau2_ok, r2)
+    if len(ok) == G:  # nothing to scatter
+        return GroupFits(method=method, test=test, level=float(level), k=groups.k, p=p,
+                         status=status, coef_names=names, **fitted)
     # Scatter the fitted groups back among all groups (NaN for the rest).
     out: dict[str, np.ndarray] = {}
     for name, arr in fitted.items():
@@ -324,6 +346,94 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
         "ll_reml": log_likelihood(data, tau2, reml=True, fit=fit), "s2w": s2w, "vt": vt, "r2": r2,
         "converged": est.converged, "iterations": est.iterations, "solver": est.solver,
         "weights": weights,
+    }
+
+
+def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
+               ) -> dict[str, np.ndarray]:
+    """:func:`_fit` for the intercept-only model on the dense layout (the same formulas).
+
+    Two passes over the data besides the estimator's own: the fixed-effect fit (the DL/HS
+    estimate, the score at 0 of ML/REML, Cochran's Q) and the fit at tau^2 (the estimates,
+    the likelihoods, the weights).
+    """
+    G, k = d.G, d.k
+    kp = k - 1
+    random = estimator(method).random_effects
+    likelihood = method in ("ML", "REML")
+    # Each pass computes only what this method uses: y'PPy at 0 is the ML/REML score at 0,
+    # tr(PP) the standard error of DL, HS and REML.
+    fe = dense.sweep(d, None, "rss", "s2", *(("see",) if likelihood else ()),
+                     *(("s3",) if method in ("DL", "HS") else ()),
+                     *(() if random else ("logv", "weights")))
+    if tau2_fixed is not None:
+        tau2 = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (G,)).copy()
+        se_tau2, conv = np.full(G, np.nan), np.ones(G, dtype=bool)
+        iters, solver = np.zeros(G, dtype=np.int64), np.full(G, "fixed", dtype=object)
+    else:
+        tau2, se_tau2, conv, iters, solver = dense.estimate(d, method, fe)
+    fit = (dense.sweep(d, tau2, "rss", "logv", "weights", *(("s2", "s3") if likelihood else ()))
+           if random or tau2_fixed is not None else fe)
+    if se_tau2 is None:  # from the fit at tau^2, as tau2._likelihood and tau2._q_equation
+        if method == "ML":
+            se_tau2 = np.sqrt(2 / fit["s2"])
+        elif method == "REML":
+            se_tau2 = np.sqrt(2 / dense.tr2(fit))
+        else:
+            se_tau2 = np.sqrt(2 * k**2 / kp / fit["s1"] ** 2)
+    beta, rss = fit["beta"], fit["rss"]
+    vb = 1.0 / fit["s1"]
+    s2w = np.ones(G)
+    if test == "knha":
+        s2w = np.where(rss > np.finfo(float).eps, rss / kp, 0.0)
+        vb = s2w * vb
+    se = np.sqrt(vb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se
+    alpha = 1 - level / 100
+    if test in ("t", "knha"):
+        df = kp
+        pval = 2 * special.stdtr(df, -np.abs(stat))
+        # One quantile per distinct k: the t quantile is slow and k takes few values.
+        uk, inv = np.unique(df, return_inverse=True)
+        crit = -special.stdtrit(uk, alpha / 2)[inv.reshape(-1)]
+    else:
+        df = np.full(G, np.nan)
+        pval = 2 * special.ndtr(-np.abs(stat))
+        crit = np.full(G, -special.ndtri(alpha / 2))
+    half = crit * se
+
+    pos = kp > 0
+    q = np.where(pos, np.maximum(0.0, fe["rss"]), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
+        vt = np.where(pos, kp / dense.tr(fe), 0.0)
+        if not random:
+            i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
+            h2 = np.where(pos, q / kp, 1.0)
+        else:
+            i2 = np.where(pos, 100 * tau2 / (vt + tau2), 0.0)
+            h2 = np.where(pos, tau2 / vt + 1, 1.0)
+    if random:
+        pi = crit * np.sqrt(se**2 + tau2)
+        pi_lo, pi_hi = beta - pi, beta + pi
+    else:
+        pi_lo = pi_hi = np.full(G, np.nan)
+
+    # Likelihoods as core.log_likelihood (p = 1: log|X'X| = log k, log|X'WX| = log sum W).
+    logv = fit["logv"]
+    ll_ml = -0.5 * k * _LOG2PI - 0.5 * logv - 0.5 * rss
+    ll_reml = (-0.5 * kp * _LOG2PI + 0.5 * np.log(k) - 0.5 * logv - 0.5 * np.log(fit["s1"])
+               - 0.5 * rss)
+    nan = np.full(G, np.nan)
+    return {
+        "beta": beta[:, None], "se": se[:, None], "stat": stat[:, None], "pval": pval[:, None],
+        "ci_low": (beta - half)[:, None], "ci_high": (beta + half)[:, None],
+        "vcov": vb[:, None, None], "tau2": tau2, "se_tau2": se_tau2, "i2": i2, "h2": h2,
+        "q": q, "q_df": kp, "q_p": q_p, "pi_low": pi_lo, "pi_high": pi_hi, "qm": nan,
+        "qm_p": nan.copy(), "df": df, "ll_ml": ll_ml, "ll_reml": ll_reml, "s2w": s2w, "vt": vt,
+        "r2": nan.copy(), "converged": conv, "iterations": iters, "solver": solver,
+        "weights": fit["weights"],
     }
 
 

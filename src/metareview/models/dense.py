@@ -1,0 +1,459 @@
+"""The intercept-only model of many groups on a dense (kmax, G) layout: the lean hot path.
+
+Most batches are intercept-only, where every quantity of ``rma.uni`` is a weighted sum over a
+group's studies. :mod:`metareview.models.core` stores groups one after another and sums with
+``np.add.reduceat``, spreading per-group values back with ``np.repeat``; here the studies of
+group g are column g of a (kmax, G) array, so a per-group value reaches its studies by
+broadcasting along rows (long, contiguous inner loops) and a group sum is a vector-matrix
+sum or ``einsum`` along the columns, several times faster than ``reduceat`` for
+short groups. Passes over the data run in blocks of columns whose temporaries stay in cache.
+Ragged groups are padded with ``y = 0`` and ``v = inf``, so a padding cell has weight
+``1 / (v + tau^2) = 0`` in every weighted sum; the few unweighted sums use a mask.
+
+The estimators are the same algorithms as :mod:`metareview.models.tau2` (the same starts, steps,
+stopping rules and checks). Groups that Newton's method does not settle for PM/EB go to its
+solver (which adds Brent's method); the ML/REML bracketing fallback is redone here on the grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metareview.models.core import _LOG2PI, Data, Groups
+from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _RTOL
+from metareview.models.tau2 import _solve_q as _solve_q_flat
+
+#: Methods with a dense implementation; the others take the general path.
+METHODS = frozenset({"FE", "DL", "HS", "HE", "REML", "ML", "PM", "EB"})
+
+#: Largest group for this layout: longer groups take the flat path, whose sums of one long
+#: group are pairwise (smaller rounding error at k = 10^6).
+KMAX = 256
+
+#: Cells per block of columns in a pass: a block's temporaries stay in the L2 cache, which
+#: makes a pass over the data two to three times faster than on whole (kmax, G) arrays.
+_BLOCK = 1 << 14
+
+#: Fisher scoring copies out the groups still iterating once fewer than this share of the
+#: current sub-problem are: a copy costs about a third of a pass over the copied groups.
+_COMPACT = 0.6
+
+
+class Dense:
+    """G groups of studies as the columns of (kmax, G) arrays ``Y``, ``V`` (padding: 0, inf).
+
+    ``mask`` is the boolean array of real cells, or None when every group has kmax studies.
+    """
+
+    __slots__ = ("G", "K", "V", "Y", "k", "mask")
+
+    def __init__(self, Y: np.ndarray, V: np.ndarray, k: np.ndarray, mask: np.ndarray | None
+                 ) -> None:
+        self.Y, self.V, self.mask = Y, V, mask
+        self.k = k  # float
+        self.K, self.G = Y.shape
+
+    @classmethod
+    def layout(cls, y: np.ndarray, v: np.ndarray, groups: Groups) -> Dense:
+        """The dense layout of flat arrays (group-major, as :class:`~.core.Groups`)."""
+        k, G = groups.k, groups.G
+        K = int(k.max()) if G else 0
+        if G == 0 or int(k.min()) == K:
+            return cls(np.ascontiguousarray(y.reshape(G, K).T),
+                       np.ascontiguousarray(v.reshape(G, K).T), k.astype(float), None)
+        col = groups.expand(np.arange(G))
+        row = np.arange(groups.n) - groups.expand(groups.starts)
+        Y = np.zeros((K, G))
+        V = np.full((K, G), np.inf)
+        mask = np.zeros((K, G), dtype=bool)
+        Y[row, col], V[row, col], mask[row, col] = y, v, True
+        return cls(Y, V, k.astype(float), mask)
+
+    @staticmethod
+    def worthwhile(groups: Groups) -> bool:
+        """Whether the groups are short and padding them costs at most about twice the studies."""
+        if groups.G == 0:
+            return False
+        K = int(groups.k.max())
+        return K <= KMAX and groups.G * K <= 2 * groups.n + 64
+
+    @staticmethod
+    def sum(A: np.ndarray) -> np.ndarray:
+        """Column sums, each added in row order whatever the other columns (BLAS's ``1 @ A``
+        is not: its rounding depends on a column's place), so a group's results do not
+        depend on the batch it is in."""
+        if A.shape[1] == 1:  # numpy sums a single column pairwise: make it two
+            return np.repeat(A, 2, axis=1).sum(axis=0)[:1]
+        return A.sum(axis=0)
+
+    @staticmethod
+    def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Column sums of ``A * B`` (in row order, as :meth:`sum`)."""
+        if A.shape[1] == 1:
+            return np.einsum("ij,ij->j", np.repeat(A, 2, axis=1), np.repeat(B, 2, axis=1))[:1]
+        return np.einsum("ij,ij->j", A, B)
+
+    def select(self, idx: np.ndarray | slice) -> Dense:
+        """The groups ``idx`` (a slice is a view). Copies are C-ordered (``Y[:, idx]`` would
+        be Fortran-ordered, and numpy sums a contiguous column pairwise: other rounding)."""
+        if isinstance(idx, slice):
+            return Dense(self.Y[:, idx], self.V[:, idx], self.k[idx],
+                         None if self.mask is None else self.mask[:, idx])
+        return Dense(np.take(self.Y, idx, axis=1), np.take(self.V, idx, axis=1), self.k[idx],
+                     None if self.mask is None else np.take(self.mask, idx, axis=1))
+
+    def flat(self, idx: np.ndarray | None = None) -> Data:
+        """Groups ``idx`` (all by default) in the flat layout of :mod:`metareview.models.core`."""
+        sub = self if idx is None else self.select(idx)
+        return Data(sub.unflatten(sub.Y), sub.unflatten(sub.V), None,
+                    Groups(sub.k.astype(np.int64)))
+
+    def unflatten(self, values: np.ndarray) -> np.ndarray:
+        """A (kmax, G) array's real cells in flat (group-major) order."""
+        return values.T.ravel() if self.mask is None else values.T[self.mask.T]
+
+    def blocks(self, m: int = 1):
+        """Slices of columns for passes with ``m`` points per group."""
+        B = max(1, _BLOCK // max(self.K * m, 1))
+        return [slice(i, i + B) for i in range(0, self.G, B)] if self.G > B else [slice(None)]
+
+
+# ---------------------------------------------------------------------------------------------
+# One pass over the data: the weighted sums of the intercept-only fit at tau^2
+def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
+                 t: np.ndarray | None, need: frozenset[str]) -> dict[str, np.ndarray]:
+    """:func:`sweep` of the columns ``Y``, ``V``."""
+    T = V if t is None else V + t
+    out: dict[str, np.ndarray] = {}
+    if "logv" in need:
+        out["logv"] = d.sum(np.log(T) if mask is None else
+                            np.log(T, out=np.zeros_like(T), where=mask))
+    W = 1.0 / T if t is None else np.reciprocal(T, out=T)  # T is a temporary unless FE
+    s1 = out["s1"] = d.sum(W)
+    if need & {"beta", "rss", "see", "swe"}:
+        beta = out["beta"] = d.dot(W, Y) / s1
+        R = Y - beta
+        E = W * R  # Py
+        if "rss" in need:
+            out["rss"] = d.dot(E, R)
+        if need & {"see", "swe"}:
+            out["see"] = d.dot(E, E)
+        if "swe" in need:
+            out["swe"] = d.dot(W, E)
+            out["swee"] = d.dot(W, E * E)
+    if need & {"s2", "s3"}:
+        out["s2"] = d.dot(W, W)
+        if "s3" in need:
+            out["s3"] = d.dot(W * W, W)
+    if "weights" in need:
+        out["weights"] = W * (100 / s1)
+    return out
+
+
+def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
+    """Per-group sums of the weighted fit with weights ``W = 1 / (v + t)`` (``t`` None: FE).
+
+    Any of ``s1 = sum W``, ``beta``, ``rss = sum W R^2`` (``R = y - beta``), ``see = sum (W R)^2``
+    (``y'PPy``), ``swe = sum W^2 R`` with ``swee = sum W^3 R^2``, ``s2 = sum W^2``,
+    ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per study, in flat
+    group-major order); ``s1`` is always there.
+    """
+    want = frozenset(need)
+    blocks = d.blocks()
+    if len(blocks) == 1:
+        out = _sweep_block(d, d.Y, d.V, d.mask, t, want)
+        if "weights" in out:
+            out["weights"] = d.unflatten(out["weights"])
+        return out
+    out = {}
+    cells = np.empty((d.G, d.K)) if "weights" in want else None  # group-major, as returned
+    for cols in blocks:
+        part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
+                            None if d.mask is None else d.mask[:, cols],
+                            None if t is None else t[cols], want)
+        if cells is not None:
+            cells[cols] = part.pop("weights").T
+        if not out:
+            out = {name: np.empty(d.G) for name in part}
+        for name, a in part.items():
+            out[name][cols] = a
+    if cells is not None:
+        out["weights"] = cells.ravel() if d.mask is None else cells[d.mask.T]
+    return out
+
+
+def tr(m: dict[str, np.ndarray]) -> np.ndarray:
+    """``tr(P) = S_1 - S_2/S_1`` from a sweep's ``s1, s2``."""
+    return m["s1"] - m["s2"] / m["s1"]
+
+
+def tr2(m: dict[str, np.ndarray]) -> np.ndarray:
+    """``tr(PP) = S_2 - 2 S_3/S_1 + (S_2/S_1)^2`` from a sweep's ``s1, s2, s3``."""
+    s1, s2 = m["s1"], m["s2"]
+    return s2 - 2 * m["s3"] / s1 + (s2 / s1) ** 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Score and curvature of ML/REML (tau2._terms for the intercept-only model)
+def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
+    m = sweep(d, t, "see", "swe", "s2", *(("s3",) if method == "REML" else ()))
+    s1, s2 = m["s1"], m["s2"]
+    if method == "ML":
+        score, info = m["see"] - s1, s2
+    else:
+        score = m["see"] - (s1 - s2 / s1)
+        info = tr2(m)
+    rss3 = m["swee"] - m["swe"] ** 2 / s1
+    return score, info, 2 * rss3 - info
+
+
+def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
+    m = sweep(d, t, "see", *(("s2",) if method == "REML" else ()))
+    s1 = m["s1"]
+    return m["see"] - (s1 if method == "ML" else s1 - m["s2"] / s1)
+
+
+def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+    """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
+
+    The groups still iterating are copied out once fewer than ``_COMPACT`` of the current
+    sub-problem are live, so late iterations cost what the slow groups cost; a
+    group's results are written back once, when it finishes.
+    """
+    G = d.G
+    tau2 = np.maximum(start, 0.0)
+    conv = np.zeros(G, dtype=bool)
+    iters = np.full(G, _MAXITER, dtype=np.int64)
+    sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
+    live = np.ones(G, dtype=bool)
+    for it in range(1, _MAXITER + 1):
+        n_live = int(live.sum())
+        if n_live < _COMPACT * len(live):
+            keep = np.flatnonzero(live)
+            sub, ids, t, s0, live = sub.select(keep), ids[keep], t[keep], s0[keep], live[keep]
+        score, info, hess = _terms(sub, t, method)
+        adj = score / info
+        # A Newton step on the observed curvature where it is defined, points the same way
+        # and stays >= 0 (see tau2._fisher); Fisher scoring otherwise.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = score / hess
+        use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
+        adj = np.where(use, newton, adj)
+        bad = ~np.isfinite(adj)
+        neg = ~bad & (t + adj < 0)
+        at_zero = neg & (s0 <= 0)
+        halve = neg & ~at_zero
+        while halve.any():
+            adj[halve] /= 2
+            halve &= t + adj < 0
+        new = np.where(at_zero, 0.0, t + adj)
+        step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+        t = np.where(live & ~bad, new, t)
+        done = np.flatnonzero(live & (bad | at_zero | step_ok))
+        if len(done):
+            tau2[ids[done]], iters[ids[done]] = t[done], it
+            conv[ids[done[~bad[done]]]] = True
+            live[done] = False
+            if len(done) == n_live:
+                break
+    else:
+        tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
+    return tau2, conv, iters
+
+
+def _ols_rss(d: Dense) -> np.ndarray:
+    """Residual sum of squares of the unweighted intercept-only fit."""
+    R = d.Y - d.sum(d.Y) / d.k
+    if d.mask is not None:
+        R *= d.mask
+    return d.dot(R, R)
+
+
+def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), and its SE."""
+    kp = d.k - 1
+    V = d.V if d.mask is None else np.where(d.mask, d.V, 0.0)
+    sv = d.sum(V)
+    trpv = sv * (1 - 1 / d.k)
+    tau2 = np.maximum(0.0, (_ols_rss(d) - trpv) / kp)
+    if not se:
+        return tau2, None
+    sv2 = d.dot(V, V)
+    trpvpv = sv2 - 2 * sv2 / d.k + sv**2 / d.k**2
+    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2)
+
+
+def _score_grid(d: Dense, grid: np.ndarray, method: str) -> np.ndarray:
+    """The score of every group at each of its m points ``grid`` (G x m), in one pass over a
+    (kmax, m, G) array (in blocks of groups, so the temporaries stay small)."""
+    out = np.empty(grid.shape)
+    for cols in d.blocks(grid.shape[1]):
+        Y = d.Y[:, None, cols]  # kmax x m x block
+        W = 1.0 / (d.V[:, None, cols] + grid[cols].T[None])
+        s1 = W.sum(axis=0)
+        E = W * (Y - (W * Y).sum(axis=0) / s1)
+        s2 = (W * W).sum(axis=0)
+        see = (E * E).sum(axis=0)
+        out[cols] = (see - (s1 if method == "ML" else s1 - s2 / s1)).T
+    return out
+
+
+def log_likelihood(d: Dense, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    """core.log_likelihood of the intercept-only model."""
+    m = sweep(d, tau2, "rss", "logv")
+    if not reml:
+        return -0.5 * d.k * _LOG2PI - 0.5 * m["logv"] - 0.5 * m["rss"]
+    return (-0.5 * (d.k - 1) * _LOG2PI + 0.5 * np.log(d.k) - 0.5 * m["logv"]
+            - 0.5 * np.log(m["s1"]) - 0.5 * m["rss"])
+
+
+def _bracket(d: Dense, method: str) -> np.ndarray:
+    """tau2._bracket_ml: the global maximiser over tau^2 >= 0 of every group's (restricted)
+    likelihood, from the sign changes of the score on an 81-point grid.
+
+    Each sign change is narrowed by multisection (16 points at a time, so about 12 rounds
+    instead of bisection's 50) to the same width, 4 eps relative, keeping a positive score
+    at its lower end and a non-positive one at its upper end.
+    """
+    G, reml = d.G, method == "REML"
+    vmax = d.V.max(axis=0) if d.mask is None else np.where(d.mask, d.V, -np.inf).max(axis=0)
+    hi = np.maximum(_ols_rss(d) / d.k + vmax, 1e-8)
+    for _ in range(200):
+        up = _score(d, hi, method) >= 0
+        if not up.any():
+            break
+        hi[up] *= 2.0
+    grid = np.column_stack([np.zeros(G), hi[:, None] * np.geomspace(1e-10, 1.0, 80)[None, :]])
+    vals = _score_grid(d, grid, method)
+    gi, ji = np.nonzero((vals[:, :-1] > 0) & (vals[:, 1:] <= 0))
+    best = np.zeros(G)
+    if not len(gi):
+        return best
+    lo, up = grid[gi, ji], grid[gi, ji + 1]
+    sub = d.select(gi)  # one copy of its group per sign change
+    frac = np.arange(1, 17) / 17.0
+    for _ in range(200):
+        wide = up - lo > 4 * np.finfo(float).eps * up
+        if not wide.any():
+            break
+        pts = lo[:, None] + (up - lo)[:, None] * frac[None, :]
+        neg = _score_grid(sub, pts, method) <= 0
+        j = np.where(neg.any(axis=1), neg.argmax(axis=1), len(frac))  # first point at or past
+        n = np.arange(len(lo))
+        new_lo = np.where(j > 0, pts[n, np.maximum(j - 1, 0)], lo)
+        new_up = np.where(j < len(frac), pts[n, np.minimum(j, len(frac) - 1)], up)
+        lo, up = np.where(wide, new_lo, lo), np.where(wide, new_up, up)
+    roots = 0.5 * (lo + up)
+    ll = log_likelihood(sub, roots, reml)
+    better = ll > log_likelihood(d, best, reml)[gi]
+    order = np.flatnonzero(better)[np.argsort(ll[better])]  # ascending: the highest is set last
+    best[gi[order]] = roots[order]
+    return best
+
+
+def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """tau2._maximise: Fisher scoring from the HE estimate, the check that its maximum is the
+    only one, and bracketing (on the flat layout) where it is not."""
+    score0 = fe["see"] - (fe["s1"] if method == "ML" else tr(fe))  # the score at 0
+    tau2, conv, iters = _fisher(d, _hedges(d)[0], method, score0)
+    solver = np.full(d.G, "Fisher scoring", dtype=object)
+    inner = conv & (tau2 > 0)
+    conv[inner & (score0 < 0)] = False
+    idx = np.flatnonzero(inner & (score0 >= 0))
+    if len(idx):
+        sub, base = d.select(idx), tau2[idx]
+        fail = np.zeros(len(idx), dtype=bool)
+        for m in _NEAR:  # below the maximum the score is positive, above it negative
+            s = _score(sub, base * m, method)
+            fail |= (s < 0) if m < 1 else (s > 0)
+        conv[idx[fail]] = False
+    idx = np.flatnonzero(conv & (tau2 == 0))
+    if len(idx):
+        sub = d.select(idx)
+        high = 2 * _ols_rss(sub) / (sub.k - 1)
+        fail = np.zeros(len(idx), dtype=bool)
+        for m in _GRID:
+            fail |= _score(sub, high * m, method) > 0
+        conv[idx[fail]] = False
+    redo = np.flatnonzero(~conv)
+    if len(redo):
+        tau2[redo] = _bracket(d.select(redo), method)
+        conv[redo] = True
+        solver[redo] = "bracketing"
+    return tau2, conv, iters, solver
+
+
+def _solve_q(d: Dense, target: np.ndarray) -> tuple[np.ndarray, ...]:
+    """tau2._solve_q: Newton from 0 on the convex decreasing ``Q(tau^2) = target``; groups it
+    does not settle go to the flat solver (which adds Brent's method)."""
+    G = d.G
+    tau2 = np.zeros(G)
+    conv = np.zeros(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    solver = np.full(G, "Newton (generalised Q)", dtype=object)
+    sub, ids, live = d, np.arange(G), np.ones(G, dtype=bool)
+    for it in range(1, _MAXITER + 1):
+        if live.sum() < 0.6 * len(live):
+            keep = np.flatnonzero(live)
+            sub, ids, live = sub.select(keep), ids[keep], live[keep]
+        t = tau2[ids]
+        fit = sweep(sub, t, "rss", "see")
+        f = fit["rss"] - target[ids]
+        iters[ids[live]] = it
+        stop = f <= 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = f / fit["see"]
+        new = np.where(stop, t, t + step)
+        small = ~stop & (np.abs(step) <= 1e-14 + _RTOL * new)
+        bad = ~np.isfinite(new)
+        upd = live & ~bad
+        tau2[ids[upd]] = new[upd]
+        conv[ids[live & (stop | small)]] = True
+        live &= ~(stop | small | bad)
+        if not live.any():
+            break
+    redo = np.flatnonzero(~conv)
+    if len(redo):
+        t2, c2, it2, s2 = _solve_q_flat(d.flat(redo), target[redo])
+        tau2[redo], conv[redo], iters[redo], solver[redo] = t2, c2, it2, s2
+    return tau2, conv, iters, solver
+
+
+def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """tau^2 of every group by ``method`` (a code of :data:`METHODS`), given the fixed-effect fit
+    ``fe`` (a :func:`sweep` at 0 with ``rss, see, s2, s3``): ``tau2, se, converged,
+    iterations, solver``.
+
+    ``se`` is None for ML, REML, PM and EB, whose standard errors come from the fit at tau^2,
+    which the caller makes anyway.
+    """
+    G = d.G
+    k = d.k
+    kp = k - 1
+    ones, zeros = np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64)
+    closed = np.full(G, "closed form", dtype=object)
+    if method == "FE":
+        return np.zeros(G), np.full(G, np.nan), ones, zeros, closed
+    if method in ("DL", "HS"):
+        trp, trpp = tr(fe), tr2(fe)
+        q = fe["rss"]
+        if method == "HS":
+            denom = fe["s1"]
+            tau2 = np.maximum(0.0, (q - k) / denom)
+        else:
+            denom = trp
+            tau2 = np.maximum(0.0, (q - kp) / denom)
+        se = np.sqrt((2 * kp + 4 * tau2 * trp + 2 * tau2**2 * trpp) / denom**2)
+        return tau2, se, ones, zeros, closed
+    if method == "HE":
+        tau2, se = _hedges(d, se=True)
+        return tau2, se, ones, zeros, closed
+    if method in ("REML", "ML"):
+        tau2, conv, iters, solver = _maximise(d, method, fe)
+        return tau2, None, conv, iters, solver
+    tau2, conv, iters, solver = _solve_q(d, kp)  # PM, EB
+    return tau2, None, conv, iters, solver
+
+
+__all__ = ["METHODS", "Dense", "estimate", "sweep", "tr", "tr2"]
