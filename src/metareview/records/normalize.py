@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from metareview.records.fields import clean_doi
+from metareview.records.fields import clean_doi, split_authors
 from metareview.records.model import Record
 
 # ---------------------------------------------------------------------------------------------
@@ -321,10 +321,22 @@ def surname_key(surname: str) -> str:
     return s
 
 
+def _author_entries(authors: Sequence[str]) -> list[str]:
+    """Entries of an author list; a lone entry that is a whole cell an importer left unsplit
+    (BibTeX's ``A and B``, ``Smith J, Doe A, et al.``) is split by the importers' own rule."""
+    if len(authors) == 1:
+        return list(split_authors(authors[0]))
+    return list(authors)
+
+
 def author_keys(authors: Sequence[str]) -> tuple[str, ...]:
-    """Surname keys of an author list in order, without ``et al.`` and empty entries."""
+    """Surname keys of an author list in order, without ``et al.`` and empty entries.
+
+    >>> author_keys(["Smith, John and Müller, Hans and others"])
+    ('smith', 'muller')
+    """
     out = []
-    for a in authors:
+    for a in _author_entries(authors):
         if not a or _ETAL.match(a.strip()):
             continue
         k = surname_key(split_author(a)[0])
