@@ -482,8 +482,8 @@ def _series_unconfirmed(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.nda
 def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
     """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
     m = len(i)
-    t_full = _ratio_many(keys.title, keys.title, i, j)
-    t = _prefix_similarity(keys, i, j, t_full)
+    t = _ratio_many(keys.title, keys.title, i, j)
+    t = _prefix_similarity(keys, i, j, t)
     informative = keys.informative[i] & keys.informative[j]
     w_title = np.clip(40.0 * (t - 0.85), -12.0, 6.0)
     w_title = np.where(informative, w_title, np.minimum(w_title, 2.0))
@@ -541,7 +541,7 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     mboth, meq = _both(keys.pmid, i, j)
     markers_differ = keys.markers[i] != keys.markers[j]
     numbers_differ = keys.numbers[i] != keys.numbers[j]
-    cut = np.flatnonzero((markers_differ | numbers_differ) & (t > t_full) & (peq | deq | meq))
+    cut = np.flatnonzero((markers_differ | numbers_differ) & (t >= 0.9) & (peq | deq | meq))
     if len(cut):
         ok = np.fromiter((_cut_agrees(keys.title[a], keys.title[b])
                           for a, b in zip(i[cut].tolist(), j[cut].tolist(), strict=True)),
