@@ -159,8 +159,9 @@ _NAME_WORD = re.compile(r"^(?:[^\W\d_][\w'’\-.]*|[^\W\d_]\.)$")
 
 def _looks_personal(part: str) -> bool:
     """Whether one side of an ``and`` is a personal name: ``Smith, John A.`` (one or two
-    commas, BibTeX's ``von Last, Jr, First``), ``Smith JA``, or 2–5 words that are
-    capitalised or name particles (``John van Smith``, ``J. A. Smith``)."""
+    commas, BibTeX's ``von Last, Jr, First``), ``Smith JA``, or 2–6 words that are
+    capitalised or name particles (``John van Smith``, ``J. A. Smith``), none of them a word
+    of organisations (*University*, *Council*, *Trust* …)."""
     if part == "others":
         return True
     if part.count(",") > 2 or any(ch.isdigit() for ch in part):

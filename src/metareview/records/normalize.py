@@ -244,13 +244,16 @@ def is_series_title(norm_title: str) -> bool:
     True
     >>> is_series_title("news media coverage of vaccine trials")
     False
+    >>> is_series_title("correction of hallux valgus by osteotomy")
+    False
     """
     m = _SERIES_TITLE.match(norm_title)
     if m is None:
         return False
-    # "news media coverage …" is an article; "comments on …", "reply to …" are notices.
+    # "news media coverage …" and "correction of hallux valgus" are articles; "comments on
+    # …", "reply to …", "correction to …" are notices.
     rest = norm_title[m.end():].split()
-    return not rest or rest[0] in ("on", "to", "re", "of", "from", "and", "for", "in")
+    return not rest or rest[0] in ("on", "to", "re", "from")
 
 
 def title_is_informative(norm_title: str, tokens: Sequence[str]) -> bool:
