@@ -347,3 +347,17 @@ def test_generated_hard_negatives_are_never_merged():
         assert len({int(ls.entity[x]) for x in c}) == 1, [ls.records[x].title for x in c]
     ev = ls.evaluate(res.representative())
     assert ev["FP"] == 0 and ev["sensitivity"] > 0.97
+
+
+def test_review_and_update_never_merge_through_a_copy_without_year():
+    # A Cochrane review keeps its number and title through updates (CD012345 as the page).
+    review = Record(title="Exercise for depression", authors=("Cooney, G. M.",), year=2013,
+                    journal="Cochrane Database Syst Rev", volume="9", pages="CD004366")
+    update = replace(review, year=2019, volume="3")
+    undated = replace(update, year=None, volume="")
+    assert compare(review, undated).veto == ("versions of one review (same review number) "
+                                             "and a year missing")
+    assert not _dup(update, undated)
+    assert find_duplicates([review, undated]).n_clusters == 0
+    # the same version from two databases still merges
+    assert _dup(update, replace(update, authors=("Cooney GM",), pages="CD004366"))

@@ -40,7 +40,8 @@ How two records are judged
    meeting abstract and the article it became: :func:`~.normalize.document_kind`), and a
    repeated heading (*Editor's comments*, *In this issue*, *Book reviews*, or a title too
    short to identify anything) without the same first page or the same volume, issue and
-   first author. Numbers and markers are compared only up to the cut when a database
+   first author, and a review number (``CD012345``, kept by every update) with a year
+   missing. Numbers and markers are compared only up to the cut when a database
    truncated one title and the pages or an identifier agree.
 4. **Preprints.** A preprint (a preprint server's DOI or name) and a journal article are
    reports of the same work with different DOIs. With ``preprints="merge"`` (the default, so
@@ -356,7 +357,8 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
            "different notice markers (erratum, reply, comment, retraction, protocol)",
            "preprint and article kept apart (preprints='keep')", "years too far apart",
            "different kinds of document (article, abstract, report, thesis, book)",
-           "repeated heading (editorial, news, short title) without the same first page")
+           "repeated heading (editorial, news, short title) without the same first page",
+           "versions of one review (same review number) and a year missing")
 
 
 def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -557,6 +559,9 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     veto[(veto == 0) & dboth & ~deq & ~pre_pair] = 1
     veto[(veto == 0) & _kinds_differ(keys, i, j)] = 7
     veto[(veto == 0) & _series_unconfirmed(keys, i, j)] = 8
+    # A review and its update share number and title; without both years nothing but an
+    # identifier (the exact stage) can say which version a record is.
+    veto[(veto == 0) & (keys.versioned[i] | keys.versioned[j]) & ~both_y] = 9
 
     unrelated = (t < 0.5) & fa_both & ~fa_agree
     ident_ok = ~markers_differ & ~unrelated & ~((preprints == "keep") & pre_pair)
@@ -576,6 +581,7 @@ def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], b
     markers, numbers = keys.markers.tolist(), keys.numbers.tolist()
     kind, series, page = keys.kind.tolist(), keys.series.tolist(), keys.page.tolist()
     vol, issue, fa = keys.volume.tolist(), keys.issue.tolist(), keys.first_author.tolist()
+    versioned = keys.versioned.tolist()
 
     def conflict(a: int, b: int) -> bool:
         same_page = page[a] >= 0 and page[a] == page[b]
@@ -589,6 +595,8 @@ def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], b
         if (series[a] or series[b]) and not same_page and not (
                 vol[a] >= 0 and vol[a] == vol[b] and issue[a] >= 0 and issue[a] == issue[b]
                 and fa[a] >= 0 and fa[a] == fa[b]):
+            return True
+        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0):
             return True
         pre_pair = pre[a] != pre[b]
         if pre_pair and preprints == "keep":

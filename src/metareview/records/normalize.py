@@ -594,6 +594,11 @@ def parse_pages(pages: str) -> tuple[str, str]:
     return first, last
 
 
+# A Cochrane review keeps its number (and title) through every update; only the year and the
+# DOI's ".pubN" tell the versions apart.
+_REVIEW_NUMBER = re.compile(r"cd\d{6}$")
+
+
 def page_is_article_number(first_page: str) -> bool:
     """Electronic article numbers (``e0123456``, ``1234567``) rather than printed pages; some
     databases give such articles pages ``1-12`` instead, so they are not compared."""
@@ -656,6 +661,7 @@ class MatchKeys:
     kind: np.ndarray  # document_kind code, 0 unknown, 6 preprint
     series: np.ndarray  # bool: a repeated heading (series title, notice type, short title)
     issue: np.ndarray  # code of the issue (as normalize_volume), -1 absent
+    versioned: np.ndarray  # bool: the first page is a review number (CD012345) kept by updates
 
     @property
     def n(self) -> int:
@@ -713,6 +719,7 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
                        for r, jk, p in zip(records, jkeys, preprint.tolist(), strict=True)],
                       dtype=np.int64),
         issue=_codes([normalize_volume(r.issue) if r.issue else "" for r in records]),
+        versioned=np.array([_REVIEW_NUMBER.match(p) is not None for p in pages], dtype=bool),
         series=np.array([not inf or is_series_title(t) or is_notice_type(r.type)
                          for r, t, inf in zip(records, titles, informative.tolist(),
                                               strict=True)], dtype=bool),
