@@ -1,10 +1,23 @@
 """De-duplication accuracy and speed, against simple and published peers in the same run.
 
-Accuracy is measured on labelled sets built by ``bench/dedupe_labelled.py`` from real titles
-and abstracts. The weights, vetoes and threshold were set looking at the failures on the
-seed-1 set (the *tuning* set) and the seed-3 set (the speed set); the table reports the seed-2
-set (the *test* set), whose failures were not looked at while tuning. Speed is measured on
-the 100,000-record seed-3 set.
+Accuracy is measured on three labelled sets built by ``bench/dedupe_labelled.py`` from real
+titles and abstracts:
+
+* **tuning** (seed 1, generator configuration ``DEFAULT``): the weights, vetoes and threshold
+  were set looking at its failures (and, earlier, at the seed-3 speed set's);
+* **test** (seed 2, ``DEFAULT``): its failures were not looked at while tuning, but it comes
+  from the same generator configuration as the tuning set;
+* **held-out** (seed 29, configuration ``HELD_OUT``: more exports per article, more variations
+  per export, more hard negatives, generic titles and preprints), written down in
+  ``dedupe_labelled.py`` and committed before any result on it existed, and never tuned on.
+
+Every method runs on every set in this one process (in-process against in-process: the
+records are handed over as Python objects, no files or subprocesses); metareview is timed
+over ``--repeats`` (at least 5) runs after a warm-up and reported as median and minimum, the
+peers once. The load average is recorded before and after.
+
+Speed is measured on the 100,000-record seed-3 set (``--speed-records 0`` skips it; the
+million-record scaling runs are a separate script).
 
 Peers, run on the same records:
 
@@ -14,16 +27,17 @@ Peers, run on the same records:
 * **bib-dedupe** 0.11.0 (CoLRev; ranked first on false positives in its authors' continuous
   evaluation against ASySD), when importable. Install it outside the project's environment::
 
-      .venv/bin/python -m pip install --target /tmp/peer-bibdedupe --no-deps \\
-          bib-dedupe==0.11.0 number-parser requests urllib3 charset-normalizer idna certifi tqdm
+      .venv/bin/python -m pip install --quiet --target /tmp/peer-bibdedupe bib-dedupe==0.11.0
       BIB_DEDUPE_PATH=/tmp/peer-bibdedupe .venv/bin/python bench/bench_dedupe.py
 
-  Its 'maybe' pairs (for manual review) are not merged, as in its own benchmark.
+  Its 'maybe' pairs (for manual review) are not merged, as in its own benchmark. It gets the
+  same fields, with the record type as its BibTeX entry type (``RPRT`` → ``techreport``,
+  ``CONF`` → ``inproceedings`` …), so it sees what metareview sees.
 
 Usage::
 
     .venv/bin/python bench/bench_dedupe.py [--entities 5000] [--speed-records 100000]
-        [--repeats 3] [--peer-speed-records 20000] [--out bench/RESULTS-dedupe.md]
+        [--repeats 5] [--peer-speed-records 20000] [--out bench/RESULTS-dedupe.md]
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +58,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import machine, md_table, ratio, timed  # noqa: E402
-from dedupe_labelled import HARD_KINDS, LabelledSet, build, load_bases  # noqa: E402
+from dedupe_labelled import (  # noqa: E402
+    DEFAULT,
+    HARD_KINDS,
+    HELD_OUT,
+    HELD_OUT_SEED,
+    LabelledSet,
+    build,
+    load_bases,
+)
 
 from metareview.records.dedupe import (  # noqa: E402
     DEFAULT_THRESHOLD,
@@ -116,12 +139,20 @@ def _bib_dedupe_module():
     return bd, ver
 
 
+_ENTRYTYPES = {"JOUR": "article", "RPRT": "techreport", "CONF": "inproceedings",
+               "CPAPER": "inproceedings", "ABST": "inproceedings", "THES": "phdthesis",
+               "BOOK": "book", "CHAP": "incollection", "UNPB": "unpublished"}
+
+
 def bib_dedupe_peer(records: Sequence[Record]) -> np.ndarray:
     """bib-dedupe's prep → block → match → cluster on the same records."""
     bd, _ = _bib_dedupe_module()
     n = len(records)
+    entry = [_ENTRYTYPES.get(r.type.upper(), "article") for r in records]
     df = pd.DataFrame({
-        "ID": [f"r{k}" for k in range(n)], "ENTRYTYPE": "article",
+        "ID": [f"r{k}" for k in range(n)], "ENTRYTYPE": entry,
+        "booktitle": [r.journal if e in ("inproceedings", "incollection") else ""
+                      for r, e in zip(records, entry, strict=True)],
         "title": [r.title for r in records],
         "author": [" and ".join(r.authors) for r in records],
         "year": [str(r.year) if r.year is not None else "" for r in records],
@@ -167,11 +198,19 @@ def _describe(ls: LabelledSet) -> list[list[str]]:
     return rows
 
 
-def _accuracy_row(name: str, ev: dict, seconds: float) -> list[str]:
+def false_merges(ls: LabelledSet, rep: np.ndarray) -> int:
+    """Predicted clusters that join records of two or more different articles."""
+    groups: dict[int, set[int]] = {}
+    for k, r in enumerate(np.asarray(rep).tolist()):
+        groups.setdefault(r, set()).add(int(ls.entity[k]))
+    return sum(len(g) > 1 for g in groups.values())
+
+
+def _accuracy_row(name: str, ev: dict, timing: str, n_false: int) -> list[str]:
     return [name, _f(ev["sensitivity"]), _f(ev["specificity"]), _f(ev["precision"]),
-            _f(ev["f1"]), f"{ev['FN']} / {ev['FP']}", _f(ev["pair_sensitivity"]),
-            _f(ev["pair_precision"]), _f(ev["hard_specificity"]),
-            _f(ev.get("candidate_specificity", float("nan"))), f"{seconds:.2f} s"]
+            f"{ev['FN']} / {ev['FP']}", str(n_false), _f(ev["pair_sensitivity"]),
+            _f(ev["hard_specificity"]), _f(ev.get("candidate_specificity", float("nan"))),
+            timing]
 
 
 def share_rows(evals: dict[str, dict], part: str, keys: Sequence[str]) -> list[list[str]]:
@@ -186,9 +225,9 @@ def share_rows(evals: dict[str, dict], part: str, keys: Sequence[str]) -> list[l
     return rows
 
 
-ACC_HEAD = ["method", "sensitivity", "specificity", "precision", "F1", "FN / FP (records)",
-            "pair sensitivity", "pair precision", "hard-negative pair specificity",
-            "candidate-pair specificity", "time"]
+ACC_HEAD = ["method", "sensitivity", "specificity", "precision", "FN / FP (records)",
+            "false merges (clusters)", "pair sensitivity", "hard-negative pair specificity",
+            "candidate-pair specificity", "time (in-process)"]
 
 
 def _run(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
@@ -198,123 +237,158 @@ def _run(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
 
 
 # ---------------------------------------------------------------------------------------------
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _run_set(ls: LabelledSet, repeats: int, bd: object, bd_ver: str | None,
+             ) -> tuple[dict[str, dict], list[list[str]], dict[str, np.ndarray]]:
+    """Every method on one labelled set: evaluations, table rows, representatives."""
+    cand = _candidates(ls)
+    evals: dict[str, dict] = {}
+    rows: list[list[str]] = []
+    reps: dict[str, np.ndarray] = {}
+    holder: dict[str, object] = {}
+
+    def ours() -> None:
+        holder["r"] = find_duplicates(ls.records)
+
+    t_ours, _ = timed(ours, repeats=repeats)
+    rep = holder["r"].representative()  # type: ignore[attr-defined]
+    reps["metareview"] = rep
+    evals["metareview"] = ls.evaluate(rep, cand)
+    rows.append(_accuracy_row(
+        f"metareview `find_duplicates` (threshold {DEFAULT_THRESHOLD:g})",
+        evals["metareview"], f"median {t_ours.median:.3g} s, min {t_ours.lo:.3g} s "
+        f"(n={len(t_ours.times)})", false_merges(ls, rep)))
+    rep_b, t_b = _run(lambda: exact_doi_or_title(ls.records))
+    reps["exact DOI/title"] = rep_b
+    evals["exact DOI/title"] = ls.evaluate(rep_b, cand)
+    rows.append(_accuracy_row("exact DOI or title (pandas)", evals["exact DOI/title"],
+                              f"{t_b:.3g} s (n=1)", false_merges(ls, rep_b)))
+    if bd is not None:
+        print(f"  bib-dedupe on {len(ls):,} records …", flush=True)
+        rep_p, t_p = _run(lambda: bib_dedupe_peer(ls.records))
+        reps["bib-dedupe"] = rep_p
+        evals["bib-dedupe"] = ls.evaluate(rep_p, cand)
+        rows.append(_accuracy_row(f"bib-dedupe {bd_ver} (`prep/block/match/cluster`, cpu=2)",
+                                  evals["bib-dedupe"], f"{t_p:.3g} s (n=1)",
+                                  false_merges(ls, rep_p)))
+    return evals, rows, reps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entities", type=int, default=5000)
     ap.add_argument("--speed-records", type=int, default=100_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--peer-speed-records", type=int, default=20_000,
                     help="time bib-dedupe on the first N records of the speed set (0: skip; "
                          "on the whole 100,000 it ran out of 23.5 GiB of memory)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-dedupe.md")
     args = ap.parse_args()
+    if args.repeats < 5:
+        ap.error("--repeats must be at least 5 (median and minimum of honest timings)")
     cmd = "  ".join(["`.venv/bin/python bench/bench_dedupe.py", *sys.argv[1:]]) + "`"
     bd, bd_ver = _bib_dedupe_module()
     out: list[str] = []
     say = out.append
 
-    say("# Benchmark: de-duplication (issue 5)\n")
+    say("# Benchmark: de-duplication (issues 5 and 13)\n")
     say(f"Written by `bench/bench_dedupe.py`; reproduce with {cmd.replace('  ', ' ')}"
         + (" (with `BIB_DEDUPE_PATH` set to where bib-dedupe is installed, see the script's "
            "docstring)" if bd else "") + ".\n")
     say("Targets (issue 5): sensitivity ≥ 0.97 and specificity ≥ 0.995 (ASySD reports "
         "0.95–0.99 and > 0.99, Hair et al. 2023, BMC Biol 21:189), and 100,000 records in "
-        "under a minute.\n")
+        "under a minute. Issue 13: **no false merges** first (a false merge silently deletes "
+        "a study), then sensitivity.\n")
     say("## Machine\n")
-    say(md_table(["", ""], list(machine().items())) + "\n")
+    mach = machine()
+    say(md_table(["", ""], list(mach.items())) + "\n")
 
-    # -- accuracy ---------------------------------------------------------------------------
+    # -- labelled sets ----------------------------------------------------------------------
     print("building labelled sets …", flush=True)
-    tune = build(args.entities, seed=1)
-    test = build(args.entities, seed=2)
+    sets = {
+        "tuning": (build(args.entities, seed=1, config=DEFAULT), "seed 1, `DEFAULT`"),
+        "test": (build(args.entities, seed=2, config=DEFAULT), "seed 2, `DEFAULT`"),
+        "held-out": (build(args.entities, seed=HELD_OUT_SEED, config=HELD_OUT),
+                     f"seed {HELD_OUT_SEED}, `HELD_OUT`"),
+    }
     say("## Labelled sets\n")
     say("Built by `bench/dedupe_labelled.py` (its docstring gives every rule): real titles "
         "and abstracts from the screening datasets in `shared/data/screening` (van de Schoot "
         "et al. 2017; Kwok et al. 2020; Nagtegaal et al. 2019; Bannach-Brown et al. 2019; "
         "Cohen et al. 2006; Kitchenham et al. 2010), synthetic bibliographic metadata, each "
-        "article exported 1–4 times in the style of a database with further variations, "
-        "preprints, and hard negatives. The weights, vetoes and threshold were set looking "
-        "at the failures on the tuning set and the speed set below, not on the test set.\n")
-    rows_t, rows_s = _describe(tune), _describe(test)
-    say(md_table(["", f"tuning set (seed 1, {args.entities:,} base entities)",
-                  f"test set (seed 2, {args.entities:,} base entities)"],
-                 [[a, b, d] for (a, b), (_, d) in zip(rows_t, rows_s, strict=True)]) + "\n")
+        "article exported 1–4 times in the style of a database (PubMed, Embase, Web of "
+        "Science, Scopus, PsycINFO, CENTRAL, CINAHL) with further variations (truncated "
+        "titles, BibTeX author cells read by the CSV importer, …), preprints, and hard "
+        "negatives (repeated editorial items without pages, working papers, meeting "
+        "abstracts, non-Latin titles, a short title that is the start of a longer one, parts, "
+        "protocols, errata, updates …). The weights, vetoes and threshold were set looking at "
+        "the failures on the tuning set only. The held-out configuration "
+        f"(`HELD_OUT`: exports {HELD_OUT.exports}, variations {HELD_OUT.variations}, hard "
+        f"share {HELD_OUT.hard_share}, generic share {HELD_OUT.generic_share}, preprint share "
+        f"{HELD_OUT.preprint_share}; `DEFAULT`: {DEFAULT.exports}, {DEFAULT.variations}, "
+        f"{DEFAULT.hard_share}, {DEFAULT.generic_share}, {DEFAULT.preprint_share}) and its "
+        "seed were committed before it was first generated.\n")
+    desc = {name: _describe(ls) for name, (ls, _) in sets.items()}
+    first = next(iter(desc.values()))
+    say(md_table(["", *(f"{n} ({d}, {args.entities:,} base entities)"
+                        for n, (_, d) in sets.items())],
+                 [[row[0], *(desc[n][k][1] for n in sets)] for k, row in enumerate(first)])
+        + "\n")
 
-    say("## Accuracy on the test set\n")
+    say("## Accuracy\n")
     say("Record level, as ASySD and bib-dedupe count (a record of an article with no duplicate "
         "is a true negative when kept, a false positive when removed; of an article's *s* "
         "records of which *k* are kept, *s − k* are true positives and *k − 1* false "
         "negatives, and one is a true negative, or a false positive when none is kept): "
         "sensitivity = TP / (TP + FN), specificity = TN / (TN + FP), precision = "
-        "TP / (TP + FP). Pair level: predicted pairs are all pairs inside a predicted "
-        "cluster. Specificity over *all* non-duplicate pairs would be trivially ≈ 1, so "
-        "two harder denominators are given: the pairs of each hard negative with the "
-        "article it imitates, and the non-duplicate pairs among our blocking's candidate "
-        "pairs (the pairs similar enough on some key to be compared) plus any a method "
-        "merged.\n")
-    cand = _candidates(test)
-    rows = []
-    evals: dict[str, dict] = {}
-    print("metareview …", flush=True)
-    res_holder = {}
+        "TP / (TP + FP). *False merges* counts predicted clusters that join two or more "
+        "different articles. Pair level: predicted pairs are all pairs inside a predicted "
+        "cluster; specificity over the pairs of each hard negative with the article it "
+        "imitates, and over the non-duplicate pairs among our blocking's candidate pairs "
+        "plus any a method merged. All methods ran in this process on the same `Record` "
+        "objects; metareview's time is the median and minimum of "
+        f"{args.repeats} runs after a warm-up, the peers ran once.\n")
+    results: dict[str, tuple[dict[str, dict], dict[str, np.ndarray]]] = {}
+    for name, (ls, label) in sets.items():
+        print(f"{name} set …", flush=True)
+        evals, rows, reps = _run_set(ls, args.repeats, bd, bd_ver)
+        results[name] = (evals, reps)
+        say(f"### {name.capitalize()} set ({label}, {len(ls):,} records)\n")
+        say(md_table(ACC_HEAD, rows) + "\n")
 
-    def ours() -> np.ndarray:
-        res_holder["r"] = find_duplicates(test.records)
-        return res_holder["r"].representative()
+    for name in ("test", "held-out"):
+        ls = sets[name][0]
+        evals = results[name][0]
+        names = list(evals)
+        say(f"### Sensitivity by variation ({name} set)\n")
+        say("Share of later exports carrying each variation that end in the same cluster as "
+            "the article's first export (an export carries its database style and 0–3 "
+            "variations, so rows overlap).\n")
+        var_keys = sorted(set().union(*(e["by_variation"] for e in evals.values())))
+        say(md_table(["variation", *names], share_rows(evals, "by_variation", var_keys))
+            + "\n")
+        say(f"### Hard negatives kept apart ({name} set)\n")
+        say("Share of hard-negative records in no cluster with any record of the article "
+            "they imitate (the specificity on that kind); for generic titles, share of pairs "
+            "of distinct generic-title records kept apart.\n")
+        hk = [*HARD_KINDS, "generic (pairs)"]
+        say(md_table(["hard negative", *names], share_rows(evals, "hard_negatives", hk))
+            + "\n")
 
-    t_ours, _ = timed(ours, repeats=args.repeats)
-    rep = res_holder["r"].representative()
-    evals["metareview"] = test.evaluate(rep, cand)
-    rows.append(_accuracy_row(f"metareview `find_duplicates` (threshold {DEFAULT_THRESHOLD:g})",
-                              evals["metareview"], t_ours.median))
-    rep_b, t_b = _run(lambda: exact_doi_or_title(test.records))
-    evals["exact DOI/title"] = test.evaluate(rep_b, cand)
-    rows.append(_accuracy_row("exact DOI or title (pandas)", evals["exact DOI/title"], t_b))
-    t_p = float("nan")
-    if bd is not None:
-        print("bib-dedupe …", flush=True)
-        rep_p, t_p = _run(lambda: bib_dedupe_peer(test.records))
-        evals["bib-dedupe"] = test.evaluate(rep_p, cand)
-        rows.append(_accuracy_row(f"bib-dedupe {bd_ver} (`prep/block/match/cluster`, cpu=2)",
-                                  evals["bib-dedupe"], t_p))
-    ev_tune = tune.evaluate(find_duplicates(tune.records).representative(), _candidates(tune))
-    rows.append(_accuracy_row("metareview on the tuning set (for comparison)", ev_tune,
-                              float("nan")).copy())
-    rows[-1][-1] = "–"
-    say(md_table(ACC_HEAD, rows) + "\n")
-    ev = evals["metareview"]
-    say(f"metareview time is the median of {args.repeats} runs after a warm-up "
-        f"({t_ours.fmt()}); peers ran once. Test set: {ev['TP'] + ev['FN']:,} records to "
-        f"remove, {ev['TN'] + ev['FP']:,} to keep; {ev['candidate_negatives']:,} candidate "
-        f"non-duplicate pairs, {ev['hard_pairs']:,} hard-negative pairs.\n")
-
-    # by variation
-    say("### Sensitivity by variation (test set)\n")
-    say("Share of later exports carrying each variation that end in the same cluster as the "
-        "article's first export (an export usually carries its database style and 0–3 "
-        "variations, so rows overlap).\n")
-    names = list(evals)
-    var_keys = sorted(set().union(*(e["by_variation"] for e in evals.values())))
-    say(md_table(["variation", *names], share_rows(evals, "by_variation", var_keys)) + "\n")
-
-    say("### Hard negatives kept apart (test set)\n")
-    say("Share of hard-negative records in no cluster with any record of the article they "
-        "imitate; for generic titles, share of pairs of distinct generic-title records kept "
-        "apart.\n")
-    hk = [*HARD_KINDS, "generic (pairs)"]
-    say(md_table(["hard negative", *names], share_rows(evals, "hard_negatives", hk)) + "\n")
-
+    test = sets["test"][0]
     say("### Threshold (test set)\n")
     trows = []
     for thr in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0):
-        e = test.evaluate(find_duplicates(test.records, threshold=thr).representative())
+        rep_t = find_duplicates(test.records, threshold=thr).representative()
+        e = test.evaluate(rep_t)
         trows.append([f"{thr:g}" + (" (default)" if thr == DEFAULT_THRESHOLD else ""),
                       _f(e["sensitivity"]), _f(e["specificity"]), _f(e["precision"]),
-                      _f(e["hard_specificity"])])
-    say(md_table(["threshold", "sensitivity", "specificity", "precision",
+                      str(false_merges(test, rep_t)), _f(e["hard_specificity"])])
+    say(md_table(["threshold", "sensitivity", "specificity", "precision", "false merges",
                   "hard-negative pair specificity"], trows) + "\n")
-    say("Lower thresholds gain little here; the default keeps a margin for kinds of near "
-        "duplicate the generator does not make.\n")
 
     say("### Preprints as separate reports (test set)\n")
     say("The same records with each preprint labelled as its own article; metareview run "
@@ -325,15 +399,69 @@ def main() -> None:
     e_keep = apart.evaluate(find_duplicates(test.records, preprints="keep").representative())
     prow.append(["metareview (`preprints=\"keep\"`)", _f(e_keep["sensitivity"]),
                  _f(e_keep["specificity"]), _f(e_keep["precision"])])
-    peers = [("exact DOI or title (pandas)", rep_b)]
-    if bd is not None:
-        peers.append((f"bib-dedupe {bd_ver}", rep_p))
-    for nm, r_ in peers:
+    for nm, r_ in results["test"][1].items():
+        if nm == "metareview":
+            continue
         e_ = apart.evaluate(r_)
         prow.append([nm, _f(e_["sensitivity"]), _f(e_["specificity"]), _f(e_["precision"])])
     say(md_table(["method", "sensitivity", "specificity", "precision"], prow) + "\n")
 
-    # -- speed ------------------------------------------------------------------------------
+    tm, big_false = None, 0
+    if args.speed_records:
+        tm, big_false = _speed(args, bd, bd_ver, say)
+
+    ev = results["test"][0]["metareview"]
+    evh = results["held-out"][0]["metareview"]
+    met = [["sensitivity ≥ 0.97 (test / held-out)",
+            f"{_f(ev['sensitivity'])} / {_f(evh['sensitivity'])}",
+            "yes" if min(ev["sensitivity"], evh["sensitivity"]) >= TARGET_SENS else "**no**"],
+           ["specificity ≥ 0.995 (test / held-out)",
+            f"{_f(ev['specificity'])} / {_f(evh['specificity'])}",
+            "yes" if min(ev["specificity"], evh["specificity"]) >= TARGET_SPEC else "**no**"],
+           ["no false merges (test / held-out)",
+            f"{false_merges(sets['test'][0], results['test'][1]['metareview'])} / "
+            f"{false_merges(sets['held-out'][0], results['held-out'][1]['metareview'])}",
+            "yes" if not (false_merges(sets['test'][0], results['test'][1]['metareview'])
+                          or false_merges(sets['held-out'][0],
+                                          results['held-out'][1]['metareview']))
+            else "**no**"]]
+    if tm is not None:
+        met.append(["no false merges (speed set, seed 3)", str(big_false),
+                    "yes" if not big_false else "**no**"])
+        met.append([f"{args.speed_records:,} records in < 60 s", f"{tm.median:.3g} s",
+                    "yes" if tm.median < TARGET_SECONDS else "**no**"])
+    say("## Targets\n")
+    say(md_table(["target", "measured", "met"], met) + "\n")
+    say(f"Load average (1, 5, 15 min) at the end: {_load()} (at the start: "
+        f"{mach.get('load average at start (1, 5, 15 min)', '?')}); the machine's 2 cores "
+        "are shared, so timings are upper bounds.\n")
+    say("## Caveats\n")
+    say("- The duplicates are synthetic: each variation is one a database really produces, "
+        "but their mix and rates are ours, and the method was designed knowing the list. "
+        "An independent evaluation on five real labelled exports (8,710 records, not "
+        "available to us) found sensitivity 0.952, specificity 0.9983 and 20 false merges "
+        "for the version before the rules above (bib-dedupe: 0.974, no false merges); "
+        "expect real data to be harder than these sets.\n"
+        "- The hard negatives are the kinds we know of; specificity on them says the vetoes "
+        "work, not that no other kind of near-duplicate exists.\n"
+        "- Residual false merges at 100,000 records: on the tuning seed built at that size the "
+        "causes were a meeting abstract whose record carries no sign of being one (its type, "
+        "supplement issue and pages all dropped by the export, so it looks like an e-pub copy "
+        "of the article) and a preprint matched to a later version of a Cochrane review; the "
+        "speed set's were not looked at.\n"
+        "- Datasets: van de Schoot et al. 2017 (Struct Equ Modeling 24:451), Kwok et al. "
+        "2020 (Viruses 12:107), Nagtegaal et al. 2019 (J Behav Public Adm 2(2)), "
+        "Bannach-Brown et al. 2019 (Syst Rev 8:23), Cohen et al. 2006 (JAMIA 13:206), "
+        "Kitchenham et al. 2010; via the ASReview dataset collections (CC-BY 4.0 / CC0 / "
+        "open licences, see `shared/data/screening/README.md`).\n")
+    args.out.write_text("\n".join(out))
+    print("\n".join(out))
+
+
+def _speed(args: argparse.Namespace, bd: object, bd_ver: str | None,
+           say: Callable[[str], None]) -> tuple[Any, int]:
+    """The speed section: the seed-3 set of ``--speed-records`` records; its timing and
+    metareview's false merges on it."""
     print("building the speed set …", flush=True)
     n_ent = int(args.speed_records / 1.6)
     big = build(n_ent, seed=3, recombine=True, max_records=args.speed_records)
@@ -343,42 +471,53 @@ def main() -> None:
         "have a title joined from halves of two real titles (`recombine=True`); their "
         "metadata and variations are made as above.\n")
     print("timing metareview on the speed set …", flush=True)
-    big_holder = {}
+    big_holder: dict[str, object] = {}
 
     def ours_big() -> None:
         big_holder["r"] = find_duplicates(big.records)
 
     tm, _ = timed(ours_big, repeats=args.repeats, warmup=False)
     res = big_holder["r"]
-    ev_big = big.evaluate(res.representative())
+    rep = res.representative()  # type: ignore[attr-defined]
+    ev_big = big.evaluate(rep)
     rep_bb, t_bb = _run(lambda: exact_doi_or_title(big.records))
     ev_bb = big.evaluate(rep_bb)
-    srows = [["metareview `find_duplicates`", tm.fmt(), f"{len(big) / tm.median:,.0f}/s",
-              f"{res.n_candidates:,}", _f(ev_big["sensitivity"]), _f(ev_big["specificity"]),
-              _f(ev_big["precision"])],
+    srows = [["metareview `find_duplicates`", f"{tm.median:.3g} s / {tm.lo:.3g} s "
+              f"(n={len(tm.times)})", f"{len(big) / tm.median:,.0f}/s",
+              f"{res.n_candidates:,}", _f(ev_big["sensitivity"]),  # type: ignore[attr-defined]
+              _f(ev_big["specificity"]), str(false_merges(big, rep))],
              ["exact DOI or title (pandas)", f"{t_bb:.3g} s (n=1)", f"{len(big) / t_bb:,.0f}/s",
-              "–", _f(ev_bb["sensitivity"]), _f(ev_bb["specificity"]), _f(ev_bb["precision"])]]
-    say(md_table(["method", "time (median, min–max, n)", "records per second",
-                  "candidate pairs", "sensitivity", "specificity", "precision"], srows) + "\n")
+              "–", _f(ev_bb["sensitivity"]), _f(ev_bb["specificity"]),
+              str(false_merges(big, rep_bb))]]
+    say(md_table(["method (in-process)", "time (median / min)", "records per second",
+                  "candidate pairs", "sensitivity", "specificity", "false merges"], srows)
+        + "\n")
     if bd is not None and args.peer_speed_records:
         n_p = min(args.peer_speed_records, len(big))
         sub = big.head(n_p)
         print(f"timing bib-dedupe on {n_p:,} records …", flush=True)
         rep_pb, t_pb = _run(lambda: bib_dedupe_peer(sub.records))
-        t_os, _ = timed(lambda: find_duplicates(sub.records), repeats=args.repeats)
-        rep_os = find_duplicates(sub.records).representative()
+        sub_holder: dict[str, object] = {}
+
+        def ours_sub() -> None:
+            sub_holder["r"] = find_duplicates(sub.records)
+
+        t_os, _ = timed(ours_sub, repeats=args.repeats)
+        rep_os = sub_holder["r"].representative()  # type: ignore[attr-defined]
         e_pb, e_os = sub.evaluate(rep_pb), sub.evaluate(rep_os)
         say(f"bib-dedupe on the first {n_p:,} records of this set (in a trial run on this "
             "machine, bib-dedupe on all 100,000 was killed by the kernel's out-of-memory "
             "killer at 24 GB resident after about 15 minutes):\n")
         say(md_table(
-            ["method", "time", "records per second", "peer / ours", "sensitivity",
-             "specificity", "precision"],
-            [["metareview `find_duplicates`", t_os.fmt(), f"{n_p / t_os.median:,.0f}/s", "1×",
-              _f(e_os["sensitivity"]), _f(e_os["specificity"]), _f(e_os["precision"])],
+            ["method (in-process)", "time", "records per second", "peer / ours (median)",
+             "sensitivity", "specificity", "false merges"],
+            [["metareview `find_duplicates`", f"median {t_os.median:.3g} s, min "
+              f"{t_os.lo:.3g} s (n={len(t_os.times)})", f"{n_p / t_os.median:,.0f}/s", "1×",
+              _f(e_os["sensitivity"]), _f(e_os["specificity"]),
+              str(false_merges(sub, rep_os))],
              [f"bib-dedupe {bd_ver}", f"{t_pb:.4g} s (n=1)", f"{n_p / t_pb:,.0f}/s",
               ratio(t_pb, t_os.median), _f(e_pb["sensitivity"]), _f(e_pb["specificity"]),
-              _f(e_pb["precision"])]]) + "\n")
+              str(false_merges(sub, rep_pb))]]) + "\n")
 
     # incremental: de-duplicate the first 90 %, then add the rest against what was kept
     n_old = len(big) - len(big) // 10
@@ -395,32 +534,10 @@ def main() -> None:
     say("### Incremental import (living review)\n")
     say(f"The last {len(new):,} records compared with the {len(old):,} records kept from "
         f"de-duplicating the first {n_old:,} (`find_duplicates(new, existing=kept)`): "
-        f"{t_inc:.3g} s against {tm.median:.3g} s for the full run; "
+        f"{t_inc:.3g} s (n=1) against a median {tm.median:.3g} s for the full run; "
         f"{inc.n_duplicates:,} duplicates found, where {truth_new:,} of the new records have a "
         f"true duplicate among the records before them.\n")
-
-    met = [["sensitivity ≥ 0.97 (test set)", _f(ev["sensitivity"]),
-            "yes" if ev["sensitivity"] >= TARGET_SENS else "**no**"],
-           ["specificity ≥ 0.995 (test set)", _f(ev["specificity"]),
-            "yes" if ev["specificity"] >= TARGET_SPEC else "**no**"],
-           [f"{len(big):,} records in < 60 s", f"{tm.median:.3g} s",
-            "yes" if tm.median < TARGET_SECONDS else "**no**"]]
-    say("## Targets\n")
-    say(md_table(["target (issue 5)", "measured", "met"], met) + "\n")
-    say("## Caveats\n")
-    say("- The duplicates are synthetic: each variation is one a database really produces, "
-        "but their mix and rates are ours, and the method was designed knowing the list. "
-        "Real searches hold errors no generator lists (wrong DOIs, mangled encodings, "
-        "conference abstracts of the same study); expect lower sensitivity on them.\n"
-        "- The hard negatives are the kinds we know of; specificity on them says the vetoes "
-        "work, not that no other kind of near-duplicate exists.\n"
-        "- Datasets: van de Schoot et al. 2017 (Struct Equ Modeling 24:451), Kwok et al. "
-        "2020 (Viruses 12:107), Nagtegaal et al. 2019 (J Behav Public Adm 2(2)), "
-        "Bannach-Brown et al. 2019 (Syst Rev 8:23), Cohen et al. 2006 (JAMIA 13:206), "
-        "Kitchenham et al. 2010; via the ASReview dataset collections (CC-BY 4.0 / CC0 / "
-        "open licences, see `shared/data/screening/README.md`).\n")
-    args.out.write_text("\n".join(out))
-    print("\n".join(out))
+    return tm, false_merges(big, rep)
 
 
 if __name__ == "__main__":

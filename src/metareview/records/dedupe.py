@@ -36,7 +36,13 @@ How two records are judged
    :data:`DEFAULT_THRESHOLD`) and nothing vetoes it. Vetoes: two different DOIs, two different
    PMIDs, years two or more apart (a review and its update), different numbers in the titles
    (*Part I* / *Part II*, *12-week* / *24-week*), different notice markers (erratum, reply,
-   comment, retraction, protocol).
+   comment, retraction, protocol), different kinds of document (a working paper, report or
+   meeting abstract and the article it became: :func:`~.normalize.document_kind`), and a
+   repeated heading (*Editor's comments*, *In this issue*, *Book reviews*, or a title too
+   short to identify anything) without the same first page or the same volume, issue and
+   first author, and a review number (``CD012345``, kept by every update) with a year
+   missing. Numbers and markers are compared only up to the cut when a database
+   truncated one title and the pages or an identifier agree.
 4. **Preprints.** A preprint (a preprint server's DOI or name) and a journal article are
    reports of the same work with different DOIs. With ``preprints="merge"`` (the default, so
    the work is screened once) such a pair is scored without the DOI, PMID, journal, volume,
@@ -80,6 +86,8 @@ from metareview.records.normalize import (
     journals_compatible,
     match_keys,
     surnames_agree,
+    title_markers,
+    title_numbers,
 )
 
 #: Score a fuzzy pair needs to be called a duplicate (points, see the module docstring).
@@ -347,7 +355,10 @@ class _Scored:
 
 _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titles",
            "different notice markers (erratum, reply, comment, retraction, protocol)",
-           "preprint and article kept apart (preprints='keep')", "years too far apart")
+           "preprint and article kept apart (preprints='keep')", "years too far apart",
+           "different kinds of document (article, abstract, report, thesis, book)",
+           "repeated heading (editorial, news, short title) without the same first page",
+           "versions of one review (same review number) and a year missing")
 
 
 def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -428,6 +439,48 @@ def _journals_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray
                         journals_compatible)
 
 
+#: Shortest normalised title taken for a database's truncation of a longer one.
+MIN_CUT = 40
+
+
+def _cut_agrees(a: str, b: str) -> bool:
+    """Whether two normalised titles, one cut short by a database (at least :data:`MIN_CUT`
+    letters, Indel similarity ≥ 0.9 with the other's start), carry the same numbers and notice
+    markers up to the cut: what the cut removed (*Part 2*, *… withdrawal*) cannot tell them
+    apart. Callers ask this only when the first pages or an identifier agree, so a truncated
+    *Part II* never joins *Part I* on its title alone."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(a) < MIN_CUT or len(a) == len(b):
+        return False
+    head = b[: len(a)]
+    if Indel.normalized_similarity(a, head) < 0.9:
+        return False
+    return title_numbers(a) == title_numbers(head) and title_markers(a) == title_markers(head)
+
+
+def _kinds_differ(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Both kinds of document known and different: a working paper or a meeting abstract and
+    the article it became share title and authors but are two records (one DOI overrides)."""
+    a, b = keys.kind[i], keys.kind[j]
+    # A preprint (code 6) may become an article; not an abstract, report, thesis or book.
+    article_preprint = (np.minimum(a, b) == 1) & (np.maximum(a, b) == 6)
+    return (a > 0) & (b > 0) & (a != b) & ~article_preprint
+
+
+def _series_unconfirmed(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """A repeated heading ("Editor's comments", "In this issue", a title too short or in a
+    script that says nothing) on either side, unconfirmed: such items recur in every issue
+    with the same title and editor, so only the same first page, or the same volume, issue
+    and first author (one editor's column per issue), or one DOI or PMID (the exact stage)
+    can say two records are one item."""
+    _, peq = _both(keys.page, i, j)
+    _, veq = _both(keys.volume, i, j)
+    _, ieq = _both(keys.issue, i, j)
+    _, aeq = _both(keys.first_author, i, j)
+    return (keys.series[i] | keys.series[j]) & ~peq & ~(veq & ieq & aeq)
+
+
 def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
     """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
     m = len(i)
@@ -490,6 +543,12 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     mboth, meq = _both(keys.pmid, i, j)
     markers_differ = keys.markers[i] != keys.markers[j]
     numbers_differ = keys.numbers[i] != keys.numbers[j]
+    cut = np.flatnonzero((markers_differ | numbers_differ) & (t >= 0.9) & (peq | deq | meq))
+    if len(cut):
+        ok = np.fromiter((_cut_agrees(keys.title[a], keys.title[b])
+                          for a, b in zip(i[cut].tolist(), j[cut].tolist(), strict=True)),
+                         dtype=bool, count=len(cut))
+        markers_differ[cut[ok]] = numbers_differ[cut[ok]] = False
     veto = np.zeros(m, dtype=np.int64)
     if preprints == "keep":
         veto[pre_pair] = 5
@@ -498,6 +557,11 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     veto[(veto == 0) & numbers_differ] = 3
     veto[(veto == 0) & mboth & ~meq & ~pre_pair] = 2
     veto[(veto == 0) & dboth & ~deq & ~pre_pair] = 1
+    veto[(veto == 0) & _kinds_differ(keys, i, j)] = 7
+    veto[(veto == 0) & _series_unconfirmed(keys, i, j)] = 8
+    # A review and its update share number and title; without both years nothing but an
+    # identifier (the exact stage) can say which version a record is.
+    veto[(veto == 0) & (keys.versioned[i] | keys.versioned[j]) & ~both_y] = 9
 
     unrelated = (t < 0.5) & fa_both & ~fa_agree
     ident_ok = ~markers_differ & ~unrelated & ~((preprints == "keep") & pre_pair)
@@ -515,11 +579,24 @@ def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], b
     doi, pmid = keys.doi.tolist(), keys.pmid.tolist()
     year, pre = keys.year.tolist(), keys.preprint.tolist()
     markers, numbers = keys.markers.tolist(), keys.numbers.tolist()
+    kind, series, page = keys.kind.tolist(), keys.series.tolist(), keys.page.tolist()
+    vol, issue, fa = keys.volume.tolist(), keys.issue.tolist(), keys.first_author.tolist()
+    versioned = keys.versioned.tolist()
 
     def conflict(a: int, b: int) -> bool:
+        same_page = page[a] >= 0 and page[a] == page[b]
         if (doi[a] >= 0 and doi[a] == doi[b]) or (pmid[a] >= 0 and pmid[a] == pmid[b]):
-            return markers[a] != markers[b]
+            return markers[a] != markers[b] and not _cut_agrees(keys.title[a], keys.title[b])
         if markers[a] != markers[b] or numbers[a] != numbers[b]:
+            if not (same_page and _cut_agrees(keys.title[a], keys.title[b])):
+                return True
+        if kind[a] and kind[b] and kind[a] != kind[b] and {kind[a], kind[b]} != {1, 6}:
+            return True
+        if (series[a] or series[b]) and not same_page and not (
+                vol[a] >= 0 and vol[a] == vol[b] and issue[a] >= 0 and issue[a] == issue[b]
+                and fa[a] >= 0 and fa[a] == fa[b]):
+            return True
+        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0):
             return True
         pre_pair = pre[a] != pre[b]
         if pre_pair and preprints == "keep":

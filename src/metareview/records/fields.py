@@ -143,12 +143,53 @@ def expand_pages(pages: str) -> str:
     return f"{p1}{a}-{p1}{b}"
 
 
+_AND = re.compile(r"\s+and\s+")
+_ETAL_TAIL = re.compile(r",?\s*(?:et\.?\s*al\.?|and others)\s*$", re.IGNORECASE)
+# Lower-case words that belong to personal names (particles); any other lower-case word
+# ("for", "of", "the") marks an organisation.
+_PARTICLES = frozenset("van von der den de del della di da dos das du la le ter ten zu y "
+                       "bin ibn al el".split())
+_ORG_WORDS = frozenset(
+    "university college council institute institut department ministry trust foundation "
+    "society association group centre center organization organisation committee agency "
+    "hospital clinic collaboration consortium investigators network board office service "
+    "services company corporation inc ltd llc federation union commission academy".split())
+_NAME_WORD = re.compile(r"^(?:[^\W\d_][\w'’\-.]*|[^\W\d_]\.)$")
+
+
+def _looks_personal(part: str) -> bool:
+    """Whether one side of an ``and`` is a personal name: ``Smith, John A.`` (one or two
+    commas, BibTeX's ``von Last, Jr, First``), ``Smith JA``, or 2–6 words that are
+    capitalised or name particles (``John van Smith``, ``J. A. Smith``), none of them a word
+    of organisations (*University*, *Council*, *Trust* …)."""
+    if part == "others":
+        return True
+    if part.count(",") > 2 or any(ch.isdigit() for ch in part):
+        return False
+    words = part.replace(",", " ").split()
+    if not 2 <= len(words) <= 6 or not all(_NAME_WORD.match(w) for w in words):
+        return False
+    if any(w.casefold().strip(".") in _ORG_WORDS for w in words):
+        return False
+    return all(w[0].isupper() or w in _PARTICLES for w in words) and words[-1] not in _PARTICLES
+
+
 def split_authors(text: str) -> tuple[str, ...]:
     """Split an author cell into names.
 
     ``'Smith, J.; Doe, A.'`` (semicolons, as Scopus and most spreadsheets) splits on ``;``;
     ``'Smith J, Doe A'`` (surname-initials pairs, as PubMed and older Scopus) splits on commas;
-    ``'Smith, John'`` is one author. Whitespace inside each name is collapsed.
+    ``'Smith, John and Doe, Jane'`` (BibTeX's list, as Zotero and JabRef put it in a CSV column)
+    splits on `` and `` when the cell has no ``;`` and *every* part looks like a personal name
+    (see :func:`_looks_personal`), so ``'Centers for Disease Control and Prevention'``,
+    ``'Barnes and Noble'`` and ``'Anderson, K'`` stay whole; ``'Smith, John'`` is one author.
+    A trailing ``et al.`` (or BibTeX's ``and others``) is kept as an entry ``et al.``.
+    Whitespace inside each name is collapsed.
+
+    >>> split_authors("Smith, John and van der Berg, J. A. and others")
+    ('Smith, John', 'van der Berg, J. A.', 'et al.')
+    >>> split_authors("Smith J, Doe A, et al.")
+    ('Smith J', 'Doe A', 'et al.')
     """
     s = text.strip()
     if not s:
@@ -158,11 +199,20 @@ def split_authors(text: str) -> tuple[str, ...]:
     elif "\n" in s:
         parts = s.split("\n")
     else:
-        parts = s.split(",")
-        # whitespace collapsed first: the pattern backtracks quadratically on long runs of it
-        if len(parts) < 2 or not all(
-                _SURNAME_INITIALS.match(normalise_space(p)) for p in parts):
-            parts = [s]
+        s = normalise_space(s)
+        etal = _ETAL_TAIL.search(s)
+        core = s[:etal.start()] if etal and etal.start() > 0 else s
+        tail = ["et al."] if core is not s else []
+        ands = _AND.split(core) if " and " in core else []
+        if len(ands) >= 2 and all(_looks_personal(p.strip(" ,")) for p in ands):
+            parts = [p.strip(" ,") for p in ands] + tail
+        else:
+            parts = core.split(",")
+            # whitespace collapsed first: the pattern backtracks quadratically on long runs
+            if (len(parts) >= 2 or tail) and all(_SURNAME_INITIALS.match(p.strip()) for p in parts):
+                parts = parts + tail
+            else:
+                parts = [core, *tail]
     return tuple(n for p in parts if (n := normalise_space(p)))
 
 

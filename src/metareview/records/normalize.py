@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from metareview.records.fields import clean_doi
+from metareview.records.fields import clean_doi, split_authors
 from metareview.records.model import Record
 
 # ---------------------------------------------------------------------------------------------
@@ -220,6 +220,132 @@ def title_tokens(norm_title: str) -> list[str]:
     return [w for w in norm_title.split() if len(w) > 1 and w not in TITLE_STOPWORDS]
 
 
+_SERIES_TITLE = re.compile(
+    r"^(?:editorials?|guest editorials?|editor s (?:comments?|notes?|choice|corner|introduction|"
+    r"preface|page|letter|message)|from the editors?|letters? from the editors?(?: in chief)?|"
+    r"letters? to the editors?|in this issue|this issue|book reviews?|news|comments?|"
+    r"corrections?|errat(?:um|a)|corrigend(?:um|a)|reviewers|thank you to (?:our )?reviewers|"
+    r"announcements?|introduction to (?:the|this) special (?:issue|section)|"
+    r"president s (?:message|column|letter|page)|acknowledge?ments?|obituary|in memoriam|"
+    r"replies|reply|response|highlights|about the cover|on the cover|cover|calendar|"
+    r"contents|table of contents|masthead|correspondence|notes? from the field)\b"
+)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def is_series_title(norm_title: str) -> bool:
+    """Whether a normalised title is a heading a journal repeats issue after issue
+    (``editor s comments``, ``letter from the editor``, ``in this issue``, ``book reviews``,
+    ``erratum`` …), so that the title says nothing about which item it is.
+
+    >>> is_series_title("editor s comments"), is_series_title("editorial")
+    (True, True)
+    >>> is_series_title("comments on the efficacy of statins")
+    True
+    >>> is_series_title("news media coverage of vaccine trials")
+    False
+    >>> is_series_title("correction of hallux valgus by osteotomy")
+    False
+    """
+    m = _SERIES_TITLE.match(norm_title)
+    if m is None:
+        return False
+    # "news media coverage …" and "correction of hallux valgus" are articles; "comments on
+    # …", "reply to …", "correction to …" are notices.
+    rest = norm_title[m.end():].split()
+    return not rest or rest[0] in ("on", "to", "re", "from")
+
+
+def title_is_informative(norm_title: str, tokens: Sequence[str]) -> bool:
+    """Whether a title can identify an article on its own: three informative words and 20
+    letters, or (scripts written without spaces) ten CJK characters."""
+    if len(tokens) >= 3 and len(norm_title) >= 20:
+        return True
+    return not norm_title.isascii() and len(_CJK.findall(norm_title)) >= 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinds of document
+#: Codes of :func:`document_kind` (0: not known).
+KINDS = ("", "article", "abstract", "report", "thesis", "book", "preprint")
+_TYPE_KIND = {
+    **dict.fromkeys(("jour", "jfull", "ejour", "mgzn", "article", "journal article",
+                     "journalarticle", "review", "research article", "original article",
+                     "short survey", "article in press"), 1),
+    **dict.fromkeys(("abst", "conf", "cpaper", "conference abstract", "conference paper",
+                     "conferencepaper", "meeting abstract", "proceedings paper",
+                     "inproceedings", "proceedings", "conference review", "meeting",
+                     "poster", "presentation"), 2),
+    **dict.fromkeys(("rprt", "report", "techreport", "technical report", "working paper",
+                     "discussion paper", "govdoc"), 3),
+    **dict.fromkeys(("thes", "thesis", "dissertation", "phdthesis", "mastersthesis",
+                     "dissertation thesis"), 4),
+    **dict.fromkeys(("book", "chap", "ebook", "echap", "edbook", "book chapter",
+                     "bookchapter", "booksection", "incollection", "inbook"), 5),
+}
+# Notice types: the item is a repeated heading rather than an article (scored as a series
+# item, see :func:`is_series_title`).
+_NOTICE_TYPES = frozenset((
+    "editorial", "editorial material", "letter", "erratum", "correction", "news", "news item",
+    "book review", "note", "comment", "retraction", "expression of concern",
+))
+_REPORT_SOURCE = re.compile(
+    r"\b(?:working papers?|discussion papers?|technical reports?|tech rep|research reports?|"
+    r"occasional papers?|policy research working paper|report series|staff reports?)\b"
+)
+_ABSTRACT_SOURCE = re.compile(
+    r"\b(?:abstracts|meeting|meetings|congress|conference|conferences|symposium|workshop|"
+    r"scientific sessions)\b"
+)
+_SUPPL = re.compile(r"suppl|abstr|\bs\d", re.IGNORECASE)
+
+
+def _type_key(rtype: str) -> str:
+    return " ".join(re.findall(r"[a-z]+", rtype.casefold()))
+
+
+def document_kind(record: Record, journal: tuple[str, ...] = ()) -> int:
+    """Kind of document as a code into :data:`KINDS`: 1 journal article, 2 conference or
+    meeting abstract, 3 working paper / discussion paper / report, 4 thesis, 5 book or
+    chapter, 0 not known.
+
+    In order: an explicit non-article type (RIS ``ABST``, ``CONF``, ``CPAPER``, ``RPRT``,
+    ``THES``, ``BOOK``, ``CHAP``, or a database's document type such as *Conference
+    Abstract*); a source named as a working-paper or report series (*NBER Working Paper
+    Series*, *IZA Discussion Papers*) or as a meeting (*… Annual Meeting*, *… Congress*,
+    *Abstracts of …*); a supplement (``Suppl`` in volume or issue, pages ``S12``), where
+    meeting abstracts are printed; otherwise an article when the type says so or a journal is
+    named. A working paper or an abstract shares title and authors with the article it became
+    but is a different record.
+
+    >>> from metareview.records.model import Record
+    >>> document_kind(Record(title="x", journal="NBER Working Paper Series", type="JOUR"))
+    3
+    >>> document_kind(Record(title="x", journal="J Virol", issue="Suppl 2", pages="S33"))
+    2
+    >>> document_kind(Record(title="x", journal="Proc Natl Acad Sci U S A", type="JOUR"))
+    1
+    """
+    t = _TYPE_KIND.get(_type_key(record.type), 0) if record.type else 0
+    if t >= 2:
+        return t
+    words = " ".join(journal) if journal else _journal_words(record.journal)
+    if words:
+        if _REPORT_SOURCE.search(words):
+            return 3
+        if _ABSTRACT_SOURCE.search(words):
+            return 2
+    if (_SUPPL.search(record.volume) or _SUPPL.search(record.issue)
+            or re.match(r"\s*[Ss]\d", record.pages)):
+        return 2
+    return 1 if t == 1 or words else 0
+
+
+def is_notice_type(rtype: str) -> bool:
+    """Whether a record's type names a notice (editorial, letter, erratum, news item …)."""
+    return bool(rtype) and _type_key(rtype) in _NOTICE_TYPES
+
+
 # ---------------------------------------------------------------------------------------------
 # Identifiers
 # DOI prefixes of preprint servers. A preprint and the journal article it became have
@@ -321,10 +447,22 @@ def surname_key(surname: str) -> str:
     return s
 
 
+def _author_entries(authors: Sequence[str]) -> list[str]:
+    """Entries of an author list; a lone entry that is a whole cell an importer left unsplit
+    (BibTeX's ``A and B``, ``Smith J, Doe A, et al.``) is split by the importers' own rule."""
+    if len(authors) == 1:
+        return list(split_authors(authors[0]))
+    return list(authors)
+
+
 def author_keys(authors: Sequence[str]) -> tuple[str, ...]:
-    """Surname keys of an author list in order, without ``et al.`` and empty entries."""
+    """Surname keys of an author list in order, without ``et al.`` and empty entries.
+
+    >>> author_keys(["Smith, John and Müller, Hans and others"])
+    ('smith', 'muller')
+    """
     out = []
-    for a in authors:
+    for a in _author_entries(authors):
         if not a or _ETAL.match(a.strip()):
             continue
         k = surname_key(split_author(a)[0])
@@ -456,6 +594,11 @@ def parse_pages(pages: str) -> tuple[str, str]:
     return first, last
 
 
+# A Cochrane review keeps its number (and title) through every update; only the year and the
+# DOI's ".pubN" tell the versions apart.
+_REVIEW_NUMBER = re.compile(r"cd\d{6}$")
+
+
 def page_is_article_number(first_page: str) -> bool:
     """Electronic article numbers (``e0123456``, ``1234567``) rather than printed pages; some
     databases give such articles pages ``1-12`` instead, so they are not compared."""
@@ -501,7 +644,7 @@ class MatchKeys:
     title_tokens: list[tuple[str, ...]]
     numbers: np.ndarray  # code of title_numbers (digits in order)
     markers: np.ndarray  # code of title_markers
-    informative: np.ndarray  # bool: title has >= 3 informative words and >= 20 letters
+    informative: np.ndarray  # bool: title_is_informative
     doi: np.ndarray  # code, -1 absent
     doi_str: list[str]
     pmid: np.ndarray  # code, -1 absent
@@ -515,6 +658,10 @@ class MatchKeys:
     first_author: np.ndarray  # code, -1 absent
     abstract: list[str]
     preprint: np.ndarray  # bool
+    kind: np.ndarray  # document_kind code, 0 unknown, 6 preprint
+    series: np.ndarray  # bool: a repeated heading (series title, notice type, short title)
+    issue: np.ndarray  # code of the issue (as normalize_volume), -1 absent
+    versioned: np.ndarray  # bool: the first page is a review number (CD012345) kept by updates
 
     @property
     def n(self) -> int:
@@ -537,6 +684,9 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
     """Compute every matching key for ``records`` (about 20 µs a record)."""
     titles = [normalize_title(r.title) for r in records]
     tokens = [tuple(title_tokens(t)) for t in titles]
+    informative = np.array([title_is_informative(t, tk) for t, tk in zip(titles, tokens,
+                                                                         strict=True)],
+                           dtype=bool)
     dois = [clean_doi(r.doi) for r in records]
     jkeys = [journal_key(r.journal) if r.journal else () for r in records]
     authors = [author_keys(r.authors) for r in records]
@@ -551,10 +701,7 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
         title_tokens=tokens,
         numbers=_codes([title_numbers(t) for t in titles], absent=None),
         markers=_codes([title_markers(t) for t in titles], absent=None),
-        informative=np.array(
-            [len(tk) >= 3 and len(t) >= 20 for t, tk in zip(titles, tokens, strict=True)],
-            dtype=bool,
-        ),
+        informative=informative,
         doi=_codes(dois),
         doi_str=dois,
         pmid=_codes([normalize_pmid(r.pmid) if r.pmid else "" for r in records]),
@@ -568,4 +715,12 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
         first_author=_codes([a[0] if a else "" for a in authors]),
         abstract=[abstract_head(r.abstract) for r in records],
         preprint=preprint,
+        kind=np.array([6 if p else document_kind(r, jk)
+                       for r, jk, p in zip(records, jkeys, preprint.tolist(), strict=True)],
+                      dtype=np.int64),
+        issue=_codes([normalize_volume(r.issue) if r.issue else "" for r in records]),
+        versioned=np.array([_REVIEW_NUMBER.match(p) is not None for p in pages], dtype=bool),
+        series=np.array([not inf or is_series_title(t) or is_notice_type(r.type)
+                         for r, t, inf in zip(records, titles, informative.tolist(),
+                                              strict=True)], dtype=bool),
     )

@@ -9,7 +9,8 @@ are matched automatically against common headers (:data:`AUTO_COLUMNS`: ``Title`
 names, and ASReview's ``label_included`` / ``included`` for the label). Columns that fill no
 field are kept in ``Record.extra`` under their header.
 
-Cells: authors split with :func:`.fields.split_authors` (``;``, or ``Smith J, Doe A``);
+Cells: authors split with :func:`.fields.split_authors` (``;``, ``Smith J, Doe A``, or
+BibTeX's ``Smith, John and Doe, Jane`` when every part is a personal name);
 keywords split on ``;``; a label cell reads ``1``/``0``/``-1`` (ASReview), ``include`` /
 ``exclude``, ``yes``/``no``, ``true``/``false``, ``relevant``/``irrelevant``; blank, ``-1``,
 ``maybe`` and ``not seen`` mean no label. Rows are numbered as a spreadsheet shows them (the
