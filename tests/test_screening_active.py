@@ -215,7 +215,8 @@ def test_simulation_replays_rank_records() -> None:
     y = Y.copy()
     y[[3, 7]] = 1  # make it harder: two irrelevant-looking records count as relevant
     for clf in CLASSIFIERS:
-        res = simulate(FEATURES, y, seeds=(2,), classifier=clf, stop_at_last_relevant=False)
+        res = simulate(FEATURES, y, seeds=(2,), classifier=clf, stop_at_last_relevant=False,
+                       growth=0)
         run = res.runs[0]
         known = {int(k): int(y[k]) for k in run.prior}
         replay = []

@@ -178,7 +178,7 @@ def test_growth_retrains_less_and_keeps_the_priors() -> None:
     from metareview.screening.active import Features
 
     feats = Features(X)
-    every = simulate(feats, y, seeds=(0, 1))
+    every = simulate(feats, y, seeds=(0, 1), growth=0)
     grown = simulate(feats, y, seeds=(0, 1), growth=0.1)
     for a, b in zip(every.runs, grown.runs, strict=True):
         assert a.prior == b.prior
@@ -217,3 +217,13 @@ def test_unused_bad_cells_are_warnings(tmp_path) -> None:
 
 def test_record_text_joins_title_and_abstract() -> None:
     assert record_text("T", "A") == "T A"
+
+
+def test_cli_default_growth_is_the_library_default() -> None:
+    import inspect
+
+    from metareview.cli.analysis import simulate as cli_simulate
+    from metareview.screening.simulate import RETRAIN_GROWTH
+
+    default = inspect.signature(cli_simulate).parameters["retrain_growth"].default
+    assert default == RETRAIN_GROWTH == inspect.signature(simulate).parameters["growth"].default

@@ -154,7 +154,7 @@ def simulate(
     retrain_growth: Annotated[float, typer.Option(
         help="Retrain after this share of the labelled records (at least the batch size), or "
              "at once after a relevant one; 0 retrains after every batch, as ASReview does.")
-    ] = 0.0,
+    ] = 0.05,
     balance: Annotated[str, typer.Option(help="Class balancing: 'default' (the classifier's "
                                          "ratio), 'none', or a ratio such as 9.8.")
                        ] = "default",
