@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-dedupe bench-screening clean
+.PHONY: install demo test lint bench bench-engine bench-dedupe bench-screening bench-startup clean
 
 install: $(STAMP)
 
@@ -39,22 +39,35 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
-# Speed against metafor (Rscript, if installed), PyMARE and statsmodels; writes bench/RESULTS.md.
-# `make bench BIG=1` adds the 10-million-analysis `metareview batch` run (minutes, 2 GB on disk).
-bench: install
+# Every benchmark, each against its peers in the same run, rewriting bench/RESULTS*.md:
+# the engine against metafor (Rscript; skipped with a message when R is absent), PyMARE and
+# statsmodels; de-duplication accuracy and scaling against bib-dedupe (installed into
+# bench/peers); screening against ASReview 3 (installed into bench/asreview.venv), about 35
+# minutes; start-up. `make bench BIG=1` adds the 10-million-analysis `metareview batch` run.
+bench: install bench-engine bench-dedupe bench-screening bench-startup
+
+bench-engine: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_models.py
 	$(BIN)/python bench/bench_batch.py $(if $(BIG),--big)
 
-# De-duplication accuracy on a labelled set and speed on 100,000 records: bench/RESULTS-dedupe.md.
-# bib-dedupe is measured too when installed as bench/bench_dedupe.py's docstring says.
-bench-dedupe: install
-	$(BIN)/python bench/bench_dedupe.py
+PEERS := bench/peers
+$(PEERS)/.stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet --target $(PEERS) --no-deps bib-dedupe==0.11.0 \
+		number-parser requests urllib3 charset-normalizer idna certifi tqdm
+	touch $@
 
-# Active-learning screening against ASReview 3 (installed into bench/asreview.venv on first use)
-# on ../shared/data/screening: bench/RESULTS-screening.md, about 20 minutes.
+# De-duplication accuracy on the labelled sets and scaling from 10,000 to 1,000,000 records.
+bench-dedupe: install $(PEERS)/.stamp
+	BIB_DEDUPE_PATH=$(PEERS) $(BIN)/python bench/bench_dedupe.py
+	BIB_DEDUPE_PATH=$(PEERS) $(BIN)/python bench/bench_dedupe_scale.py
+
+# Active-learning screening against ASReview 3 on ../shared/data/screening.
 bench-screening: install
 	$(BIN)/python bench/bench_screening.py
+
+bench-startup: install
+	$(BIN)/python bench/bench_startup.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
