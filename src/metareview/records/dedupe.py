@@ -72,6 +72,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Indel
+from rapidfuzz.process import cpdist
 
 from metareview.errors import InputError
 from metareview.records.model import Record
@@ -352,12 +353,14 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
 
 def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]``; 0 where either is empty."""
-    sim = Indel.normalized_similarity
-    return np.fromiter(
-        (sim(a[x], b[y]) if a[x] and b[y] else 0.0 for x, y in zip(i.tolist(), j.tolist(),
-                                                                    strict=True)),
-        dtype=np.float64, count=len(i),
-    )
+    x = [a[k] for k in i.tolist()]
+    y = [b[k] for k in j.tolist()]
+    # One call into rapidfuzz for all pairs instead of one per pair: the same numbers.
+    sim = cpdist(x, y, scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
+    empty = np.fromiter((not (p and q) for p, q in zip(x, y, strict=True)), dtype=bool,
+                        count=len(x))
+    sim[empty] = 0.0
+    return sim
 
 
 def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
@@ -397,12 +400,11 @@ def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callabl
     diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
     if len(diff):
         named = names()
-        cache: dict[tuple[int, int], bool] = {}
-        for k in diff.tolist():
-            key = (int(a[k]), int(b[k]))
-            if key not in cache:
-                cache[key] = agree(named[key[0]], named[key[1]])
-            out[k] = cache[key]
+        m = int(codes.max()) + 1
+        combo, inv = np.unique(a[diff] * m + b[diff], return_inverse=True)
+        verdict = np.fromiter((agree(named[c // m], named[c % m]) for c in combo.tolist()),
+                              dtype=bool, count=len(combo))
+        out[diff] = verdict[inv.ravel()]
     return out
 
 
