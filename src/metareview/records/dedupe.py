@@ -7,9 +7,11 @@ How two records are judged
    first author and year; volume and first page. One key is enough, so a duplicate is found
    when any one of these survives the differences between databases (a reworded preprint still
    shares first author and year; a title with a prefixed note still shares its last letters).
-   A key shared by more than ``64`` records (a supplement DOI shared by hundreds of conference
-   abstracts, the title "Editorial") is searched by *sorted neighbourhood* instead: records
-   sorted by title, each compared with the next 8.
+   A key shared by more than ``8`` records (a supplement DOI shared by hundreds of conference
+   abstracts, the title "Editorial", a common surname and year) is searched by *sorted
+   neighbourhood* instead: records sorted by title, and by title read backwards, each compared
+   with the next 3 in each order. A record thus gets a bounded number of candidates however
+   many records there are, and the work grows linearly.
 2. **Exact stage.** Same DOI or same PMID is a duplicate (reason ``'doi'`` / ``'pmid'``) unless
    the titles announce different kinds of document (one is an erratum, a reply, a retraction
    notice or a protocol and the other is not) or the titles are unrelated (similarity < 0.5)
@@ -65,6 +67,7 @@ it by discarding it. :func:`merge` and :func:`split` give a new result for manua
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -86,9 +89,9 @@ from metareview.records.normalize import (
 #: Score a fuzzy pair needs to be called a duplicate (points, see the module docstring).
 DEFAULT_THRESHOLD = 6.0
 #: Blocks larger than this are searched by sorted neighbourhood.
-BLOCK_CAP = 64
-#: Sorted-neighbourhood window inside oversize blocks.
-WINDOW = 8
+BLOCK_CAP = 8
+#: Sorted-neighbourhood window inside oversize blocks (each of two sort orders).
+WINDOW = 3
 
 REASONS = ("doi", "pmid", "fuzzy")
 _CHUNK = 200_000
@@ -245,65 +248,78 @@ class PairEvidence:
 # ---------------------------------------------------------------------------------------------
 # Blocking
 def _encode(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """Pairs as ``lo * n + hi`` (``lo < hi``), dropping self-pairs."""
     lo = np.minimum(i, j).astype(np.int64)
     hi = np.maximum(i, j).astype(np.int64)
     keep = lo != hi
     return lo[keep] * n + hi[keep]
 
 
-def _block_pairs(codes: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
-    """Encoded pairs (``i * n + j``) of records sharing a code (``-1`` = no key); blocks
-    larger than :data:`BLOCK_CAP` give the pairs within :data:`WINDOW` in ``rank`` order."""
+def _unique_sorted(x: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an int64 array by sorting (numpy's hash-based unique is slower here)."""
+    if not len(x):
+        return x
+    x = np.sort(x)
+    keep = np.empty(len(x), dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
+def _block_pairs(codes: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
+    """Encoded pairs (``i * n + j``) of records sharing a code (``-1`` = no key), unique.
+
+    Blocks of at most :data:`BLOCK_CAP` records give all their pairs. Larger blocks give the
+    pairs within :data:`WINDOW` places of each other when the block is sorted by ``order`` (a
+    position per record): a record then has at most ``2 * WINDOW`` partners from this key
+    however large its block grows, which keeps the work linear in the number of records.
+    """
     idx = np.flatnonzero(codes >= 0)
     if len(idx) < 2:
         return np.empty(0, dtype=np.int64)
-    c = codes[idx]
-    _, inv, counts = np.unique(c, return_inverse=True, return_counts=True)
-    size = counts[inv]
+    inv = pd.factorize(codes[idx])[0]
+    size = np.bincount(inv)[inv]
+    keep = size >= 2
+    idx, inv, size = idx[keep], inv[keep], size[keep]
+    # Records of one block next to each other, in ``order`` inside it; a small block is
+    # then all pairs (s up to its size - 1), a large one the pairs up to WINDOW apart.
+    o = np.lexsort((order[idx], inv))
+    idx, inv, big = idx[o], inv[o], size[o] > BLOCK_CAP
     out = []
-    small = (size >= 2) & (size <= BLOCK_CAP)
-    if small.any():
-        df = pd.DataFrame({"k": inv[small], "r": idx[small]})
-        m = df.merge(df, on="k")
-        a, b = m["r_x"].to_numpy(), m["r_y"].to_numpy()
-        sel = a < b
-        out.append(a[sel] * n + b[sel])
-    big = size > BLOCK_CAP
-    if big.any():
-        bi, bk = idx[big], inv[big]
-        order = np.lexsort((rank[bi], bk))
-        bi, bk = bi[order], bk[order]
-        for s in range(1, WINDOW + 1):
-            same = bk[s:] == bk[:-s]
-            out.append(_encode(bi[:-s][same], bi[s:][same], n))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+    for s in range(1, max(BLOCK_CAP, WINDOW + 1)):
+        same = inv[s:] == inv[:-s]
+        if s > WINDOW:
+            same &= ~big[s:]
+        if not same.any():
+            break
+        out.append(_encode(idx[:-s][same], idx[s:][same], n))
+    return _unique_sorted(np.concatenate(out)) if out else np.empty(0, dtype=np.int64)
+
+
+def _factor(values: list[Any], ok: np.ndarray) -> np.ndarray:
+    """Integer code of each value where ``ok`` (equal values, equal codes), -1 elsewhere."""
+    out = np.full(len(values), -1, dtype=np.int64)
+    at = np.flatnonzero(ok)
+    if len(at):
+        out[at] = pd.factorize(pd.Series([values[k] for k in at.tolist()], dtype=object))[0]
+    return out
 
 
 def _title_codes(keys: MatchKeys) -> dict[str, np.ndarray]:
     """Blocking codes derived from titles: whole, first and last 24 letters, rarest words."""
-    n = keys.n
-    whole = np.full(n, -1, dtype=np.int64)
-    head = np.full(n, -1, dtype=np.int64)
-    tail = np.full(n, -1, dtype=np.int64)
-    rare = np.full(n, -1, dtype=np.int64)
-    df: dict[str, int] = {}
-    for toks in keys.title_tokens:
-        for w in set(toks):
-            df[w] = df.get(w, 0) + 1
-    tables: list[dict[Any, int]] = [{}, {}, {}, {}]
-    for k, t in enumerate(keys.title):
-        if not t:
-            continue
-        sq = t.replace(" ", "")
-        whole[k] = tables[0].setdefault(sq, len(tables[0]))
-        if len(sq) >= 30 and keys.informative[k]:
-            head[k] = tables[1].setdefault(sq[:24], len(tables[1]))
-            tail[k] = tables[2].setdefault(sq[-24:], len(tables[2]))
-        toks = keys.title_tokens[k]
-        if len(toks) >= 3 and keys.informative[k]:
-            two = sorted(set(toks), key=lambda w: (df[w], w))[:2]
-            rare[k] = tables[3].setdefault(tuple(sorted(two)), len(tables[3]))
-    return {"title": whole, "head": head, "tail": tail, "rare": rare}
+    squeezed = [t.replace(" ", "") for t in keys.title]
+    length = np.fromiter(map(len, squeezed), dtype=np.int64, count=keys.n)
+    long = (length >= 30) & keys.informative
+    df = Counter(w for toks in keys.title_tokens for w in set(toks))
+    rarity = {w: (c, w) for w, c in df.items()}.__getitem__
+    n_tok = np.fromiter(map(len, keys.title_tokens), dtype=np.int64, count=keys.n)
+    several = (n_tok >= 3) & keys.informative
+    rare = [" ".join(sorted(sorted(set(toks), key=rarity)[:2])) if ok else ""
+            for toks, ok in zip(keys.title_tokens, several.tolist(), strict=True)]
+    return {"title": _factor(squeezed, length > 0),
+            "head": _factor([s[:24] for s in squeezed], long),
+            "tail": _factor([s[-24:] for s in squeezed], long),
+            "rare": _factor(rare, several)}
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -311,9 +327,26 @@ def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ok = (a >= 0) & (b >= 0)
     out = np.full(len(a), -1, dtype=np.int64)
     if ok.any():
-        _, inv = np.unique(np.stack([a[ok], b[ok]], axis=1), axis=0, return_inverse=True)
-        out[ok] = inv.ravel()
+        # Codes are below n, so a * (max(b) + 1) + b is one number per combination.
+        out[ok] = a[ok] * (int(b[ok].max()) + 1) + b[ok]
     return out
+
+
+def _sort_orders(keys: MatchKeys, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's position when sorted by title, and by title read backwards; ties by
+    first author, year and content rank (never input order, so the candidates do not depend
+    on it)."""
+    n = keys.n
+    first = pd.factorize(pd.Series([a[0] if a else "" for a in keys.authors], dtype=object),
+                         sort=True)[0]
+    out = []
+    for titles in (keys.title, [t[::-1] for t in keys.title]):
+        t = pd.factorize(pd.Series(titles, dtype=object), sort=True)[0]
+        o = np.lexsort((rank, keys.year, first, t))
+        pos = np.empty(n, dtype=np.int64)
+        pos[o] = np.arange(n)
+        out.append(pos)
+    return out[0], out[1]
 
 
 def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> np.ndarray:
@@ -322,13 +355,17 @@ def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> n
     Pairs of two ``existing`` records (indices below ``n_existing``) are left out.
     """
     n = keys.n
-    # Oversize blocks are searched in title order (ties by content rank, not input order).
-    order = sorted(range(n), key=lambda k: (keys.title[k], int(rank[k])))
-    title_rank = np.empty(n, dtype=np.int64)
-    title_rank[order] = np.arange(n)
-    codes = [keys.doi, keys.pmid, *(_title_codes(keys).values()),
-             _pair_codes(keys.first_author, keys.year), _pair_codes(keys.volume, keys.page)]
-    enc = np.unique(np.concatenate([_block_pairs(c, title_rank, n) for c in codes]))
+    fwd, bwd = _sort_orders(keys, rank)
+    tc = _title_codes(keys)
+    # Large blocks are searched in title order and in backwards-title order: a duplicate
+    # whose title differs near the end is a neighbour in the first, near the start in the
+    # second. Identifier and volume/page blocks are small by nature.
+    blocks = [(keys.doi, (fwd,)), (keys.pmid, (fwd,)), (tc["title"], (fwd,)),
+              (tc["head"], (fwd, bwd)), (tc["tail"], (fwd, bwd)), (tc["rare"], (fwd, bwd)),
+              (_pair_codes(keys.first_author, keys.year), (fwd, bwd)),
+              (_pair_codes(keys.volume, keys.page), (fwd,))]
+    enc = _unique_sorted(np.concatenate(
+        [_block_pairs(c, o, n) for c, orders in blocks for o in orders]))
     i, j = enc // n, enc % n
     if n_existing:
         keep = j >= n_existing  # i < j, so the pair has a new record iff j is new
