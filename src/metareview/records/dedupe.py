@@ -610,12 +610,15 @@ def canonical_priority(records: Sequence[Record], keys: MatchKeys) -> np.ndarray
     does not matter); then the earlier import.
     """
     n = len(records)
-    filled = np.array([
-        sum(bool(x) for x in (r.title, r.authors, r.year, r.journal, r.volume, r.issue,
-                              r.pages, r.doi, r.pmid, r.abstract))
-        for r in records], dtype=np.int64)
-    ab_len = np.array([len(r.abstract) for r in records], dtype=np.int64)
-    h = np.array([_content_hash(r) for r in records], dtype=np.int64)
+
+    def has(field: str) -> np.ndarray:
+        return np.fromiter((bool(getattr(r, field)) for r in records), dtype=np.int64, count=n)
+
+    filled = sum((has(f) for f in ("title", "authors", "year", "journal", "volume", "issue",
+                                   "pages", "doi", "pmid", "abstract")),
+                 start=np.zeros(n, dtype=np.int64))
+    ab_len = np.fromiter((len(r.abstract) for r in records), dtype=np.int64, count=n)
+    h = np.fromiter((_content_hash(r) for r in records), dtype=np.int64, count=n)
     order = np.lexsort((
         np.arange(n), h, -ab_len, -filled, (ab_len == 0), (keys.pmid < 0),
         (keys.doi < 0), keys.preprint,
@@ -721,9 +724,10 @@ def _cluster(
        the others are taken out and clustered again among themselves.
     """
     conflict = _conflict_checker(keys, preprints)
+    rk = rank.tolist()  # a list: indexing numpy per pair is slow in these Python loops
     order = sorted(accepted, key=lambda e: (e[2] == "fuzzy", -e[3],
-                                            min(rank[e[0]], rank[e[1]]),
-                                            max(rank[e[0]], rank[e[1]])))
+                                            min(rk[e[0]], rk[e[1]]),
+                                            max(rk[e[0]], rk[e[1]])))
     root = list(range(n))
     members: dict[int, list[int]] = {}
 
@@ -758,7 +762,7 @@ def _cluster(
         for g in todo:
             if len(g) == 2:
                 continue
-            c = min(g, key=lambda x: rank[x])
+            c = min(g, key=lambda x: rk[x])
             checks.extend((min(x, c), max(x, c)) for x in g if x != c and
                           (min(x, c), max(x, c)) not in info)
         ok: set[tuple[int, int]] = set()
@@ -775,7 +779,7 @@ def _cluster(
             if len(g) == 2:
                 final.append(g)
                 continue
-            c = min(g, key=lambda x: rank[x])
+            c = min(g, key=lambda x: rk[x])
             inn = [x for x in g if x == c or (min(x, c), max(x, c)) in info]
             out = [x for x in g if x not in set(inn)]
             final.append(inn)
@@ -783,7 +787,7 @@ def _cluster(
         todo = nxt
 
     final = sorted((sorted(g) for g in final if len(g) >= 2), key=lambda g: g[0])
-    canon = [min(g, key=lambda x: rank[x]) for g in final]
+    canon = [min(g, key=lambda x: rk[x]) for g in final]
     pairs = []
     for g, c in zip(final, canon, strict=True):
         for x in g:
