@@ -94,7 +94,7 @@ def test_candidates_per_record_stay_bounded():
     # 8× the records, crowded keys: blocks grow with n, candidates per record must not.
     small, large = _pairs_per_record(_exports(150)), _pairs_per_record(_exports(1200))
     # Bound: per key a record has at most BLOCK_CAP - 1 partners in a small block or
-    # 2 * WINDOW per sort order in a large one; eight keys, two orders for four of them.
+    # 2 * WINDOW per sort order (at most two) in a large one, over eight keys.
     bound = 8 * max(dd.BLOCK_CAP - 1, 4 * dd.WINDOW) / 2
     assert large <= bound
     assert large <= 1.25 * small

@@ -7,11 +7,12 @@ How two records are judged
    first author and year; volume and first page. One key is enough, so a duplicate is found
    when any one of these survives the differences between databases (a reworded preprint still
    shares first author and year; a title with a prefixed note still shares its last letters).
-   A key shared by more than ``8`` records (a supplement DOI shared by hundreds of conference
+   A key shared by more than ``16`` records (a supplement DOI shared by hundreds of conference
    abstracts, the title "Editorial", a common surname and year) is searched by *sorted
-   neighbourhood* instead: records sorted by title, and by title read backwards, each compared
-   with the next 3 in each order. A record thus gets a bounded number of candidates however
-   many records there are, and the work grows linearly.
+   neighbourhood* instead: records sorted by title, each compared with the next 2; the blocks
+   of title starts and ends also sorted by first author, and title ends by title read
+   backwards. A record thus gets a bounded number of candidates however many records there
+   are, and the work grows linearly.
 2. **Exact stage.** Same DOI or same PMID is a duplicate (reason ``'doi'`` / ``'pmid'``) unless
    the titles announce different kinds of document (one is an erratum, a reply, a retraction
    notice or a protocol and the other is not) or the titles are unrelated (similarity < 0.5)
@@ -89,9 +90,9 @@ from metareview.records.normalize import (
 #: Score a fuzzy pair needs to be called a duplicate (points, see the module docstring).
 DEFAULT_THRESHOLD = 6.0
 #: Blocks larger than this are searched by sorted neighbourhood.
-BLOCK_CAP = 8
-#: Sorted-neighbourhood window inside oversize blocks (each of two sort orders).
-WINDOW = 3
+BLOCK_CAP = 16
+#: Sorted-neighbourhood window inside oversize blocks (in each sort order).
+WINDOW = 2
 
 REASONS = ("doi", "pmid", "fuzzy")
 _CHUNK = 200_000
@@ -332,21 +333,23 @@ def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sort_orders(keys: MatchKeys, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each record's position when sorted by title, and by title read backwards; ties by
-    first author, year and content rank (never input order, so the candidates do not depend
-    on it)."""
+def _sort_orders(keys: MatchKeys, rank: np.ndarray) -> dict[str, np.ndarray]:
+    """Each record's position in three orders: by title (``'title'``), by title read
+    backwards (``'backwards'``), and by first author, year and title (``'author'``). Ties go
+    to the content rank, never the input order, so the candidates do not depend on it."""
     n = keys.n
     first = pd.factorize(pd.Series([a[0] if a else "" for a in keys.authors], dtype=object),
                          sort=True)[0]
-    out = []
-    for titles in (keys.title, [t[::-1] for t in keys.title]):
-        t = pd.factorize(pd.Series(titles, dtype=object), sort=True)[0]
-        o = np.lexsort((rank, keys.year, first, t))
+    fwd = pd.factorize(pd.Series(keys.title, dtype=object), sort=True)[0]
+    bwd = pd.factorize(pd.Series([t[::-1] for t in keys.title], dtype=object), sort=True)[0]
+    out = {}
+    for name, keys_ in (("title", (rank, keys.year, first, fwd)),
+                        ("backwards", (rank, keys.year, first, bwd)),
+                        ("author", (rank, fwd, keys.year, first))):
         pos = np.empty(n, dtype=np.int64)
-        pos[o] = np.arange(n)
-        out.append(pos)
-    return out[0], out[1]
+        pos[np.lexsort(keys_)] = np.arange(n)
+        out[name] = pos
+    return out
 
 
 def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> np.ndarray:
@@ -355,14 +358,17 @@ def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> n
     Pairs of two ``existing`` records (indices below ``n_existing``) are left out.
     """
     n = keys.n
-    fwd, bwd = _sort_orders(keys, rank)
+    order = _sort_orders(keys, rank)
+    fwd, bwd, auth = order["title"], order["backwards"], order["author"]
     tc = _title_codes(keys)
-    # Large blocks are searched in title order and in backwards-title order: a duplicate
-    # whose title differs near the end is a neighbour in the first, near the start in the
-    # second. Identifier and volume/page blocks are small by nature.
+    # Large blocks are searched in more than one order. A duplicate whose title differs near
+    # the end is a neighbour in title order, near the start in backwards order; a preprint
+    # that lost its subtitle is followed, in title order, by every longer title starting the
+    # same way, but shares its first author with the article. Identifier and volume/page
+    # blocks are small by nature.
     blocks = [(keys.doi, (fwd,)), (keys.pmid, (fwd,)), (tc["title"], (fwd,)),
-              (tc["head"], (fwd, bwd)), (tc["tail"], (fwd, bwd)), (tc["rare"], (fwd, bwd)),
-              (_pair_codes(keys.first_author, keys.year), (fwd, bwd)),
+              (tc["head"], (fwd, auth)), (tc["tail"], (bwd, auth)), (tc["rare"], (fwd,)),
+              (_pair_codes(keys.first_author, keys.year), (fwd,)),
               (_pair_codes(keys.volume, keys.page), (fwd,))]
     enc = _unique_sorted(np.concatenate(
         [_block_pairs(c, o, n) for c, orders in blocks for o in orders]))
