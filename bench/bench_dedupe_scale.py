@@ -81,6 +81,8 @@ def _baseline_module(rev: str) -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     sys.modules["dedupe_baseline"] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
+    path.unlink()
+    path.parent.rmdir()
     return mod
 
 
