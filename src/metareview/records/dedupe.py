@@ -7,9 +7,12 @@ How two records are judged
    first author and year; volume and first page. One key is enough, so a duplicate is found
    when any one of these survives the differences between databases (a reworded preprint still
    shares first author and year; a title with a prefixed note still shares its last letters).
-   A key shared by more than ``64`` records (a supplement DOI shared by hundreds of conference
-   abstracts, the title "Editorial") is searched by *sorted neighbourhood* instead: records
-   sorted by title, each compared with the next 8.
+   A key shared by more than ``16`` records (a supplement DOI shared by hundreds of conference
+   abstracts, the title "Editorial", a common surname and year) is searched by *sorted
+   neighbourhood* instead: records sorted by title, each compared with the next 2; the blocks
+   of title starts and ends also sorted by first author, and title ends by title read
+   backwards. A record thus gets a bounded number of candidates however many records there
+   are, and the work grows linearly.
 2. **Exact stage.** Same DOI or same PMID is a duplicate (reason ``'doi'`` / ``'pmid'``) unless
    the titles announce different kinds of document (one is an erratum, a reply, a retraction
    notice or a protocol and the other is not) or the titles are unrelated (similarity < 0.5)
@@ -71,6 +74,7 @@ it by discarding it. :func:`merge` and :func:`split` give a new result for manua
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -78,6 +82,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Indel
+from rapidfuzz.process import cpdist
 
 from metareview.errors import InputError
 from metareview.records.model import Record
@@ -93,9 +98,9 @@ from metareview.records.normalize import (
 #: Score a fuzzy pair needs to be called a duplicate (points, see the module docstring).
 DEFAULT_THRESHOLD = 6.0
 #: Blocks larger than this are searched by sorted neighbourhood.
-BLOCK_CAP = 64
-#: Sorted-neighbourhood window inside oversize blocks.
-WINDOW = 8
+BLOCK_CAP = 16
+#: Sorted-neighbourhood window inside oversize blocks (in each sort order).
+WINDOW = 2
 
 REASONS = ("doi", "pmid", "fuzzy")
 _CHUNK = 200_000
@@ -252,65 +257,78 @@ class PairEvidence:
 # ---------------------------------------------------------------------------------------------
 # Blocking
 def _encode(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """Pairs as ``lo * n + hi`` (``lo < hi``), dropping self-pairs."""
     lo = np.minimum(i, j).astype(np.int64)
     hi = np.maximum(i, j).astype(np.int64)
     keep = lo != hi
     return lo[keep] * n + hi[keep]
 
 
-def _block_pairs(codes: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
-    """Encoded pairs (``i * n + j``) of records sharing a code (``-1`` = no key); blocks
-    larger than :data:`BLOCK_CAP` give the pairs within :data:`WINDOW` in ``rank`` order."""
+def _unique_sorted(x: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an int64 array by sorting (numpy's hash-based unique is slower here)."""
+    if not len(x):
+        return x
+    x = np.sort(x)
+    keep = np.empty(len(x), dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
+def _block_pairs(codes: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
+    """Encoded pairs (``i * n + j``) of records sharing a code (``-1`` = no key), unique.
+
+    Blocks of at most :data:`BLOCK_CAP` records give all their pairs. Larger blocks give the
+    pairs within :data:`WINDOW` places of each other when the block is sorted by ``order`` (a
+    position per record): a record then has at most ``2 * WINDOW`` partners from this key
+    however large its block grows, which keeps the work linear in the number of records.
+    """
     idx = np.flatnonzero(codes >= 0)
     if len(idx) < 2:
         return np.empty(0, dtype=np.int64)
-    c = codes[idx]
-    _, inv, counts = np.unique(c, return_inverse=True, return_counts=True)
-    size = counts[inv]
+    inv = pd.factorize(codes[idx])[0]
+    size = np.bincount(inv)[inv]
+    keep = size >= 2
+    idx, inv, size = idx[keep], inv[keep], size[keep]
+    # Records of one block next to each other, in ``order`` inside it; a small block is
+    # then all pairs (s up to its size - 1), a large one the pairs up to WINDOW apart.
+    o = np.lexsort((order[idx], inv))
+    idx, inv, big = idx[o], inv[o], size[o] > BLOCK_CAP
     out = []
-    small = (size >= 2) & (size <= BLOCK_CAP)
-    if small.any():
-        df = pd.DataFrame({"k": inv[small], "r": idx[small]})
-        m = df.merge(df, on="k")
-        a, b = m["r_x"].to_numpy(), m["r_y"].to_numpy()
-        sel = a < b
-        out.append(a[sel] * n + b[sel])
-    big = size > BLOCK_CAP
-    if big.any():
-        bi, bk = idx[big], inv[big]
-        order = np.lexsort((rank[bi], bk))
-        bi, bk = bi[order], bk[order]
-        for s in range(1, WINDOW + 1):
-            same = bk[s:] == bk[:-s]
-            out.append(_encode(bi[:-s][same], bi[s:][same], n))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+    for s in range(1, max(BLOCK_CAP, WINDOW + 1)):
+        same = inv[s:] == inv[:-s]
+        if s > WINDOW:
+            same &= ~big[s:]
+        if not same.any():
+            break
+        out.append(_encode(idx[:-s][same], idx[s:][same], n))
+    return _unique_sorted(np.concatenate(out)) if out else np.empty(0, dtype=np.int64)
+
+
+def _factor(values: list[Any], ok: np.ndarray) -> np.ndarray:
+    """Integer code of each value where ``ok`` (equal values, equal codes), -1 elsewhere."""
+    out = np.full(len(values), -1, dtype=np.int64)
+    at = np.flatnonzero(ok)
+    if len(at):
+        out[at] = pd.factorize(pd.Series([values[k] for k in at.tolist()], dtype=object))[0]
+    return out
 
 
 def _title_codes(keys: MatchKeys) -> dict[str, np.ndarray]:
     """Blocking codes derived from titles: whole, first and last 24 letters, rarest words."""
-    n = keys.n
-    whole = np.full(n, -1, dtype=np.int64)
-    head = np.full(n, -1, dtype=np.int64)
-    tail = np.full(n, -1, dtype=np.int64)
-    rare = np.full(n, -1, dtype=np.int64)
-    df: dict[str, int] = {}
-    for toks in keys.title_tokens:
-        for w in set(toks):
-            df[w] = df.get(w, 0) + 1
-    tables: list[dict[Any, int]] = [{}, {}, {}, {}]
-    for k, t in enumerate(keys.title):
-        if not t:
-            continue
-        sq = t.replace(" ", "")
-        whole[k] = tables[0].setdefault(sq, len(tables[0]))
-        if len(sq) >= 30 and keys.informative[k]:
-            head[k] = tables[1].setdefault(sq[:24], len(tables[1]))
-            tail[k] = tables[2].setdefault(sq[-24:], len(tables[2]))
-        toks = keys.title_tokens[k]
-        if len(toks) >= 3 and keys.informative[k]:
-            two = sorted(set(toks), key=lambda w: (df[w], w))[:2]
-            rare[k] = tables[3].setdefault(tuple(sorted(two)), len(tables[3]))
-    return {"title": whole, "head": head, "tail": tail, "rare": rare}
+    squeezed = [t.replace(" ", "") for t in keys.title]
+    length = np.fromiter(map(len, squeezed), dtype=np.int64, count=keys.n)
+    long = (length >= 30) & keys.informative
+    df = Counter(w for toks in keys.title_tokens for w in set(toks))
+    rarity = {w: (c, w) for w, c in df.items()}.__getitem__
+    n_tok = np.fromiter(map(len, keys.title_tokens), dtype=np.int64, count=keys.n)
+    several = (n_tok >= 3) & keys.informative
+    rare = [" ".join(sorted(sorted(set(toks), key=rarity)[:2])) if ok else ""
+            for toks, ok in zip(keys.title_tokens, several.tolist(), strict=True)]
+    return {"title": _factor(squeezed, length > 0),
+            "head": _factor([s[:24] for s in squeezed], long),
+            "tail": _factor([s[-24:] for s in squeezed], long),
+            "rare": _factor(rare, several)}
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -318,8 +336,27 @@ def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ok = (a >= 0) & (b >= 0)
     out = np.full(len(a), -1, dtype=np.int64)
     if ok.any():
-        _, inv = np.unique(np.stack([a[ok], b[ok]], axis=1), axis=0, return_inverse=True)
-        out[ok] = inv.ravel()
+        # Codes are below n, so a * (max(b) + 1) + b is one number per combination.
+        out[ok] = a[ok] * (int(b[ok].max()) + 1) + b[ok]
+    return out
+
+
+def _sort_orders(keys: MatchKeys, rank: np.ndarray) -> dict[str, np.ndarray]:
+    """Each record's position in three orders: by title (``'title'``), by title read
+    backwards (``'backwards'``), and by first author, year and title (``'author'``). Ties go
+    to the content rank, never the input order, so the candidates do not depend on it."""
+    n = keys.n
+    first = pd.factorize(pd.Series([a[0] if a else "" for a in keys.authors], dtype=object),
+                         sort=True)[0]
+    fwd = pd.factorize(pd.Series(keys.title, dtype=object), sort=True)[0]
+    bwd = pd.factorize(pd.Series([t[::-1] for t in keys.title], dtype=object), sort=True)[0]
+    out = {}
+    for name, keys_ in (("title", (rank, keys.year, first, fwd)),
+                        ("backwards", (rank, keys.year, first, bwd)),
+                        ("author", (rank, fwd, keys.year, first))):
+        pos = np.empty(n, dtype=np.int64)
+        pos[np.lexsort(keys_)] = np.arange(n)
+        out[name] = pos
     return out
 
 
@@ -329,13 +366,20 @@ def candidate_pairs(keys: MatchKeys, rank: np.ndarray, n_existing: int = 0) -> n
     Pairs of two ``existing`` records (indices below ``n_existing``) are left out.
     """
     n = keys.n
-    # Oversize blocks are searched in title order (ties by content rank, not input order).
-    order = sorted(range(n), key=lambda k: (keys.title[k], int(rank[k])))
-    title_rank = np.empty(n, dtype=np.int64)
-    title_rank[order] = np.arange(n)
-    codes = [keys.doi, keys.pmid, *(_title_codes(keys).values()),
-             _pair_codes(keys.first_author, keys.year), _pair_codes(keys.volume, keys.page)]
-    enc = np.unique(np.concatenate([_block_pairs(c, title_rank, n) for c in codes]))
+    order = _sort_orders(keys, rank)
+    fwd, bwd, auth = order["title"], order["backwards"], order["author"]
+    tc = _title_codes(keys)
+    # Large blocks are searched in more than one order. A duplicate whose title differs near
+    # the end is a neighbour in title order, near the start in backwards order; a preprint
+    # that lost its subtitle is followed, in title order, by every longer title starting the
+    # same way, but shares its first author with the article. Identifier and volume/page
+    # blocks are small by nature.
+    blocks = [(keys.doi, (fwd,)), (keys.pmid, (fwd,)), (tc["title"], (fwd,)),
+              (tc["head"], (fwd, auth)), (tc["tail"], (bwd, auth)), (tc["rare"], (fwd,)),
+              (_pair_codes(keys.first_author, keys.year), (fwd,)),
+              (_pair_codes(keys.volume, keys.page), (fwd,))]
+    enc = _unique_sorted(np.concatenate(
+        [_block_pairs(c, o, n) for c, orders in blocks for o in orders]))
     i, j = enc // n, enc % n
     if n_existing:
         keep = j >= n_existing  # i < j, so the pair has a new record iff j is new
@@ -363,12 +407,14 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
 
 def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]``; 0 where either is empty."""
-    sim = Indel.normalized_similarity
-    return np.fromiter(
-        (sim(a[x], b[y]) if a[x] and b[y] else 0.0 for x, y in zip(i.tolist(), j.tolist(),
-                                                                    strict=True)),
-        dtype=np.float64, count=len(i),
-    )
+    x = [a[k] for k in i.tolist()]
+    y = [b[k] for k in j.tolist()]
+    # One call into rapidfuzz for all pairs instead of one per pair: the same numbers.
+    sim = cpdist(x, y, scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
+    empty = np.fromiter((not (p and q) for p, q in zip(x, y, strict=True)), dtype=bool,
+                        count=len(x))
+    sim[empty] = 0.0
+    return sim
 
 
 def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
@@ -408,12 +454,11 @@ def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callabl
     diff = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
     if len(diff):
         named = names()
-        cache: dict[tuple[int, int], bool] = {}
-        for k in diff.tolist():
-            key = (int(a[k]), int(b[k]))
-            if key not in cache:
-                cache[key] = agree(named[key[0]], named[key[1]])
-            out[k] = cache[key]
+        m = int(codes.max()) + 1
+        combo, inv = np.unique(a[diff] * m + b[diff], return_inverse=True)
+        verdict = np.fromiter((agree(named[c // m], named[c % m]) for c in combo.tolist()),
+                              dtype=bool, count=len(combo))
+        out[diff] = verdict[inv.ravel()]
     return out
 
 
@@ -648,12 +693,15 @@ def canonical_priority(records: Sequence[Record], keys: MatchKeys) -> np.ndarray
     does not matter); then the earlier import.
     """
     n = len(records)
-    filled = np.array([
-        sum(bool(x) for x in (r.title, r.authors, r.year, r.journal, r.volume, r.issue,
-                              r.pages, r.doi, r.pmid, r.abstract))
-        for r in records], dtype=np.int64)
-    ab_len = np.array([len(r.abstract) for r in records], dtype=np.int64)
-    h = np.array([_content_hash(r) for r in records], dtype=np.int64)
+
+    def has(field: str) -> np.ndarray:
+        return np.fromiter((bool(getattr(r, field)) for r in records), dtype=np.int64, count=n)
+
+    filled = sum((has(f) for f in ("title", "authors", "year", "journal", "volume", "issue",
+                                   "pages", "doi", "pmid", "abstract")),
+                 start=np.zeros(n, dtype=np.int64))
+    ab_len = np.fromiter((len(r.abstract) for r in records), dtype=np.int64, count=n)
+    h = np.fromiter((_content_hash(r) for r in records), dtype=np.int64, count=n)
     order = np.lexsort((
         np.arange(n), h, -ab_len, -filled, (ab_len == 0), (keys.pmid < 0),
         (keys.doi < 0), keys.preprint,
@@ -759,9 +807,10 @@ def _cluster(
        the others are taken out and clustered again among themselves.
     """
     conflict = _conflict_checker(keys, preprints)
+    rk = rank.tolist()  # a list: indexing numpy per pair is slow in these Python loops
     order = sorted(accepted, key=lambda e: (e[2] == "fuzzy", -e[3],
-                                            min(rank[e[0]], rank[e[1]]),
-                                            max(rank[e[0]], rank[e[1]])))
+                                            min(rk[e[0]], rk[e[1]]),
+                                            max(rk[e[0]], rk[e[1]])))
     root = list(range(n))
     members: dict[int, list[int]] = {}
 
@@ -796,7 +845,7 @@ def _cluster(
         for g in todo:
             if len(g) == 2:
                 continue
-            c = min(g, key=lambda x: rank[x])
+            c = min(g, key=lambda x: rk[x])
             checks.extend((min(x, c), max(x, c)) for x in g if x != c and
                           (min(x, c), max(x, c)) not in info)
         ok: set[tuple[int, int]] = set()
@@ -813,7 +862,7 @@ def _cluster(
             if len(g) == 2:
                 final.append(g)
                 continue
-            c = min(g, key=lambda x: rank[x])
+            c = min(g, key=lambda x: rk[x])
             inn = [x for x in g if x == c or (min(x, c), max(x, c)) in info]
             out = [x for x in g if x not in set(inn)]
             final.append(inn)
@@ -821,7 +870,7 @@ def _cluster(
         todo = nxt
 
     final = sorted((sorted(g) for g in final if len(g) >= 2), key=lambda g: g[0])
-    canon = [min(g, key=lambda x: rank[x]) for g in final]
+    canon = [min(g, key=lambda x: rk[x]) for g in final]
     pairs = []
     for g, c in zip(final, canon, strict=True):
         for x in g:
