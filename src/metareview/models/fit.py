@@ -315,17 +315,7 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
 
     # Heterogeneity: Q about the fixed-effect fit, I^2/H^2 from tau^2 via the typical variance.
     fe = data.wls(1.0 / v)
-    pos = kp > 0
-    q = np.where(pos, np.maximum(0.0, fe.rss), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
-        vt = np.where(pos, kp / fe.tr, 0.0)
-        if not random:
-            i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
-            h2 = np.where(pos, q / kp, 1.0)
-        else:
-            i2 = np.where(pos, 100 * tau2 / (vt + tau2), 0.0)
-            h2 = np.where(pos, tau2 / vt + 1, 1.0)
+    q, q_p, vt, i2, h2 = _heterogeneity(kp, fe.rss, fe.tr, tau2, random)
 
     # Prediction interval (metafor's predict(): the test's critical value).
     if p == 1 and random:
@@ -403,17 +393,7 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
         crit = np.full(G, -special.ndtri(alpha / 2))
     half = crit * se
 
-    pos = kp > 0
-    q = np.where(pos, np.maximum(0.0, fe["rss"]), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
-        vt = np.where(pos, kp / dense.tr(fe), 0.0)
-        if not random:
-            i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
-            h2 = np.where(pos, q / kp, 1.0)
-        else:
-            i2 = np.where(pos, 100 * tau2 / (vt + tau2), 0.0)
-            h2 = np.where(pos, tau2 / vt + 1, 1.0)
+    q, q_p, vt, i2, h2 = _heterogeneity(kp, fe["rss"], dense.tr(fe), tau2, random)
     if random:
         pi = crit * np.sqrt(se**2 + tau2)
         pi_lo, pi_hi = beta - pi, beta + pi
@@ -435,6 +415,25 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
         "r2": nan.copy(), "converged": conv, "iterations": iters, "solver": solver,
         "weights": fit["weights"],
     }
+
+
+def _heterogeneity(kp: np.ndarray, rss: np.ndarray, tr: np.ndarray, tau2: np.ndarray,
+                   random: bool) -> tuple[np.ndarray, ...]:
+    """Q about the fixed-effect fit (residual sum of squares ``rss`` on ``kp`` degrees of
+    freedom), its p-value, the typical variance ``kp / tr`` and I^2, H^2: from Q for a
+    fixed-effect model, from tau^2 and the typical variance for a random-effects one."""
+    pos = kp > 0
+    q = np.where(pos, np.maximum(0.0, rss), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_p = np.where(pos, special.chdtrc(np.maximum(kp, 1), q), 1.0)
+        vt = np.where(pos, kp / tr, 0.0)
+        if not random:
+            i2 = np.where(pos & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
+            h2 = np.where(pos, q / kp, 1.0)
+        else:
+            i2 = np.where(pos, 100 * tau2 / (vt + tau2), 0.0)
+            h2 = np.where(pos, tau2 / vt + 1, 1.0)
+    return q, q_p, vt, i2, h2
 
 
 def _wald(V: np.ndarray, b: np.ndarray) -> np.ndarray:
