@@ -70,18 +70,31 @@ def test_tfidf_stop_words_and_errors() -> None:
         tfidf_matrix(["same words", "same words"], max_df=0.5)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.text(alphabet="ab cdé.\n", max_size=30), min_size=1, max_size=12))
-def test_tfidf_equals_scikit_learn_on_any_text(texts: list[str]) -> None:
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="ab cdé.\n_9Zİ中-", max_size=30), min_size=1, max_size=12),
+       st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 3)]))
+def test_tfidf_equals_scikit_learn_on_any_text(texts: list[str],
+                                               ngram_range: tuple[int, int]) -> None:
+    # Short tokens that are prefixes of one another ("a b" against "ab"), digits and "_" (word
+    # characters below the letters), "İ" (longer once lower-cased) and CJK: the column order
+    # must still be the n-gram strings' sorted order.
     try:
-        theirs = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+        theirs = TfidfVectorizer(ngram_range=ngram_range, sublinear_tf=True,
                                  dtype=np.float64).fit_transform(texts)
     except ValueError:
         with pytest.raises(ValueError):
-            tfidf_matrix(texts)
+            tfidf_matrix(texts, ngram_range=ngram_range)
         return
-    ours = tfidf_matrix(texts)
+    ours = tfidf_matrix(texts, ngram_range=ngram_range)
     assert ours.shape == theirs.shape and abs(ours - theirs).max() < 1e-14
+
+
+def test_tfidf_long_ngrams_over_a_large_vocabulary_say_so() -> None:
+    # 7-grams over 600 distinct tokens need more than 64 bits per term key.
+    texts = [" ".join(f"w{i}x{j}" for j in range(20)) for i in range(30)]
+    with pytest.raises(ValueError, match="7-grams over 600 distinct tokens"):
+        tfidf_matrix(texts, ngram_range=(1, 7))
+    assert tfidf_matrix(texts, ngram_range=(1, 3)).shape == (30, 600 + 30 * 19 + 30 * 18)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import chain
 from numbers import Integral
 
 import numpy as np
@@ -66,46 +67,76 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
         of scikit-learn).
     """
     lo, hi = ngram_range
-    vocab: dict[str, int] = {}
-    add = vocab.setdefault
-    cols: list[int] = []
-    indptr = [0]
-    for text in texts:
-        tokens = _TOKEN.findall(text.lower())
-        if stop_words:
-            tokens = [t for t in tokens if t not in stop_words]
-        terms: list[str] = tokens if lo == 1 else []
-        for n in range(max(lo, 2), hi + 1):
-            terms = terms + [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-        cols.extend(add(t, len(vocab)) for t in terms)
-        indptr.append(len(cols))
-    if not vocab:
+    n_docs = len(texts)
+    docs = [_TOKEN.findall(text.lower()) for text in texts]
+    if stop_words:
+        docs = [[t for t in tokens if t not in stop_words] for tokens in docs]
+    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
+    flat = list(chain.from_iterable(docs))
+    # Tokens -> ranks in sorted order. Every n-gram is then a tuple of ranks, and sorting the
+    # tuples sorts the n-gram strings: tokens are word characters, all above the space that
+    # joins them, so "a b" sorts as the pair ("a", "b") and a token before its own n-grams.
+    words = sorted(dict.fromkeys(flat))
+    rank = {word: i for i, word in enumerate(words)}
+    ids = np.fromiter(map(rank.__getitem__, flat), dtype=np.int64, count=len(flat))
+    doc = np.repeat(np.arange(n_docs), lengths)
+    # Each n-gram occurrence as one integer whose digits (base: distinct tokens + 1) are its
+    # tokens' ranks + 1, then 0 for the tokens a shorter n-gram lacks, so that it sorts before
+    # its own extensions: integer order is then the n-grams' string order. The record is the
+    # last digit, so one sort of plain integers orders occurrences by term, then record.
+    base = len(words) + 1
+    if hi * np.log2(base) + np.log2(max(n_docs, 2)) >= 63:
+        raise ValueError(f"{hi}-grams over {len(words):,} distinct tokens in {n_docs:,} "
+                         "records do not fit the 64-bit term keys; use shorter n-grams")
+    keys = []
+    for n in range(lo, hi + 1):
+        start = _starts(lengths, n)
+        key = np.zeros(len(start), dtype=np.int64)
+        for j in range(hi):
+            key *= base
+            if j < n:
+                key += ids[start + j] + 1
+        keys.append(key * n_docs + doc[start])
+    occ = np.sort(np.concatenate(keys))
+    if len(occ) == 0:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-    n_docs, n_terms = len(indptr) - 1, len(vocab)
-    # Counts: duplicates within a row are summed by the COO -> CSR conversion.
-    col = np.asarray(cols, dtype=np.int64)
-    row = np.repeat(np.arange(n_docs), np.diff(np.asarray(indptr)))
-    counts = sparse.csr_matrix((np.ones(len(col)), (row, col)), shape=(n_docs, n_terms))
-    counts.sum_duplicates()
+    # Runs of equal integers are one term in one record: their length is the count.
+    bounds = np.flatnonzero(np.diff(occ)) + 1
+    first = np.concatenate([[0], bounds])
+    pairs = occ[first]
+    count = np.diff(np.append(first, len(occ))).astype(np.float64)
+    key, row = np.divmod(pairs, n_docs)
+    new_term = np.ones(len(key), dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=new_term[1:])
+    # Columns in the terms' sorted order, as scikit-learn's vocabulary_ is.
+    n_terms = int(new_term.sum())
+    indptr = np.append(np.flatnonzero(new_term), len(key))
+    counts = sparse.csc_matrix((count, row, indptr), shape=(n_docs, n_terms)).tocsr()
     df = np.bincount(counts.indices, minlength=n_terms)
-    keep = (df <= _doc_count(max_df, n_docs)) & (df >= _doc_count(min_df, n_docs))
     if _doc_count(max_df, n_docs) < _doc_count(min_df, n_docs):
         raise ValueError("max_df corresponds to < documents than min_df")
-    # Columns in the terms' sorted order, as scikit-learn's vocabulary_ is.
-    names = np.array(list(vocab), dtype=object)
-    sorted_cols = np.argsort(names, kind="stable")
-    sorted_cols = sorted_cols[keep[sorted_cols]]
-    if len(sorted_cols) == 0:
+    keep = np.flatnonzero((df <= _doc_count(max_df, n_docs))
+                          & (df >= _doc_count(min_df, n_docs)))
+    if len(keep) == 0:
         raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-    tf = counts[:, sorted_cols].tocsr()
+    tf = counts[:, keep].tocsr() if len(keep) < n_terms else counts
     tf.sort_indices()
     if sublinear_tf:
         np.log(tf.data, out=tf.data)
         tf.data += 1.0
-    idf = np.log((1.0 + n_docs) / (1.0 + df[sorted_cols])) + 1.0
+    idf = np.log((1.0 + n_docs) / (1.0 + df[keep])) + 1.0
     tf.data *= idf[tf.indices]
     lengths = np.diff(tf.indptr)
     norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), lengths), tf.data ** 2,
                                 minlength=n_docs))
     tf.data /= np.repeat(norms, lengths)  # an empty row has no entries to scale
     return tf
+
+
+def _starts(lengths: np.ndarray, n: int) -> np.ndarray:
+    """Positions in the flat token array where an n-gram starts within its own record."""
+    ends = np.cumsum(lengths)
+    begins = ends - lengths
+    counts = np.maximum(lengths - n + 1, 0)
+    return np.repeat(begins, counts) + (np.arange(counts.sum())
+                                        - np.repeat(np.cumsum(counts) - counts, counts))
