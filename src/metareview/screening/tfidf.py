@@ -64,7 +64,8 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     ------
     ValueError
         If no term occurs, or none is left after the document-frequency bounds (the messages
-        of scikit-learn).
+        of scikit-learn), or the n-grams are too long for 64-bit term keys (only with n-grams
+        of three or more tokens over a vocabulary of hundreds of thousands).
     """
     lo, hi = ngram_range
     n_docs = len(texts)
