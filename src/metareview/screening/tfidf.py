@@ -64,8 +64,7 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     ------
     ValueError
         If no term occurs, or none is left after the document-frequency bounds (the messages
-        of scikit-learn), or the n-grams are too long for 64-bit term keys (only with n-grams
-        of three or more tokens over a vocabulary of hundreds of thousands).
+        of scikit-learn).
     """
     lo, hi = ngram_range
     n_docs = len(texts)
@@ -86,19 +85,21 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     # its own extensions: integer order is then the n-grams' string order. The record is the
     # last digit, so one sort of plain integers orders occurrences by term, then record.
     base = len(words) + 1
-    if hi * np.log2(base) + np.log2(max(n_docs, 2)) >= 63:
-        raise ValueError(f"{hi}-grams over {len(words):,} distinct tokens in {n_docs:,} "
-                         "records do not fit the 64-bit term keys; use shorter n-grams")
-    keys = []
-    for n in range(lo, hi + 1):
-        start = _starts(lengths, n)
-        key = np.zeros(len(start), dtype=np.int64)
-        for j in range(hi):
-            key *= base
-            if j < n:
-                key += ids[start + j] + 1
-        keys.append(key * n_docs + doc[start])
-    occ = np.sort(np.concatenate(keys))
+    starts = [_starts(lengths, n) for n in range(lo, hi + 1)]
+
+    def digit(j: int) -> np.ndarray:
+        return np.concatenate([ids[start + j] + 1 if j < n else np.zeros(len(start), np.int64)
+                               for n, start in zip(range(lo, hi + 1), starts, strict=True)])
+
+    key, top = digit(0), base  # every key is below top
+    for j in range(1, hi):
+        if top * base >= 2 ** 63:  # replace the key by its rank, which keeps the order
+            distinct, key = np.unique(key, return_inverse=True)
+            top = len(distinct)
+        key, top = key * base + digit(j), top * base
+    if top * max(n_docs, 1) >= 2 ** 63:
+        distinct, key = np.unique(key, return_inverse=True)
+    occ = np.sort(key * n_docs + np.concatenate([doc[start] for start in starts]))
     if len(occ) == 0:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
     # Runs of equal integers are one term in one record: their length is the count.
