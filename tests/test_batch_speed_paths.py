@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from metareview.models.fit import _chi2_sf
+from metareview.models import dense
+from metareview.models.fit import _chi2_sf, fit_groups
 
 
 @settings(max_examples=200, deadline=None)
@@ -39,3 +40,41 @@ def test_chi2_sf_edges():
     assert got[ok] == pytest.approx(want[ok], rel=1e-13)
     assert _chi2_sf(np.array([]), np.array([])).shape == (0,)
     assert _chi2_sf(np.full((2, 3), 5.0), np.full((2, 3), 4.0)).shape == (2, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sums of log(v + tau^2) as the log of a product
+def _general(monkeypatch, *args, **kw):
+    """``fit_groups`` on the general engine (models/core.py, tau2.py)."""
+    with monkeypatch.context() as m:
+        m.setattr(dense, "METHODS", frozenset())
+        return fit_groups(*args, **kw)
+
+
+@pytest.mark.parametrize("scale", [1e-22, 1e-12, 1.0, 1e12, 1e22])
+def test_log_likelihood_with_products_out_of_range(monkeypatch, scale):
+    # 20 variances around 1e+-22 multiply to 1e+-440 (out of range): those groups sum
+    # logarithms; a ragged batch goes through the masked layout.
+    rng = np.random.default_rng(3)
+    k = np.array([20, 20, 7, 13, 2])
+    v = scale * np.exp(rng.uniform(-1, 1, k.sum()))
+    y = rng.normal(0, np.sqrt(2 * v))
+    for method in ("DL", "REML", "FE"):
+        got = fit_groups(y, v, k, method=method)
+        want = _general(monkeypatch, y, v, k, method=method)
+        for f in ("ll_ml", "ll_reml", "weights", "tau2", "beta"):
+            a, b = np.asarray(getattr(got, f), float), np.asarray(getattr(want, f), float)
+            assert a == pytest.approx(b, rel=1e-11, abs=1e-12), (method, f)
+
+
+def test_sum_log_matches_sum_of_logs():
+    rng = np.random.default_rng(4)
+    T = np.exp(rng.uniform(-40, 40, (20, 300)))
+    T[:, :5] *= 1e30  # products beyond 1e300
+    d = dense.Dense(np.zeros_like(T), T, np.full(300, 20.0), None)
+    assert dense._sum_log(d, T, None) == pytest.approx(np.log(T).sum(axis=0), rel=1e-14,
+                                                       abs=1e-12)
+    mask = rng.random(T.shape) < 0.7
+    want = np.where(mask, np.log(T), 0.0).sum(axis=0)
+    assert dense._sum_log(d, np.where(mask, T, np.inf), mask) == pytest.approx(
+        want, rel=1e-14, abs=1e-12)

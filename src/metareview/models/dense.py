@@ -93,6 +93,13 @@ class Dense:
             return np.einsum("ij,ij->j", np.repeat(A, 2, axis=1), np.repeat(B, 2, axis=1))[:1]
         return np.einsum("ij,ij->j", A, B)
 
+    @staticmethod
+    def prod(A: np.ndarray) -> np.ndarray:
+        """Column products, each in row order (as :meth:`sum`)."""
+        if A.shape[1] == 1:
+            return np.repeat(A, 2, axis=1).prod(axis=0)[:1]
+        return A.prod(axis=0)
+
     def select(self, idx: np.ndarray | slice) -> Dense:
         """The groups ``idx`` (a slice is a view). Copies are C-ordered (``Y[:, idx]`` would
         be Fortran-ordered, and numpy sums a contiguous column pairwise: other rounding)."""
@@ -121,13 +128,13 @@ class Dense:
 # ---------------------------------------------------------------------------------------------
 # One pass over the data: the weighted sums of the intercept-only fit at tau^2
 def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
-                 t: np.ndarray | None, need: frozenset[str]) -> dict[str, np.ndarray]:
-    """:func:`sweep` of the columns ``Y``, ``V``."""
+                 t: np.ndarray | None, need: frozenset[str], cells: np.ndarray | None
+                 ) -> dict[str, np.ndarray]:
+    """:func:`sweep` of the columns ``Y``, ``V``; the weights go to ``cells`` (groups x kmax)."""
     T = V if t is None else V + t
     out: dict[str, np.ndarray] = {}
     if "logv" in need:
-        out["logv"] = d.sum(np.log(T) if mask is None else
-                            np.log(T, out=np.zeros_like(T), where=mask))
+        out["logv"] = _sum_log(d, T, mask)
     W = 1.0 / T if t is None else np.reciprocal(T, out=T)  # T is a temporary unless FE
     s1 = out["s1"] = d.sum(W)
     if need & {"beta", "rss", "see", "swe"}:
@@ -145,8 +152,25 @@ def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None
         out["s2"] = d.dot(W, W)
         if "s3" in need:
             out["s3"] = d.dot(W * W, W)
-    if "weights" in need:
-        out["weights"] = W * (100 / s1)
+    if cells is not None:  # written transposed: the group-major order of the result
+        np.multiply(W.T, (100 / s1)[:, None], out=cells)
+    return out
+
+
+def _sum_log(d: Dense, T: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Column sums of ``log(T)`` (T > 0) as the log of the column products: a logarithm per
+    group instead of per cell. A group whose product leaves (1e-300, 1e300) (its cells average
+    beyond 1e+-15 at k = 20) sums logarithms instead. Each group's rounding is its own
+    (products in row order); the two ways agree to a few ulps per cell."""
+    P = d.prod(T) if mask is None else d.prod(np.where(mask, T, 1.0))
+    with np.errstate(divide="ignore"):
+        out = np.log(P)
+    wild = ~((P > 1e-300) & (P < 1e300))
+    if wild.any():
+        L = np.log(T[:, wild])
+        if mask is not None:
+            L[~mask[:, wild]] = 0.0
+        out[wild] = d.sum(L)
     return out
 
 
@@ -159,24 +183,21 @@ def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
     group-major order); ``s1`` is always there.
     """
     want = frozenset(need)
+    cells = np.empty((d.G, d.K)) if "weights" in want else None  # group-major, as returned
     blocks = d.blocks()
     if len(blocks) == 1:
-        out = _sweep_block(d, d.Y, d.V, d.mask, t, want)
-        if "weights" in out:
-            out["weights"] = d.unflatten(out["weights"])
-        return out
-    out = {}
-    cells = np.empty((d.G, d.K)) if "weights" in want else None  # group-major, as returned
-    for cols in blocks:
-        part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
-                            None if d.mask is None else d.mask[:, cols],
-                            None if t is None else t[cols], want)
-        if cells is not None:
-            cells[cols] = part.pop("weights").T
-        if not out:
-            out = {name: np.empty(d.G) for name in part}
-        for name, a in part.items():
-            out[name][cols] = a
+        out = _sweep_block(d, d.Y, d.V, d.mask, t, want, cells)
+    else:
+        out = {}
+        for cols in blocks:
+            part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
+                                None if d.mask is None else d.mask[:, cols],
+                                None if t is None else t[cols], want,
+                                None if cells is None else cells[cols])
+            if not out:
+                out = {name: np.empty(d.G) for name in part}
+            for name, a in part.items():
+                out[name][cols] = a
     if cells is not None:
         out["weights"] = cells.ravel() if d.mask is None else cells[d.mask.T]
     return out
