@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import special
 
 from metareview.models import dense
+from metareview.models.core import Groups
 from metareview.models.fit import _chi2_sf, fit_groups
 
 
@@ -78,3 +79,72 @@ def test_sum_log_matches_sum_of_logs():
     want = np.where(mask, np.log(T), 0.0).sum(axis=0)
     assert dense._sum_log(d, np.where(mask, T, np.inf), mask) == pytest.approx(
         want, rel=1e-14, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signs of the ML/REML score settled without a pass over the data
+def _group(seed: int, k: int):
+    rng = np.random.default_rng(seed)
+    v = np.exp(rng.uniform(-6, 2, k)) * rng.choice([1.0, 1e-3, 1e3])
+    tau2 = rng.choice([0.0, 1e-3, 0.1, 10.0]) * np.median(v)
+    y = rng.normal(0, np.sqrt(v + tau2)) + rng.normal(0, 3) * rng.integers(0, 2)
+    if rng.random() < 0.1:
+        y[rng.integers(k)] += rng.normal(0, 50) * np.sqrt(v.max())  # an outlier
+    return y, v
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(2, 30),
+       method=st.sampled_from(["REML", "ML"]), t=st.floats(0.0, 10.0),
+       mult=st.lists(st.floats(0.0, 50.0), min_size=1, max_size=12))
+def test_certain_signs_are_the_signs_of_the_score(seed, k, method, t, mult):
+    """Where _certain calls the score's sign certain, a direct evaluation has that sign."""
+    y, v = _group(seed, k)
+    d = dense.Dense(y[:, None].copy(), v[:, None].copy(), np.array([float(k)]), None)
+    t0 = np.array([t * np.median(v)])
+    A, B, info, C = dense._terms(d, t0, method)
+    pts = t0[:, None] * np.array(mult)[None, :] + np.array(mult)[None, :] * np.median(v) / 7
+    score = np.array([dense._score(d, np.array([p]), method)[0] for p in pts[0]])
+    vmin, vmax = np.array([v.min()]), np.array([v.max()])
+    pos = dense._certain(t0, A, B, info, C, vmin, vmax, pts, True)[0]
+    neg = dense._certain(t0, A, B, info, C, vmin, vmax, pts, False)[0]
+    assert np.all(score[pos] > 0) and np.all(score[neg] < 0)
+    # the pairs form gives the same answer
+    flat = dense._certain(np.repeat(t0, len(mult)), *(np.repeat(q, len(mult)) for q in
+                                                        (A, B, info, C, vmin, vmax)),
+                          pts[0], True)
+    assert np.array_equal(flat, pos)
+
+
+def test_certain_settles_most_checks_on_the_benchmark_data():
+    """The shortcut is worth having: most signs the check of the maximum asks are settled
+    without evaluation (and the fits equal the general engine's: test_batch_dense)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from bench_batch import datasets
+    finally:
+        sys.path.pop(0)
+    y, v = datasets(2000, 20)
+    d = dense.Dense.layout(y.ravel(), v.ravel(), Groups(np.full(2000, 20)))
+    fe = dense.sweep(d, None, "rss", "s2", "swe", "s3")
+    calls, asked = [], []
+    real, certain = dense._score, dense._certain
+
+    def count(sub, t, method):
+        calls.append(len(t))
+        return real(sub, t, method)
+
+    def ask(*args):
+        if args[7].ndim == 2:  # every point of the check, before any is settled
+            asked.append(args[7].size)
+        return certain(*args)
+
+    dense._score, dense._certain = count, ask
+    try:
+        dense._maximise(d, "REML", fe)
+    finally:
+        dense._score, dense._certain = real, certain
+    assert sum(asked) > 3 * 1900
+    assert len(calls) and calls[0] < 0.25 * sum(asked)  # one pass for the rest

@@ -217,15 +217,16 @@ def tr2(m: dict[str, np.ndarray]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Score and curvature of ML/REML (tau2._terms for the intercept-only model)
 def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
+    """``A = y'PPy``, ``B = tr(P)`` (ML: ``tr(W)``), the information ``I = tr(PP)`` (ML:
+    ``tr(WW)``) and ``C = y'PPPy`` at ``t``: the score is ``A - B``, the observed curvature
+    ``2 C - I``."""
     m = sweep(d, t, "see", "swe", "s2", *(("s3",) if method == "REML" else ()))
     s1, s2 = m["s1"], m["s2"]
     if method == "ML":
-        score, info = m["see"] - s1, s2
+        B, info = s1, s2
     else:
-        score = m["see"] - (s1 - s2 / s1)
-        info = tr2(m)
-    rss3 = m["swee"] - m["swe"] ** 2 / s1
-    return score, info, 2 * rss3 - info
+        B, info = s1 - s2 / s1, tr2(m)
+    return m["see"], B, info, m["swee"] - m["swe"] ** 2 / s1
 
 
 def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
@@ -234,26 +235,38 @@ def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
     return m["see"] - (s1 if method == "ML" else s1 - m["s2"] / s1)
 
 
-def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
+def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0: np.ndarray
             ) -> tuple[np.ndarray, ...]:
     """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
 
-    The groups still iterating are copied out once fewer than ``_COMPACT`` of the current
-    sub-problem are live, so late iterations cost what the slow groups cost; a
-    group's results are written back once, when it finishes.
+    Returns ``tau2, converged, iterations`` and, per group, the last point it was evaluated
+    at with :func:`_terms` there (NaN for groups settled without a pass), which
+    :func:`_certain` uses. A group starting at 0 whose score there (``score0``, information
+    ``info0``) is <= 0 settles at 0 in the first step without a pass: its step heads below 0
+    (or is 0) and the likelihood falls away from 0. The groups still iterating are copied out
+    once fewer than ``_COMPACT`` of the current sub-problem are live, so late iterations cost
+    what the slow groups cost; a group's results are written back once, when it finishes.
     """
     G = d.G
     tau2 = np.maximum(start, 0.0)
     conv = np.zeros(G, dtype=bool)
     iters = np.full(G, _MAXITER, dtype=np.int64)
+    last = np.full((5, G), np.nan)  # t, A, B, I, C at the last pass
+    with np.errstate(invalid="ignore"):
+        settled = (tau2 == 0) & (score0 <= 0) & (info0 > 0) & (info0 < np.inf)
+    conv[settled], iters[settled] = True, 1
     sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
-    live = np.ones(G, dtype=bool)
+    live = ~settled
     for it in range(1, _MAXITER + 1):
         n_live = int(live.sum())
+        if n_live == 0:
+            break
         if n_live < _COMPACT * len(live):
             keep = np.flatnonzero(live)
             sub, ids, t, s0, live = sub.select(keep), ids[keep], t[keep], s0[keep], live[keep]
-        score, info, hess = _terms(sub, t, method)
+        A, B, info, C = _terms(sub, t, method)
+        score = A - B
+        hess = 2 * C - info
         adj = score / info
         # A Newton step on the observed curvature where it is defined, points the same way
         # and stays >= 0 (see tau2._fisher); Fisher scoring otherwise.
@@ -270,17 +283,61 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray
             halve &= t + adj < 0
         new = np.where(at_zero, 0.0, t + adj)
         step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
-        t = np.where(live & ~bad, new, t)
         done = np.flatnonzero(live & (bad | at_zero | step_ok))
+        if len(done):
+            last[:, ids[done]] = np.stack([t[done], A[done], B[done], info[done], C[done]])
+        t = np.where(live & ~bad, new, t)
         if len(done):
             tau2[ids[done]], iters[ids[done]] = t[done], it
             conv[ids[done[~bad[done]]]] = True
             live[done] = False
-            if len(done) == n_live:
-                break
     else:
         tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
-    return tau2, conv, iters
+    return tau2, conv, iters, last
+
+
+def _certain(t: np.ndarray, A: np.ndarray, B: np.ndarray, info: np.ndarray, C: np.ndarray,
+             vmin: np.ndarray, vmax: np.ndarray, pts: np.ndarray, positive: bool) -> np.ndarray:
+    """Where the score of ML/REML at ``pts`` is certainly positive (``positive``) or certainly
+    negative, from :func:`_terms` ``A, B, info, C`` at ``t`` alone (no pass over the data).
+
+    With ``P = K (K'DK + tI)^-1 K'`` (K an orthonormal basis of the contrasts), the score at
+    ``t + h`` is ``sum_j c_j x_j^2 / (1 + h x_j)^2 - sum_j x_j / (1 + h x_j)`` where ``x_j =
+    1 / (lambda_j + t)`` for the eigenvalues ``lambda_j`` of ``K'DK`` (ML: the second sum is
+    over the weights ``1 / (v_i + t)``), ``c_j >= 0``. Every ``x`` lies in ``[1/(vmax+t),
+    1/(vmin+t)]`` (the eigenvalues of a compression of D lie between its extremes), and both
+    functions of x are convex. So, with the weighted means ``C/A`` (weights ``c_j x_j^2``,
+    total A) and ``info/B`` (weights ``x_j``, total B), Jensen's inequality bounds each sum
+    from below and the chord over the interval from above. A sign counts as certain beyond a
+    margin of 1e-6 of the two sums, far above the rounding of the inputs and of a direct
+    evaluation of the score.
+
+    ``pts`` is n x m with per-group inputs of length n, or n pairs with inputs of length n.
+    """
+    e = 1e-6
+    col = (lambda a: a[:, None]) if pts.ndim == 2 else (lambda a: a)
+    with np.errstate(all="ignore"):
+        vmax, vmin = vmax * (1 + 1e-12), vmin * (1 - 1e-12)  # rounding of the ends
+        wmax, wmin = vmax + t, vmin + t  # 1/x at the ends
+        valid = (np.isfinite(A) & np.isfinite(B) & np.isfinite(info) & np.isfinite(C)
+                 & (A >= 0) & (B > 0) & (info > 0) & (C >= 0) & (vmin > 0) & (wmax < np.inf))
+        span = 1 / wmin - 1 / wmax
+        # 1/(1 + h x) = (1/x - t) / (1/x - t + t') for h = t' - t, at the ends and the means
+        if positive:  # Jensen below for the first sum, the chord above for the second
+            mean = np.clip(np.where(A > 0, C / A, 1 / wmax), 1 / wmax, 1 / wmin)
+            f = np.clip((info / B - 1 / wmax) / span, 0.0, 1.0)
+            a, r = (1 - e) * A / mean**2, 1 / mean - t
+            b_lo, b_hi = (1 + e) * B * (1 - f) * wmax, (1 + e) * B * f * wmin
+            out = (col(a) / (col(r) + pts) ** 2
+                   > col(b_lo) / (col(vmax) + pts) + col(b_hi) / (col(vmin) + pts))
+        else:  # the chord above for the first sum, Jensen below for the second
+            mean = np.clip(info / B, 1 / wmax, 1 / wmin)
+            f = np.clip((np.where(A > 0, C / A, 1 / wmax) - 1 / wmax) / span, 0.0, 1.0)
+            b, r = (1 - e) * B / mean, 1 / mean - t
+            a_lo, a_hi = (1 + e) * A * (1 - f) * wmax**2, (1 + e) * A * f * wmin**2
+            out = (col(a_lo) / (col(vmax) + pts) ** 2 + col(a_hi) / (col(vmin) + pts) ** 2
+                   < col(b) / (col(r) + pts))
+    return out & col(valid)
 
 
 def _ols_rss(d: Dense) -> np.ndarray:
@@ -291,18 +348,20 @@ def _ols_rss(d: Dense) -> np.ndarray:
     return d.dot(R, R)
 
 
-def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), and its SE."""
+def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), its SE (if ``se``)
+    and the residual sum of squares of the OLS fit."""
     kp = d.k - 1
     V = d.V if d.mask is None else np.where(d.mask, d.V, 0.0)
     sv = d.sum(V)
     trpv = sv * (1 - 1 / d.k)
-    tau2 = np.maximum(0.0, (_ols_rss(d) - trpv) / kp)
+    rss = _ols_rss(d)
+    tau2 = np.maximum(0.0, (rss - trpv) / kp)
     if not se:
-        return tau2, None
+        return tau2, None, rss
     sv2 = d.dot(V, V)
     trpvpv = sv2 - 2 * sv2 / d.k + sv**2 / d.k**2
-    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2)
+    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2), rss
 
 
 def _score_grid(d: Dense, grid: np.ndarray, method: str) -> np.ndarray:
@@ -375,34 +434,73 @@ def _bracket(d: Dense, method: str) -> np.ndarray:
 
 def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """tau2._maximise: Fisher scoring from the HE estimate, the check that its maximum is the
-    only one, and bracketing (on the flat layout) where it is not."""
-    score0 = fe["see"] - (fe["s1"] if method == "ML" else tr(fe))  # the score at 0
-    tau2, conv, iters = _fisher(d, _hedges(d)[0], method, score0)
+    only one, and bracketing where it is not.
+
+    The check asks the sign of the score at 3 points around an interior maximum and at 8 up
+    from a maximum at 0 (tau2._maximise). Most of those signs are settled by :func:`_certain`
+    from the terms at 0 (the fixed-effect pass ``fe``, which has ``see, swe, s2, s3``) and at
+    the last point of Fisher scoring; only the rest are evaluated, all in one pass. A sign
+    that is certain is the sign the evaluation gives, so the outcome is the same.
+    """
+    zero = _terms_at_zero(fe, method)
+    score0 = zero[0] - zero[1]  # the score at 0
+    start, _, ols = _hedges(d)
+    tau2, conv, iters, last = _fisher(d, start, method, score0, zero[2])
     solver = np.full(d.G, "Fisher scoring", dtype=object)
     inner = conv & (tau2 > 0)
     conv[inner & (score0 < 0)] = False
-    idx = np.flatnonzero(inner & (score0 >= 0))
-    if len(idx):
-        sub, base = d.select(idx), tau2[idx]
-        fail = np.zeros(len(idx), dtype=bool)
-        for m in _NEAR:  # below the maximum the score is positive, above it negative
-            s = _score(sub, base * m, method)
-            fail |= (s < 0) if m < 1 else (s > 0)
-        conv[idx[fail]] = False
-    idx = np.flatnonzero(conv & (tau2 == 0))
-    if len(idx):
-        sub = d.select(idx)
-        high = 2 * _ols_rss(sub) / (sub.k - 1)
-        fail = np.zeros(len(idx), dtype=bool)
-        for m in _GRID:
-            fail |= _score(sub, high * m, method) > 0
-        conv[idx[fail]] = False
+    inner = np.flatnonzero(inner & (score0 >= 0))
+    at0 = np.flatnonzero(conv & (tau2 == 0))
+    high = 2 * ols[at0] / (d.k[at0] - 1)  # above any interior maximum
+    checks = [(inner, tau2[inner][:, None] * _NEAR[None, :], _NEAR < 1),
+              (at0, high[:, None] * _GRID[None, :], np.zeros(len(_GRID), dtype=bool))]
+    vmin, vmax = _vrange(d)
+    groups, points, above = [], [], []
+    for idx, pts, up in checks:  # up: whether the score must be >= 0 there (below the maximum)
+        if not len(idx):
+            continue
+        sure = np.zeros(pts.shape, dtype=bool)
+        for sign in (True, False):  # from the terms at 0
+            if (up == sign).any():
+                sure[:, up == sign] = _certain(np.zeros(len(idx)), *(q[idx] for q in zero),
+                                               vmin[idx], vmax[idx], pts[:, up == sign], sign)
+        gi, ji = np.nonzero(~sure)
+        g, at, u = idx[gi], pts[gi, ji], up[ji]
+        left = np.ones(len(g), dtype=bool)
+        for sign in (True, False):  # from the last point of Fisher scoring, where there was one
+            sel = np.flatnonzero((u == sign) & np.isfinite(last[0, g]))
+            if len(sel):
+                left[sel] = ~_certain(*last[:, g[sel]], vmin[g[sel]], vmax[g[sel]], at[sel], sign)
+        groups.append(g[left])
+        points.append(at[left])
+        above.append(u[left])
+    if groups and sum(map(len, groups)):  # evaluate the rest, all in one pass
+        g, up = np.concatenate(groups), np.concatenate(above)
+        s = _score(d.select(g), np.concatenate(points), method)
+        conv[g[np.where(up, s < 0, s > 0)]] = False
     redo = np.flatnonzero(~conv)
     if len(redo):
         tau2[redo] = _bracket(d.select(redo), method)
         conv[redo] = True
         solver[redo] = "bracketing"
     return tau2, conv, iters, solver
+
+
+def _terms_at_zero(fe: dict[str, np.ndarray], method: str) -> tuple[np.ndarray, ...]:
+    """:func:`_terms` at tau^2 = 0 from the fixed-effect pass (``see, swe, s2, s3``)."""
+    s1, s2 = fe["s1"], fe["s2"]
+    if method == "ML":
+        B, info = s1, s2
+    else:
+        B, info = s1 - s2 / s1, tr2(fe)
+    return fe["see"], B, info, fe["swee"] - fe["swe"] ** 2 / s1
+
+
+def _vrange(d: Dense) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest sampling variance of every group."""
+    if d.mask is None:
+        return d.V.min(axis=0), d.V.max(axis=0)
+    return np.where(d.mask, d.V, np.inf).min(axis=0), np.where(d.mask, d.V, -np.inf).max(axis=0)
 
 
 def _solve_q(d: Dense, target: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -468,7 +566,7 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
         se = np.sqrt((2 * kp + 4 * tau2 * trp + 2 * tau2**2 * trpp) / denom**2)
         return tau2, se, ones, zeros, closed
     if method == "HE":
-        tau2, se = _hedges(d, se=True)
+        tau2, se, _ = _hedges(d, se=True)
         return tau2, se, ones, zeros, closed
     if method in ("REML", "ML"):
         tau2, conv, iters, solver = _maximise(d, method, fe)

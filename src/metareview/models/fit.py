@@ -351,9 +351,11 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
     kp = k - 1
     random = estimator(method).random_effects
     likelihood = method in ("ML", "REML")
-    # Each pass computes only what this method uses: y'PPy at 0 is the ML/REML score at 0,
-    # tr(PP) the standard error of DL, HS and REML.
-    fe = dense.sweep(d, None, "rss", "s2", *(("see",) if likelihood else ()),
+    # Each pass computes only what this method uses: y'PPy, y'PPPy and tr(PP) at 0 are the
+    # ML/REML terms at 0 (the score at 0, the first step, the checks of the maximum), tr(PP)
+    # the standard error of DL and HS.
+    fe = dense.sweep(d, None, "rss", "s2",
+                     *(("swe", "s3") if likelihood and tau2_fixed is None else ()),
                      *(("s3",) if method in ("DL", "HS") else ()),
                      *(() if random else ("logv", "weights")))
     if tau2_fixed is not None:
