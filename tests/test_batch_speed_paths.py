@@ -102,7 +102,7 @@ def test_certain_signs_are_the_signs_of_the_score(seed, k, method, t, mult):
     y, v = _group(seed, k)
     d = dense.Dense(y[:, None].copy(), v[:, None].copy(), np.array([float(k)]), None)
     t0 = np.array([t * np.median(v)])
-    A, B, info, C = dense._terms(d, t0, method)
+    A, B, info, C, _ = dense._terms(d, t0, method)
     pts = t0[:, None] * np.array(mult)[None, :] + np.array(mult)[None, :] * np.median(v) / 7
     score = np.array([dense._score(d, np.array([p]), method)[0] for p in pts[0]])
     vmin, vmax = np.array([v.min()]), np.array([v.max()])

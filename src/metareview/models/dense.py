@@ -218,15 +218,38 @@ def tr2(m: dict[str, np.ndarray]) -> np.ndarray:
 # Score and curvature of ML/REML (tau2._terms for the intercept-only model)
 def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
     """``A = y'PPy``, ``B = tr(P)`` (ML: ``tr(W)``), the information ``I = tr(PP)`` (ML:
-    ``tr(WW)``) and ``C = y'PPPy`` at ``t``: the score is ``A - B``, the observed curvature
-    ``2 C - I``."""
-    m = sweep(d, t, "see", "swe", "s2", *(("s3",) if method == "REML" else ()))
-    s1, s2 = m["s1"], m["s2"]
-    if method == "ML":
-        B, info = s1, s2
-    else:
-        B, info = s1 - s2 / s1, tr2(m)
-    return m["see"], B, info, m["swee"] - m["swe"] ** 2 / s1
+    ``tr(WW)``), ``C = y'PPPy`` and ``tr(PPP)`` (ML: ``tr(WWW)``) at ``t``: the score is
+    ``A - B``, the observed curvature ``2 C - I``; the last is minus half of ``dI/dt``.
+
+    The hot loop of ML/REML, so one pass of its own rather than :func:`sweep`."""
+    reml = method == "REML"
+    blocks = d.blocks()
+    if len(blocks) == 1:
+        return _terms_block(d.Y, d.V, t, reml)
+    out = np.empty((5, d.G))
+    for cols in blocks:
+        out[:, cols] = _terms_block(d.Y[:, cols], d.V[:, cols], t[cols], reml)
+    return tuple(out)
+
+
+def _terms_block(Y: np.ndarray, V: np.ndarray, t: np.ndarray, reml: bool
+                 ) -> tuple[np.ndarray, ...]:
+    """:func:`_terms` of the columns ``Y``, ``V`` (the sums of :func:`sweep`, same rounding)."""
+    W = V + t
+    np.reciprocal(W, out=W)
+    s1 = Dense.sum(W)
+    E = Y - Dense.dot(W, Y) / s1
+    E *= W  # Py
+    A, swe, swee = Dense.dot(E, E), Dense.dot(W, E), Dense.dot(W, E * E)
+    s2 = Dense.dot(W, W)
+    W2 = W * W
+    s3 = Dense.dot(W2, W)
+    C = swee - swe**2 / s1
+    if not reml:
+        return A, s1, s2, C, s3
+    r = s2 / s1
+    third = s3 - 3 * Dense.dot(W2, W2) / s1 + 3 * r * s3 / s1 - r**3
+    return A, s1 - r, s2 - 2 * s3 / s1 + r**2, C, third
 
 
 def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
@@ -237,62 +260,68 @@ def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
 
 def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0: np.ndarray
             ) -> tuple[np.ndarray, ...]:
-    """tau2._fisher: Fisher scoring with Newton steps and step halving, to full precision.
+    """tau2._fisher: Fisher scoring with Newton steps on the Fisher step and step halving, to
+    full precision.
 
     Returns ``tau2, converged, iterations`` and, per group, the last point it was evaluated
-    at with :func:`_terms` there (NaN for groups settled without a pass), which
-    :func:`_certain` uses. A group starting at 0 whose score there (``score0``, information
-    ``info0``) is <= 0 settles at 0 in the first step without a pass: its step heads below 0
-    (or is 0) and the likelihood falls away from 0. The groups still iterating are copied out
-    once fewer than ``_COMPACT`` of the current sub-problem are live, so late iterations cost
-    what the slow groups cost; a group's results are written back once, when it finishes.
+    at with :func:`_terms` there (``t, A, B, I, C``; NaN for groups settled without a pass),
+    which :func:`_certain` uses. A group starting at 0 whose score there (``score0``,
+    information ``info0``) is <= 0 settles at 0 in the first step without a pass: its step
+    heads below 0 (or is 0) and the likelihood falls away from 0. The groups still iterating
+    are copied out once fewer than ``_COMPACT`` of the current sub-problem are live, so late
+    iterations cost what the slow groups cost; a group's results are written back once, when
+    it finishes.
     """
     G = d.G
     tau2 = np.maximum(start, 0.0)
     conv = np.zeros(G, dtype=bool)
     iters = np.full(G, _MAXITER, dtype=np.int64)
-    last = np.full((5, G), np.nan)  # t, A, B, I, C at the last pass
-    with np.errstate(invalid="ignore"):
+    last = np.full((5, G), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
         settled = (tau2 == 0) & (score0 <= 0) & (info0 > 0) & (info0 < np.inf)
-    conv[settled], iters[settled] = True, 1
-    sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
-    live = ~settled
-    for it in range(1, _MAXITER + 1):
-        n_live = int(live.sum())
-        if n_live == 0:
-            break
-        if n_live < _COMPACT * len(live):
-            keep = np.flatnonzero(live)
-            sub, ids, t, s0, live = sub.select(keep), ids[keep], t[keep], s0[keep], live[keep]
-        A, B, info, C = _terms(sub, t, method)
-        score = A - B
-        hess = 2 * C - info
-        adj = score / info
-        # A Newton step on the observed curvature where it is defined, points the same way
-        # and stays >= 0 (see tau2._fisher); Fisher scoring otherwise.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = score / hess
-        use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
-        adj = np.where(use, newton, adj)
-        bad = ~np.isfinite(adj)
-        neg = ~bad & (t + adj < 0)
-        at_zero = neg & (s0 <= 0)
-        halve = neg & ~at_zero
-        while halve.any():
-            adj[halve] /= 2
-            halve &= t + adj < 0
-        new = np.where(at_zero, 0.0, t + adj)
-        step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
-        done = np.flatnonzero(live & (bad | at_zero | step_ok))
-        if len(done):
-            last[:, ids[done]] = np.stack([t[done], A[done], B[done], info[done], C[done]])
-        t = np.where(live & ~bad, new, t)
-        if len(done):
-            tau2[ids[done]], iters[ids[done]] = t[done], it
-            conv[ids[done[~bad[done]]]] = True
-            live[done] = False
-    else:
-        tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
+        conv[settled], iters[settled] = True, 1
+        sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
+        live = ~settled
+        for it in range(1, _MAXITER + 1):
+            n_live = int(np.count_nonzero(live))
+            if n_live == 0:
+                break
+            if n_live < _COMPACT * len(live) and len(live) > 2:
+                keep = np.flatnonzero(live)
+                if n_live == 1:  # and a finished one: numpy sums a lone column pairwise
+                    keep = np.append(keep, 1 if keep[0] == 0 else 0)
+                sub, ids, t, s0, live = (sub.select(keep), ids[keep], t[keep], s0[keep],
+                                         live[keep])
+            A, B, info, C, third = _terms(sub, t, method)
+            score = A - B
+            adj = score / info
+            # Newton's method on the Fisher step where it is defined, points the same way and
+            # stays >= 0 (see tau2._fisher); Fisher scoring otherwise.
+            curv = (2 * C - info) - 2 * score * third / info
+            newton = score / curv
+            use = (curv > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
+            adj = np.where(use, newton, adj)
+            bad = ~np.isfinite(adj)
+            neg = ~bad & (t + adj < 0)
+            at_zero = neg & (s0 <= 0)
+            halve = neg & ~at_zero
+            while halve.any():
+                adj[halve] /= 2
+                halve &= t + adj < 0
+            new = np.where(at_zero, 0.0, t + adj)
+            step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+            done = np.flatnonzero(live & (bad | at_zero | step_ok))
+            if len(done):
+                at = ids[done]
+                last[0, at], last[1, at], last[2, at] = t[done], A[done], B[done]
+                last[3, at], last[4, at] = info[done], C[done]
+            t = np.where(live & ~bad, new, t)
+            if len(done):
+                tau2[at], iters[at] = t[done], it
+                conv[at[~bad[done]]] = True
+                live[done] = False
+        else:
+            tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
     return tau2, conv, iters, last
 
 
