@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metareview.models.core import _LOG2PI, Data, Groups
+from metareview.models.core import _LOG2PI, Data, Groups, labels
 from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _RTOL
 from metareview.models.tau2 import _solve_q as _solve_q_flat
 
@@ -475,7 +475,7 @@ def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndar
     score0 = zero[0] - zero[1]  # the score at 0
     start, _, ols = _hedges(d)
     tau2, conv, iters, last = _fisher(d, start, method, score0, zero[2])
-    solver = np.full(d.G, "Fisher scoring", dtype=object)
+    solver = labels(d.G, "Fisher scoring")
     inner = conv & (tau2 > 0)
     conv[inner & (score0 < 0)] = False
     inner = np.flatnonzero(inner & (score0 >= 0))
@@ -539,7 +539,7 @@ def _solve_q(d: Dense, target: np.ndarray) -> tuple[np.ndarray, ...]:
     tau2 = np.zeros(G)
     conv = np.zeros(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
-    solver = np.full(G, "Newton (generalised Q)", dtype=object)
+    solver = labels(G, "Newton (generalised Q)")
     sub, ids, live = d, np.arange(G), np.ones(G, dtype=bool)
     for it in range(1, _MAXITER + 1):
         if live.sum() < 0.6 * len(live):
@@ -580,7 +580,7 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
     k = d.k
     kp = k - 1
     ones, zeros = np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64)
-    closed = np.full(G, "closed form", dtype=object)
+    closed = labels(G, "closed form")
     if method == "FE":
         return np.zeros(G), np.full(G, np.nan), ones, zeros, closed
     if method in ("DL", "HS"):

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import special
 
 from metareview.models import dense
-from metareview.models.core import _LOG2PI, TESTS, Data, Groups, log_likelihood
+from metareview.models.core import _LOG2PI, TESTS, Data, Groups, labels, log_likelihood
 from metareview.models.tau2 import Tau2Fits, check_method, estimate, estimator
 
 
@@ -213,7 +213,7 @@ def fit_groups(
     # Which groups can be fitted. One pass over the data finds the usual case (all finite,
     # all variances positive: the sum of finite numbers is finite or overflows to inf, NaN and
     # inf propagate); only otherwise is each row checked.
-    status = np.full(G, "", dtype=object)
+    status = labels(G, "")
     clean = len(y) == 0 or bool(np.isfinite(y.sum()) and v.min() > 0 and v.max() < np.inf)
     if clean and X is not None:
         clean = bool(np.isfinite(X.sum()))
@@ -276,7 +276,7 @@ def _fit(data: Data, method: str, test: str, level: float, tau2_fixed, want_r2: 
     if tau2_fixed is not None:
         tau2 = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (G,)).copy()
         est = Tau2Fits(tau2, np.full(G, np.nan), np.ones(G, dtype=bool),
-                       np.zeros(G, dtype=np.int64), np.full(G, "fixed", dtype=object))
+                       np.zeros(G, dtype=np.int64), labels(G, "fixed"))
     else:
         est = estimate(data, method)
         tau2 = est.tau2
@@ -361,7 +361,7 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
     if tau2_fixed is not None:
         tau2 = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (G,)).copy()
         se_tau2, conv = np.full(G, np.nan), np.ones(G, dtype=bool)
-        iters, solver = np.zeros(G, dtype=np.int64), np.full(G, "fixed", dtype=object)
+        iters, solver = np.zeros(G, dtype=np.int64), labels(G, "fixed")
     else:
         tau2, se_tau2, conv, iters, solver = dense.estimate(d, method, fe)
     fit = (dense.sweep(d, tau2, "rss", "logv", "weights", *(("s2", "s3") if likelihood else ()))

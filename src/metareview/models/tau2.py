@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metareview.errors import InputError
-from metareview.models.core import WLS, Data, Groups, log_likelihood
+from metareview.models.core import WLS, Data, Groups, labels, log_likelihood
 from metareview.models.core import generalized_q as _q_groups
 
 _RTOL = 1e-13
@@ -265,7 +265,7 @@ def _maximise(data: Data, method: str, start: np.ndarray) -> tuple[np.ndarray, .
     by bracketing every sign change of the score, and the highest likelihood wins.
     """
     tau2, conv, iters, score0 = _fisher(data, start, method)
-    solver = np.full(data.groups.G, "Fisher scoring", dtype=object)
+    solver = labels(data.groups.G, "Fisher scoring")
     inner = conv & (tau2 > 0)
     conv[inner & (score0 < 0)] = False
     for idx, grid, sign in _checks(data, tau2, np.flatnonzero(inner & (score0 >= 0)),
@@ -290,7 +290,7 @@ def _solve_q(data: Data, target: np.ndarray) -> tuple[np.ndarray, ...]:
     tau2 = np.zeros(G)
     conv = np.zeros(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
-    solver = np.full(G, "Newton (generalised Q)", dtype=object)
+    solver = labels(G, "Newton (generalised Q)")
     act = _ActiveSet(data)
     for it in range(1, _MAXITER + 1):
         sub = act.compact()
@@ -333,7 +333,7 @@ def _hedges(data: Data) -> tuple[np.ndarray, np.ndarray]:
 # One solver per estimator: groups of studies in, Tau2Fits out
 def _closed(G: int, tau2: np.ndarray, se: np.ndarray, fit: WLS | None = None) -> Tau2Fits:
     return Tau2Fits(tau2, se, np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
-                    np.full(G, "closed form", dtype=object), fit)
+                    labels(G, "closed form"), fit)
 
 
 def _fe(data: Data) -> Tau2Fits:
