@@ -148,3 +148,23 @@ def test_certain_settles_most_checks_on_the_benchmark_data():
         dense._score, dense._certain = real, certain
     assert sum(asked) > 3 * 1900
     assert len(calls) and calls[0] < 0.25 * sum(asked)  # one pass for the rest
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms on groups of one size, block by block without the (kmax, G) layout
+@pytest.mark.parametrize("method", sorted(dense.CLOSED))
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize(("G", "K"), [(1, 2), (5, 9), (3001, 20), (1639, 10)])
+def test_closed_rows_equal_the_dense_layout(monkeypatch, method, test, G, K):
+    """Bit for bit the fits of the (kmax, G) layout (blocks of every size, a last block of one
+    group included)."""
+    rng = np.random.default_rng(G * K)
+    v = np.exp(rng.uniform(-6, 1, G * K))
+    y = rng.normal(0.1, np.sqrt(v + np.repeat(rng.choice([0.0, 0.05], G), K)))
+    got = fit_groups(y, v, np.full(G, K), method=method, test=test)
+    with monkeypatch.context() as m:
+        m.setattr(dense, "CLOSED", frozenset())
+        want = fit_groups(y, v, np.full(G, K), method=method, test=test)
+    for f in ("beta", "se", "pval", "ci_low", "tau2", "se_tau2", "i2", "h2", "q", "q_p",
+              "pi_low", "ll_ml", "ll_reml", "s2w", "weights", "converged", "solver"):
+        assert np.array_equal(getattr(got, f), getattr(want, f), equal_nan=f != "solver"), f

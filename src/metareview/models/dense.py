@@ -577,26 +577,11 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
     which the caller makes anyway.
     """
     G = d.G
-    k = d.k
-    kp = k - 1
-    ones, zeros = np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64)
-    closed = labels(G, "closed form")
-    if method == "FE":
-        return np.zeros(G), np.full(G, np.nan), ones, zeros, closed
-    if method in ("DL", "HS"):
-        trp, trpp = tr(fe), tr2(fe)
-        q = fe["rss"]
-        if method == "HS":
-            denom = fe["s1"]
-            tau2 = np.maximum(0.0, (q - k) / denom)
-        else:
-            denom = trp
-            tau2 = np.maximum(0.0, (q - kp) / denom)
-        se = np.sqrt((2 * kp + 4 * tau2 * trp + 2 * tau2**2 * trpp) / denom**2)
-        return tau2, se, ones, zeros, closed
-    if method == "HE":
-        tau2, se, _ = _hedges(d, se=True)
-        return tau2, se, ones, zeros, closed
+    kp = d.k - 1
+    if method in ("FE", "DL", "HS", "HE"):
+        tau2, se = _closed(d, method, fe)
+        return tau2, se, np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64), labels(
+            G, "closed form")
     if method in ("REML", "ML"):
         tau2, conv, iters, solver = _maximise(d, method, fe)
         return tau2, None, conv, iters, solver
@@ -604,4 +589,67 @@ def estimate(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarr
     return tau2, None, conv, iters, solver
 
 
-__all__ = ["METHODS", "Dense", "estimate", "sweep", "tr", "tr2"]
+#: Methods whose estimate is a closed form: of the fixed-effect pass, or (HE) of the data.
+CLOSED = frozenset({"FE", "DL", "HS", "HE"})
+
+
+def _closed(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """tau^2 and its standard error by a method of :data:`CLOSED`."""
+    k = d.k
+    kp = k - 1
+    if method == "FE":
+        return np.zeros(d.G), np.full(d.G, np.nan)
+    if method == "HE":
+        tau2, se, _ = _hedges(d, se=True)
+        return tau2, se
+    trp, trpp = tr(fe), tr2(fe)
+    q = fe["rss"]
+    if method == "HS":
+        denom = fe["s1"]
+        tau2 = np.maximum(0.0, (q - k) / denom)
+    else:
+        denom = trp
+        tau2 = np.maximum(0.0, (q - kp) / denom)
+    return tau2, np.sqrt((2 * kp + 4 * tau2 * trp + 2 * tau2**2 * trpp) / denom**2)
+
+
+def closed_rows(y: np.ndarray, v: np.ndarray, K: int, method: str
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The fit of ``method`` (of :data:`CLOSED`) to groups of ``K`` studies each, stored one
+    after another in ``y``, ``v``: ``fe`` (the fixed-effect pass, as for :func:`estimate`),
+    ``fit`` (the pass at tau^2, with ``rss, logv, weights``), ``tau2`` and its SE.
+
+    A closed form needs each group's studies twice, once at 0 and once at its estimate, so
+    the groups go through in blocks: a block is transposed into a (K, block) layout that stays
+    in cache for both passes, and no (K, G) copy of the data is made. The sums are those of
+    :func:`sweep` on :meth:`Dense.layout`, group by group, to the last bit.
+    """
+    G = len(y) // K
+    Y2, V2 = y.reshape(G, K), v.reshape(G, K)
+    random = method != "FE"
+    need_fe = frozenset({"rss", "s2", *(("s3",) if method in ("DL", "HS") else ()),
+                         *(() if random else ("logv",))})
+    need_fit = frozenset({"rss", "logv"})
+    cells = np.empty((G, K))
+    kk = np.full(G, float(K))
+    fe: dict[str, np.ndarray] = {}
+    fit: dict[str, np.ndarray] = {}
+    tau2, se = np.empty(G), np.empty(G)
+    step = max(1, _BLOCK // K)
+    for i in range(0, G, step):
+        cols = slice(i, min(i + step, G))
+        Yb, Vb = np.ascontiguousarray(Y2[cols].T), np.ascontiguousarray(V2[cols].T)
+        b = Dense(Yb, Vb, kk[cols], None)
+        part = _sweep_block(b, Yb, Vb, None, None, need_fe, None if random else cells[cols])
+        tau2[cols], se[cols] = _closed(b, method, part)
+        out = [(fe, part)]
+        if random:
+            out.append((fit, _sweep_block(b, Yb, Vb, None, tau2[cols], need_fit, cells[cols])))
+        for dst, src in out:
+            for name, a in src.items():
+                dst.setdefault(name, np.empty(G))[cols] = a
+    (fit if random else fe)["weights"] = cells.ravel()
+    return fe, (fit if random else fe), tau2, se
+
+
+__all__ = ["CLOSED", "METHODS", "Dense", "closed_rows", "estimate", "sweep", "tr", "tr2"]

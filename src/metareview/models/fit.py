@@ -240,7 +240,16 @@ def fit_groups(
     ok = np.flatnonzero(fit_ok)
     tau2_ok = (tau2 if tau2 is None or np.ndim(tau2) == 0
                else np.asarray(tau2, dtype=float)[ok])
-    if X is None and method in dense.METHODS and dense.Dense.worthwhile(groups) and len(ok):
+    if (X is None and method in dense.CLOSED and tau2 is None and len(ok) == G and G
+            and groups.k.min() == groups.k.max() <= dense.KMAX):
+        # Closed forms on groups of one size: each block of groups passes through the cache
+        # once, with no (kmax, G) copy of the data.
+        K = int(groups.k[0])
+        fe, fit, t2, se_t2 = dense.closed_rows(y, v, K, method)
+        fitted = _dense_result(np.full(G, float(K)), method, test, level, fe, fit, t2, se_t2,
+                               np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
+                               labels(G, "closed form"))
+    elif X is None and method in dense.METHODS and dense.Dense.worthwhile(groups) and len(ok):
         # The lean path: intercept-only groups as the columns of (kmax, G) arrays.
         d = dense.Dense.layout(y, v, groups)
         fitted = _fit_dense(d if len(ok) == G else d.select(ok), method, test, level, tau2_ok)
@@ -373,6 +382,18 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
             se_tau2 = np.sqrt(2 / dense.tr2(fit))
         else:
             se_tau2 = np.sqrt(2 * k**2 / kp / fit["s1"] ** 2)
+    return _dense_result(k, method, test, level, fe, fit, tau2, se_tau2, conv, iters, solver)
+
+
+def _dense_result(k: np.ndarray, method: str, test: str, level: float, fe: dict[str, np.ndarray],
+                  fit: dict[str, np.ndarray], tau2: np.ndarray, se_tau2: np.ndarray,
+                  conv: np.ndarray, iters: np.ndarray, solver: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """The result fields of intercept-only fits from the fixed-effect pass ``fe`` (``rss, s1,
+    s2``) and the pass at tau^2 ``fit`` (``beta, rss, s1, logv, weights``)."""
+    G = len(k)
+    kp = k - 1
+    random = estimator(method).random_effects
     beta, rss = fit["beta"], fit["rss"]
     vb = 1.0 / fit["s1"]
     s2w = np.ones(G)
