@@ -128,7 +128,7 @@ def test_certain_settles_most_checks_on_the_benchmark_data():
         sys.path.pop(0)
     y, v = datasets(2000, 20)
     d = dense.Dense.layout(y.ravel(), v.ravel(), Groups(np.full(2000, 20)))
-    fe = dense.sweep(d, None, "rss", "s2", "swe", "s3")
+    fe = dense.sweep(d, None, "rss", "s2", "swe", "s3", "ols")
     calls, asked = [], []
     real, certain = dense._score, dense._certain
 
@@ -168,3 +168,32 @@ def test_closed_rows_equal_the_dense_layout(monkeypatch, method, test, G, K):
     for f in ("beta", "se", "pval", "ci_low", "tau2", "se_tau2", "i2", "h2", "q", "q_p",
               "pi_low", "ll_ml", "ll_reml", "s2w", "weights", "converged", "solver"):
         assert np.array_equal(getattr(got, f), getattr(want, f), equal_nan=f != "solver"), f
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "PM", "DL"])
+def test_a_group_in_a_large_batch_equals_its_single_fit(method):
+    """In a batch of many blocks (views of the layout, a compacted Fisher scoring, checks
+    settled by bounds) a group's numbers are those of the group fitted alone, to the bit."""
+    y, v = _bench(3000)
+    k = np.full(3000, 20)
+    batch = fit_groups(y, v, k, method=method)
+    bracketed = np.flatnonzero(batch.solver == "bracketing")[:2].tolist()
+    for g in (0, 58, 1702, 2047, 2999, *bracketed):
+        one = fit_groups(y[20 * g:20 * g + 20], v[20 * g:20 * g + 20], [20], method=method)
+        for f in ("beta", "se", "tau2", "se_tau2", "q", "q_p", "i2", "ll_ml", "ll_reml",
+                  "weights", "converged", "iterations", "solver"):
+            a, b = getattr(batch, f), getattr(one, f)
+            a = a[20 * g:20 * g + 20] if f == "weights" else a[g]
+            assert np.array_equal(a, b[0] if f != "weights" else b), (g, f)
+
+
+def _bench(G: int):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from bench_batch import datasets
+    finally:
+        sys.path.pop(0)
+    y, v = datasets(G, 20)
+    return y.ravel(), v.ravel()

@@ -128,11 +128,24 @@ class Dense:
 # ---------------------------------------------------------------------------------------------
 # One pass over the data: the weighted sums of the intercept-only fit at tau^2
 def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
-                 t: np.ndarray | None, need: frozenset[str], cells: np.ndarray | None
-                 ) -> dict[str, np.ndarray]:
-    """:func:`sweep` of the columns ``Y``, ``V``; the weights go to ``cells`` (groups x kmax)."""
+                 t: np.ndarray | None, need: frozenset[str], cells: np.ndarray | None,
+                 k: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`sweep` of the columns ``Y``, ``V`` (groups of ``k`` studies); the weights go to
+    ``cells`` (groups x kmax)."""
     T = V if t is None else V + t
     out: dict[str, np.ndarray] = {}
+    if "ols" in need:  # while the block is in cache: the unweighted fit, as _hedges
+        Vm = V if mask is None else np.where(mask, V, 0.0)
+        out["sv"] = d.sum(Vm)
+        R0 = Y - d.sum(Y) / k
+        if mask is not None:
+            R0 *= mask
+        out["ols"] = d.dot(R0, R0)
+        if mask is None:
+            out["vmin"], out["vmax"] = V.min(axis=0), V.max(axis=0)
+        else:
+            out["vmin"] = np.where(mask, V, np.inf).min(axis=0)
+            out["vmax"] = np.where(mask, V, -np.inf).max(axis=0)
     if "logv" in need:
         out["logv"] = _sum_log(d, T, mask)
     W = 1.0 / T if t is None else np.reciprocal(T, out=T)  # T is a temporary unless FE
@@ -180,20 +193,21 @@ def sweep(d: Dense, t: np.ndarray | None, *need: str) -> dict[str, np.ndarray]:
     Any of ``s1 = sum W``, ``beta``, ``rss = sum W R^2`` (``R = y - beta``), ``see = sum (W R)^2``
     (``y'PPy``), ``swe = sum W^2 R`` with ``swee = sum W^3 R^2``, ``s2 = sum W^2``,
     ``s3 = sum W^3``, ``logv = sum log(v + t)`` and ``weights`` (percent, per study, in flat
-    group-major order); ``s1`` is always there.
+    group-major order); ``s1`` is always there. ``ols`` adds the unweighted fit's residual sum
+    of squares ``ols``, ``sv = sum v`` and the extreme variances ``vmin``, ``vmax``.
     """
     want = frozenset(need)
     cells = np.empty((d.G, d.K)) if "weights" in want else None  # group-major, as returned
     blocks = d.blocks()
     if len(blocks) == 1:
-        out = _sweep_block(d, d.Y, d.V, d.mask, t, want, cells)
+        out = _sweep_block(d, d.Y, d.V, d.mask, t, want, cells, d.k)
     else:
         out = {}
         for cols in blocks:
             part = _sweep_block(d, d.Y[:, cols], d.V[:, cols],
                                 None if d.mask is None else d.mask[:, cols],
                                 None if t is None else t[cols], want,
-                                None if cells is None else cells[cols])
+                                None if cells is None else cells[cols], d.k[cols])
             if not out:
                 out = {name: np.empty(d.G) for name in part}
             for name, a in part.items():
@@ -234,21 +248,26 @@ def _terms(d: Dense, t: np.ndarray, method: str) -> tuple[np.ndarray, ...]:
 
 def _terms_block(Y: np.ndarray, V: np.ndarray, t: np.ndarray, reml: bool
                  ) -> tuple[np.ndarray, ...]:
-    """:func:`_terms` of the columns ``Y``, ``V`` (the sums of :func:`sweep`, same rounding)."""
+    """:func:`_terms` of the columns ``Y``, ``V``: column sums in row order (as
+    :meth:`Dense.sum`), the triple products by one ``einsum`` without a temporary."""
+    if Y.shape[1] == 1:  # numpy sums a single column pairwise: make it two
+        return tuple(a[:1] for a in _terms_block(np.repeat(Y, 2, axis=1),
+                                                  np.repeat(V, 2, axis=1), t, reml))
     W = V + t
     np.reciprocal(W, out=W)
-    s1 = Dense.sum(W)
-    E = Y - Dense.dot(W, Y) / s1
+    s1 = W.sum(axis=0)
+    E = Y - np.einsum("ij,ij->j", W, Y) / s1
     E *= W  # Py
-    A, swe, swee = Dense.dot(E, E), Dense.dot(W, E), Dense.dot(W, E * E)
-    s2 = Dense.dot(W, W)
+    A = np.einsum("ij,ij->j", E, E)
+    swe = np.einsum("ij,ij->j", W, E)
+    C = np.einsum("ij,ij,ij->j", W, E, E) - swe**2 / s1
+    s2 = np.einsum("ij,ij->j", W, W)
     W2 = W * W
-    s3 = Dense.dot(W2, W)
-    C = swee - swe**2 / s1
+    s3 = np.einsum("ij,ij->j", W2, W)
     if not reml:
         return A, s1, s2, C, s3
     r = s2 / s1
-    third = s3 - 3 * Dense.dot(W2, W2) / s1 + 3 * r * s3 / s1 - r**3
+    third = s3 - 3 * np.einsum("ij,ij->j", W2, W2) / s1 + 3 * r * s3 / s1 - r**3
     return A, s1 - r, s2 - 2 * s3 / s1 + r**2, C, third
 
 
@@ -300,25 +319,29 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
             curv = (2 * C - info) - 2 * score * third / info
             newton = score / curv
             use = (curv > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
-            adj = np.where(use, newton, adj)
-            bad = ~np.isfinite(adj)
-            neg = ~bad & (t + adj < 0)
-            at_zero = neg & (s0 <= 0)
-            halve = neg & ~at_zero
-            while halve.any():
-                adj[halve] /= 2
-                halve &= t + adj < 0
-            new = np.where(at_zero, 0.0, t + adj)
-            step_ok = ~bad & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
-            done = np.flatnonzero(live & (bad | at_zero | step_ok))
+            np.copyto(adj, newton, where=use)
+            ok = np.isfinite(adj)  # not ok: bad
+            new = t + adj
+            neg = ok & (new < 0)
+            if neg.any():
+                at_zero = neg & (s0 <= 0)
+                halve = neg & ~at_zero
+                while halve.any():
+                    adj[halve] /= 2
+                    halve &= t + adj < 0
+                new = np.where(at_zero, 0.0, t + adj)
+                step_ok = ok & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+                finish = at_zero | step_ok
+            else:
+                finish = ok & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+            done = np.flatnonzero(live & (finish | ~ok))
             if len(done):
                 at = ids[done]
-                last[0, at], last[1, at], last[2, at] = t[done], A[done], B[done]
-                last[3, at], last[4, at] = info[done], C[done]
-            t = np.where(live & ~bad, new, t)
+                last[:, at] = np.stack((t, A, B, info, C))[:, done]
+            t = np.where(live & ok, new, t)
             if len(done):
                 tau2[at], iters[at] = t[done], it
-                conv[at[~bad[done]]] = True
+                conv[at[ok[done]]] = True
                 live[done] = False
         else:
             tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
@@ -377,20 +400,23 @@ def _ols_rss(d: Dense) -> np.ndarray:
     return d.dot(R, R)
 
 
-def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), its SE (if ``se``)
-    and the residual sum of squares of the OLS fit."""
+def _hedges_from(k: np.ndarray, ols: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    """:func:`_hedges`' estimate from a pass's ``ols`` and ``sv`` (the same arithmetic)."""
+    return np.maximum(0.0, (ols - sv * (1 - 1 / k)) / (k - 1))
+
+
+def _hedges(d: Dense, se: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """tau2._hedges: Hedges' estimator from the OLS fit (hat values 1/k), and its SE."""
     kp = d.k - 1
     V = d.V if d.mask is None else np.where(d.mask, d.V, 0.0)
     sv = d.sum(V)
     trpv = sv * (1 - 1 / d.k)
-    rss = _ols_rss(d)
-    tau2 = np.maximum(0.0, (rss - trpv) / kp)
+    tau2 = _hedges_from(d.k, _ols_rss(d), sv)
     if not se:
-        return tau2, None, rss
+        return tau2, None
     sv2 = d.dot(V, V)
     trpvpv = sv2 - 2 * sv2 / d.k + sv**2 / d.k**2
-    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2), rss
+    return tau2, np.sqrt((2 * trpvpv + 4 * tau2 * trpv + 2 * tau2**2 * kp) / kp**2)
 
 
 def _score_grid(d: Dense, grid: np.ndarray, method: str) -> np.ndarray:
@@ -467,13 +493,14 @@ def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndar
 
     The check asks the sign of the score at 3 points around an interior maximum and at 8 up
     from a maximum at 0 (tau2._maximise). Most of those signs are settled by :func:`_certain`
-    from the terms at 0 (the fixed-effect pass ``fe``, which has ``see, swe, s2, s3``) and at
+    from the terms at 0 (the fixed-effect pass ``fe``, with ``see, swe, s2, s3, ols``) and at
     the last point of Fisher scoring; only the rest are evaluated, all in one pass. A sign
     that is certain is the sign the evaluation gives, so the outcome is the same.
     """
     zero = _terms_at_zero(fe, method)
     score0 = zero[0] - zero[1]  # the score at 0
-    start, _, ols = _hedges(d)
+    ols = fe["ols"]
+    start = _hedges_from(d.k, ols, fe["sv"])
     tau2, conv, iters, last = _fisher(d, start, method, score0, zero[2])
     solver = labels(d.G, "Fisher scoring")
     inner = conv & (tau2 > 0)
@@ -483,7 +510,7 @@ def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndar
     high = 2 * ols[at0] / (d.k[at0] - 1)  # above any interior maximum
     checks = [(inner, tau2[inner][:, None] * _NEAR[None, :], _NEAR < 1),
               (at0, high[:, None] * _GRID[None, :], np.zeros(len(_GRID), dtype=bool))]
-    vmin, vmax = _vrange(d)
+    vmin, vmax = fe["vmin"], fe["vmax"]
     groups, points, above = [], [], []
     for idx, pts, up in checks:  # up: whether the score must be >= 0 there (below the maximum)
         if not len(idx):
@@ -523,13 +550,6 @@ def _terms_at_zero(fe: dict[str, np.ndarray], method: str) -> tuple[np.ndarray, 
     else:
         B, info = s1 - s2 / s1, tr2(fe)
     return fe["see"], B, info, fe["swee"] - fe["swe"] ** 2 / s1
-
-
-def _vrange(d: Dense) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest sampling variance of every group."""
-    if d.mask is None:
-        return d.V.min(axis=0), d.V.max(axis=0)
-    return np.where(d.mask, d.V, np.inf).min(axis=0), np.where(d.mask, d.V, -np.inf).max(axis=0)
 
 
 def _solve_q(d: Dense, target: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -600,7 +620,7 @@ def _closed(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndarra
     if method == "FE":
         return np.zeros(d.G), np.full(d.G, np.nan)
     if method == "HE":
-        tau2, se, _ = _hedges(d, se=True)
+        tau2, se = _hedges(d, se=True)
         return tau2, se
     trp, trpp = tr(fe), tr2(fe)
     q = fe["rss"]

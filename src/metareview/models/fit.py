@@ -364,7 +364,7 @@ def _fit_dense(d: dense.Dense, method: str, test: str, level: float, tau2_fixed
     # ML/REML terms at 0 (the score at 0, the first step, the checks of the maximum), tr(PP)
     # the standard error of DL and HS.
     fe = dense.sweep(d, None, "rss", "s2",
-                     *(("swe", "s3") if likelihood and tau2_fixed is None else ()),
+                     *(("swe", "s3", "ols") if likelihood and tau2_fixed is None else ()),
                      *(("s3",) if method in ("DL", "HS") else ()),
                      *(() if random else ("logv", "weights")))
     if tau2_fixed is not None:
