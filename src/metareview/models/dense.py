@@ -530,9 +530,13 @@ def _maximise(d: Dense, method: str, fe: dict[str, np.ndarray]) -> tuple[np.ndar
         groups.append(g[left])
         points.append(at[left])
         above.append(u[left])
-    if groups and sum(map(len, groups)):  # evaluate the rest, all in one pass
-        g, up = np.concatenate(groups), np.concatenate(above)
-        s = _score(d.select(g), np.concatenate(points), method)
+    if groups and sum(map(len, groups)):  # evaluate the rest, in blocks of copied groups
+        g, up, at = np.concatenate(groups), np.concatenate(above), np.concatenate(points)
+        s = np.empty(len(g))
+        step = max(2, _BLOCK // d.K)  # small copies: no fresh memory for a large one
+        for i in range(0, len(g), step):
+            j = slice(i, i + step)
+            s[j] = _score(d.select(g[j]), at[j], method)
         conv[g[np.where(up, s < 0, s > 0)]] = False
     redo = np.flatnonzero(~conv)
     if len(redo):
