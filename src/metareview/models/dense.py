@@ -337,7 +337,8 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
             done = np.flatnonzero(live & (finish | ~ok))
             if len(done):
                 at = ids[done]
-                last[:, at] = np.stack((t, A, B, info, C))[:, done]
+                for row, a in enumerate((t, A, B, info, C)):  # no (5, n) temporary
+                    last[row, at] = a[done]
             t = np.where(live & ok, new, t)
             if len(done):
                 tau2[at], iters[at] = t[done], it
