@@ -94,6 +94,13 @@ class Dense:
         return np.einsum("ij,ij->j", A, B)
 
     @staticmethod
+    def dot3(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """Column sums of ``A * B * C`` (in row order, as :meth:`sum`), without a temporary."""
+        if A.shape[1] == 1:
+            return np.einsum("ij,ij,ij->j", *(np.repeat(X, 2, axis=1) for X in (A, B, C)))[:1]
+        return np.einsum("ij,ij,ij->j", A, B, C)
+
+    @staticmethod
     def prod(A: np.ndarray) -> np.ndarray:
         """Column products, each in row order (as :meth:`sum`)."""
         if A.shape[1] == 1:
@@ -164,7 +171,7 @@ def _sweep_block(d: Dense, Y: np.ndarray, V: np.ndarray, mask: np.ndarray | None
     if need & {"s2", "s3"}:
         out["s2"] = d.dot(W, W)
         if "s3" in need:
-            out["s3"] = d.dot(W * W, W)
+            out["s3"] = d.dot3(W, W, W)
     if cells is not None:  # written transposed: the group-major order of the result
         np.multiply(W.T, (100 / s1)[:, None], out=cells)
     return out

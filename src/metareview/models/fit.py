@@ -446,6 +446,18 @@ def _heterogeneity(kp: np.ndarray, rss: np.ndarray, tr: np.ndarray, tau2: np.nda
     freedom), its p-value, the typical variance ``kp / tr`` and I^2, H^2: from Q for a
     fixed-effect model, from tau^2 and the typical variance for a random-effects one."""
     pos = kp > 0
+    if pos.all():  # the usual case, without the selections for k = 1 (same values)
+        q = np.maximum(0.0, rss)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q_p = _chi2_sf(kp, q)
+            vt = kp / tr
+            if not random:
+                i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - kp) / q), 0.0)
+                h2 = q / kp
+            else:
+                i2 = 100 * tau2 / (vt + tau2)
+                h2 = tau2 / vt + 1
+        return q, q_p, vt, i2, h2
     q = np.where(pos, np.maximum(0.0, rss), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         q_p = np.where(pos, _chi2_sf(np.maximum(kp, 1), q), 1.0)
