@@ -23,6 +23,14 @@ TESTS = ("z", "t", "knha")
 _LOG2PI = float(np.log(2 * np.pi))
 
 
+def labels(n: int, text: str) -> np.ndarray:
+    """An object array of ``n`` copies of ``text`` (``np.full`` of an object dtype is about
+    fifteen times slower: it converts the fill value for every element)."""
+    out = np.empty(n, dtype=object)
+    out.fill(text)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Groups and weighted least squares
 class Groups:
@@ -232,6 +240,27 @@ class WLS:
             s1, s2 = self.sum_d, self.sum_d2
             return s2 - 2 * self.data.groups.sum(self.d**3) / s1 + (s2 / s1) ** 2
         return self.data.groups.sum(self.diag_pvp())
+
+    @cached_property
+    def sum_d3(self) -> np.ndarray:
+        """``S_3 = sum d^3``."""
+        return self.data.groups.sum(self.d**3)
+
+    @property
+    def tr3(self) -> np.ndarray:
+        """``tr(PPP)``: with ``G = DX``, ``M = (X'DX)^-1`` and ``Q_j = X'D^jX``,
+        ``S_3 - 3 tr(M Q_4) + 3 tr(M Q_3 M Q_2) - tr((M Q_2)^3)``."""
+        g, d, M = self.data.groups, self.d, self.M
+        if self.data.X is None:
+            s1, s2 = self.sum_d, self.sum_d2
+            r = s2 / s1
+            return self.sum_d3 - 3 * g.sum(d**4) / s1 + 3 * r * self.sum_d3 / s1 - r**3
+        Xt = self.data.Xt
+        Q2, Q3, Q4 = (_gram(g, Xt, Xt * d**j) for j in (2, 3, 4))
+        MQ2 = M @ Q2
+        return (self.sum_d3 - 3 * np.einsum("gij,gji->g", M, Q4)
+                + 3 * np.einsum("gij,gji->g", M @ Q3, MQ2)
+                - np.einsum("gij,gji->g", MQ2 @ MQ2, MQ2))
 
     def tr_pv(self, v: np.ndarray) -> np.ndarray:
         """``tr(PV)``."""

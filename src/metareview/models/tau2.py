@@ -14,8 +14,9 @@ iterative estimators run in lock-step over the groups still iterating (an active
 batch costs about as much as its slowest few members, not the sum of them:
 
 * ML and REML: metafor's Fisher scoring with step halving, taking a Newton step on the
-  observed curvature instead wherever that is safe (Fisher scoring alone converges only
-  linearly, and very slowly on some datasets), to machine precision. Where it fails to
+  Fisher step ``score / information`` (its root is the score's) instead wherever that is
+  safe (Fisher scoring alone converges only linearly, and very slowly on some datasets), to
+  machine precision. Where it fails to
   converge, or stops at a stationary point below the likelihood at tau^2 = 0, the group is
   solved again by bracketing every sign change of the score on a grid (Brent's method) and
   keeping the best candidate: the global maximum over tau^2 >= 0.
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metareview.errors import InputError
-from metareview.models.core import WLS, Data, Groups, log_likelihood
+from metareview.models.core import WLS, Data, Groups, labels, log_likelihood
 from metareview.models.core import generalized_q as _q_groups
 
 _RTOL = 1e-13
@@ -66,19 +67,23 @@ def _score(data: Data, tau2: np.ndarray, method: str) -> np.ndarray:
 
 def _terms(data: Data, tau2: np.ndarray, method: str, curvature: bool = True,
            information: bool = True) -> tuple[np.ndarray, ...]:
-    """Score, Fisher information and observed curvature of ML/REML at ``tau2``.
+    """Score, Fisher information, observed curvature and ``tr(P^3)`` of ML/REML at ``tau2``.
 
     The score is ``y'PPy - tr(P)`` (REML) or ``y'PPy - tr(W)`` (ML), the information
-    ``tr(PP)`` or ``tr(WW)``, the curvature ``2 y'PPPy - information``. The intercept-only
-    model, the hot loop of most batches, takes them from a few weighted sums in one sweep.
+    ``tr(PP)`` or ``tr(WW)``, the curvature ``2 y'PPPy - information``; the last term
+    (``tr(PPP)`` or ``tr(WWW)``) is minus half the derivative of the information. The
+    intercept-only model, the hot loop of most batches, takes them from a few weighted sums in
+    one sweep.
     """
     if data.X is not None:
         fit = data.at(tau2)
         if method == "ML":
             score, info = fit.rss2 - fit.sum_d, fit.sum_d2
+            third = fit.sum_d3 if curvature else None
         else:
             score, info = fit.rss2 - fit.tr, fit.tr2
-        return score, info, (2 * fit.rss3 - info if curvature else None)
+            third = fit.tr3 if curvature else None
+        return score, info, (2 * fit.rss3 - info if curvature else None), third
     g, y = data.groups, data.y
     w = 1.0 / (data.v + g.expand(tau2))
     s1 = g.sum(w)
@@ -92,9 +97,15 @@ def _terms(data: Data, tau2: np.ndarray, method: str, curvature: bool = True,
         score = g.sum(ee) - (s1 - s2 / s1)
         info = s2 - 2 * g.sum(w2 * w) / s1 + (s2 / s1) ** 2 if information else None
     if not curvature:
-        return score, info, None
+        return score, info, None, None
     rss3 = g.sum(w * ee) - g.sum(w * e) ** 2 / s1
-    return score, info, 2 * rss3 - info
+    s3 = g.sum(w2 * w)
+    if method == "ML":
+        third = s3
+    else:
+        r = s2 / s1
+        third = s3 - 3 * g.sum(w2 * w2) / s1 + 3 * r * s3 / s1 - r**3
+    return score, info, 2 * rss3 - info, third
 
 
 class _ActiveSet:
@@ -132,14 +143,20 @@ def _fisher(data: Data, start: np.ndarray, method: str) -> tuple[np.ndarray, ...
         sub = act.compact()
         ids, live = act.ids, act.live
         t = tau2[ids]
-        score, info, hess = _terms(sub, t, method)
+        score, info, hess, third = _terms(sub, t, method)
         adj = score / info
         # Fisher scoring converges linearly, slowly where the observed curvature is far below
-        # the expected information; a Newton step on the observed curvature (-dS/dtau2 =
-        # 2 y'PPPy - info) is taken whenever it is defined, points the same way and stays >= 0.
+        # the expected information. Newton's method on the Fisher step F = S/I (the same root)
+        # is taken instead whenever it is defined, points the same way and stays >= 0: with
+        # S' = -hess (hess = 2 y'PPPy - I) and I' = -2 tr(PPP), F' = -D/I for
+        # D = hess - 2 S tr(PPP)/I, so the step is S/D. F is linear in tau^2 when the
+        # variances are equal (Fisher scoring is then exact) and near it otherwise, so this
+        # takes fewer steps than Newton's method on S itself (a quarter fewer passes on the
+        # benchmark's data), with the same quadratic convergence at the root, where D = hess.
         with np.errstate(divide="ignore", invalid="ignore"):
-            newton = score / hess
-        use = (hess > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
+            curv = hess - 2 * score * third / info
+            newton = score / curv
+        use = (curv > 0) & (newton * adj > 0) & (t + newton >= 0) & np.isfinite(newton)
         adj = np.where(use, newton, adj)
         iters[ids[live]] = it
         bad = ~np.isfinite(adj)
@@ -248,7 +265,7 @@ def _maximise(data: Data, method: str, start: np.ndarray) -> tuple[np.ndarray, .
     by bracketing every sign change of the score, and the highest likelihood wins.
     """
     tau2, conv, iters, score0 = _fisher(data, start, method)
-    solver = np.full(data.groups.G, "Fisher scoring", dtype=object)
+    solver = labels(data.groups.G, "Fisher scoring")
     inner = conv & (tau2 > 0)
     conv[inner & (score0 < 0)] = False
     for idx, grid, sign in _checks(data, tau2, np.flatnonzero(inner & (score0 >= 0)),
@@ -273,7 +290,7 @@ def _solve_q(data: Data, target: np.ndarray) -> tuple[np.ndarray, ...]:
     tau2 = np.zeros(G)
     conv = np.zeros(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
-    solver = np.full(G, "Newton (generalised Q)", dtype=object)
+    solver = labels(G, "Newton (generalised Q)")
     act = _ActiveSet(data)
     for it in range(1, _MAXITER + 1):
         sub = act.compact()
@@ -316,7 +333,7 @@ def _hedges(data: Data) -> tuple[np.ndarray, np.ndarray]:
 # One solver per estimator: groups of studies in, Tau2Fits out
 def _closed(G: int, tau2: np.ndarray, se: np.ndarray, fit: WLS | None = None) -> Tau2Fits:
     return Tau2Fits(tau2, se, np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
-                    np.full(G, "closed form", dtype=object), fit)
+                    labels(G, "closed form"), fit)
 
 
 def _fe(data: Data) -> Tau2Fits:
