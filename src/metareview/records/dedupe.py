@@ -44,8 +44,17 @@ How two records are judged
    repeated heading (*Editor's comments*, *In this issue*, *Book reviews*, or a title too
    short to identify anything) without the same first page or the same volume, issue and
    first author, and a review number (``CD012345``, kept by every update) with a year
-   missing. Numbers and markers are compared only up to the cut when a database
-   truncated one title and the pages or an identifier agree.
+   missing or another year (the Cochrane Database is published online only, so it has no
+   e-pub year before a print year: another year is another version). Numbers and markers
+   are compared only up to the cut when a database truncated one title and the pages or an
+   identifier agree.
+
+   Two abstentions, where the record cannot be placed: a *bare* journal record (no pages, no
+   issue, so that it is an article rests on the journal name alone) that matches a meeting
+   abstract, report or thesis but for the kind at least as well as anything it could join
+   (the abstract's copy stripped of its supplement issue and pages looks like an e-pub copy
+   of the article); and a record whose strongest fuzzy matches are equally strong with two
+   records that must stay apart. Such records join a cluster only through an identifier.
 4. **Preprints.** A preprint (a preprint server's DOI or name) and a journal article are
    reports of the same work with different DOIs. With ``preprints="merge"`` (the default, so
    the work is screened once) such a pair is scored without the DOI, PMID, journal, volume,
@@ -395,6 +404,7 @@ class _Scored:
     exact: np.ndarray  # 0 none, 1 doi, 2 pmid (accepted identifier match)
     veto: np.ndarray  # int code into _VETOES, 0 = none
     title: np.ndarray  # title similarity in [0, 1]
+    kind_only: np.ndarray  # bool: vetoed by the kinds of document alone
 
 
 _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titles",
@@ -402,7 +412,8 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
            "preprint and article kept apart (preprints='keep')", "years too far apart",
            "different kinds of document (article, abstract, report, thesis, book)",
            "repeated heading (editorial, news, short title) without the same first page",
-           "versions of one review (same review number) and a year missing")
+           "versions of one review (same review number) and a year missing",
+           "versions of one review (same review number) in different years")
 
 
 def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -602,18 +613,26 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     veto[(veto == 0) & numbers_differ] = 3
     veto[(veto == 0) & mboth & ~meq & ~pre_pair] = 2
     veto[(veto == 0) & dboth & ~deq & ~pre_pair] = 1
-    veto[(veto == 0) & _kinds_differ(keys, i, j)] = 7
-    veto[(veto == 0) & _series_unconfirmed(keys, i, j)] = 8
+    kinds_differ = (veto == 0) & _kinds_differ(keys, i, j)
+    veto[kinds_differ] = 7
+    later = np.zeros(m, dtype=np.int64)
+    later[_series_unconfirmed(keys, i, j)] = 8
     # A review and its update share number and title; without both years nothing but an
-    # identifier (the exact stage) can say which version a record is.
-    veto[(veto == 0) & (keys.versioned[i] | keys.versioned[j]) & ~both_y] = 9
+    # identifier (the exact stage) can say which version a record is. The Cochrane Database
+    # is published online only, each version in its own issue: no e-pub year a year before
+    # print, so a year apart is another version.
+    versioned = keys.versioned[i] | keys.versioned[j]
+    later[(later == 0) & versioned & ~both_y] = 9
+    later[(later == 0) & versioned & ~pre_pair & (d != 0)] = 10
+    veto[veto == 0] = later[veto == 0]
+    kind_only = kinds_differ & (later == 0)
 
     unrelated = (t < 0.5) & fa_both & ~fa_agree
     ident_ok = ~markers_differ & ~unrelated & ~((preprints == "keep") & pre_pair)
     exact = np.zeros(m, dtype=np.int8)
     exact[meq & ident_ok] = 2
     exact[deq & ident_ok] = 1
-    return _Scored(score=score, exact=exact, veto=veto, title=t)
+    return _Scored(score=score, exact=exact, veto=veto, title=t, kind_only=kind_only)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,7 +660,8 @@ def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], b
                 vol[a] >= 0 and vol[a] == vol[b] and issue[a] >= 0 and issue[a] == issue[b]
                 and fa[a] >= 0 and fa[a] == fa[b]):
             return True
-        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0):
+        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0 or (
+                year[a] != year[b] and pre[a] == pre[b])):
             return True
         pre_pair = pre[a] != pre[b]
         if pre_pair and preprints == "keep":
@@ -769,6 +789,10 @@ def find_duplicates(
         progress(0, m)
 
     accepted: list[tuple[int, int, str, float]] = []
+    # Per record: best score with a record of another kind (vetoed by the kinds alone), and
+    # best accepted fuzzy score.
+    best_other_kind = np.full(n, -np.inf)
+    best_fuzzy = np.full(n, -np.inf)
     for start in range(0, max(m, 1), _CHUNK):
         ci, cj = cand[start:start + _CHUNK, 0], cand[start:start + _CHUNK, 1]
         if not len(ci):
@@ -778,8 +802,24 @@ def find_duplicates(
         for k in np.flatnonzero(ok).tolist():
             reason = REASONS[s.exact[k] - 1] if s.exact[k] else "fuzzy"
             accepted.append((int(ci[k]), int(cj[k]), reason, float(s.score[k])))
+        near = s.kind_only & (s.score >= threshold)
+        fuzzy = ok & (s.exact == 0)
+        for side in (ci, cj):
+            np.maximum.at(best_other_kind, side[near], s.score[near])
+            np.maximum.at(best_fuzzy, side[fuzzy], s.score[fuzzy])
         if progress is not None:
             progress(min(start + _CHUNK, m), m)
+    # A bare journal record (no pages, no issue: its kind rests on the journal name alone)
+    # that matches a meeting abstract, report or thesis but for the kind at least as well as
+    # any record it may join cannot be placed: it may be that record's copy stripped of its
+    # supplement issue and pages as well as an e-pub copy of the article. Merging it either
+    # way could delete a study, so only an identifier may.
+    ambiguous = (keys.bare & (keys.kind == 1) & (best_other_kind >= threshold)
+                 & (best_other_kind >= best_fuzzy))
+    ambiguous |= _tied_apart(accepted, n, _conflict_checker(keys, preprints))
+    if ambiguous.any():
+        accepted = [e for e in accepted if e[2] != "fuzzy"
+                    or not (ambiguous[e[0]] or ambiguous[e[1]])]
 
     clusters, canon, pairs = _cluster(keys, rank, accepted, n, threshold, preprints)
     return DedupeResult(
@@ -787,6 +827,32 @@ def find_duplicates(
         priority=tuple(rank.tolist()), n_existing=n_old, threshold=float(threshold),
         preprints=preprints, n_candidates=m,
     )
+
+
+def _tied_apart(accepted: list[tuple[int, int, str, float]], n: int,
+                conflict: Callable[[int, int], bool]) -> np.ndarray:
+    """Records whose strongest fuzzy matches are equally strong and must stay apart.
+
+    Clusters take the strongest pair first; when a record matches two records that cannot
+    share a cluster (a preprint and both a review and its update) with the same score, nothing
+    in the data chooses between them, and joining either could delete a study.
+    """
+    top: dict[int, float] = {}
+    partners: dict[int, list[int]] = {}
+    for i, j, reason, score in accepted:
+        if reason != "fuzzy":
+            continue
+        for a, b in ((i, j), (j, i)):
+            t = top.get(a)
+            if t is None or score > t:
+                top[a], partners[a] = score, [b]
+            elif score == t:
+                partners[a].append(b)
+    out = np.zeros(n, dtype=bool)
+    for a, ps in partners.items():
+        if len(ps) >= 2 and any(conflict(p, q) for k, p in enumerate(ps) for q in ps[k + 1:]):
+            out[a] = True
+    return out
 
 
 def _cluster(

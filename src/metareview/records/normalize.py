@@ -662,6 +662,10 @@ class MatchKeys:
     series: np.ndarray  # bool: a repeated heading (series title, notice type, short title)
     issue: np.ndarray  # code of the issue (as normalize_volume), -1 absent
     versioned: np.ndarray  # bool: the first page is a review number (CD012345) kept by updates
+    # bool: neither pages nor an issue, so an article kind (1) rests on the journal name alone:
+    # an e-pub copy of an article and a meeting abstract stripped of its supplement issue and
+    # S-pages look the same
+    bare: np.ndarray
 
     @property
     def n(self) -> int:
@@ -720,6 +724,7 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
                       dtype=np.int64),
         issue=_codes([normalize_volume(r.issue) if r.issue else "" for r in records]),
         versioned=np.array([_REVIEW_NUMBER.match(p) is not None for p in pages], dtype=bool),
+        bare=np.array([not (r.pages.strip() or r.issue.strip()) for r in records], dtype=bool),
         series=np.array([not inf or is_series_title(t) or is_notice_type(r.type)
                          for r, t, inf in zip(records, titles, informative.tolist(),
                                               strict=True)], dtype=bool),
