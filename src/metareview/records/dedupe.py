@@ -417,15 +417,13 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
            "versions of one review (same review number) in different years")
 
 
-def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]``; 0 where either is empty."""
-    x = [a[k] for k in i.tolist()]
-    y = [b[k] for k in j.tolist()]
+def _ratio_many(a: np.ndarray, b: np.ndarray, la: np.ndarray, lb: np.ndarray, i: np.ndarray,
+                j: np.ndarray) -> np.ndarray:
+    """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]`` (object arrays of strings with
+    lengths ``la``, ``lb``); 0 where either is empty."""
     # One call into rapidfuzz for all pairs instead of one per pair: the same numbers.
-    sim = cpdist(x, y, scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
-    empty = np.fromiter((not (p and q) for p, q in zip(x, y, strict=True)), dtype=bool,
-                        count=len(x))
-    sim[empty] = 0.0
+    sim = cpdist(a[i], b[j], scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
+    sim[(la[i] == 0) | (lb[j] == 0)] = 0.0
     return sim
 
 
@@ -437,16 +435,23 @@ def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
     look = np.flatnonzero((t < 0.9) & keys.informative[i] & keys.informative[j])
     if not len(look):
         return t
+    li, lj = keys.title_len[i[look]], keys.title_len[j[look]]
+    # The shorter title against the longer one's start (the first when equally long: then
+    # the start is the whole title, already below 0.9); not when under 0.3 of its length.
+    swap = li > lj
+    short = np.where(swap, j[look], i[look])
+    long_ = np.where(swap, i[look], j[look])
+    ls, ll = np.minimum(li, lj), np.maximum(li, lj)
+    ok = ~(ls < 0.3 * ll)
+    look, short, long_, ls = look[ok], short[ok], long_[ok], ls[ok]
+    if not len(look):
+        return t
+    title = keys.title
+    heads = [title[b][:n] for b, n in zip(long_.tolist(), ls.tolist(), strict=True)]
+    sim = cpdist(keys.title_array[short], heads, scorer=Indel.normalized_similarity,
+                 dtype=np.float64, workers=1)
     out = t.copy()
-    sim = Indel.normalized_similarity
-    for k in look.tolist():
-        a, b = keys.title[i[k]], keys.title[j[k]]
-        if len(a) > len(b):
-            a, b = b, a
-        if len(a) < 0.3 * len(b):
-            continue
-        if sim(a, b[: len(a)]) >= 0.9:
-            out[k] = 0.9
+    out[look[sim >= 0.9]] = 0.9
     return out
 
 
@@ -457,7 +462,8 @@ def _both(codes: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, 
     return both, both & (a == b)
 
 
-def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callable[[], dict],
+def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray,
+                 names: Callable[[], Sequence[Any]],
                  agree: Callable[[Any, Any], bool]) -> np.ndarray:
     """Equal codes, or ``agree(name_a, name_b)`` on the names of two different codes, asked
     once per pair of codes (many record pairs share one, and the names are only built then)."""
@@ -476,24 +482,13 @@ def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callabl
 
 def _first_authors_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Surnames agree (same key or one contains the other)."""
-    fa = keys.first_author
-
-    def names() -> dict[int, str]:
-        out: dict[int, str] = {}
-        for k, au in enumerate(keys.authors):
-            if au and int(fa[k]) not in out:
-                out[int(fa[k])] = au[0]
-        return out
-
-    return _codes_agree(fa, i, j, names, surnames_agree)
+    return _codes_agree(keys.first_author, i, j, lambda: keys.first_author_names,
+                        surnames_agree)
 
 
 def _journals_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Journal keys equal or compatible as abbreviations."""
-    jc = keys.journal
-    return _codes_agree(jc, i, j, lambda: {int(jc[k]): keys.journal_keys[k]
-                                           for k in range(keys.n) if jc[k] >= 0},
-                        journals_compatible)
+    return _codes_agree(keys.journal, i, j, lambda: keys.journal_names, journals_compatible)
 
 
 #: Shortest normalised title taken for a database's truncation of a longer one.
@@ -541,7 +536,7 @@ def _series_unconfirmed(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.nda
 def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
     """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
     m = len(i)
-    t = _ratio_many(keys.title, keys.title, i, j)
+    t = _ratio_many(keys.title_array, keys.title_array, keys.title_len, keys.title_len, i, j)
     t = _prefix_similarity(keys, i, j, t)
     informative = keys.informative[i] & keys.informative[j]
     w_title = np.clip(40.0 * (t - 0.85), -12.0, 6.0)
@@ -564,15 +559,15 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     fa_agree = _first_authors_agree(keys, i, j)
     fa_same = keys.first_author[i] == keys.first_author[j]
     score += np.where(fa_both, np.where(fa_same, 2.0, np.where(fa_agree, 1.5, -3.0)), 0.0)
-    look = np.flatnonzero(t >= 0.5)
-    w_auth = np.zeros(m)
-    for k in look.tolist():
-        a, b = keys.authors[i[k]], keys.authors[j[k]]
-        if len(a) >= 2 and len(b) >= 2:
-            short = min(len(a), len(b))
-            ov = len(set(a) & set(b)) / short
-            w_auth[k] = 1.5 if ov >= 0.6 else (-2.0 if ov <= 0.25 else 0.0)
-    score += w_auth
+    na, nb = keys.n_authors[i], keys.n_authors[j]
+    look = np.flatnonzero((t >= 0.5) & (na >= 2) & (nb >= 2))
+    if len(look):
+        sets = keys.author_sets
+        common = np.fromiter((len(sets[a] & sets[b]) for a, b in
+                              zip(i[look].tolist(), j[look].tolist(), strict=True)),
+                             dtype=np.int64, count=len(look))
+        ov = common / np.minimum(na[look], nb[look])
+        score[look] += np.where(ov >= 0.6, 1.5, np.where(ov <= 0.25, -2.0, 0.0))
 
     # Journal, volume, first page: not comparable between a preprint and its article.
     jboth = (keys.journal[i] >= 0) & (keys.journal[j] >= 0)
@@ -585,13 +580,11 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     score += np.where(pboth & ~pre_pair, w_page, 0.0)
 
     # Abstract starts, where both have one and the title leaves doubt.
-    look = np.flatnonzero(t >= 0.5)
+    al = keys.abstract_len
+    look = np.flatnonzero((t >= 0.5) & (al[i] >= 50) & (al[j] >= 50))
     if len(look):
-        ab = keys.abstract
-        has = np.fromiter((len(ab[i[k]]) >= 50 and len(ab[j[k]]) >= 50 for k in look.tolist()),
-                          dtype=bool, count=len(look))
-        look = look[has]
-        r = _ratio_many(ab, ab, i[look], j[look])
+        ab = keys.abstract_array
+        r = _ratio_many(ab, ab, al, al, i[look], j[look])
         score[look] += np.where(r >= 0.9, 2.0, np.where(r >= 0.75, 1.0,
                                                         np.where(r < 0.5, -2.0, 0.0)))
 

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -683,6 +683,63 @@ class MatchKeys:
     @property
     def n(self) -> int:
         return len(self.title)
+
+    # Array forms for comparing many pairs at once (numpy indexing instead of a Python loop
+    # per pair); built on first use and kept with the keys.
+    @cached_property
+    def title_array(self) -> np.ndarray:
+        """Normalised titles as an object array."""
+        return _object_array(self.title)
+
+    @cached_property
+    def title_len(self) -> np.ndarray:
+        """Length of each normalised title."""
+        return np.fromiter(map(len, self.title), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def abstract_array(self) -> np.ndarray:
+        """Abstract starts as an object array."""
+        return _object_array(self.abstract)
+
+    @cached_property
+    def abstract_len(self) -> np.ndarray:
+        """Length of each abstract start."""
+        return np.fromiter(map(len, self.abstract), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def author_sets(self) -> list[frozenset[str]]:
+        """Surname keys of each record as a set (for the overlap of author lists)."""
+        return _each(frozenset, self.authors)
+
+    @cached_property
+    def n_authors(self) -> np.ndarray:
+        """Length of each author list (repeats counted, as the overlap rule counts them)."""
+        return np.fromiter(map(len, self.authors), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def first_author_names(self) -> list[str]:
+        """First-author key of each ``first_author`` code (codes index this list)."""
+        return _by_code(self.first_author, [a[0] if a else "" for a in self.authors])
+
+    @cached_property
+    def journal_names(self) -> list[tuple[str, ...]]:
+        """Journal key of each ``journal`` code (codes index this list)."""
+        return _by_code(self.journal, self.journal_keys)
+
+
+def _by_code(codes: np.ndarray, values: Sequence[Any]) -> list[Any]:
+    """The value of each code of :func:`_codes` (numbered in order of first appearance)."""
+    out: list[Any] = []
+    for k, c in enumerate(codes.tolist()):
+        if c == len(out):
+            out.append(values[k])
+    return out
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _codes(values: Sequence[object], absent: object = "") -> np.ndarray:
