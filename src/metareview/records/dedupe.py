@@ -84,9 +84,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -329,16 +330,55 @@ def _title_codes(keys: MatchKeys) -> dict[str, np.ndarray]:
     squeezed = [t.replace(" ", "") for t in keys.title]
     length = np.fromiter(map(len, squeezed), dtype=np.int64, count=keys.n)
     long = (length >= 30) & keys.informative
-    df = Counter(w for toks in keys.title_tokens for w in set(toks))
-    rarity = {w: (c, w) for w, c in df.items()}.__getitem__
     n_tok = np.fromiter(map(len, keys.title_tokens), dtype=np.int64, count=keys.n)
     several = (n_tok >= 3) & keys.informative
-    rare = [" ".join(sorted(sorted(set(toks), key=rarity)[:2])) if ok else ""
-            for toks, ok in zip(keys.title_tokens, several.tolist(), strict=True)]
     return {"title": _factor(squeezed, length > 0),
             "head": _factor([s[:24] for s in squeezed], long),
             "tail": _factor([s[-24:] for s in squeezed], long),
-            "rare": _factor(rare, several)}
+            "rare": _rare_word_codes(keys.title_tokens, n_tok, several)}
+
+
+def _rare_word_codes(tokens: Sequence[Sequence[str]], n_tok: np.ndarray,
+                     ok: np.ndarray) -> np.ndarray:
+    """Code of each title's two rarest words (fewest titles with the word, then the word
+    itself), -1 where not ``ok``: equal codes for equal pairs of words.
+
+    Array form of ``sorted(set(tokens), key=lambda w: (df[w], w))[:2]`` for every title at
+    once: a flat array of (title, word) pairs, document frequencies by ``bincount``, and the
+    first two words of each title in the global (frequency, word) order.
+    """
+    n = len(tokens)
+    out = np.full(n, -1, dtype=np.int64)
+    if not ok.any():
+        return out
+    words, vocab = pd.factorize(pd.Series(list(chain.from_iterable(tokens)), dtype=object))
+    k = len(vocab)
+    rec = np.repeat(np.arange(n, dtype=np.int64), n_tok)
+    uniq = _unique_sorted(rec * k + words)  # each word once per title
+    rec, words = uniq // k, uniq % k
+    df = np.bincount(words, minlength=k)
+    alpha = np.empty(k, dtype=np.int64)
+    alpha[np.argsort(np.asarray(vocab, dtype=object), kind="stable")] = np.arange(k)
+    rank = np.empty(k, dtype=np.int64)
+    rank[np.lexsort((alpha, df))] = np.arange(k)
+    keep = ok[rec]
+    # Sorted by title, then by the word's rank: one sort of one integer key.
+    key = np.sort(rec[keep] * k + rank[words[keep]])
+    rec = key // k
+    words = np.empty(k, dtype=np.int64)
+    words[rank] = np.arange(k)
+    words = words[key % k]
+    first = np.ones(len(rec), dtype=bool)
+    first[1:] = rec[1:] != rec[:-1]
+    at = np.flatnonzero(first)
+    w1 = words[at]
+    has2 = (at + 1 < len(rec)) & ~first[np.minimum(at + 1, len(rec) - 1)]
+    w2 = np.where(has2, words[np.minimum(at + 1, len(rec) - 1)], -1)
+    # The pair as a set: in word order, as the key joined the two words sorted.
+    lo = np.where((w2 >= 0) & (alpha[np.maximum(w2, 0)] < alpha[w1]), w2, w1)
+    hi = np.where(lo == w1, w2, w1)
+    out[rec[at]] = lo * (k + 1) + (hi + 1)
+    return out
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -442,7 +482,12 @@ def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
     short = np.where(swap, j[look], i[look])
     long_ = np.where(swap, i[look], j[look])
     ls, ll = np.minimum(li, lj), np.maximum(li, lj)
-    ok = ~(ls < 0.3 * ll)
+    # Similarity with the start is LCS(short, start) / len(short), and the whole titles'
+    # t = 2 LCS(short, long) / (len(short) + len(long)) with LCS(short, long) at least
+    # LCS(short, start): a start can reach 0.9 only if t >= 1.8 len(short) / (len(short) +
+    # len(long)). Most candidate pairs are far below that and skip the slicing (the margin
+    # keeps every pair that rounding could put at the bound).
+    ok = ~(ls < 0.3 * ll) & (t[look] >= 1.8 * ls / (ls + ll) - 1e-9)
     look, short, long_, ls = look[ok], short[ok], long_[ok], ls[ok]
     if not len(look):
         return t
@@ -707,15 +752,12 @@ def canonical_priority(records: Sequence[Record], keys: MatchKeys) -> np.ndarray
     does not matter); then the earlier import.
     """
     n = len(records)
-
-    def has(field: str) -> np.ndarray:
-        return np.fromiter((bool(getattr(r, field)) for r in records), dtype=np.int64, count=n)
-
-    filled = sum((has(f) for f in ("title", "authors", "year", "journal", "volume", "issue",
-                                   "pages", "doi", "pmid", "abstract")),
-                 start=np.zeros(n, dtype=np.int64))
+    fields = attrgetter("title", "authors", "year", "journal", "volume", "issue", "pages",
+                        "doi", "pmid", "abstract")
+    # One pass over the records (a pass per field cost a Python call per record and field).
+    filled = np.fromiter((sum(map(bool, fields(r))) for r in records), dtype=np.int64, count=n)
     ab_len = np.fromiter((len(r.abstract) for r in records), dtype=np.int64, count=n)
-    h = np.fromiter((_content_hash(r) for r in records), dtype=np.int64, count=n)
+    h = np.fromiter(map(_content_hash, records), dtype=np.int64, count=n)
     order = np.lexsort((
         np.arange(n), h, -ab_len, -filled, (ab_len == 0), (keys.pmid < 0),
         (keys.doi < 0), keys.preprint,
