@@ -311,6 +311,7 @@ _ABSTRACT_SOURCE = re.compile(
     r"scientific sessions)\b"
 )
 _SUPPL = re.compile(r"suppl|abstr|\bs\d", re.IGNORECASE)
+_S_PAGE = re.compile(r"\s*[Ss]\d")
 
 
 def _type_key(rtype: str) -> str:
@@ -349,7 +350,7 @@ def document_kind(record: Record, journal: tuple[str, ...] = ()) -> int:
         if _ABSTRACT_SOURCE.search(words):
             return 2
     if (_SUPPL.search(record.volume) or _SUPPL.search(record.issue)
-            or re.match(r"\s*[Ss]\d", record.pages)):
+            or _S_PAGE.match(record.pages)):
         return 2
     return 1 if t == 1 or words else 0
 
@@ -789,9 +790,11 @@ def _name_key(name: str) -> str:
 
 
 def _author_keys_cached(authors: Sequence[str], names: Callable[[str], str]) -> tuple[str, ...]:
+    """:func:`author_keys` with ``names`` giving each entry's key (a lone entry may be a
+    whole unsplit cell, so it goes the long way)."""
     if len(authors) == 1:
         return author_keys(authors)
-    return tuple(k for k in map(names, authors) if k)
+    return tuple(filter(None, map(names, authors)))
 
 
 def _first_page(pages: str) -> str:
@@ -813,15 +816,10 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
     informative = np.fromiter((k[4] for k in tkeys), dtype=bool, count=len(tkeys))
     dois = _each(clean_doi, [r.doi for r in records])
     jkeys = _each(lambda j: journal_key(j) if j else (), [r.journal for r in records])
-    name_cache: dict[str, str] = {}
-
-    def names(a: str) -> str:
-        k = name_cache.get(a)
-        if k is None:
-            k = name_cache[a] = _name_key(a)
-        return k
-
-    authors = [_author_keys_cached(r.authors, names) for r in records]
+    # Each distinct author entry once; then a lookup per entry with no Python call.
+    name_key = {a: _name_key(a) for a in
+                {a for r in records if len(r.authors) != 1 for a in r.authors}}.__getitem__
+    authors = [_author_keys_cached(r.authors, name_key) for r in records]
     pages = _each(_first_page, [r.pages for r in records])
     preprint = np.array(
         _each(lambda x: is_preprint(Record(title="", journal=x[2]), x[0], x[1]) or False,
@@ -830,11 +828,18 @@ def match_keys(records: Sequence[Record]) -> MatchKeys:
     )
     vol = _each(lambda v: normalize_volume(v) if v else "", [r.volume for r in records])
     iss = _each(lambda v: normalize_volume(v) if v else "", [r.issue for r in records])
+    # document_kind reads volume, issue and pages only for a supplement's marks: those marks
+    # per distinct value, then the kind per distinct (type, journal, marks).
+    suppl = _each(lambda v: "suppl" if _SUPPL.search(v) else "",
+                  [r.volume for r in records] + [r.issue for r in records])
+    spage = _each(lambda p: "S1" if _S_PAGE.match(p) else "", [r.pages for r in records])
+    n = len(records)
     kinds = _each(lambda x: 6 if x[0] else document_kind(
                       Record(title="", type=x[1], volume=x[2], issue=x[3], pages=x[4],
                              journal=x[5]), x[6]),
-                  [(p, r.type, r.volume, r.issue, r.pages, r.journal, jk)
-                   for r, jk, p in zip(records, jkeys, preprint.tolist(), strict=True)])
+                  [(p, r.type, suppl[k], suppl[n + k], spage[k], r.journal, jk)
+                   for k, (r, jk, p) in enumerate(zip(records, jkeys, preprint.tolist(),
+                                                      strict=True))])
     notice = _each(is_notice_type, [r.type for r in records])
     return MatchKeys(
         title=titles,
