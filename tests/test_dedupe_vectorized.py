@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Indel
 
 import metareview.records.dedupe as dd
 import metareview.records.normalize as nz
+from metareview.records.dedupe import find_duplicates
 from metareview.records.model import Record
 from metareview.records.normalize import (
     abstract_head,
@@ -220,3 +223,70 @@ def test_find_duplicates_leaves_the_collector_as_it_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_max_other_points_is_what_a_perfect_pair_gets():
+    r = Record(title="Exercise for falls in older adults living at home",
+               authors=("Smith, J", "Jones, K"), year=2020, journal="J Pain Res",
+               volume="12", pages="101-9", abstract="We studied falls in older adults. " * 4)
+    s = dd._score_pairs(match_keys([r, r]), np.array([0]), np.array([1]), "merge")
+    assert s.score[0] == 6.0 + dd.MAX_OTHER_POINTS == 17.5
+
+
+_variant = st.fixed_dictionaries({}, optional={
+    "title": st.sampled_from(["Effects of colour on behaviour: a randomised trial in "
+                              "older adults living at home",
+                              "Effects of colour on behavior: a randomized trial",
+                              "Effect of colour on behaviour a randomised trial in older "
+                              "adults", "Colour and behaviour"]),
+    "year": st.sampled_from([None, 2019, 2020, 2021]),
+    "authors": st.sampled_from(_AUTHORS), "journal": st.sampled_from(["", "J Pain Res",
+                                                                      "Pain"]),
+    "volume": st.sampled_from(["", "12", "13"]), "pages": st.sampled_from(["", "123-9", "7"]),
+    "abstract": st.sampled_from(["", "We studied pain in older adults at home. " * 3,
+                                 "Falls are common and costly in older adults. " * 3])})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_rec, min_size=1, max_size=6), st.lists(_variant, min_size=1, max_size=10),
+       st.data())
+def test_skipping_hopeless_pairs_changes_no_decision(records, variants, data):
+    # a base record and variants of it (scores around every threshold), plus others
+    base = Record(title="Effects of colour on behaviour: a randomised trial in older adults "
+                  "living at home", authors=("Smith J", "Müller H"),
+                  year=2020, journal="J Pain Res", volume="12", pages="123-9",
+                  abstract="We studied pain in older adults at home. " * 3)
+    records = [base, *(replace(base, **v) for v in variants), *records]
+    keys = match_keys(records)
+    n = len(records)
+    pairs = [(0, k) for k in range(1, n)]
+    pairs += data.draw(st.lists(st.tuples(st.integers(0, n - 2), st.integers(1, n - 1)),
+                                max_size=20))
+    i = np.array([min(a, b) for a, b in pairs])
+    j = np.array([max(a, b) if a != b else n - 1 for a, b in pairs])
+    thr = data.draw(st.sampled_from([dd.DEFAULT_THRESHOLD, 3.0, 9.0]))
+    full = dd._score_pairs(keys, i, j, "merge")
+    fast = dd._score_pairs(keys, i, j, "merge", thr)
+    assert np.array_equal(full.veto, fast.veto) and np.array_equal(full.exact, fast.exact)
+    assert np.array_equal(full.score >= thr, fast.score >= thr)
+    ident = (keys.doi[i] >= 0) & (keys.doi[i] == keys.doi[j])
+    ident |= (keys.pmid[i] >= 0) & (keys.pmid[i] == keys.pmid[j])
+    kept = (full.score >= thr) | ident
+    assert np.array_equal(full.score[kept], fast.score[kept])
+
+
+def test_a_weak_title_with_every_other_field_agreeing_is_still_scored_in_full():
+    # Title similarity 0.741 (-4.4 points) and everything else agreeing (+11.5): 7.1 points,
+    # a duplicate; the shortcut must not skip its author and abstract points.
+    a = Record(title="Effects of colour on behaviour: a randomised trial in older adults "
+                     "living at home", authors=("Smith, J", "Jones, K"), year=2020,
+               journal="J Pain Res", volume="12", pages="101-9",
+               abstract="We studied falls in older adults. " * 4)
+    b = replace(a, title="Effects of colour on behaviour in older people living alone")
+    keys = match_keys([a, b])
+    one, two = np.array([0]), np.array([1])
+    full = dd._score_pairs(keys, one, two, "merge")
+    assert full.title[0] == pytest.approx(0.741, abs=1e-3)
+    assert full.score[0] == pytest.approx(40 * (full.title[0] - 0.85) + 11.5)
+    assert dd._score_pairs(keys, one, two, "merge", 6.0).score[0] == full.score[0]
+    assert find_duplicates([a, b]).clusters == ((0, 1),)

@@ -578,8 +578,20 @@ def _series_unconfirmed(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.nda
     return (keys.series[i] | keys.series[j]) & ~peq & ~(veq & ieq & aeq)
 
 
-def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
-    """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
+#: Most points a pair can get from everything but its title (year, first author, author
+#: lists, journal, volume, first page, abstract: the largest weight of each).
+MAX_OTHER_POINTS = 1.0 + 2.0 + 1.5 + 1.0 + 1.5 + 2.5 + 2.0
+
+
+def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str,
+                 threshold: float | None = None) -> _Scored:
+    """Score pairs ``(i[k], j[k])``; see the module docstring for the points.
+
+    With ``threshold``, the author-list and abstract comparisons (a Python step per pair) are
+    skipped for pairs whose title points leave them below it whatever the rest says (most
+    candidate pairs): their scores are then partial but still below ``threshold``, which is
+    all a decision reads of them. Without it (:func:`compare`), every score is complete.
+    """
     m = len(i)
     t = _ratio_many(keys.title_array, keys.title_array, keys.title_len, keys.title_len, i, j)
     t = _prefix_similarity(keys, i, j, t)
@@ -588,6 +600,12 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     w_title = np.where(informative, w_title, np.minimum(w_title, 2.0))
     pre_pair = keys.preprint[i] != keys.preprint[j]
     score = w_title.copy()
+    # Pairs that cannot reach the threshold (the margin keeps any pair that rounding of the
+    # sum could put on it); not those sharing an identifier, whose score orders the
+    # identifier pairs when clusters are joined.
+    hopeless = (np.zeros(m, dtype=bool) if threshold is None
+                else (w_title + MAX_OTHER_POINTS < threshold - 1e-9)
+                & ~_both(keys.doi, i, j)[1] & ~_both(keys.pmid, i, j)[1])
 
     # Year: e-pub and print years differ by one; a preprint may precede its article by up to
     # two (or follow its e-pub by one). Further apart is a veto below.
@@ -605,7 +623,7 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     fa_same = keys.first_author[i] == keys.first_author[j]
     score += np.where(fa_both, np.where(fa_same, 2.0, np.where(fa_agree, 1.5, -3.0)), 0.0)
     na, nb = keys.n_authors[i], keys.n_authors[j]
-    look = np.flatnonzero((t >= 0.5) & (na >= 2) & (nb >= 2))
+    look = np.flatnonzero((t >= 0.5) & (na >= 2) & (nb >= 2) & ~hopeless)
     if len(look):
         sets = keys.author_sets
         common = np.fromiter((len(sets[a] & sets[b]) for a, b in
@@ -626,7 +644,7 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
 
     # Abstract starts, where both have one and the title leaves doubt.
     al = keys.abstract_len
-    look = np.flatnonzero((t >= 0.5) & (al[i] >= 50) & (al[j] >= 50))
+    look = np.flatnonzero((t >= 0.5) & (al[i] >= 50) & (al[j] >= 50) & ~hopeless)
     if len(look):
         ab = keys.abstract_array
         r = _ratio_many(ab, ab, al, al, i[look], j[look])
@@ -847,7 +865,7 @@ def _find_duplicates(records: Sequence[Record], existing: Sequence[Record], thre
         ci, cj = cand[start:start + _CHUNK, 0], cand[start:start + _CHUNK, 1]
         if not len(ci):
             break
-        s = _score_pairs(keys, ci, cj, preprints)
+        s = _score_pairs(keys, ci, cj, preprints, threshold)
         ok = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
         for k in np.flatnonzero(ok).tolist():
             reason = REASONS[s.exact[k] - 1] if s.exact[k] else "fuzzy"
@@ -967,7 +985,7 @@ def _cluster(
         ok: set[tuple[int, int]] = set()
         if checks:
             arr = np.array(checks, dtype=np.int64)
-            s = _score_pairs(keys, arr[:, 0], arr[:, 1], preprints)
+            s = _score_pairs(keys, arr[:, 0], arr[:, 1], preprints, threshold)
             good = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
             for k in np.flatnonzero(good).tolist():
                 ok.add(checks[k])

@@ -758,19 +758,8 @@ def _codes(values: Sequence[object], absent: object = "") -> np.ndarray:
 def _each(fn: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
     """``[fn(v) for v in values]``, computing ``fn`` once per distinct value: journals,
     volumes, pages, abstracts and titles repeat across the exports of one article and the
-    records of one journal."""
-    cache: dict[Any, Any] = {}
-    get = cache.get
-    out = []
-    for v in values:
-        r = get(v, _MISSING)
-        if r is _MISSING:
-            r = cache[v] = fn(v)
-        out.append(r)
-    return out
-
-
-_MISSING = object()
+    records of one journal. ``fn`` must be pure (the order of its calls is not kept)."""
+    return list(map({v: fn(v) for v in set(values)}.__getitem__, values))
 
 
 def _title_keys(title: str) -> tuple[str, tuple[str, ...], str, frozenset[str], bool, bool]:
