@@ -625,8 +625,10 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str,
     na, nb = keys.n_authors[i], keys.n_authors[j]
     look = np.flatnonzero((t >= 0.5) & (na >= 2) & (nb >= 2) & ~hopeless)
     if len(look):
-        sets = keys.author_sets
-        common = np.fromiter((len(sets[a] & sets[b]) for a, b in
+        # Sets per pair, not kept per record: few pairs get here, and a million records'
+        # sets would hold some 200 MB.
+        au = keys.authors
+        common = np.fromiter((len(set(au[a]).intersection(au[b])) for a, b in
                               zip(i[look].tolist(), j[look].tolist(), strict=True)),
                              dtype=np.int64, count=len(look))
         ov = common / np.minimum(na[look], nb[look])

@@ -708,11 +708,6 @@ class MatchKeys:
         return np.fromiter(map(len, self.abstract), dtype=np.int64, count=self.n)
 
     @cached_property
-    def author_sets(self) -> list[frozenset[str]]:
-        """Surname keys of each record as a set (for the overlap of author lists)."""
-        return _each(frozenset, self.authors)
-
-    @cached_property
     def n_authors(self) -> np.ndarray:
         """Length of each author list (repeats counted, as the overlap rule counts them)."""
         return np.fromiter(map(len, self.authors), dtype=np.int64, count=self.n)
