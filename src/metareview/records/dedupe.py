@@ -1029,7 +1029,9 @@ def compare(
     decision to a reviewer and for tests.
 
     The title-word rarity used by blocking plays no part in the score, so the verdict does not
-    depend on other records.
+    depend on other records; nor do the two abstentions of :func:`find_duplicates` (a bare
+    record that matches a meeting abstract as well, a record tied between two records that
+    must stay apart), which do.
     """
     _check(preprints, threshold)
     keys = match_keys([a, b])
