@@ -361,3 +361,81 @@ def test_review_and_update_never_merge_through_a_copy_without_year():
     assert find_duplicates([review, undated]).n_clusters == 0
     # the same version from two databases still merges
     assert _dup(update, replace(update, authors=("Cooney GM",), pages="CD004366"))
+
+
+def test_review_versions_a_year_apart_stay_apart():
+    # The Cochrane Database is online only: no e-pub year before a print year, so a copy a
+    # year off is another version (issue 13: a review's update one year later, exported
+    # without its volume and pages, was merged with the review).
+    review = Record(title="Exercise for depression in adults with chronic illness",
+                    authors=("Cooney, G. M.", "Dwan, K."), year=2013,
+                    journal="Cochrane Database Syst Rev", volume="9", pages="CD004366")
+    update_bare = replace(review, year=2014, volume="", pages="",
+                          journal="The Cochrane Database of Systematic Reviews")
+    ev = compare(review, update_bare)
+    assert ev.veto == "versions of one review (same review number) in different years"
+    assert ev.score == pytest.approx(10.0)  # it would pass on the score alone
+    assert find_duplicates([review, update_bare]).n_clusters == 0
+    # an ordinary journal article a year off (e-pub and print) still merges
+    article = replace(review, journal="J Affect Disord", pages="123-9")
+    assert _dup(article, replace(article, year=2014, volume="", pages=""))
+    # the same version from another database still merges
+    assert _dup(review, replace(review, authors=("Cooney GM", "Dwan K"), volume=""))
+
+
+# A meeting abstract in a journal supplement, the article it became, and two bare exports
+# (no pages, no issue) a year before the article: one of the abstract, one of the article.
+_ART = Record(title="Neighbourhood collective efficacy and violent crime in young adults",
+              authors=("Yoshida, A. Y.", "Kaczmarek, L.", "Mercier, C.", "Richard, N."),
+              year=1998, journal="J Child Psychol Psychiatry", volume="39", issue="5",
+              pages="185-96", type="JOUR",
+              abstract="It is hypothesized that collective efficacy, defined as social cohesion "
+                       "among neighbors combined with their willingness to intervene on behalf "
+                       "of the common good, is linked to reduced violence.")
+_ABST = replace(_ART, year=1997, volume="38", issue="Suppl 2", pages="S37")
+
+
+def test_bare_copy_that_matches_a_meeting_abstract_as_well_is_not_merged():
+    bare_abst = replace(_ABST, volume="", issue="", pages="")
+    # it resembles the abstract (same year, vetoed by kind alone) more than the article
+    assert compare(bare_abst, _ABST).veto.startswith("different kinds of document")
+    assert compare(bare_abst, _ABST).score > compare(bare_abst, _ART).score
+    assert _dup(bare_abst, _ART)  # on the pair alone it would merge
+    res = find_duplicates([_ART, _ABST, bare_abst])
+    assert res.n_clusters == 0
+    # with an identifier shared with the article it is the article's copy after all
+    res = find_duplicates([replace(_ART, pmid="9123456"), _ABST,
+                           replace(bare_abst, pmid="9123456")])
+    assert res.clusters == ((0, 2),)
+
+
+def test_bare_e_pub_copy_of_an_article_still_merges():
+    epub = replace(_ART, year=1997, volume="", issue="", pages="")
+    # no meeting abstract among the records: nothing to confuse it with
+    assert find_duplicates([_ART, epub]).clusters == ((0, 1),)
+    # with the abstract in a meeting's proceedings it resembles the article more and merges
+    conf = replace(_ABST, journal="Biennial Meeting of the Society for Research in Child "
+                   "Development", volume="", issue="", pages="112", type="CONF")
+    assert compare(epub, _ART).score == pytest.approx(12.0)
+    assert compare(epub, conf).score == pytest.approx(11.5)
+    assert find_duplicates([_ART, conf, epub]).clusters == ((0, 2),)
+    # in the journal's supplement the same year, the two placements are equally good: alone
+    assert compare(epub, _ABST).score == pytest.approx(13.5)
+    assert find_duplicates([_ART, _ABST, epub]).n_clusters == 0
+
+
+def test_record_tied_between_two_records_that_must_stay_apart_is_left_alone():
+    # A preprint matches a review and its update (same title and number, two years apart)
+    # with the same score: nothing says which version it became.
+    review = Record(title="Vasopressin and renal sodium excretion during potassium loading",
+                    authors=("Wilson, Helen", "Cetin, Gokhan", "Nicolo, Francesca"),
+                    year=2017, journal="Cochrane Database Syst Rev", volume="2",
+                    pages="CD014379")
+    update = replace(review, year=2019, volume="11")
+    pre = replace(review, journal="bioRxiv", volume="", pages="", type="UNPB",
+                  doi="10.1101/2017.04.27.631080")
+    assert compare(pre, review).score == compare(pre, update).score
+    assert _dup(pre, review) and _dup(pre, update)
+    assert find_duplicates([review, update, pre]).n_clusters == 0
+    # without the update, the preprint and the review are one work
+    assert find_duplicates([review, pre]).clusters == ((0, 1),)

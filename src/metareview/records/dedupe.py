@@ -44,8 +44,17 @@ How two records are judged
    repeated heading (*Editor's comments*, *In this issue*, *Book reviews*, or a title too
    short to identify anything) without the same first page or the same volume, issue and
    first author, and a review number (``CD012345``, kept by every update) with a year
-   missing. Numbers and markers are compared only up to the cut when a database
-   truncated one title and the pages or an identifier agree.
+   missing or another year (the Cochrane Database is published online only, so it has no
+   e-pub year before a print year: another year is another version). Numbers and markers
+   are compared only up to the cut when a database truncated one title and the pages or an
+   identifier agree.
+
+   Two abstentions, where the record cannot be placed: a *bare* journal record (no pages, no
+   issue, so that it is an article rests on the journal name alone) that matches a meeting
+   abstract, report or thesis but for the kind at least as well as anything it could join
+   (the abstract's copy stripped of its supplement issue and pages looks like an e-pub copy
+   of the article); and a record whose strongest fuzzy matches are equally strong with two
+   records that must stay apart. Such records join a cluster only through an identifier.
 4. **Preprints.** A preprint (a preprint server's DOI or name) and a journal article are
    reports of the same work with different DOIs. With ``preprints="merge"`` (the default, so
    the work is screened once) such a pair is scored without the DOI, PMID, journal, volume,
@@ -73,10 +82,12 @@ it by discarding it. :func:`merge` and :func:`split` give a new result for manua
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -319,16 +330,55 @@ def _title_codes(keys: MatchKeys) -> dict[str, np.ndarray]:
     squeezed = [t.replace(" ", "") for t in keys.title]
     length = np.fromiter(map(len, squeezed), dtype=np.int64, count=keys.n)
     long = (length >= 30) & keys.informative
-    df = Counter(w for toks in keys.title_tokens for w in set(toks))
-    rarity = {w: (c, w) for w, c in df.items()}.__getitem__
     n_tok = np.fromiter(map(len, keys.title_tokens), dtype=np.int64, count=keys.n)
     several = (n_tok >= 3) & keys.informative
-    rare = [" ".join(sorted(sorted(set(toks), key=rarity)[:2])) if ok else ""
-            for toks, ok in zip(keys.title_tokens, several.tolist(), strict=True)]
     return {"title": _factor(squeezed, length > 0),
             "head": _factor([s[:24] for s in squeezed], long),
             "tail": _factor([s[-24:] for s in squeezed], long),
-            "rare": _factor(rare, several)}
+            "rare": _rare_word_codes(keys.title_tokens, n_tok, several)}
+
+
+def _rare_word_codes(tokens: Sequence[Sequence[str]], n_tok: np.ndarray,
+                     ok: np.ndarray) -> np.ndarray:
+    """Code of each title's two rarest words (fewest titles with the word, then the word
+    itself), -1 where not ``ok``: equal codes for equal pairs of words.
+
+    Array form of ``sorted(set(tokens), key=lambda w: (df[w], w))[:2]`` for every title at
+    once: a flat array of (title, word) pairs, document frequencies by ``bincount``, and the
+    first two words of each title in the global (frequency, word) order.
+    """
+    n = len(tokens)
+    out = np.full(n, -1, dtype=np.int64)
+    if not ok.any():
+        return out
+    words, vocab = pd.factorize(pd.Series(list(chain.from_iterable(tokens)), dtype=object))
+    k = len(vocab)
+    rec = np.repeat(np.arange(n, dtype=np.int64), n_tok)
+    uniq = _unique_sorted(rec * k + words)  # each word once per title
+    rec, words = uniq // k, uniq % k
+    df = np.bincount(words, minlength=k)
+    alpha = np.empty(k, dtype=np.int64)
+    alpha[np.argsort(np.asarray(vocab, dtype=object), kind="stable")] = np.arange(k)
+    rank = np.empty(k, dtype=np.int64)
+    rank[np.lexsort((alpha, df))] = np.arange(k)
+    keep = ok[rec]
+    # Sorted by title, then by the word's rank: one sort of one integer key.
+    key = np.sort(rec[keep] * k + rank[words[keep]])
+    rec = key // k
+    words = np.empty(k, dtype=np.int64)
+    words[rank] = np.arange(k)
+    words = words[key % k]
+    first = np.ones(len(rec), dtype=bool)
+    first[1:] = rec[1:] != rec[:-1]
+    at = np.flatnonzero(first)
+    w1 = words[at]
+    has2 = (at + 1 < len(rec)) & ~first[np.minimum(at + 1, len(rec) - 1)]
+    w2 = np.where(has2, words[np.minimum(at + 1, len(rec) - 1)], -1)
+    # The pair as a set: in word order, as the key joined the two words sorted.
+    lo = np.where((w2 >= 0) & (alpha[np.maximum(w2, 0)] < alpha[w1]), w2, w1)
+    hi = np.where(lo == w1, w2, w1)
+    out[rec[at]] = lo * (k + 1) + (hi + 1)
+    return out
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -395,6 +445,7 @@ class _Scored:
     exact: np.ndarray  # 0 none, 1 doi, 2 pmid (accepted identifier match)
     veto: np.ndarray  # int code into _VETOES, 0 = none
     title: np.ndarray  # title similarity in [0, 1]
+    kind_only: np.ndarray  # bool: vetoed by the kinds of document alone
 
 
 _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titles",
@@ -402,18 +453,17 @@ _VETOES = (None, "different DOIs", "different PMIDs", "different numbers in titl
            "preprint and article kept apart (preprints='keep')", "years too far apart",
            "different kinds of document (article, abstract, report, thesis, book)",
            "repeated heading (editorial, news, short title) without the same first page",
-           "versions of one review (same review number) and a year missing")
+           "versions of one review (same review number) and a year missing",
+           "versions of one review (same review number) in different years")
 
 
-def _ratio_many(a: list[str], b: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]``; 0 where either is empty."""
-    x = [a[k] for k in i.tolist()]
-    y = [b[k] for k in j.tolist()]
+def _ratio_many(a: np.ndarray, b: np.ndarray, la: np.ndarray, lb: np.ndarray, i: np.ndarray,
+                j: np.ndarray) -> np.ndarray:
+    """Indel similarity in [0, 1] of ``a[i]`` and ``b[j]`` (object arrays of strings with
+    lengths ``la``, ``lb``); 0 where either is empty."""
     # One call into rapidfuzz for all pairs instead of one per pair: the same numbers.
-    sim = cpdist(x, y, scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
-    empty = np.fromiter((not (p and q) for p, q in zip(x, y, strict=True)), dtype=bool,
-                        count=len(x))
-    sim[empty] = 0.0
+    sim = cpdist(a[i], b[j], scorer=Indel.normalized_similarity, dtype=np.float64, workers=1)
+    sim[(la[i] == 0) | (lb[j] == 0)] = 0.0
     return sim
 
 
@@ -425,16 +475,28 @@ def _prefix_similarity(keys: MatchKeys, i: np.ndarray, j: np.ndarray,
     look = np.flatnonzero((t < 0.9) & keys.informative[i] & keys.informative[j])
     if not len(look):
         return t
+    li, lj = keys.title_len[i[look]], keys.title_len[j[look]]
+    # The shorter title against the longer one's start (the first when equally long: then
+    # the start is the whole title, already below 0.9); not when under 0.3 of its length.
+    swap = li > lj
+    short = np.where(swap, j[look], i[look])
+    long_ = np.where(swap, i[look], j[look])
+    ls, ll = np.minimum(li, lj), np.maximum(li, lj)
+    # Similarity with the start is LCS(short, start) / len(short), and the whole titles'
+    # t = 2 LCS(short, long) / (len(short) + len(long)) with LCS(short, long) at least
+    # LCS(short, start): a start can reach 0.9 only if t >= 1.8 len(short) / (len(short) +
+    # len(long)). Most candidate pairs are far below that and skip the slicing (the margin
+    # keeps every pair that rounding could put at the bound).
+    ok = ~(ls < 0.3 * ll) & (t[look] >= 1.8 * ls / (ls + ll) - 1e-9)
+    look, short, long_, ls = look[ok], short[ok], long_[ok], ls[ok]
+    if not len(look):
+        return t
+    title = keys.title
+    heads = [title[b][:n] for b, n in zip(long_.tolist(), ls.tolist(), strict=True)]
+    sim = cpdist(keys.title_array[short], heads, scorer=Indel.normalized_similarity,
+                 dtype=np.float64, workers=1)
     out = t.copy()
-    sim = Indel.normalized_similarity
-    for k in look.tolist():
-        a, b = keys.title[i[k]], keys.title[j[k]]
-        if len(a) > len(b):
-            a, b = b, a
-        if len(a) < 0.3 * len(b):
-            continue
-        if sim(a, b[: len(a)]) >= 0.9:
-            out[k] = 0.9
+    out[look[sim >= 0.9]] = 0.9
     return out
 
 
@@ -445,7 +507,8 @@ def _both(codes: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, 
     return both, both & (a == b)
 
 
-def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callable[[], dict],
+def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray,
+                 names: Callable[[], Sequence[Any]],
                  agree: Callable[[Any, Any], bool]) -> np.ndarray:
     """Equal codes, or ``agree(name_a, name_b)`` on the names of two different codes, asked
     once per pair of codes (many record pairs share one, and the names are only built then)."""
@@ -464,24 +527,13 @@ def _codes_agree(codes: np.ndarray, i: np.ndarray, j: np.ndarray, names: Callabl
 
 def _first_authors_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Surnames agree (same key or one contains the other)."""
-    fa = keys.first_author
-
-    def names() -> dict[int, str]:
-        out: dict[int, str] = {}
-        for k, au in enumerate(keys.authors):
-            if au and int(fa[k]) not in out:
-                out[int(fa[k])] = au[0]
-        return out
-
-    return _codes_agree(fa, i, j, names, surnames_agree)
+    return _codes_agree(keys.first_author, i, j, lambda: keys.first_author_names,
+                        surnames_agree)
 
 
 def _journals_agree(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Journal keys equal or compatible as abbreviations."""
-    jc = keys.journal
-    return _codes_agree(jc, i, j, lambda: {int(jc[k]): keys.journal_keys[k]
-                                           for k in range(keys.n) if jc[k] >= 0},
-                        journals_compatible)
+    return _codes_agree(keys.journal, i, j, lambda: keys.journal_names, journals_compatible)
 
 
 #: Shortest normalised title taken for a database's truncation of a longer one.
@@ -526,16 +578,34 @@ def _series_unconfirmed(keys: MatchKeys, i: np.ndarray, j: np.ndarray) -> np.nda
     return (keys.series[i] | keys.series[j]) & ~peq & ~(veq & ieq & aeq)
 
 
-def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) -> _Scored:
-    """Score pairs ``(i[k], j[k])``; see the module docstring for the points."""
+#: Most points a pair can get from everything but its title (year, first author, author
+#: lists, journal, volume, first page, abstract: the largest weight of each).
+MAX_OTHER_POINTS = 1.0 + 2.0 + 1.5 + 1.0 + 1.5 + 2.5 + 2.0
+
+
+def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str,
+                 threshold: float | None = None) -> _Scored:
+    """Score pairs ``(i[k], j[k])``; see the module docstring for the points.
+
+    With ``threshold``, the author-list and abstract comparisons (a Python step per pair) are
+    skipped for pairs whose title points leave them below it whatever the rest says (most
+    candidate pairs): their scores are then partial but still below ``threshold``, which is
+    all a decision reads of them. Without it (:func:`compare`), every score is complete.
+    """
     m = len(i)
-    t = _ratio_many(keys.title, keys.title, i, j)
+    t = _ratio_many(keys.title_array, keys.title_array, keys.title_len, keys.title_len, i, j)
     t = _prefix_similarity(keys, i, j, t)
     informative = keys.informative[i] & keys.informative[j]
     w_title = np.clip(40.0 * (t - 0.85), -12.0, 6.0)
     w_title = np.where(informative, w_title, np.minimum(w_title, 2.0))
     pre_pair = keys.preprint[i] != keys.preprint[j]
     score = w_title.copy()
+    # Pairs that cannot reach the threshold (the margin keeps any pair that rounding of the
+    # sum could put on it); not those sharing an identifier, whose score orders the
+    # identifier pairs when clusters are joined.
+    hopeless = (np.zeros(m, dtype=bool) if threshold is None
+                else (w_title + MAX_OTHER_POINTS < threshold - 1e-9)
+                & ~_both(keys.doi, i, j)[1] & ~_both(keys.pmid, i, j)[1])
 
     # Year: e-pub and print years differ by one; a preprint may precede its article by up to
     # two (or follow its e-pub by one). Further apart is a veto below.
@@ -552,15 +622,17 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     fa_agree = _first_authors_agree(keys, i, j)
     fa_same = keys.first_author[i] == keys.first_author[j]
     score += np.where(fa_both, np.where(fa_same, 2.0, np.where(fa_agree, 1.5, -3.0)), 0.0)
-    look = np.flatnonzero(t >= 0.5)
-    w_auth = np.zeros(m)
-    for k in look.tolist():
-        a, b = keys.authors[i[k]], keys.authors[j[k]]
-        if len(a) >= 2 and len(b) >= 2:
-            short = min(len(a), len(b))
-            ov = len(set(a) & set(b)) / short
-            w_auth[k] = 1.5 if ov >= 0.6 else (-2.0 if ov <= 0.25 else 0.0)
-    score += w_auth
+    na, nb = keys.n_authors[i], keys.n_authors[j]
+    look = np.flatnonzero((t >= 0.5) & (na >= 2) & (nb >= 2) & ~hopeless)
+    if len(look):
+        # Sets per pair, not kept per record: few pairs get here, and a million records'
+        # sets would hold some 200 MB.
+        au = keys.authors
+        common = np.fromiter((len(set(au[a]).intersection(au[b])) for a, b in
+                              zip(i[look].tolist(), j[look].tolist(), strict=True)),
+                             dtype=np.int64, count=len(look))
+        ov = common / np.minimum(na[look], nb[look])
+        score[look] += np.where(ov >= 0.6, 1.5, np.where(ov <= 0.25, -2.0, 0.0))
 
     # Journal, volume, first page: not comparable between a preprint and its article.
     jboth = (keys.journal[i] >= 0) & (keys.journal[j] >= 0)
@@ -573,13 +645,11 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     score += np.where(pboth & ~pre_pair, w_page, 0.0)
 
     # Abstract starts, where both have one and the title leaves doubt.
-    look = np.flatnonzero(t >= 0.5)
+    al = keys.abstract_len
+    look = np.flatnonzero((t >= 0.5) & (al[i] >= 50) & (al[j] >= 50) & ~hopeless)
     if len(look):
-        ab = keys.abstract
-        has = np.fromiter((len(ab[i[k]]) >= 50 and len(ab[j[k]]) >= 50 for k in look.tolist()),
-                          dtype=bool, count=len(look))
-        look = look[has]
-        r = _ratio_many(ab, ab, i[look], j[look])
+        ab = keys.abstract_array
+        r = _ratio_many(ab, ab, al, al, i[look], j[look])
         score[look] += np.where(r >= 0.9, 2.0, np.where(r >= 0.75, 1.0,
                                                         np.where(r < 0.5, -2.0, 0.0)))
 
@@ -602,18 +672,26 @@ def _score_pairs(keys: MatchKeys, i: np.ndarray, j: np.ndarray, preprints: str) 
     veto[(veto == 0) & numbers_differ] = 3
     veto[(veto == 0) & mboth & ~meq & ~pre_pair] = 2
     veto[(veto == 0) & dboth & ~deq & ~pre_pair] = 1
-    veto[(veto == 0) & _kinds_differ(keys, i, j)] = 7
-    veto[(veto == 0) & _series_unconfirmed(keys, i, j)] = 8
+    kinds_differ = (veto == 0) & _kinds_differ(keys, i, j)
+    veto[kinds_differ] = 7
+    later = np.zeros(m, dtype=np.int64)
+    later[_series_unconfirmed(keys, i, j)] = 8
     # A review and its update share number and title; without both years nothing but an
-    # identifier (the exact stage) can say which version a record is.
-    veto[(veto == 0) & (keys.versioned[i] | keys.versioned[j]) & ~both_y] = 9
+    # identifier (the exact stage) can say which version a record is. The Cochrane Database
+    # is published online only, each version in its own issue: no e-pub year a year before
+    # print, so a year apart is another version.
+    versioned = keys.versioned[i] | keys.versioned[j]
+    later[(later == 0) & versioned & ~both_y] = 9
+    later[(later == 0) & versioned & ~pre_pair & (d != 0)] = 10
+    veto[veto == 0] = later[veto == 0]
+    kind_only = kinds_differ & (later == 0)
 
     unrelated = (t < 0.5) & fa_both & ~fa_agree
     ident_ok = ~markers_differ & ~unrelated & ~((preprints == "keep") & pre_pair)
     exact = np.zeros(m, dtype=np.int8)
     exact[meq & ident_ok] = 2
     exact[deq & ident_ok] = 1
-    return _Scored(score=score, exact=exact, veto=veto, title=t)
+    return _Scored(score=score, exact=exact, veto=veto, title=t, kind_only=kind_only)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,7 +719,8 @@ def _conflict_checker(keys: MatchKeys, preprints: str) -> Callable[[int, int], b
                 vol[a] >= 0 and vol[a] == vol[b] and issue[a] >= 0 and issue[a] == issue[b]
                 and fa[a] >= 0 and fa[a] == fa[b]):
             return True
-        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0):
+        if (versioned[a] or versioned[b]) and (year[a] < 0 or year[b] < 0 or (
+                year[a] != year[b] and pre[a] == pre[b])):
             return True
         pre_pair = pre[a] != pre[b]
         if pre_pair and preprints == "keep":
@@ -693,15 +772,12 @@ def canonical_priority(records: Sequence[Record], keys: MatchKeys) -> np.ndarray
     does not matter); then the earlier import.
     """
     n = len(records)
-
-    def has(field: str) -> np.ndarray:
-        return np.fromiter((bool(getattr(r, field)) for r in records), dtype=np.int64, count=n)
-
-    filled = sum((has(f) for f in ("title", "authors", "year", "journal", "volume", "issue",
-                                   "pages", "doi", "pmid", "abstract")),
-                 start=np.zeros(n, dtype=np.int64))
+    fields = attrgetter("title", "authors", "year", "journal", "volume", "issue", "pages",
+                        "doi", "pmid", "abstract")
+    # One pass over the records (a pass per field cost a Python call per record and field).
+    filled = np.fromiter((sum(map(bool, fields(r))) for r in records), dtype=np.int64, count=n)
     ab_len = np.fromiter((len(r.abstract) for r in records), dtype=np.int64, count=n)
-    h = np.fromiter((_content_hash(r) for r in records), dtype=np.int64, count=n)
+    h = np.fromiter(map(_content_hash, records), dtype=np.int64, count=n)
     order = np.lexsort((
         np.arange(n), h, -ab_len, -filled, (ab_len == 0), (keys.pmid < 0),
         (keys.doi < 0), keys.preprint,
@@ -759,6 +835,20 @@ def find_duplicates(
         If ``preprints`` or ``threshold`` is not valid.
     """
     _check(preprints, threshold)
+    # The run allocates millions of small objects (keys, pairs) and frees few cycles; with
+    # the collector on, each full collection walks every live object, records included, so
+    # the time per record grew with the number of records. Restored on the way out.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _find_duplicates(records, existing, threshold, preprints, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _find_duplicates(records: Sequence[Record], existing: Sequence[Record], threshold: float,
+                     preprints: str, progress: Progress | None) -> DedupeResult:
     allrec = [*existing, *records]
     n, n_old = len(allrec), len(existing)
     keys = match_keys(allrec)
@@ -769,17 +859,37 @@ def find_duplicates(
         progress(0, m)
 
     accepted: list[tuple[int, int, str, float]] = []
+    # Per record: best score with a record of another kind (vetoed by the kinds alone), and
+    # best accepted fuzzy score.
+    best_other_kind = np.full(n, -np.inf)
+    best_fuzzy = np.full(n, -np.inf)
     for start in range(0, max(m, 1), _CHUNK):
         ci, cj = cand[start:start + _CHUNK, 0], cand[start:start + _CHUNK, 1]
         if not len(ci):
             break
-        s = _score_pairs(keys, ci, cj, preprints)
+        s = _score_pairs(keys, ci, cj, preprints, threshold)
         ok = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
         for k in np.flatnonzero(ok).tolist():
             reason = REASONS[s.exact[k] - 1] if s.exact[k] else "fuzzy"
             accepted.append((int(ci[k]), int(cj[k]), reason, float(s.score[k])))
+        near = s.kind_only & (s.score >= threshold)
+        fuzzy = ok & (s.exact == 0)
+        for side in (ci, cj):
+            np.maximum.at(best_other_kind, side[near], s.score[near])
+            np.maximum.at(best_fuzzy, side[fuzzy], s.score[fuzzy])
         if progress is not None:
             progress(min(start + _CHUNK, m), m)
+    # A bare journal record (no pages, no issue: its kind rests on the journal name alone)
+    # that matches a meeting abstract, report or thesis but for the kind at least as well as
+    # any record it may join cannot be placed: it may be that record's copy stripped of its
+    # supplement issue and pages as well as an e-pub copy of the article. Merging it either
+    # way could delete a study, so only an identifier may.
+    ambiguous = (keys.bare & (keys.kind == 1) & (best_other_kind >= threshold)
+                 & (best_other_kind >= best_fuzzy))
+    ambiguous |= _tied_apart(accepted, n, _conflict_checker(keys, preprints))
+    if ambiguous.any():
+        accepted = [e for e in accepted if e[2] != "fuzzy"
+                    or not (ambiguous[e[0]] or ambiguous[e[1]])]
 
     clusters, canon, pairs = _cluster(keys, rank, accepted, n, threshold, preprints)
     return DedupeResult(
@@ -787,6 +897,32 @@ def find_duplicates(
         priority=tuple(rank.tolist()), n_existing=n_old, threshold=float(threshold),
         preprints=preprints, n_candidates=m,
     )
+
+
+def _tied_apart(accepted: list[tuple[int, int, str, float]], n: int,
+                conflict: Callable[[int, int], bool]) -> np.ndarray:
+    """Records whose strongest fuzzy matches are equally strong and must stay apart.
+
+    Clusters take the strongest pair first; when a record matches two records that cannot
+    share a cluster (a preprint and both a review and its update) with the same score, nothing
+    in the data chooses between them, and joining either could delete a study.
+    """
+    top: dict[int, float] = {}
+    partners: dict[int, list[int]] = {}
+    for i, j, reason, score in accepted:
+        if reason != "fuzzy":
+            continue
+        for a, b in ((i, j), (j, i)):
+            t = top.get(a)
+            if t is None or score > t:
+                top[a], partners[a] = score, [b]
+            elif score == t:
+                partners[a].append(b)
+    out = np.zeros(n, dtype=bool)
+    for a, ps in partners.items():
+        if len(ps) >= 2 and any(conflict(p, q) for k, p in enumerate(ps) for q in ps[k + 1:]):
+            out[a] = True
+    return out
 
 
 def _cluster(
@@ -851,7 +987,7 @@ def _cluster(
         ok: set[tuple[int, int]] = set()
         if checks:
             arr = np.array(checks, dtype=np.int64)
-            s = _score_pairs(keys, arr[:, 0], arr[:, 1], preprints)
+            s = _score_pairs(keys, arr[:, 0], arr[:, 1], preprints, threshold)
             good = (s.exact > 0) | ((s.veto == 0) & (s.score >= threshold))
             for k in np.flatnonzero(good).tolist():
                 ok.add(checks[k])
@@ -893,7 +1029,9 @@ def compare(
     decision to a reviewer and for tests.
 
     The title-word rarity used by blocking plays no part in the score, so the verdict does not
-    depend on other records.
+    depend on other records; nor do the two abstentions of :func:`find_duplicates` (a bare
+    record that matches a meeting abstract as well, a record tied between two records that
+    must stay apart), which do.
     """
     _check(preprints, threshold)
     keys = match_keys([a, b])

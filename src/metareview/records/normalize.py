@@ -24,9 +24,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -154,8 +155,20 @@ def _clean_title(title: str) -> str:
     return s
 
 
+@lru_cache(maxsize=1 << 18)
+def _spelling_word(word: str) -> str:
+    return _SPELLING.sub(_spelling_sub, word)
+
+
 def _spelling(s: str) -> str:
-    return _SPELLING.sub(_spelling_sub, s)
+    """British → American spelling of single-spaced words, word by word.
+
+    No alternative of :data:`_SPELLING` can match across a space (its look-arounds want
+    ``[a-z]`` or a word boundary, which a space gives at a word's edge as the string's end
+    does), so the pass per word is the pass over the title; words repeat across titles and
+    the per-word cache saves most of the regex work.
+    """
+    return " ".join(map(_spelling_word, s.split(" ")))
 
 
 def normalize_title(title: str) -> str:
@@ -298,6 +311,7 @@ _ABSTRACT_SOURCE = re.compile(
     r"scientific sessions)\b"
 )
 _SUPPL = re.compile(r"suppl|abstr|\bs\d", re.IGNORECASE)
+_S_PAGE = re.compile(r"\s*[Ss]\d")
 
 
 def _type_key(rtype: str) -> str:
@@ -336,7 +350,7 @@ def document_kind(record: Record, journal: tuple[str, ...] = ()) -> int:
         if _ABSTRACT_SOURCE.search(words):
             return 2
     if (_SUPPL.search(record.volume) or _SUPPL.search(record.issue)
-            or re.match(r"\s*[Ss]\d", record.pages)):
+            or _S_PAGE.match(record.pages)):
         return 2
     return 1 if t == 1 or words else 0
 
@@ -662,10 +676,66 @@ class MatchKeys:
     series: np.ndarray  # bool: a repeated heading (series title, notice type, short title)
     issue: np.ndarray  # code of the issue (as normalize_volume), -1 absent
     versioned: np.ndarray  # bool: the first page is a review number (CD012345) kept by updates
+    # bool: neither pages nor an issue, so an article kind (1) rests on the journal name alone:
+    # an e-pub copy of an article and a meeting abstract stripped of its supplement issue and
+    # S-pages look the same
+    bare: np.ndarray
 
     @property
     def n(self) -> int:
         return len(self.title)
+
+    # Array forms for comparing many pairs at once (numpy indexing instead of a Python loop
+    # per pair); built on first use and kept with the keys.
+    @cached_property
+    def title_array(self) -> np.ndarray:
+        """Normalised titles as an object array."""
+        return _object_array(self.title)
+
+    @cached_property
+    def title_len(self) -> np.ndarray:
+        """Length of each normalised title."""
+        return np.fromiter(map(len, self.title), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def abstract_array(self) -> np.ndarray:
+        """Abstract starts as an object array."""
+        return _object_array(self.abstract)
+
+    @cached_property
+    def abstract_len(self) -> np.ndarray:
+        """Length of each abstract start."""
+        return np.fromiter(map(len, self.abstract), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def n_authors(self) -> np.ndarray:
+        """Length of each author list (repeats counted, as the overlap rule counts them)."""
+        return np.fromiter(map(len, self.authors), dtype=np.int64, count=self.n)
+
+    @cached_property
+    def first_author_names(self) -> list[str]:
+        """First-author key of each ``first_author`` code (codes index this list)."""
+        return _by_code(self.first_author, [a[0] if a else "" for a in self.authors])
+
+    @cached_property
+    def journal_names(self) -> list[tuple[str, ...]]:
+        """Journal key of each ``journal`` code (codes index this list)."""
+        return _by_code(self.journal, self.journal_keys)
+
+
+def _by_code(codes: np.ndarray, values: Sequence[Any]) -> list[Any]:
+    """The value of each code of :func:`_codes` (numbered in order of first appearance)."""
+    out: list[Any] = []
+    for k, c in enumerate(codes.tolist()):
+        if c == len(out):
+            out.append(values[k])
+    return out
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _codes(values: Sequence[object], absent: object = "") -> np.ndarray:
@@ -680,47 +750,105 @@ def _codes(values: Sequence[object], absent: object = "") -> np.ndarray:
     return out
 
 
+def _each(fn: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """``[fn(v) for v in values]``, computing ``fn`` once per distinct value: journals,
+    volumes, pages, abstracts and titles repeat across the exports of one article and the
+    records of one journal. ``fn`` must be pure (the order of its calls is not kept)."""
+    return list(map({v: fn(v) for v in set(values)}.__getitem__, values))
+
+
+def _title_keys(title: str) -> tuple[str, tuple[str, ...], str, frozenset[str], bool, bool]:
+    """Normalised title, its tokens, numbers, markers, whether it is informative and whether
+    it is a series heading: everything :func:`match_keys` derives from a title alone."""
+    t = normalize_title(title)
+    tk = tuple(title_tokens(t))
+    return (t, tk, title_numbers(t), title_markers(t), title_is_informative(t, tk),
+            is_series_title(t))
+
+
+def _name_key(name: str) -> str:
+    """Surname key of one author entry ('' for ``et al.`` and empty entries)."""
+    if not name or _ETAL.match(name.strip()):
+        return ""
+    return surname_key(split_author(name)[0])
+
+
+def _author_keys_cached(authors: Sequence[str], names: Callable[[str], str]) -> tuple[str, ...]:
+    """:func:`author_keys` with ``names`` giving each entry's key (a lone entry may be a
+    whole unsplit cell, so it goes the long way)."""
+    if len(authors) == 1:
+        return author_keys(authors)
+    return tuple(filter(None, map(names, authors)))
+
+
+def _first_page(pages: str) -> str:
+    p = parse_pages(pages)[0] if pages else ""
+    return "" if page_is_article_number(p) else p
+
+
 def match_keys(records: Sequence[Record]) -> MatchKeys:
-    """Compute every matching key for ``records`` (about 20 µs a record)."""
-    titles = [normalize_title(r.title) for r in records]
-    tokens = [tuple(title_tokens(t)) for t in titles]
-    informative = np.array([title_is_informative(t, tk) for t, tk in zip(titles, tokens,
-                                                                         strict=True)],
-                           dtype=bool)
-    dois = [clean_doi(r.doi) for r in records]
-    jkeys = [journal_key(r.journal) if r.journal else () for r in records]
-    authors = [author_keys(r.authors) for r in records]
-    pages = [parse_pages(r.pages)[0] if r.pages else "" for r in records]
-    pages = ["" if page_is_article_number(p) else p for p in pages]
+    """Compute every matching key for ``records``.
+
+    Keys are computed once per distinct field value (titles, abstracts, author names,
+    journals, volumes, pages and document types repeat across the exports of one article and
+    the records of one journal), so the time grows with the distinct values rather than the
+    records.
+    """
+    tkeys = _each(_title_keys, [r.title for r in records])
+    titles = [k[0] for k in tkeys]
+    tokens = [k[1] for k in tkeys]
+    informative = np.fromiter((k[4] for k in tkeys), dtype=bool, count=len(tkeys))
+    dois = _each(clean_doi, [r.doi for r in records])
+    jkeys = _each(lambda j: journal_key(j) if j else (), [r.journal for r in records])
+    # Each distinct author entry once; then a lookup per entry with no Python call.
+    name_key = {a: _name_key(a) for a in
+                {a for r in records if len(r.authors) != 1 for a in r.authors}}.__getitem__
+    authors = [_author_keys_cached(r.authors, name_key) for r in records]
+    pages = _each(_first_page, [r.pages for r in records])
     preprint = np.array(
-        [is_preprint(r, d, jk) or False for r, d, jk in zip(records, dois, jkeys, strict=True)],
+        _each(lambda x: is_preprint(Record(title="", journal=x[2]), x[0], x[1]) or False,
+              [(d, jk, r.journal) for d, jk, r in zip(dois, jkeys, records, strict=True)]),
         dtype=bool,
     )
+    vol = _each(lambda v: normalize_volume(v) if v else "", [r.volume for r in records])
+    iss = _each(lambda v: normalize_volume(v) if v else "", [r.issue for r in records])
+    # document_kind reads volume, issue and pages only for a supplement's marks: those marks
+    # per distinct value, then the kind per distinct (type, journal, marks).
+    suppl = _each(lambda v: "suppl" if _SUPPL.search(v) else "",
+                  [r.volume for r in records] + [r.issue for r in records])
+    spage = _each(lambda p: "S1" if _S_PAGE.match(p) else "", [r.pages for r in records])
+    n = len(records)
+    kinds = _each(lambda x: 6 if x[0] else document_kind(
+                      Record(title="", type=x[1], volume=x[2], issue=x[3], pages=x[4],
+                             journal=x[5]), x[6]),
+                  [(p, r.type, suppl[k], suppl[n + k], spage[k], r.journal, jk)
+                   for k, (r, jk, p) in enumerate(zip(records, jkeys, preprint.tolist(),
+                                                      strict=True))])
+    notice = _each(is_notice_type, [r.type for r in records])
     return MatchKeys(
         title=titles,
         title_tokens=tokens,
-        numbers=_codes([title_numbers(t) for t in titles], absent=None),
-        markers=_codes([title_markers(t) for t in titles], absent=None),
+        numbers=_codes([k[2] for k in tkeys], absent=None),
+        markers=_codes([k[3] for k in tkeys], absent=None),
         informative=informative,
         doi=_codes(dois),
         doi_str=dois,
-        pmid=_codes([normalize_pmid(r.pmid) if r.pmid else "" for r in records]),
+        pmid=_codes(_each(lambda p: normalize_pmid(p) if p else "", [r.pmid for r in records])),
         year=np.array([r.year if r.year is not None else -1 for r in records], dtype=np.int64),
         journal=_codes(jkeys, absent=()),
         journal_keys=jkeys,
-        volume=_codes([normalize_volume(r.volume) if r.volume else "" for r in records]),
+        volume=_codes(vol),
         page=_codes(pages),
         page_one=np.array([p == "1" for p in pages], dtype=bool),
         authors=authors,
         first_author=_codes([a[0] if a else "" for a in authors]),
-        abstract=[abstract_head(r.abstract) for r in records],
+        abstract=_each(abstract_head, [r.abstract for r in records]),
         preprint=preprint,
-        kind=np.array([6 if p else document_kind(r, jk)
-                       for r, jk, p in zip(records, jkeys, preprint.tolist(), strict=True)],
-                      dtype=np.int64),
-        issue=_codes([normalize_volume(r.issue) if r.issue else "" for r in records]),
-        versioned=np.array([_REVIEW_NUMBER.match(p) is not None for p in pages], dtype=bool),
-        series=np.array([not inf or is_series_title(t) or is_notice_type(r.type)
-                         for r, t, inf in zip(records, titles, informative.tolist(),
-                                              strict=True)], dtype=bool),
+        kind=np.array(kinds, dtype=np.int64),
+        issue=_codes(iss),
+        versioned=np.array(_each(lambda p: _REVIEW_NUMBER.match(p) is not None, pages),
+                           dtype=bool),
+        bare=np.array([not (r.pages.strip() or r.issue.strip()) for r in records], dtype=bool),
+        series=np.array([not k[4] or k[5] or nt for k, nt in zip(tkeys, notice, strict=True)],
+                        dtype=bool),
     )
