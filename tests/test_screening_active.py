@@ -78,7 +78,7 @@ def _labels(known: dict[int, int]) -> np.ndarray:
 # Features and labels
 def test_features() -> None:
     assert FEATURES.n_records == len(TEXTS)
-    assert np.allclose(np.sqrt(FEATURES.matrix.multiply(FEATURES.matrix).sum(axis=1)), 1.0)
+    assert np.allclose(np.sqrt(FEATURES.matrix.row_sq_norms()), 1.0)
     assert FEATURES.to_dict()["settings"]["ngram_range"] == (1, 2)
     assert record_text("Title.", None) == "Title."
     assert record_text(None, "") == ""

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from metareview.errors import InputError
+from metareview.screening.csr import CSRMatrix
 from metareview.screening.svm import fit_linear_svm
 from metareview.screening.tfidf import tfidf_matrix
 
@@ -90,13 +90,13 @@ class Features:
 
     Attributes
     ----------
-    matrix : scipy.sparse.csr_matrix
+    matrix : CSRMatrix
         ``n_records x n_terms``, rows L2-normalised.
     settings : dict
         The vectoriser settings that produced it.
     """
 
-    matrix: sparse.csr_matrix
+    matrix: CSRMatrix
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -317,13 +317,13 @@ def balance_weights(y: np.ndarray, ratio: float | None) -> np.ndarray | None:
     return w * (len(y) / w.sum())
 
 
-def fit_scores(X: sparse.csr_matrix, labelled: np.ndarray, y: np.ndarray, learner: Learner,
+def fit_scores(X: CSRMatrix, labelled: np.ndarray, y: np.ndarray, learner: Learner,
                seed: int | None = None) -> np.ndarray:
     """Fit the classifier on the labelled rows and score every row of ``X``.
 
     Parameters
     ----------
-    X : scipy.sparse.csr_matrix
+    X : CSRMatrix
         Features of all records.
     labelled : array of int
         Row indices of the labelled records.
@@ -348,7 +348,7 @@ def fit_scores(X: sparse.csr_matrix, labelled: np.ndarray, y: np.ndarray, learne
     elif learner.classifier == "nb":
         from sklearn.naive_bayes import MultinomialNB
 
-        nb = MultinomialNB(alpha=learner.strength).fit(Xl, y, sample_weight=w)
+        nb = MultinomialNB(alpha=learner.strength).fit(Xl.to_scipy(), y, sample_weight=w)
         coef = nb.feature_log_prob_[1] - nb.feature_log_prob_[0]
         intercept = nb.class_log_prior_[1] - nb.class_log_prior_[0]
     else:
@@ -358,11 +358,11 @@ def fit_scores(X: sparse.csr_matrix, labelled: np.ndarray, y: np.ndarray, learne
         # than terms (same L2 objective).
         model = LogisticRegression(C=learner.strength, solver="liblinear", dual=True,
                                    random_state=seed)
-        model.fit(Xl, y, sample_weight=w)
+        model.fit(Xl.to_scipy(), y, sample_weight=w)
         coef = model.coef_.ravel()
         intercept = float(model.intercept_[0])
     # The decision function written out: scikit-learn's re-validates the whole matrix each call.
-    return np.asarray(X @ coef).ravel() + intercept
+    return X @ np.asarray(coef, dtype=np.float64) + intercept
 
 
 def query_order(scores: np.ndarray, query: str, rng: np.random.Generator,

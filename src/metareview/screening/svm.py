@@ -25,9 +25,11 @@ every record after it makes the whole loop quadratic in the number of records. H
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from scipy import sparse
+
+from metareview.screening.csr import CSRMatrix
 
 __all__ = ["DENSE_MAX", "Gram", "TopScores", "fit_linear_svm", "fit_svm_gram"]
 
@@ -106,7 +108,7 @@ def _step_length(wd: float, dd: float, z: np.ndarray, a: np.ndarray, c: np.ndarr
     return t
 
 
-def fit_linear_svm(X: sparse.csr_matrix, y: np.ndarray, c: np.ndarray,
+def fit_linear_svm(X: CSRMatrix, y: np.ndarray, c: np.ndarray,
                    start: np.ndarray | None = None, tol: float = TOL) -> np.ndarray:
     """L2-regularised squared-hinge linear SVM with a regularised intercept.
 
@@ -115,7 +117,7 @@ def fit_linear_svm(X: sparse.csr_matrix, y: np.ndarray, c: np.ndarray,
 
     Parameters
     ----------
-    X : scipy.sparse.csr_matrix
+    X : CSRMatrix
         One row per training record.
     y : numpy.ndarray
         Labels, 1 (relevant) or 0 (irrelevant).
@@ -157,9 +159,9 @@ def fit_linear_svm(X: sparse.csr_matrix, y: np.ndarray, c: np.ndarray,
         # far better conditioned (the large costs of the few relevant records sit on its
         # diagonal as small numbers), solved by Jacobi-preconditioned conjugate gradients.
         Xig = Xi @ g[:-1] + g[-1]
-        diag = 0.5 / c[on] + np.asarray(Xi.multiply(Xi).sum(axis=1)).ravel() + 1.0
+        diag = 0.5 / c[on] + Xi.row_sq_norms() + 1.0
 
-        def gram(v: np.ndarray, Xi: sparse.csr_matrix = Xi, c_on: np.ndarray = c[on]) -> np.ndarray:
+        def gram(v: np.ndarray, Xi: CSRMatrix = Xi, c_on: np.ndarray = c[on]) -> np.ndarray:
             return 0.5 * v / c_on + Xi @ (Xi.T @ v) + v.sum()
 
         # Forcing term as in inexact Newton: loose far from the solution, tight near it.
@@ -185,11 +187,11 @@ class Gram:
 
     Parameters
     ----------
-    X : scipy.sparse.csr_matrix
+    X : CSRMatrix
         All records.
     """
 
-    def __init__(self, X: sparse.csr_matrix) -> None:
+    def __init__(self, X: CSRMatrix) -> None:
         self.X = X
         self.rows = np.zeros(0, dtype=np.int64)
         self._k = np.zeros((0, 0))
@@ -211,7 +213,7 @@ class Gram:
             self._k = grown
         new = self.X[rows]
         every = np.concatenate([self.rows, rows])
-        block = (new @ self.X[every].T).toarray() + 1.0
+        block = new.inner(self.X[every]) + 1.0
         self._k[m:m + b, :m + b] = block
         self._k[:m, m:m + b] = block[:, :m].T
         self.rows = every
@@ -244,10 +246,21 @@ def fit_svm_gram(K: np.ndarray, y: np.ndarray, c: np.ndarray,
     """
     # One BLAS thread: at these sizes (m <= DENSE_MAX) waking and syncing OpenBLAS's threads
     # costs more than they save, and on a busy 2-core machine the wait was 3-7x the solve.
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return _fit_svm_gram(K, y, c, start, tol)
+
+
+_CONTROLLER: list[Any] = []
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS, found once (finding it is most of the cost of
+    ``threadpool_limits``, which the simulation would otherwise pay at every retraining)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def _fit_svm_gram(K: np.ndarray, y: np.ndarray, c: np.ndarray, start: np.ndarray | None,
@@ -289,13 +302,13 @@ class TopScores:
 
     Parameters
     ----------
-    X : scipy.sparse.csr_matrix
+    X : CSRMatrix
         All records, rows with L2 norm at most 1.
     """
 
-    def __init__(self, X: sparse.csr_matrix) -> None:
+    def __init__(self, X: CSRMatrix) -> None:
         self.X = X
-        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+        sq = X.row_sq_norms()
         # The most a row's score can change per unit of distance between solutions.
         self._reach = float(np.sqrt(sq.max() + 1.0)) if len(sq) else 1.0
         self._ref: np.ndarray | None = None
@@ -305,7 +318,7 @@ class TopScores:
 
     def full(self, wb: np.ndarray) -> np.ndarray:
         """Score every row at ``wb`` and make it the reference; returns the scores."""
-        scores = np.asarray(self.X @ wb[:-1]).ravel() + wb[-1]
+        scores = self.X @ wb[:-1] + wb[-1]
         self._ref = wb.copy()
         self._ref_scores = scores
         self._ref_order = np.argsort(-scores, kind="stable")
@@ -341,4 +354,4 @@ class TopScores:
         return cand[pick]
 
     def _score(self, wb: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.X[rows] @ wb[:-1]).ravel() + wb[-1]
+        return self.X[rows] @ wb[:-1] + wb[-1]

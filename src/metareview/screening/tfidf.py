@@ -1,6 +1,6 @@
 """TF-IDF of record texts, the same numbers as scikit-learn's ``TfidfVectorizer``.
 
-Written out with numpy and ``scipy.sparse`` because importing scikit-learn's text module costs
+Written out with numpy alone because importing scikit-learn's text module costs
 about a second, longer than building the features of a few thousand records: a screening
 command that starts, ranks and exits should not pay it. The definitions are scikit-learn's
 (1.x) with the settings ASReview's ``elas_u4`` uses, so the matrix equals
@@ -24,7 +24,8 @@ from itertools import chain
 from numbers import Integral
 
 import numpy as np
-from scipy import sparse
+
+from metareview.screening.csr import CSRMatrix
 
 __all__ = ["tfidf_matrix"]
 
@@ -39,7 +40,7 @@ def _doc_count(value: int | float, n: int) -> float:
 def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
                  min_df: int | float = 1, max_df: int | float = 1.0,
                  sublinear_tf: bool = True,
-                 stop_words: frozenset[str] | None = None) -> sparse.csr_matrix:
+                 stop_words: frozenset[str] | None = None) -> CSRMatrix:
     """TF-IDF matrix of ``texts``, rows L2-normalised (see the module docstring).
 
     Parameters
@@ -57,7 +58,7 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
 
     Returns
     -------
-    scipy.sparse.csr_matrix
+    CSRMatrix
         ``len(texts) x n_terms``, float64.
 
     Raises
@@ -106,33 +107,55 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     bounds = np.flatnonzero(np.diff(occ)) + 1
     first = np.concatenate([[0], bounds])
     pairs = occ[first]
-    count = np.diff(np.append(first, len(occ))).astype(np.float64)
+    count = np.diff(np.append(first, len(occ)))
     key, row = np.divmod(pairs, n_docs)
     new_term = np.ones(len(key), dtype=bool)
     np.not_equal(key[1:], key[:-1], out=new_term[1:])
     # Columns in the terms' sorted order, as scikit-learn's vocabulary_ is.
-    n_terms = int(new_term.sum())
-    indptr = np.append(np.flatnonzero(new_term), len(key))
-    counts = sparse.csc_matrix((count, row, indptr), shape=(n_docs, n_terms)).tocsr()
-    df = np.bincount(counts.indices, minlength=n_terms)
+    col = np.cumsum(new_term) - 1
+    df = np.diff(np.append(np.flatnonzero(new_term), len(key)))
     if _doc_count(max_df, n_docs) < _doc_count(min_df, n_docs):
         raise ValueError("max_df corresponds to < documents than min_df")
-    keep = np.flatnonzero((df <= _doc_count(max_df, n_docs))
-                          & (df >= _doc_count(min_df, n_docs)))
-    if len(keep) == 0:
+    keep = (df <= _doc_count(max_df, n_docs)) & (df >= _doc_count(min_df, n_docs))
+    n_terms = int(keep.sum())
+    if n_terms == 0:
         raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-    tf = counts[:, keep].tocsr() if len(keep) < n_terms else counts
-    tf.sort_indices()
+    if n_terms < len(df):
+        kept = keep[col]
+        col = (np.cumsum(keep) - 1)[col[kept]]
+        row, count = row[kept], count[kept]
+        df = df[keep]
+    data, indices, indptr = _to_rows(row, col, count, n_docs, n_terms)
+    tf = CSRMatrix(data, indices, indptr, (n_docs, n_terms))
     if sublinear_tf:
         np.log(tf.data, out=tf.data)
         tf.data += 1.0
-    idf = np.log((1.0 + n_docs) / (1.0 + df[keep])) + 1.0
+    idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
     tf.data *= idf[tf.indices]
-    lengths = np.diff(tf.indptr)
-    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), lengths), tf.data ** 2,
-                                minlength=n_docs))
-    tf.data /= np.repeat(norms, lengths)  # an empty row has no entries to scale
+    norms = np.sqrt(np.bincount(tf.row_ids, tf.data ** 2, minlength=n_docs))
+    tf.data /= norms[tf.row_ids]  # an empty row has no entries to scale
     return tf
+
+
+def _to_rows(row: np.ndarray, col: np.ndarray, count: np.ndarray, n_rows: int,
+             n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (columns sorted within rows) from entries in column-major order.
+
+    One sort of integers: ``(row, col)`` packed with the count below them, which keeps the
+    count with its entry without an argsort (several times slower than a sort).
+    """
+    top = int(count.max()) if len(count) else 1
+    if n_rows * n_cols * (top + 1) < 2 ** 63:
+        packed = np.sort((row * n_cols + col) * (top + 1) + count.astype(np.int64))
+        cell, count = np.divmod(packed, top + 1)
+        row, col = np.divmod(cell, n_cols)
+    else:  # too many cells to pack: a stable sort by row keeps the columns in order
+        order = np.argsort(row, kind="stable")
+        row, col, count = row[order], col[order], count[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
+    index_type = np.int32 if n_cols < 2 ** 31 else np.int64
+    return count.astype(np.float64), col.astype(index_type), indptr
 
 
 def _starts(lengths: np.ndarray, n: int) -> np.ndarray:
