@@ -1,6 +1,6 @@
-"""The screening's own sparse matrix: every operation equals scipy.sparse's, in numpy and in the
-compiled mode, and a small simulation never imports scipy.sparse (its import cost more than the
-whole simulation of a few hundred records)."""
+"""The screening's own sparse matrix: every operation equals scipy.sparse's, through scipy's
+compiled loops and in numpy, and a simulation never imports scipy.sparse (its import cost more
+than the whole simulation of a few hundred records)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
@@ -30,19 +30,28 @@ def matrices(draw: st.DrawFn) -> sparse.csr_matrix:
     return sparse.csr_matrix(dense)
 
 
-def _pair(theirs: sparse.csr_matrix, compiled: bool) -> CSRMatrix:
-    ours = CSRMatrix.from_scipy(theirs)
-    if compiled:
-        ours.compile()
-    return ours
+def _pair(theirs: sparse.csr_matrix) -> CSRMatrix:
+    return CSRMatrix.from_scipy(theirs)
 
 
-@settings(max_examples=150, deadline=None)
-@given(matrices(), st.booleans(), st.integers(0, 2 ** 32 - 1))
-def test_products_and_rows_equal_scipy(theirs: sparse.csr_matrix, compiled: bool,
+@pytest.fixture(params=["compiled", "numpy"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: with scipy's compiled loops and with the numpy fallback."""
+    if request.param == "numpy":
+        monkeypatch.setattr(csr, "_kernels_module", None)
+    else:
+        assert csr._kernels() is not None
+    return request.param
+
+
+# The fixture only chooses the way products run, the same for every example.
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(theirs=matrices(), seed=st.integers(0, 2 ** 32 - 1))
+def test_products_and_rows_equal_scipy(kernels: str, theirs: sparse.csr_matrix,
                                        seed: int) -> None:
     rng = np.random.default_rng(seed)
-    ours = _pair(theirs, compiled)
+    ours = _pair(theirs)
     n_rows, n_cols = theirs.shape
     w, v = rng.normal(size=n_cols), rng.normal(size=n_rows)
     assert np.allclose(ours @ w, theirs @ w, rtol=1e-12, atol=1e-12)
@@ -60,7 +69,7 @@ def test_products_and_rows_equal_scipy(theirs: sparse.csr_matrix, compiled: bool
     # Inner products of some rows with others, as a dense block.
     other = rng.integers(0, n_rows, size=int(rng.integers(1, n_rows + 1)))
     want = (theirs[rows] @ theirs[other].T).toarray()
-    assert np.allclose(ours[rows].inner(_pair(theirs[other], compiled)), want,
+    assert np.allclose(ours[rows].inner(_pair(theirs[other])), want,
                        rtol=1e-12, atol=1e-12)
 
 
@@ -74,37 +83,44 @@ def test_shape_mismatches_are_refused() -> None:
         CSRMatrix(np.ones(2), np.zeros(2, dtype=np.int32), np.array([0, 1]), (1, 3))
 
 
-def test_products_switch_to_scipy_once_they_would_have_paid_for_its_import(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(0)
-    big = CSRMatrix.from_scipy(sparse.random(200, 300, density=0.2, random_state=1, format="csr"))
-    small = CSRMatrix.from_scipy(sparse.random(20, 30, density=0.2, random_state=2, format="csr"))
-    assert small.nnz < csr._SMALL < big.nnz
-    # scipy.sparse counts as not imported, and the budget allows three products of `big`.
-    monkeypatch.setattr(csr, "_work", 0)
-    monkeypatch.setattr(csr, "WORK_BEFORE_SCIPY", 3 * big.nnz)
-    modules = dict(sys.modules)
-    modules.pop("scipy.sparse", None)
-    monkeypatch.setattr(sys, "modules", modules)
-    w = rng.normal(size=300)
-    first = big @ w
-    for _ in range(2):
-        big @ w
-    assert big._compiled is None and csr._work == 3 * big.nnz
-    assert np.allclose(big @ w, first, rtol=1e-12)
-    assert big._compiled is not None  # the fourth product went through scipy
-    for _ in range(5):
-        small @ rng.normal(size=30)
-    assert small._compiled is None  # too small to be worth scipy's per-call overhead
+def test_compiled_loops_load_without_importing_scipy_sparse() -> None:
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from metareview.screening import csr\n"
+        "X = csr.CSRMatrix(np.array([1.0, 2.0, 3.0]), np.array([0, 1, 1]), np.array([0, 2, 3]),"
+        " (2, 2))\n"
+        "print((X @ np.array([1.0, 10.0])).tolist(), (X.T @ np.array([1.0, 10.0])).tolist(),"
+        " csr._kernels() is not None, 'scipy.sparse' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[21.0, 30.0] [1.0, 32.0] True False"
 
 
-def test_a_small_simulation_never_imports_scipy_sparse() -> None:
+def test_an_unusable_kernel_module_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Wrong:  # the calling convention changed: products come out wrong
+        @staticmethod
+        def csr_matvec(*args: object) -> None:
+            pass
+
+        csc_matvec = csr_matvec
+
+    monkeypatch.setitem(sys.modules, csr._SPARSETOOLS, Wrong)
+    assert csr._load_sparsetools() is None
+    monkeypatch.setattr(csr, "_kernels_module", None)
+    X = CSRMatrix.from_scipy(sparse.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]])))
+    assert (X @ np.array([1.0, 10.0])).tolist() == [21.0, 30.0]
+    assert (X.T @ np.array([1.0, 10.0])).tolist() == [1.0, 32.0]
+
+
+def test_a_simulation_never_imports_scipy_sparse() -> None:
     code = (
         "import sys\n"
         "from metareview.screening.simulate import simulate\n"
         "texts = [f'aspirin stroke trial {i} dose' if i % 7 == 0 else f'soil galaxy {i} halo'"
-        " for i in range(150)]\n"
-        "labels = [int(i % 7 == 0) for i in range(150)]\n"
+        " for i in range(3000)]\n"
+        "labels = [int(i % 7 == 0) for i in range(3000)]\n"
         "run = simulate(texts, labels, seeds=[0]).runs[0]\n"
         "assert run.n_retrains > 1\n"
         "print('scipy.sparse' in sys.modules)\n"

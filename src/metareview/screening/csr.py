@@ -1,34 +1,72 @@
 """A compressed sparse row matrix with the few operations screening needs.
 
-Importing ``scipy.sparse`` (which pulls in scipy's array-API layer, ``numpy.testing`` and
-``numpy.f2py``) takes about 0.13 s, more than a whole simulation of a few hundred records
-spends screening; every ``metareview simulate`` and ``screen`` paid it at start-up. The
-screening model only needs a matrix-vector product both ways, row selection and the inner
-products of a few rows with many, which numpy does directly, at about a third of the speed of
-scipy's compiled loops. So products run in numpy until the values they have multiplied would
-have paid for scipy's import (:data:`WORK_BEFORE_SCIPY`), and through ``scipy.sparse`` from
-then on (at once when something else already imported it, or when :meth:`CSRMatrix.compile`
-says a long loop over a large matrix is coming): a small review never imports it, a large one
-pays for it once. Both give the same numbers up to the order of summation.
-:meth:`CSRMatrix.to_scipy` converts for the scikit-learn classifiers.
+Importing ``scipy.sparse`` takes 0.13-0.2 s (it pulls in scipy's array-API layer,
+``numpy.testing`` and ``numpy.f2py``), more than a whole simulation of a few hundred records
+spends screening. The screening model only needs a matrix-vector product both ways, row
+selection and the inner products of a few rows with many. The products run in scipy's compiled
+loops (``csr_matvec``, ``csc_matvec`` of its extension module ``_sparsetools``), which
+:func:`_kernels` loads from scipy's files by themselves, without running the package's
+``__init__`` (0.4 ms instead of 0.2 s); where that fails (another scipy layout), through a
+normal import, and without scipy at all, in numpy. Every way gives the same numbers up to the
+order of summation. :meth:`CSRMatrix.to_scipy` converts for the scikit-learn classifiers.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["WORK_BEFORE_SCIPY", "CSRMatrix"]
+__all__ = ["CSRMatrix"]
 
-#: Stored values multiplied in numpy (over all matrices) before products switch to scipy:
-#: numpy's gather-multiply-reduce costs about 3 ns a value more than scipy's loop, so 4e7
-#: values are about what importing ``scipy.sparse`` costs (0.13 s).
-WORK_BEFORE_SCIPY = 40_000_000
-#: Matrices this small stay in numpy (scipy's per-call overhead is larger than the work).
-_SMALL = 4_000
-_work = 0
+_SPARSETOOLS = "scipy.sparse._sparsetools"
+_kernels_module: ModuleType | bool | None = False  # False: not looked for yet
+
+
+def _load_sparsetools() -> ModuleType | None:
+    """scipy's ``_sparsetools`` extension module: the loaded one, else loaded from its file
+    alone, else imported; None if none of these works or its products are wrong."""
+    module = sys.modules.get(_SPARSETOOLS)
+    if module is None:
+        try:
+            # find_spec of a top-level package locates it without importing it.
+            spec = importlib.util.find_spec("scipy")
+            folder = Path(next(iter(spec.submodule_search_locations))) / "sparse"
+            path = next(folder / f"_sparsetools{suffix}"
+                        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                        if (folder / f"_sparsetools{suffix}").is_file())
+            loader = importlib.machinery.ExtensionFileLoader(_SPARSETOOLS, str(path))
+            module = importlib.util.module_from_spec(
+                importlib.util.spec_from_loader(_SPARSETOOLS, loader))
+            loader.exec_module(module)
+        except Exception:  # any layout we do not know: the public import
+            try:
+                from scipy.sparse import _sparsetools as module
+            except Exception:  # no scipy: numpy does the products
+                return None
+    # The products of [[1, 2], [0, 3]] both ways, as a check of the calling convention.
+    ptr, idx, val = (np.array([0, 2, 3], np.int32), np.array([0, 1, 1], np.int32),
+                     np.array([1.0, 2.0, 3.0]))
+    ax, atx = np.zeros(2), np.zeros(2)
+    try:
+        module.csr_matvec(2, 2, ptr, idx, val, np.array([1.0, 10.0]), ax)
+        module.csc_matvec(2, 2, ptr, idx, val, np.array([1.0, 10.0]), atx)
+    except Exception:  # a changed calling convention
+        return None
+    return module if ax.tolist() == [21.0, 30.0] and atx.tolist() == [1.0, 32.0] else None
+
+
+def _kernels() -> ModuleType | None:
+    """The compiled sparse products (:func:`_load_sparsetools`, looked for once), or None."""
+    global _kernels_module
+    if _kernels_module is False:
+        _kernels_module = _load_sparsetools()
+    return _kernels_module  # type: ignore[return-value]
 
 
 class CSRMatrix:
@@ -46,37 +84,27 @@ class CSRMatrix:
         Rows and columns.
     """
 
-    __slots__ = ("_compiled", "_nonempty", "_row_ids", "data", "indices", "indptr", "shape")
+    __slots__ = ("_nonempty", "_ptr", "_row_ids", "data", "indices", "indptr", "shape")
 
     def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
                  shape: tuple[int, int]) -> None:
-        self.data = np.asarray(data, dtype=np.float64)
-        self.indices = np.asarray(indices)
+        self.data = np.ascontiguousarray(data, dtype=np.float64)
+        self.indices = np.ascontiguousarray(indices)
+        if self.indices.dtype not in (np.int32, np.int64):
+            self.indices = self.indices.astype(np.int64)
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.shape = (int(shape[0]), int(shape[1]))
         if len(self.indptr) != self.shape[0] + 1 or self.indptr[-1] != len(self.data):
             raise ValueError("indptr does not match the shape and the data")
         self._row_ids: np.ndarray | None = None
         self._nonempty: np.ndarray | None = None
-        self._compiled: Any = None
+        self._ptr: np.ndarray | None = None
 
-    def compile(self) -> None:
-        """Use scipy's compiled products for this matrix from now on (imports scipy.sparse)."""
-        if self._compiled is None:
-            self._compiled = self.to_scipy()
-
-    def _scipy(self) -> Any:
-        """The scipy form once scipy pays off (see the module docstring), else None."""
-        global _work
-        if self._compiled is not None:
-            return self._compiled
-        if self.nnz < _SMALL:
-            return None
-        if "scipy.sparse" not in sys.modules and _work + self.nnz <= WORK_BEFORE_SCIPY:
-            _work += self.nnz
-            return None
-        self._compiled = self.to_scipy()
-        return self._compiled
+    def _offsets(self) -> np.ndarray:
+        """``indptr`` in the dtype of ``indices`` (the compiled loops take one index type)."""
+        if self._ptr is None:
+            self._ptr = self.indptr.astype(self.indices.dtype)
+        return self._ptr
 
     @property
     def nnz(self) -> int:
@@ -101,9 +129,12 @@ class CSRMatrix:
         if w.ndim != 1 or len(w) != self.shape[1]:
             raise ValueError(f"cannot multiply a {self.shape} matrix by a vector of shape "
                              f"{w.shape}")
-        compiled = self._scipy()
-        if compiled is not None:
-            return np.asarray(compiled @ w)
+        kernels = _kernels()
+        if kernels is not None:
+            out = np.zeros(self.shape[0])
+            kernels.csr_matvec(self.shape[0], self.shape[1], self._offsets(), self.indices,
+                               self.data, np.ascontiguousarray(w), out)
+            return out
         out = np.zeros(self.shape[0])
         if self.nnz:
             # reduceat sums each row's run in one pass; an empty row has no run (reduceat
@@ -120,9 +151,13 @@ class CSRMatrix:
         if v.ndim != 1 or len(v) != self.shape[0]:
             raise ValueError(f"cannot multiply the transpose of a {self.shape} matrix by a "
                              f"vector of shape {v.shape}")
-        compiled = self._scipy()
-        if compiled is not None:
-            return np.asarray(compiled.T @ v)
+        kernels = _kernels()
+        if kernels is not None:
+            # The CSR arrays of X are the CSC arrays of X.T.
+            out = np.zeros(self.shape[1])
+            kernels.csc_matvec(self.shape[1], self.shape[0], self._offsets(), self.indices,
+                               self.data, np.ascontiguousarray(v), out)
+            return out
         return np.bincount(self.indices, weights=self.data * v[self.row_ids],
                            minlength=self.shape[1])
 
@@ -152,9 +187,6 @@ class CSRMatrix:
         Each row of ``self`` is spread over a dense vector once and multiplied by ``other``,
         so the cost is ``rows of self x values of other``: meant for a few rows against many.
         """
-        compiled = other._scipy()
-        if compiled is not None:
-            return np.asarray((self.to_scipy() @ compiled.T).toarray())
         out = np.zeros((self.shape[0], other.shape[0]))
         dense = np.zeros(self.shape[1])
         for i in range(self.shape[0]):

@@ -73,11 +73,6 @@ __all__ = [
 #: where it cuts the retrainings of a 2,500-record review ~15-fold; WSS@95 and recall@10%
 #: stay within the spread over seeds of ASReview's on 8 of the 11 (bench/RESULTS-screening.md).
 RETRAIN_GROWTH = 0.05
-#: Feature matrices with more stored values than this use scipy's compiled sparse products
-#: for the whole simulation (screening/csr.py): above it, the products numpy would run cost
-#: more than importing scipy.sparse (0.13 s). The crossover measured on the shared datasets
-#: lay between 118,000 values (numpy 0.09 s faster, whole process) and 186,000 (0.1 s slower).
-COMPILE_ABOVE = 150_000
 #: Fractions screened at which :func:`metrics` reports recall (insights' defaults).
 RECALL_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: Recall levels at which :func:`metrics` reports WSS.
@@ -524,8 +519,6 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
                             rng.choice(irr, n_exc, replace=False)])
     n = len(y)
     X = features.matrix
-    if X.nnz > COMPILE_ABOVE:
-        X.compile()
     labelled = np.zeros(n, dtype=bool)
     labelled[prior] = True
     sequence = [prior]  # labelled rows in labelling order (kept as chunks)
