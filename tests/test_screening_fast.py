@@ -245,3 +245,14 @@ def test_cli_default_growth_is_the_library_default() -> None:
 
     default = inspect.signature(cli_simulate).parameters["retrain_growth"].default
     assert default == RETRAIN_GROWTH == inspect.signature(simulate).parameters["growth"].default
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_tokens_equal_scikit_learns_pattern_on_any_unicode(text: str) -> None:
+    import re
+
+    from metareview.screening import tfidf
+
+    want = re.findall(r"(?u)\b\w\w+\b", text.lower())  # TfidfVectorizer's token_pattern
+    assert tfidf._tokens(text) == want
