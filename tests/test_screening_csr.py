@@ -83,6 +83,13 @@ def test_shape_mismatches_are_refused() -> None:
         CSRMatrix(np.ones(2), np.zeros(2, dtype=np.int32), np.array([0, 1]), (1, 3))
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints running ``code`` (nothing imported beforehand)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip()
+
+
 def test_compiled_loops_load_without_importing_scipy_sparse() -> None:
     code = (
         "import sys\n"
@@ -93,9 +100,7 @@ def test_compiled_loops_load_without_importing_scipy_sparse() -> None:
         "print((X @ np.array([1.0, 10.0])).tolist(), (X.T @ np.array([1.0, 10.0])).tolist(),"
         " csr._kernels() is not None, 'scipy.sparse' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "[21.0, 30.0] [1.0, 32.0] True False"
+    assert _python(code) == "[21.0, 30.0] [1.0, 32.0] True False"
 
 
 def test_an_unusable_kernel_module_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,6 +130,4 @@ def test_a_simulation_never_imports_scipy_sparse() -> None:
         "assert run.n_retrains > 1\n"
         "print('scipy.sparse' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "False"
+    assert _python(code) == "False"
