@@ -99,8 +99,11 @@ def test_compiled_loops_load_without_importing_scipy_sparse() -> None:
         " (2, 2))\n"
         "print((X @ np.array([1.0, 10.0])).tolist(), (X.T @ np.array([1.0, 10.0])).tolist(),"
         " csr._kernels() is not None, 'scipy.sparse' in sys.modules)\n"
+        # scipy.sparse imported afterwards loads the same extension again and still works.
+        "print((X.to_scipy() @ X.to_scipy().T).toarray().tolist())\n"
     )
-    assert _python(code) == "[21.0, 30.0] [1.0, 32.0] True False"
+    assert _python(code).splitlines() == ["[21.0, 30.0] [1.0, 32.0] True False",
+                                          "[[5.0, 6.0], [6.0, 9.0]]"]
 
 
 def test_an_unusable_kernel_module_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
