@@ -30,8 +30,9 @@ from metareview.screening.csr import CSRMatrix
 __all__ = ["tfidf_matrix"]
 
 # scikit-learn's token pattern (?u)\b\w\w+\b matches exactly the maximal runs of word
-# characters that are at least two long: found as the runs of \w+ and filtered by length, 14%
-# faster with Python's re on long texts (the boundary tests cost more than the filter).
+# characters that are at least two long: found as the runs of \w+ and filtered by length,
+# which Python's re does faster (0.50 s against 0.58 s over van de Schoot 2017's 9 MB of
+# titles and abstracts, by hand): the boundary tests cost more than the filter.
 _RUN = re.compile(r"\w+")
 
 
