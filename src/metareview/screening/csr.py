@@ -8,7 +8,8 @@ loops (``csr_matvec``, ``csc_matvec`` of its extension module ``_sparsetools``),
 :func:`_kernels` loads from scipy's files by themselves, without running the package's
 ``__init__`` (0.4 ms instead of 0.2 s, measured by hand on the benchmark machine); where
 that fails (another scipy layout), through a normal import, and without scipy at all, in
-numpy. Every way gives the same numbers up to the order of summation. :meth:`CSRMatrix.to_scipy` converts for the scikit-learn classifiers.
+numpy. Every way gives the same numbers up to the order of summation.
+:meth:`CSRMatrix.to_scipy` converts for the scikit-learn classifiers.
 """
 
 from __future__ import annotations
