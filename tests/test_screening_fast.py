@@ -256,3 +256,16 @@ def test_tokens_equal_scikit_learns_pattern_on_any_unicode(text: str) -> None:
 
     want = re.findall(r"(?u)\b\w\w+\b", text.lower())  # TfidfVectorizer's token_pattern
     assert tfidf._tokens(text) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ_9é٣ßİ -.,'\u200b\t", max_size=40))
+def test_tokens_equal_scikit_learns_pattern_on_dense_word_runs(text: str) -> None:
+    # Runs of one and of several word characters side by side (Latin, Arabic-Indic digits,
+    # the underscore, letters whose lower case grows): where a pattern without word
+    # boundaries could split or join a run.
+    import re
+
+    from metareview.screening import tfidf
+
+    assert tfidf._tokens(text) == re.findall(r"(?u)\b\w\w+\b", text.lower())

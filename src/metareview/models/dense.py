@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from metareview.models.core import _LOG2PI, Data, Groups, labels
-from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _RTOL
+from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _QUAD, _RTOL
 from metareview.models.tau2 import _solve_q as _solve_q_flat
 
 #: Methods with a dense implementation; the others take the general path.
@@ -330,6 +330,7 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
             ok = np.isfinite(adj)  # not ok: bad
             new = t + adj
             neg = ok & (new < 0)
+            at_zero = None
             if neg.any():
                 at_zero = neg & (s0 <= 0)
                 halve = neg & ~at_zero
@@ -337,10 +338,11 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
                     adj[halve] /= 2
                     halve &= t + adj < 0
                 new = np.where(at_zero, 0.0, t + adj)
-                step_ok = ok & ~at_zero & (np.abs(new - t) <= 1e-14 + _RTOL * new)
-                finish = at_zero | step_ok
-            else:
-                finish = ok & (np.abs(new - t) <= 1e-14 + _RTOL * new)
+            step = np.abs(new - t)
+            # a Newton step this small is the last one (tau2._QUAD)
+            finish = ok & ((step <= 1e-14 + _RTOL * new) | (use & (step <= 1e-14 + _QUAD * new)))
+            if at_zero is not None:
+                finish = at_zero | (finish & ~at_zero)
             done = np.flatnonzero(live & (finish | ~ok))
             if len(done):
                 at = ids[done]
