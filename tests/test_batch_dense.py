@@ -182,3 +182,40 @@ def test_group_order_does_not_matter(seed, method):
     assert np.array_equal(a.tau2[order], b.tau2)
     assert np.array_equal(a.estimate[order], b.estimate)
     assert np.array_equal(a.weights[rows], b.weights)
+
+
+def test_last_newton_step_is_not_confirmed_by_another_pass(monkeypatch):
+    # tau2._last_step ends Fisher scoring after a Newton step below 1e-6 (relative) instead of
+    # a pass that finds the next step below 1e-13: fewer passes, the same maxima.
+    from metareview.models import tau2 as tau2_module
+
+    y, v, k = _bench_data(3000)
+    got = fit_groups(y, v, k, method="REML")
+    monkeypatch.setattr(tau2_module, "_QUAD", 0.0)  # every step confirmed
+    want = fit_groups(y, v, k, method="REML")
+    scale = want.tau2 + v.reshape(-1, 20).mean(axis=1)
+    assert np.max(np.abs(got.tau2 - want.tau2) / scale) < 1e-10
+    assert (got.ll_reml >= want.ll_reml - 1e-12).all()
+    capped = (got.iterations == tau2_module._FISHER_MAXITER) | (
+        want.iterations == tau2_module._FISHER_MAXITER)
+    assert np.array_equal(got.solver[~capped], want.solver[~capped])
+    # about half a pass fewer per dataset on these data
+    assert got.iterations.mean() < want.iterations.mean() - 0.3
+
+
+def test_slow_fisher_scoring_hands_over_to_bracketing(monkeypatch):
+    # Fisher steps creeping along a flat likelihood stop after _FISHER_MAXITER; bracketing
+    # then finds a maximum at least as high as the one the creeping steps reach.
+    from metareview.models import tau2 as tau2_module
+
+    y, v, k = _bench_data(3000)
+    got = fit_groups(y, v, k, method="REML")
+    cap = tau2_module._FISHER_MAXITER
+    assert ((got.iterations == cap) & (got.solver == "bracketing")).any()
+    monkeypatch.setattr(tau2_module, "_FISHER_MAXITER", 200)
+    monkeypatch.setattr(dense, "_FISHER_MAXITER", 200)
+    want = fit_groups(y, v, k, method="REML")
+    assert want.iterations.max() > cap  # where the steps crept on
+    assert (got.ll_reml >= want.ll_reml - 1e-12).all()
+    scale = want.tau2 + v.reshape(-1, 20).mean(axis=1)
+    assert np.max(np.abs(got.tau2 - want.tau2) / scale) < 1e-9

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from metareview.models.core import _LOG2PI, Data, Groups, labels
-from metareview.models.tau2 import _GRID, _MAXITER, _NEAR, _QUAD, _RTOL
+from metareview.models.tau2 import _FISHER_MAXITER, _GRID, _MAXITER, _NEAR, _RTOL, _last_step
 from metareview.models.tau2 import _solve_q as _solve_q_flat
 
 #: Methods with a dense implementation; the others take the general path.
@@ -287,7 +287,7 @@ def _score(d: Dense, t: np.ndarray, method: str) -> np.ndarray:
 def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0: np.ndarray
             ) -> tuple[np.ndarray, ...]:
     """tau2._fisher: Fisher scoring with Newton steps on the Fisher step and step halving, to
-    full precision.
+    about 1e-12 (tau2._last_step), for at most ``_FISHER_MAXITER`` steps.
 
     Returns ``tau2, converged, iterations`` and, per group, the last point it was evaluated
     at with :func:`_terms` there (``t, A, B, I, C``; NaN for groups settled without a pass),
@@ -301,14 +301,14 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
     G = d.G
     tau2 = np.maximum(start, 0.0)
     conv = np.zeros(G, dtype=bool)
-    iters = np.full(G, _MAXITER, dtype=np.int64)
+    iters = np.full(G, _FISHER_MAXITER, dtype=np.int64)
     last = np.full((5, G), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         settled = (tau2 == 0) & (score0 <= 0) & (info0 > 0) & (info0 < np.inf)
         conv[settled], iters[settled] = True, 1
         sub, ids, t, s0 = d, np.arange(G), tau2.copy(), score0
         live = ~settled
-        for it in range(1, _MAXITER + 1):
+        for it in range(1, _FISHER_MAXITER + 1):
             n_live = int(np.count_nonzero(live))
             if n_live == 0:
                 break
@@ -339,8 +339,7 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
                     halve &= t + adj < 0
                 new = np.where(at_zero, 0.0, t + adj)
             step = np.abs(new - t)
-            # a Newton step this small is the last one (tau2._QUAD)
-            finish = ok & ((step <= 1e-14 + _RTOL * new) | (use & (step <= 1e-14 + _QUAD * new)))
+            finish = ok & _last_step(step, use, new)
             if at_zero is not None:
                 finish = at_zero | (finish & ~at_zero)
             done = np.flatnonzero(live & (finish | ~ok))
@@ -354,7 +353,7 @@ def _fisher(d: Dense, start: np.ndarray, method: str, score0: np.ndarray, info0:
                 conv[at[ok[done]]] = True
                 live[done] = False
         else:
-            tau2[ids[live]] = t[live]  # not converged in _MAXITER steps
+            tau2[ids[live]] = t[live]  # not converged in _FISHER_MAXITER steps
     return tau2, conv, iters, last
 
 
