@@ -553,7 +553,7 @@ def _run(features: Features, y: np.ndarray, seed: int, learner: Learner, rel: np
                 # Few labelled records: exact Newton steps through their inner products.
                 gram.extend(idx[len(gram.rows):])
                 theta = fit_svm_gram(gram.matrix, yl, cost, start=theta)
-                wb = np.append(X[idx].T @ theta, theta.sum())
+                wb = np.append(gram.labelled.T @ theta, theta.sum())
             else:
                 wb = fit_linear_svm(X[idx], yl, cost, start=wb)
             n_retrains += 1

@@ -195,12 +195,25 @@ class Gram:
         self.X = X
         self.rows = np.zeros(0, dtype=np.int64)
         self._k = np.zeros((0, 0))
+        # The labelled rows' CSR arrays, appended to as records come (room doubles): taking
+        # every labelled row out of X again at each retraining cost more than the solve.
+        self._data = np.zeros(0)
+        self._indices = np.zeros(0, dtype=X.indices.dtype)
+        self._indptr = np.zeros(1, dtype=np.int64)
 
     @property
     def matrix(self) -> np.ndarray:
         """``K + 1`` for the rows added so far (a view)."""
         m = len(self.rows)
         return self._k[:m, :m]
+
+    @property
+    def labelled(self) -> CSRMatrix:
+        """The rows added so far, in the order added (``X[rows]``, on views)."""
+        m = len(self.rows)
+        nnz = int(self._indptr[m])
+        return CSRMatrix(self._data[:nnz], self._indices[:nnz], self._indptr[:m + 1],
+                         (m, self.X.shape[1]))
 
     def extend(self, rows: np.ndarray) -> None:
         """Add records (row indices of ``X``), computing only their new inner products."""
@@ -212,11 +225,27 @@ class Gram:
             grown[:m, :m] = self._k[:m, :m]
             self._k = grown
         new = self.X[rows]
-        every = np.concatenate([self.rows, rows])
-        block = new.inner(self.X[every]) + 1.0
+        self._append(new)
+        self.rows = np.concatenate([self.rows, rows])
+        block = new.inner(self.labelled) + 1.0
         self._k[m:m + b, :m + b] = block
         self._k[:m, m:m + b] = block[:, :m].T
-        self.rows = every
+
+    def _append(self, new: CSRMatrix) -> None:
+        m, nnz = len(self.rows), int(self._indptr[len(self.rows)])
+        end = nnz + new.nnz
+        if end > len(self._data):
+            size = max(2 * len(self._data), end, 4096)
+            self._data = np.concatenate([self._data[:nnz], np.zeros(size - nnz)])
+            self._indices = np.concatenate(
+                [self._indices[:nnz], np.zeros(size - nnz, dtype=self._indices.dtype)])
+        if m + new.shape[0] + 1 > len(self._indptr):
+            grown = np.zeros(max(2 * len(self._indptr), m + new.shape[0] + 1), dtype=np.int64)
+            grown[:m + 1] = self._indptr[:m + 1]
+            self._indptr = grown
+        self._data[nnz:end] = new.data
+        self._indices[nnz:end] = new.indices
+        self._indptr[m + 1:m + 1 + new.shape[0]] = new.indptr[1:] + nnz
 
 
 def fit_svm_gram(K: np.ndarray, y: np.ndarray, c: np.ndarray,
