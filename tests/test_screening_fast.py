@@ -269,3 +269,23 @@ def test_tokens_equal_scikit_learns_pattern_on_dense_word_runs(text: str) -> Non
     from metareview.screening import tfidf
 
     assert tfidf._tokens(text) == re.findall(r"(?u)\b\w\w+\b", text.lower())
+
+
+@pytest.mark.parametrize("n_rows, n_cols", [(300, 50), (2 ** 16, 40), (70_000, 40),
+                                            (70_000, 2 ** 50)])
+def test_entries_to_rows_by_every_sort(n_rows: int, n_cols: int) -> None:
+    # tfidf._to_rows: radix sort of 16-bit rows, the packed sort above 65,536 rows, and the
+    # stable argsort where (row, col, count) cannot be packed into 63 bits.
+    from metareview.screening import tfidf
+
+    rng = np.random.default_rng(n_rows)
+    pairs = np.unique(np.column_stack([rng.integers(0, n_rows, 3000),
+                                       rng.integers(0, min(n_cols, 10 ** 6), 3000)]), axis=0)
+    row, col = pairs[:, 0], pairs[:, 1]  # sorted by row, then column: the CSR order
+    count = rng.integers(1, 9, len(row))
+    cm = np.lexsort((row, col))  # column-major, as tfidf_matrix builds them
+    data, indices, indptr = tfidf._to_rows(row[cm], col[cm], count[cm], n_rows, n_cols)
+    want_ptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))])
+    assert np.array_equal(indptr, want_ptr)
+    assert np.array_equal(indices, col) and np.array_equal(data, count.astype(float))
+    assert indices.dtype == (np.int32 if n_cols < 2 ** 31 else np.int64)
