@@ -30,9 +30,12 @@ METHODS = frozenset({"FE", "DL", "HS", "HE", "REML", "ML", "PM", "EB"})
 #: group are pairwise (smaller rounding error at k = 10^6).
 KMAX = 256
 
-#: Cells per block of columns in a pass: a block's temporaries stay in the L2 cache, which
-#: makes a pass over the data two to three times faster than on whole (kmax, G) arrays.
-_BLOCK = 1 << 14
+#: Cells per block of columns in a pass. Larger blocks make fewer numpy calls (each costs a
+#: microsecond or two), smaller ones keep the temporaries in a faster cache. 2^16 cells (512 KB
+#: per array) was the fastest of 2^12 to 2^18 on this AMD EPYC (1 MB of L2 per core), in
+#: bench_batch's share case: DL 3.4-3.6 ms against 4.0-4.5 ms at 2^14, which had been the
+#: fastest on an Intel Xeon.
+_BLOCK = 1 << 16
 
 #: Fisher scoring copies out the groups still iterating once fewer than this share of the
 #: current sub-problem are: a copy costs about a third of a pass over the copied groups.
