@@ -31,10 +31,10 @@ METHODS = frozenset({"FE", "DL", "HS", "HE", "REML", "ML", "PM", "EB"})
 KMAX = 256
 
 #: Cells per block of columns in a pass. Larger blocks make fewer numpy calls (each costs a
-#: microsecond or two), smaller ones keep the temporaries in a faster cache. 2^16 cells (512 KB
-#: per array) was the fastest of 2^12 to 2^18 on this AMD EPYC (1 MB of L2 per core), in
-#: bench_batch's share case: DL 3.4-3.6 ms against 4.0-4.5 ms at 2^14, which had been the
-#: fastest on an Intel Xeon.
+#: microsecond or two), smaller ones keep the temporaries in a faster cache. In bench_batch's
+#: share case on this AMD EPYC (1 MB of L2 per core), blocks of 2^15 to 2^17 cells ran DL in
+#: 3.4-4.0 ms and 2^14 in 4.0-4.5 ms (a few noisy runs each); 2^14 had been the fastest on an
+#: Intel Xeon.
 _BLOCK = 1 << 16
 
 #: Fisher scoring copies out the groups still iterating once fewer than this share of the

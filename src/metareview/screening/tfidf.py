@@ -191,10 +191,10 @@ def _to_rows(row: np.ndarray, col: np.ndarray, count: np.ndarray, n_rows: int,
     """CSR arrays (columns sorted within rows) from entries in column-major order.
 
     A stable sort by row keeps the columns in order within each row. Up to 65,536 rows it
-    sorts the rows as 16-bit integers, which numpy sorts by radix in linear time (three to
-    four times faster than any sort of 64-bit keys at a million entries); beyond, one sort of
-    ``(row, col)`` packed with the count below them, which keeps the count with its entry
-    without an argsort (several times slower than a sort).
+    sorts the rows as 16-bit integers, which numpy sorts by radix in linear time (about three
+    times faster than the sort of packed 64-bit keys at 1.8 million entries, by hand); beyond,
+    one sort of ``(row, col)`` packed with the count below them, which keeps the count with
+    its entry without an argsort (several times slower than a sort).
     """
     index_type = np.int32 if n_cols < 2 ** 31 else np.int64
     top = int(count.max()) if len(count) else 1
