@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> Any:
     a short command's whole run. The command, its options, help and errors are the same.
     """
     args = argv if argv is not None else sys.argv[1:]
-    known = args and any(args[0] == name for name, _ in _COMMANDS)
+    known = bool(args) and args[0] in dict(_COMMANDS)
     return (_app(args[0]) if known else app)(args=args, prog_name="metareview")
 
 

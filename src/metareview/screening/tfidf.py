@@ -197,7 +197,7 @@ def _to_rows(row: np.ndarray, col: np.ndarray, count: np.ndarray, n_rows: int,
     its entry without an argsort (several times slower than a sort).
     """
     index_type = np.int32 if n_cols < 2 ** 31 else np.int64
-    top = int(count.max()) if len(count) else 1
+    top = int(count.max()) if len(count) else 1  # packed below: (row, col, count) in 63 bits
     if n_rows <= 2 ** 16:
         order = np.argsort(row.astype(np.uint16), kind="stable")
         row = row[order]
