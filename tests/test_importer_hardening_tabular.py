@@ -11,6 +11,8 @@ import io
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metareview.errors import InputError
 from metareview.records import readers, tabular
@@ -241,6 +243,25 @@ def test_clean_records_directly():
     assert out[0] == Record(title="x y", abstract="p\nq\nr", extra={"K": "v"})
     assert out[1] is recs[1]
     assert (removed.nul, removed.escapes, removed.other, removed.records) == (1, 0, 1, 1)
+
+
+_CHARS = st.sampled_from(["a", "Z", " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x00", "\x1b",
+                          "[", "3", "m", "\x7f", "\x85", "\x9f", "\xa0", "±", "é", "\u2028",
+                          "\u200b", "漢"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(_CHARS, max_size=8), st.text(_CHARS, max_size=8),
+                          st.lists(st.text(_CHARS, max_size=4), max_size=2)),
+                min_size=1, max_size=4))
+def test_clean_records_equals_cleaning_every_record(fields):
+    # The printable shortcut skips only records that cleaning would leave as they are.
+    recs = tuple(Record(title=t, abstract=a, authors=tuple(au)) for t, a, au in fields)
+    out, removed = clean_records(recs)
+    ref = readers.Removed()
+    expect = tuple(readers._clean_record(r, ref) for r in recs)
+    assert out == expect
+    assert (removed.nul, removed.escapes, removed.other) == (ref.nul, ref.escapes, ref.other)
 
 
 def test_one_line():
