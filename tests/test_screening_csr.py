@@ -73,6 +73,24 @@ def test_products_and_rows_equal_scipy(kernels: str, theirs: sparse.csr_matrix,
                        rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(theirs=matrices(), seed=st.integers(0, 2 ** 32 - 1))
+def test_two_thread_product_equals_one_thread_to_the_bit(
+        monkeypatch: pytest.MonkeyPatch, theirs: sparse.csr_matrix, seed: int) -> None:
+    w = np.random.default_rng(seed).normal(size=theirs.shape[1])
+    monkeypatch.setattr(csr, "_THREADED_NNZ", 1 << 62)
+    one = _pair(theirs) @ w
+    monkeypatch.setattr(csr, "_THREADED_NNZ", 0)
+    monkeypatch.setattr(csr, "_TWO_CORES", True)
+    ours = _pair(theirs)
+    assert np.array_equal(ours @ w, one)
+    assert np.array_equal(ours @ w, one)  # the split is kept for the next product
+    (m, ptr, _, _), (_, ptr2, _, data2) = ours._halves
+    assert len(ptr) == m + 1
+    assert 0 <= m <= theirs.shape[0] and ptr2[0] == 0 and len(data2) == ptr2[-1]
+
+
 def test_shape_mismatches_are_refused() -> None:
     ours = CSRMatrix.from_scipy(sparse.csr_matrix(np.eye(3)))
     with pytest.raises(ValueError, match="cannot multiply"):

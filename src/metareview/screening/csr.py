@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +26,14 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CSRMatrix"]
+
+#: Stored values from which ``X @ w`` runs in two threads, each over half of them (scipy's
+#: loops release the GIL). Van de Schoot 2017's TF-IDF matrix (1.8 million values): 2.1 ms
+#: in one thread, 1.1-1.7 ms in two, by hand; below about 10^5 values a thread's start costs
+#: more than it saves.
+_THREADED_NNZ = 1 << 18
+_TWO_CORES = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (
+    (os.cpu_count() or 1) > 1)
 
 _SPARSETOOLS = "scipy.sparse._sparsetools"
 _kernels_module: ModuleType | bool | None = False  # False: not looked for yet
@@ -85,7 +95,8 @@ class CSRMatrix:
         Rows and columns.
     """
 
-    __slots__ = ("_nonempty", "_ptr", "_row_ids", "data", "indices", "indptr", "shape")
+    __slots__ = ("_halves", "_nonempty", "_ptr", "_row_ids", "data", "indices", "indptr",
+                 "shape")
 
     def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
                  shape: tuple[int, int]) -> None:
@@ -100,6 +111,7 @@ class CSRMatrix:
         self._row_ids: np.ndarray | None = None
         self._nonempty: np.ndarray | None = None
         self._ptr: np.ndarray | None = None
+        self._halves: tuple[tuple[int, np.ndarray, np.ndarray, np.ndarray], ...] | None = None
 
     def _offsets(self) -> np.ndarray:
         """``indptr`` in the dtype of ``indices`` (the compiled loops take one index type)."""
@@ -132,10 +144,33 @@ class CSRMatrix:
             return None
         n_rows, n_cols = self.shape[::-1] if transpose else self.shape
         out = np.zeros(n_rows)
-        product = kernels.csc_matvec if transpose else kernels.csr_matvec
-        product(n_rows, n_cols, self._offsets(), self.indices, self.data,
-                np.ascontiguousarray(v), out)
+        v = np.ascontiguousarray(v)
+        if transpose:
+            kernels.csc_matvec(n_rows, n_cols, self._offsets(), self.indices, self.data, v, out)
+        elif self.nnz >= _THREADED_NNZ and _TWO_CORES:
+            # Rows split where half the values lie; each half writes its own rows, summed as
+            # in one call, so the result is the same to the bit.
+            (m, *first), (_, *second) = self._split()
+            other = threading.Thread(target=kernels.csr_matvec,
+                                     args=(n_rows - m, n_cols, *second, v, out[m:]))
+            other.start()
+            kernels.csr_matvec(m, n_cols, *first, v, out[:m])
+            other.join()
+        else:
+            kernels.csr_matvec(n_rows, n_cols, self._offsets(), self.indices, self.data, v,
+                               out)
         return out
+
+    def _split(self) -> tuple[tuple[int, np.ndarray, np.ndarray, np.ndarray], ...]:
+        """The rows up to where half the values lie and the rest, as ``(first row, offsets,
+        indices, data)`` of two CSR matrices (computed once)."""
+        if self._halves is None:
+            ptr = self._offsets()
+            m = int(np.searchsorted(self.indptr, self.nnz // 2))
+            s = int(self.indptr[m])
+            self._halves = ((m, ptr[: m + 1], self.indices, self.data),
+                            (m, ptr[m:] - ptr.dtype.type(s), self.indices[s:], self.data[s:]))
+        return self._halves
 
     def __matmul__(self, w: np.ndarray) -> np.ndarray:
         """``X @ w`` for a vector ``w`` of length ``n_cols``."""
