@@ -271,6 +271,22 @@ def test_tokens_equal_scikit_learns_pattern_on_dense_word_runs(text: str) -> Non
     assert tfidf._tokens(text) == re.findall(r"(?u)\b\w\w+\b", text.lower())
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=60),
+                 st.text(alphabet=st.characters(max_codepoint=127), max_size=60),
+                 st.text(alphabet="aZ_9 -.,'\t\n\x00\x7f", max_size=40)))
+def test_token_bytes_are_the_tokens_in_utf8_with_single_letters(text: str) -> None:
+    # The ASCII path (translate and split) keeps runs of one character, which the caller
+    # drops; everything else is the tokens of the regular expression, in UTF-8.
+    from metareview.screening import tfidf
+
+    got = tfidf._token_bytes(text)
+    assert [t for t in got if len(t) > 1] == [t.encode("utf-8", "surrogatepass")
+                                              for t in tfidf._tokens(text)]
+    # A token of one character is one byte (the caller drops tokens by their length).
+    assert not [t for t in got if len(t) > 1 and len(t.decode("utf-8", "surrogatepass")) < 2]
+
+
 @pytest.mark.parametrize("n_rows, n_cols", [(300, 50), (2 ** 16, 40), (70_000, 40),
                                             (70_000, 2 ** 50)])
 def test_entries_to_rows_by_every_sort(n_rows: int, n_cols: int) -> None:

@@ -371,10 +371,10 @@ class TopScores:
         # more than the drift cannot reach the top k.
         floor = np.sort(exact)[::-1][k - 1] - drift - 1e-9 * (1.0 + abs(float(exact.max())))
         m = int(np.searchsorted(-self._ref_scores[order], -floor, side="right"))
-        if m > limit:
-            scores = self.full(wb)[order]
-            cand = order
-        elif m > len(first):
+        if m > limit:  # the new reference order is the ranking (ties by row, as below)
+            self.full(wb)
+            return self._ref_order[pool[self._ref_order]][:k]
+        if m > len(first):
             cand = order[:m]
             scores = np.concatenate([exact, self._score(wb, order[len(first):m])])
         else:
