@@ -287,6 +287,31 @@ def test_token_bytes_are_the_tokens_in_utf8_with_single_letters(text: str) -> No
     assert not [t for t in got if len(t) > 1 and len(t.decode("utf-8", "surrogatepass")) < 2]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 6), max_size=9), min_size=1, max_size=8),
+       st.integers(1, 3), st.integers(0, 2))
+def test_occurrences_by_radix_equal_the_packed_sort(docs: list[list[int]], lo: int,
+                                                    extra: int) -> None:
+    from metareview.screening import tfidf
+
+    hi = lo + extra
+    ids = np.array([t for d in docs for t in d], dtype=np.int64)
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    term, doc = tfidf._occurrences(ids, lengths, lo, hi, 8)
+    old = tfidf._RADIX_BASE
+    try:
+        tfidf._RADIX_BASE = 0  # the packed sort
+        term2, doc2 = tfidf._occurrences(ids, lengths, lo, hi, 8)
+    finally:
+        tfidf._RADIX_BASE = old
+    assert np.array_equal(term, term2) and np.array_equal(doc, doc2)
+    # Every n-gram occurrence once, sorted by (term, record).
+    want = sorted((sum((d[i + j] + 1) * 8 ** (hi - 1 - j) if j < n else 0 for j in range(hi)),
+                   r) for r, d in enumerate(docs) for n in range(lo, hi + 1)
+                  for i in range(len(d) - n + 1))
+    assert list(zip(term.tolist(), doc.tolist(), strict=True)) == want
+
+
 @pytest.mark.parametrize("n_rows, n_cols", [(300, 50), (2 ** 16, 40), (70_000, 40),
                                             (70_000, 2 ** 50)])
 def test_entries_to_rows_by_every_sort(n_rows: int, n_cols: int) -> None:

@@ -139,17 +139,19 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     rank = np.empty(len(words), dtype=np.int64)
     rank[sorted(range(len(words)), key=words.__getitem__)] = np.arange(len(words))
     ids = rank[ids]
-    occ = _occurrences(ids, lengths, lo, hi, len(words) + 1)
+    term, doc = _occurrences(ids, lengths, lo, hi, len(words) + 1)
     del ids
-    if len(occ) == 0:
+    if len(term) == 0:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-    # Runs of equal integers are one term in one record: their length is the count.
-    first = np.flatnonzero(np.concatenate([[True], occ[1:] != occ[:-1]]))
-    pairs = occ[first]
-    count = np.diff(np.append(first, len(occ)))
-    del occ, first
-    key, row = np.divmod(pairs, n_docs)
-    del pairs
+    # Runs of one term in one record: their length is the count.
+    new = np.ones(len(term), dtype=bool)
+    np.not_equal(term[1:], term[:-1], out=new[1:])
+    new[1:] |= doc[1:] != doc[:-1]
+    first = np.flatnonzero(new)
+    del new
+    key, row = term[first], doc[first]
+    count = np.diff(np.append(first, len(term)))
+    del term, doc, first
     new_term = np.ones(len(key), dtype=bool)
     np.not_equal(key[1:], key[:-1], out=new_term[1:])
     # Columns in the terms' sorted order, as scikit-learn's vocabulary_ is.
@@ -178,26 +180,50 @@ def tfidf_matrix(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2),
     return tf
 
 
-def _occurrences(ids: np.ndarray, lengths: np.ndarray, lo: int, hi: int, base: int
-                 ) -> np.ndarray:
-    """Every n-gram occurrence (n from ``lo`` to ``hi``) of the records' token ranks ``ids``
-    (``lengths`` per record) as one integer, sorted: by term in the terms' string order, then
-    by record.
+#: Largest base (distinct tokens + 1) whose digits are sorted as 16-bit integers.
+_RADIX_BASE = 2 ** 16
 
-    The integer's digits (in ``base``: distinct tokens + 1) are the n-gram's tokens' ranks + 1,
+
+def _occurrences(ids: np.ndarray, lengths: np.ndarray, lo: int, hi: int, base: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Every n-gram occurrence (n from ``lo`` to ``hi``) of the records' token ranks ``ids``
+    (``lengths`` per record), sorted by term in the terms' string order, then by record:
+    ``(term, record)``, where ``term`` is an integer that sorts as the terms do.
+
+    The term's digits (in ``base``: distinct tokens + 1) are the n-gram's tokens' ranks + 1,
     then 0 for the tokens a shorter n-gram lacks, so that it sorts before its own extensions:
-    integer order is then the n-grams' string order. The record is the last digit. Built in
-    place where it can be: at 6,000 records each temporary is 20 MB, and fresh memory costs the
+    integer order is then the n-grams' string order. The occurrences of each n are generated
+    in record order and a term has one n, so a stable sort by term alone leaves each term's
+    records in order. With fewer than 65,536 distinct tokens the sort is by digit, least
+    significant first, each a stable sort of 16-bit integers that numpy does by radix in
+    linear time (about 0.1 s at 2.6 million occurrences, against 0.15 s for sorting packed
+    64-bit keys, by hand); otherwise one sort of ``term * records + record``. Built in place
+    where it can be: at 6,000 records each temporary is 20 MB, and fresh memory costs the
     kernel more time to hand out than the arithmetic on it.
     """
     n_docs = len(lengths)
-    doc = np.repeat(np.arange(n_docs), lengths)
     starts = [_starts(lengths, n) for n in range(lo, hi + 1)]
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int32 if n_docs < 2 ** 31 else np.int64),
+                       lengths)
+    doc = np.concatenate([doc_of[start] for start in starts])
+    del doc_of
+    small = base <= _RADIX_BASE and base ** hi < 2 ** 63
 
     def digit(j: int) -> np.ndarray:
-        return np.concatenate([ids[start + j] + 1 if j < n else np.zeros(len(start), np.int64)
+        kind = np.uint16 if small else np.int64
+        return np.concatenate([(ids[start + j] + 1).astype(kind, copy=False) if j < n
+                               else np.zeros(len(start), kind)
                                for n, start in zip(range(lo, hi + 1), starts, strict=True)])
 
+    if small:
+        order = np.argsort(digit(hi - 1), kind="stable")
+        for j in range(hi - 2, -1, -1):
+            order = order[np.argsort(digit(j)[order], kind="stable")]
+        term = digit(0)[order].astype(np.int64)
+        for j in range(1, hi):
+            term *= base
+            term += digit(j)[order]
+        return term, doc[order]
     key, top = digit(0), base  # every key is below top
     for j in range(1, hi):
         if top * base >= 2 ** 63:  # replace the key by its rank, which keeps the order
@@ -209,12 +235,9 @@ def _occurrences(ids: np.ndarray, lengths: np.ndarray, lo: int, hi: int, base: i
     if top * max(n_docs, 1) >= 2 ** 63:
         distinct, key = np.unique(key, return_inverse=True)
     key *= n_docs
-    at = 0
-    for start in starts:
-        key[at:at + len(start)] += doc[start]
-        at += len(start)
+    key += doc
     key.sort()
-    return key
+    return np.divmod(key, n_docs)
 
 
 def _to_rows(row: np.ndarray, col: np.ndarray, count: np.ndarray, n_rows: int,
