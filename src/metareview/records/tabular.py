@@ -269,6 +269,7 @@ def parse_table(
         without data rows; no column for title, abstract, DOI or PMID.
     """
     problems = Problems(filename, lenient)
+    text_cells = None if fmt == "xlsx" else str.strip
     if fmt == "xlsx":
         rows = _xlsx_rows(data, problems)
     else:
@@ -283,7 +284,8 @@ def parse_table(
         if len(row) > MAX_COLUMNS:
             problems.error(n, f"{len(row):,} cells, more than the {MAX_COLUMNS:,} a row may "
                            "have", unit="row")
-        cells = [_cell(v) for v in row]
+        # A CSV cell is already text (the same as _cell gives it); XLSX cells are typed.
+        cells = [_cell(v) for v in row] if text_cells is None else list(map(text_cells, row))
         if not any(cells):
             continue
         if header is None:
