@@ -152,49 +152,55 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def _config() -> Config:
+def _config(migrations: Path = MIGRATIONS) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations))
     return cfg
 
 
-def head_revision() -> str:
+def head_revision(migrations: Path = MIGRATIONS) -> str:
     """The newest migration shipped with this version of metareview."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config(migrations)).get_current_head()
     assert head is not None
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine, version_table: str = "alembic_version") -> str | None:
     """The migration the database is at (None for an empty database)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(
+            conn, opts={"version_table": version_table}).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS,
+            version_table: str = "alembic_version", lock: int = 7231) -> None:
     """Bring the schema to the newest migration (a no-op when it is current).
+
+    ``migrations``, ``version_table`` and the PostgreSQL advisory ``lock`` key name another
+    schema's migrations (the web app's accounts, :mod:`metareview.web.accounts`).
 
     Raises
     ------
     InputError
         If the database was written by a newer metareview (its revision is unknown here).
     """
-    current = current_revision(engine)
-    script = ScriptDirectory.from_config(_config())
+    current = current_revision(engine, version_table)
+    script = ScriptDirectory.from_config(_config(migrations))
     if current is not None and script.get_revision(current) is None:  # pragma: no cover
         raise InputError(
             f"database is at schema revision {current}, newer than this metareview "
-            f"({head_revision()}); upgrade metareview"
+            f"({head_revision(migrations)}); upgrade metareview"
         )
     if current == script.get_current_head():
         return
-    cfg = _config()
+    cfg = _config(migrations)
     # One process upgrades at a time (two opening an old database together): SQLite's write
     # lock, or an advisory lock on PostgreSQL; the second then finds the schema current.
     with engine.execution_options(**{_WRITE: True}).begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7231)"))
-        if MigrationContext.configure(conn).get_current_revision() == script.get_current_head():
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({int(lock)})"))
+        context = MigrationContext.configure(conn, opts={"version_table": version_table})
+        if context.get_current_revision() == script.get_current_head():
             return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

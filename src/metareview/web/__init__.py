@@ -1,0 +1,1 @@
+"""The team web app: accounts (:mod:`.accounts`) and the pages (:mod:`.app`)."""

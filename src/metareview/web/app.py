@@ -1,0 +1,382 @@
+"""The team web app: server-rendered pages over the library (Flask).
+
+Every page but sign-in, an invitation and the static files needs a session; every project page
+needs membership of that project, and answers 404 to anyone else, so a project's existence
+does not leak. Every form carries the session's CSRF token. Pages parse the request, call one
+library function and render; the screening order comes from
+:func:`metareview.screening.ranking.model_ranker`, refitted in a background thread after votes,
+so a vote never waits for the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hmac
+import io
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from metareview.errors import InputError
+from metareview.screening.ranking import model_ranker
+from metareview.store.project import Project
+from metareview.web.accounts import ROLES, Site, User
+
+STAGE = "title_abstract"
+VOTE_KEYS = {"include": "i", "exclude": "e", "maybe": "m"}
+
+
+class _Screening:
+    """The ranking of one reviewer's queue, refitted in the background after votes."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.rank = model_ranker()
+        self.order: dict[str, list[int]] = {}
+        self.scores: dict[str, dict[int, float | None]] = {}
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.stale: set[str] = set()
+
+    def refit(self, reviewer: str) -> None:
+        """Start refitting this reviewer's ranking unless one is running (then once more
+        after it)."""
+        with self.lock:
+            if reviewer in self.running:
+                self.stale.add(reviewer)
+                return
+            self.running.add(reviewer)
+        threading.Thread(target=self._fit, args=(reviewer,), daemon=True).start()
+
+    def _fit(self, reviewer: str) -> None:
+        while True:
+            try:
+                queue = self.project.queue(STAGE, reviewer)
+                ranked = self.rank(self.project, STAGE, reviewer, queue)
+                with self.lock:
+                    self.order[reviewer] = [r for r, _ in ranked]
+                    self.scores[reviewer] = dict(ranked)
+            except Exception:  # a failed fit leaves the last ranking (or import order) in use
+                pass
+            with self.lock:
+                if reviewer not in self.stale:
+                    self.running.discard(reviewer)
+                    return
+                self.stale.discard(reviewer)
+
+    def next(self, reviewer: str) -> tuple[int | None, float | None, int]:
+        """The reviewer's next record (highest ranked still in the queue), its score and the
+        queue's length. Without a ranking yet: import order, and a fit starts."""
+        queue = self.project.queue(STAGE, reviewer)
+        waiting = set(queue)
+        with self.lock:
+            order = self.order.get(reviewer)
+            scores = self.scores.get(reviewer, {})
+        if order is None:
+            self.refit(reviewer)
+            return (queue[0] if queue else None), None, len(queue)
+        for r in order:
+            if r in waiting:
+                return r, scores.get(r), len(queue)
+        return (queue[0] if queue else None), None, len(queue)
+
+
+def create_app(workspace: str | Path, *, site_url: str | None = None,
+               secure_cookies: bool = False, testing: bool = False) -> Flask:
+    """The app serving the workspace folder (see :mod:`metareview.web.accounts`).
+
+    Parameters
+    ----------
+    workspace : str or Path
+        The folder: a review folder, or one that holds (or will hold) several.
+    site_url : str, optional
+        The accounts database (default: ``METAREVIEW_WEB_DATABASE_URL`` or a SQLite file in
+        the folder).
+    secure_cookies : bool
+        Send the session cookie over HTTPS only (behind a TLS proxy).
+    testing : bool
+        Flask's testing mode.
+    """
+    site = Site.open(workspace, site_url)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=site.secret_key(), SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12), TESTING=testing,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024)
+    app.extensions["metareview_site"] = site
+    projects: dict[str, Project] = {}
+    screenings: dict[str, _Screening] = {}
+    open_lock = threading.Lock()
+
+    def project(slug: str) -> Project:
+        with open_lock:
+            if slug not in projects:
+                projects[slug] = Project.open(site.projects()[slug])
+            return projects[slug]
+
+    def screening(slug: str) -> _Screening:
+        p = project(slug)
+        with open_lock:
+            if slug not in screenings:
+                screenings[slug] = _Screening(p)
+            return screenings[slug]
+
+    # -- sessions and CSRF ------------------------------------------------------------------
+
+    @app.before_request
+    def load_user() -> Any:
+        g.user = None
+        uid = session.get("user")
+        if uid is not None:
+            user = site.user(int(uid))
+            if user is not None and session.get("epoch") == user.session_epoch:
+                g.user = user
+            else:
+                session.clear()
+        if "csrf" not in session:
+            session["csrf"] = secrets.token_urlsafe(32)
+        if request.method == "POST":
+            sent = request.form.get("csrf", "")
+            if not hmac.compare_digest(sent.encode(), session["csrf"].encode()):
+                abort(400, "the form is out of date or did not come from this site "
+                           "(missing CSRF token); reload the page and try again")
+        open_pages = {"sign_in", "sign_in_post", "static", "invitation"}
+        if g.user is None and request.endpoint not in open_pages:
+            if request.method == "GET" and request.endpoint is not None:
+                return redirect(url_for("sign_in", next=request.path))
+            abort(401)
+        return None
+
+    @app.context_processor
+    def template_values() -> dict[str, Any]:
+        return {"user": g.get("user"), "csrf": session.get("csrf", "")}
+
+    @app.after_request
+    def headers(resp: Response) -> Response:
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'")
+        return resp
+
+    def member(slug: str, *, at_least: str = "viewer") -> str:
+        """The user's role on the project; 404 for a non-member, 403 for too low a role."""
+        role = site.role(g.user, slug)
+        if role is None:
+            abort(404)
+        if ROLES.index(role) > ROLES.index(at_least):
+            abort(403, f"your role on this project ({role}) does not allow this")
+        return role
+
+    def guarded(fn: Callable[[], Any], back: str) -> Any:
+        """Run ``fn``; a library :class:`InputError` becomes a message on ``back``."""
+        try:
+            return fn()
+        except InputError as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+
+    # -- pages ------------------------------------------------------------------------------
+
+    @app.get("/sign-in")
+    def sign_in() -> Any:
+        return render_template("sign_in.html", next=request.args.get("next", ""))
+
+    @app.post("/sign-in")
+    def sign_in_post() -> Any:
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        address = request.remote_addr or "?"
+        if site.locked(name, address):
+            flash("Too many failed sign-ins; try again in 15 minutes.", "error")
+            return render_template("sign_in.html", next=""), 429
+        user = site.authenticate(name, password, address)
+        if user is None:
+            flash("Wrong name or password.", "error")
+            return render_template("sign_in.html", next=""), 401
+        _start_session(user)
+        target = request.form.get("next", "")
+        return redirect(target if _local(target) else url_for("home"))
+
+    @app.post("/sign-out")
+    def sign_out() -> Any:
+        session.clear()
+        return redirect(url_for("sign_in"))
+
+    @app.get("/")
+    def home() -> Any:
+        return render_template("projects.html", memberships=site.memberships(g.user))
+
+    @app.post("/projects")
+    def create_project() -> Any:
+        form = request.form
+        slug = form.get("slug", "").strip()
+
+        def make() -> Any:
+            site.create_project(g.user, slug, form.get("name", "").strip() or slug,
+                                criteria=form.get("criteria", ""),
+                                reviewers_required=2 if form.get("reviewers") != "1" else 1)
+            return redirect(url_for("dashboard", slug=slug))
+        return guarded(make, url_for("home"))
+
+    @app.get("/p/<slug>/")
+    def dashboard(slug: str) -> Any:
+        role = member(slug)
+        p = project(slug)
+        status = p.status(STAGE)
+        counts: dict[str, int] = {}
+        for st in status.values():
+            counts[st.state] = counts.get(st.state, 0) + 1
+        members = site.members(slug)
+        progress = [(name, r, len(p.own_labels(STAGE, name))) for name, r in members]
+        return render_template("dashboard.html", slug=slug, role=role, n=len(status),
+                               counts=sorted(counts.items()), progress=progress,
+                               settings=p.settings(), invite=session.pop("invite", None))
+
+    @app.post("/p/<slug>/invitations")
+    def invite(slug: str) -> Any:
+        member(slug, at_least="owner")
+
+        def make() -> Any:
+            token = site.invite(g.user, slug, request.form.get("role", "reviewer"))
+            session["invite"] = url_for("invitation", token=token, _external=True)
+            return redirect(url_for("dashboard", slug=slug))
+        return guarded(make, url_for("dashboard", slug=slug))
+
+    @app.route("/invite/<token>", methods=["GET", "POST"])
+    def invitation(token: str) -> Any:
+        found = site.invitation(token)
+        if found is None:
+            abort(404)
+        slug, role = found
+        if request.method == "GET":
+            return render_template("invitation.html", slug=slug, role=role, token=token)
+        if g.user is None:
+            name = request.form.get("name", "").strip()
+            password = request.form.get("password", "")
+            try:
+                user = site.create_user(name, password, admin=False)
+            except InputError as exc:
+                flash(str(exc), "error")
+                return redirect(url_for("invitation", token=token))
+            _start_session(user)
+        else:
+            user = g.user
+        return guarded(lambda: redirect(url_for("dashboard", slug=site.accept(token, user))),
+                       url_for("home"))
+
+    @app.get("/p/<slug>/screen")
+    def screen(slug: str) -> Any:
+        role = member(slug, at_least="reviewer")
+        p = project(slug)
+        rid, score, left = screening(slug).next(g.user.name)
+        record = p.records([rid])[rid] if rid is not None else None
+        return render_template("screen.html", slug=slug, role=role, record=record,
+                               record_id=rid, score=score, left=left,
+                               criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS)
+
+    @app.post("/p/<slug>/screen")
+    def vote(slug: str) -> Any:
+        member(slug, at_least="reviewer")
+        value = request.form.get("value", "")
+        back = url_for("screen", slug=slug)
+        try:
+            record_id = int(request.form.get("record", ""))
+        except ValueError:
+            flash("no record given", "error")
+            return redirect(back)
+
+        def store() -> Any:
+            project(slug).decide(record_id, STAGE, g.user.name, value,
+                                 note=request.form.get("note") or None)
+            screening(slug).refit(g.user.name)
+            return redirect(back)
+        return guarded(store, back)
+
+    @app.post("/p/<slug>/screen/undo")
+    def undo(slug: str) -> Any:
+        member(slug, at_least="reviewer")
+        back = url_for("screen", slug=slug)
+
+        def run() -> Any:
+            if project(slug).undo(STAGE, g.user.name) is None:
+                flash("nothing to undo", "info")
+            screening(slug).refit(g.user.name)
+            return redirect(back)
+        return guarded(run, back)
+
+    @app.get("/p/<slug>/records/<int:record_id>")
+    def record(slug: str, record_id: int) -> Any:
+        member(slug)
+        found = project(slug).records([record_id])
+        if record_id not in found:
+            abort(404)
+        return render_template("record.html", slug=slug, record=found[record_id],
+                               record_id=record_id)
+
+    @app.get("/p/<slug>/export.csv")
+    def export_csv(slug: str) -> Any:
+        member(slug)
+        p = project(slug)
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["record_id", "title", "year", "doi", "state", "decision"])
+        records = p.records(list(p.status(STAGE)))
+        for rid, st in sorted(p.status(STAGE).items()):
+            rec = records[rid].record
+            w.writerow([rid, _cell(rec.title), rec.year or "", rec.doi, st.state,
+                        st.final or ""])
+        return Response(out.getvalue(), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{slug}-screening.csv"'})
+
+    @app.errorhandler(400)
+    @app.errorhandler(401)
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    @app.errorhandler(413)
+    @app.errorhandler(429)
+    def error_page(exc: Any) -> Any:
+        code = getattr(exc, "code", 500)
+        text = getattr(exc, "description", "") or "error"
+        return render_template("error.html", code=code, text=text), code
+
+    return app
+
+
+def _start_session(user: User) -> None:
+    session.clear()  # a fresh session at sign-in (no fixation)
+    session.permanent = True
+    session["user"], session["epoch"] = user.id, user.session_epoch
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def _local(target: str) -> bool:
+    """Whether ``target`` is a path on this site (no open redirect)."""
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+
+
+def _cell(text: str) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,298 @@
+"""The team web app (issue 14): accounts, sessions, CSRF, roles, no cross-project access, and
+dual blind screening over HTTP. Each security property is shown by a test that tries the
+attack. The accounts database runs on SQLite and on PostgreSQL (``db_url``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from metareview.records.readers import read_records_bytes
+from metareview.store.project import Project
+from metareview.web import accounts
+from metareview.web.accounts import InvitationRow, Site, UserRow
+from metareview.web.app import create_app
+
+PASSWORD = "correct horse battery"
+RIS = b"".join(
+    b"TY  - JOUR\nTI  - " + title.encode() + b"\nAB  - " + abstract.encode()
+    + b"\nPY  - 2020\nER  - \n\n"
+    for title, abstract in [
+        ("Ketamine infusion for chronic pain: a randomised trial", "Adults with CRPS."),
+        ("<script>alert('x')</script> & ketamine", "An abstract with <b>markup</b>."),
+        ("Soil nitrogen in alpine meadows", "Plots were sampled."),
+        ("Oral ketamine and opioid use", "A cohort of patients."),
+    ])
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+class Browser:
+    """A test client that signs in and posts forms with the page's CSRF token."""
+
+    def __init__(self, app) -> None:
+        self.c = app.test_client()
+        self.token = _csrf(self.c.get("/sign-in").text)
+
+    def get(self, path: str):
+        return self.c.get(path)
+
+    def post(self, path: str, data: dict | None = None, *, token: bool = True):
+        data = dict(data or {})
+        if token:
+            data["csrf"] = self.token
+        return self.c.post(path, data=data)
+
+    def sign_in(self, name: str, password: str = PASSWORD):
+        self.token = _csrf(self.c.get("/sign-in").text)  # as the sign-in page holds it
+        r = self.post("/sign-in", {"name": name, "password": password})
+        if r.status_code == 302:
+            self.token = _csrf(self.c.get("/").text)
+        return r
+
+
+@pytest.fixture
+def workspace(tmp_path, db_url):
+    """A workspace with two projects: alice administers both, bob reviews only ``alpha``,
+    vera views ``alpha``. ``alpha`` holds four records."""
+    site = Site.open(tmp_path, db_url)
+    alice = site.create_user("alice", PASSWORD)
+    for slug in ("alpha", "beta"):
+        site.create_project(alice, slug, slug.title(), criteria="P: adults with pain")
+    for name, role in (("bob", "reviewer"), ("vera", "viewer")):
+        user = site.create_user(name, PASSWORD)
+        site.accept(site.invite(alice, "alpha", role), user)
+    with Project.open(tmp_path / "projects" / "alpha") as p:
+        p.add_import(read_records_bytes(RIS, filename="s.ris", source="Embase"))
+    with Project.open(tmp_path / "projects" / "beta") as p:
+        p.add_import(read_records_bytes(RIS[:200] + b"\nER  - \n", filename="b.ris",
+                                        source="Embase"))
+    site.close()
+    app = create_app(tmp_path, site_url=db_url, testing=True)
+    yield app
+    app.extensions["metareview_site"].close()
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    """Every route with made-up arguments, and its methods."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        args = {a: ("1" if a == "record_id" else "alpha" if a == "slug" else "x")
+                for a in rule.arguments}
+        path = rule.rule
+        for a, v in args.items():
+            path = re.sub(r"<(?:[a-z]+:)?" + a + ">", v, path)
+        for m in rule.methods - {"HEAD", "OPTIONS"}:
+            out.append((m, path))
+    return out
+
+
+def test_every_route_without_a_session_is_refused(workspace):
+    c = workspace.test_client()
+    token = _csrf(c.get("/sign-in").text)
+    for method, path in _routes(workspace):
+        if path in ("/sign-in",) or path.startswith("/invite/"):
+            continue
+        r = c.open(path, method=method, data={"csrf": token})
+        if method == "GET":
+            assert r.status_code == 302 and r.location.startswith("/sign-in"), path
+        else:
+            assert r.status_code == 401, (method, path)
+    # The invitation page of an unknown token is a 404, not a form.
+    assert c.get("/invite/not-a-token").status_code == 404
+
+
+def test_passwords_are_argon2id_hashes_and_wrong_ones_fail(workspace):
+    site = workspace.extensions["metareview_site"]
+    with Session(site.engine) as s:
+        stored = s.scalar(select(UserRow.password_hash).where(UserRow.name == "alice"))
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    b = Browser(workspace)
+    assert b.sign_in("alice", "wrong password!").status_code == 401
+    assert b.sign_in("nobody").status_code == 401
+    r = b.sign_in("alice")
+    assert r.status_code == 302
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_sign_in_is_rate_limited(workspace):
+    b = Browser(workspace)
+    for _ in range(accounts.MAX_FAILURES):
+        assert b.sign_in("bob", "not the password").status_code == 401
+    # Locked now, even with the right password.
+    r = b.sign_in("bob")
+    assert r.status_code == 429 and "Too many failed sign-ins" in r.text
+    # Another account from another address is not locked.
+    other = workspace.test_client()
+    token = _csrf(other.get("/sign-in").text)
+    r = other.post("/sign-in", data={"name": "alice", "password": PASSWORD, "csrf": token},
+                   environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert r.status_code == 302
+
+
+def test_a_member_of_one_project_reads_nothing_of_another(workspace):
+    b = Browser(workspace)
+    b.sign_in("bob")
+    assert b.get("/p/alpha/").status_code == 200
+    for path in ("/p/beta/", "/p/beta/screen", "/p/beta/records/1", "/p/beta/export.csv",
+                 "/p/nonexistent/"):
+        assert b.get(path).status_code == 404, path
+    for path in ("/p/beta/screen", "/p/beta/screen/undo", "/p/beta/invitations"):
+        assert b.post(path, {"record": "1", "value": "include"}).status_code == 404, path
+    # A record id of the other project, asked through bob's own project, is not there either.
+    beta_ids = list(Project.open(workspace.extensions["metareview_site"].projects()["beta"])
+                    .records())
+    alpha_ids = set(Project.open(workspace.extensions["metareview_site"].projects()["alpha"])
+                    .records())
+    foreign = [i for i in beta_ids if i not in alpha_ids] or [max(alpha_ids) + 1]
+    assert b.get(f"/p/alpha/records/{foreign[0]}").status_code == 404
+    assert "beta" not in b.get("/").text.lower()
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_stores_nothing(workspace):
+    b = Browser(workspace)
+    b.sign_in("bob")
+    page = b.get("/p/alpha/screen").text
+    record = re.search(r'name="record" value="(\d+)"', page).group(1)
+    for token in (False,):
+        r = b.post("/p/alpha/screen", {"record": record, "value": "include"}, token=token)
+        assert r.status_code == 400 and "CSRF" in r.text
+    r = b.c.post("/p/alpha/screen", data={"record": record, "value": "include",
+                                           "csrf": "forged"})
+    assert r.status_code == 400
+    with Project.open(workspace.extensions["metareview_site"].projects()["alpha"]) as p:
+        assert p.own_labels("title_abstract", "bob") == {}
+    # Signing out needs the token too (no cross-site sign-out).
+    assert b.post("/sign-out", token=False).status_code == 400
+
+
+def test_titles_render_escaped(workspace):
+    b = Browser(workspace)
+    b.sign_in("alice")
+    p = Project.open(workspace.extensions["metareview_site"].projects()["alpha"])
+    rid = next(i for i, r in p.records().items() if "script" in r.record.title)
+    page = b.get(f"/p/alpha/records/{rid}").text
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; ketamine" in page
+    assert "&lt;b&gt;markup&lt;/b&gt;" in page
+    assert "script-src 'self'" in b.get("/").headers["Content-Security-Policy"]
+
+
+def test_viewers_cannot_vote_and_reviewers_cannot_invite(workspace):
+    v = Browser(workspace)
+    v.sign_in("vera")
+    assert v.get("/p/alpha/").status_code == 200
+    assert v.get("/p/alpha/screen").status_code == 403
+    assert v.post("/p/alpha/screen", {"record": "1", "value": "include"}).status_code == 403
+    b = Browser(workspace)
+    b.sign_in("bob")
+    assert b.post("/p/alpha/invitations", {"role": "owner"}).status_code == 403
+
+
+def test_invitations_are_single_use_and_expire(workspace):
+    site = workspace.extensions["metareview_site"]
+    alice = site.user(1)
+    token = site.invite(alice, "alpha", "reviewer")
+    new = Browser(workspace)
+    assert new.get(f"/invite/{token}").status_code == 200
+    r = new.post(f"/invite/{token}", {"name": "carol", "password": PASSWORD})
+    assert r.status_code == 302 and r.location.endswith("/p/alpha/")
+    assert ("carol", "reviewer") in site.members("alpha")
+    again = Browser(workspace)
+    assert again.get(f"/invite/{token}").status_code == 404
+    assert again.post(f"/invite/{token}", {"name": "mallory",
+                                           "password": PASSWORD}).status_code == 404
+    late = site.invite(alice, "alpha", "owner")
+    with Session(site.engine) as s, s.begin():
+        s.execute(update(InvitationRow).values(
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    assert again.get(f"/invite/{late}").status_code == 404
+    # A short password is refused with its reason, and no account is made.
+    fresh = site.invite(alice, "alpha", "viewer")
+    r = again.post(f"/invite/{fresh}", {"name": "dave", "password": "short"})
+    assert r.status_code == 302
+    assert "at least 10 characters" in again.get(f"/invite/{fresh}").text
+    assert all(name != "dave" for name, _ in site.members("alpha"))
+
+
+def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
+    a, b = Browser(workspace), Browser(workspace)
+    a.sign_in("alice")
+    b.sign_in("bob")
+    seen_a: dict[str, str] = {}
+    for browser, name, votes in ((a, "alice", seen_a), (b, "bob", {})):
+        for _ in range(4):
+            page = browser.get("/p/alpha/screen").text
+            assert "blind" in page and "P: adults with pain" in page
+            rid = re.search(r'name="record" value="(\d+)"', page).group(1)
+            title = re.search(r'<h1 class="title">(.*?)</h1>', page, re.S).group(1)
+            value = "exclude" if "Soil" in title else (
+                "include" if name == "alice" or "Oral" not in title else "exclude")
+            votes[rid] = value
+            r = browser.post("/p/alpha/screen", {"record": rid, "value": value})
+            assert r.status_code == 302
+            if name == "bob":  # bob never sees alice's votes on the page
+                assert "alice" not in page and "include" not in page.split("<form")[0]
+        assert "Nothing left to screen" in browser.get("/p/alpha/screen").text
+    dash = a.get("/p/alpha/").text
+    assert re.search(r"<td>conflict</td><td class=\"num\">1</td>", dash)
+    rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))
+    assert len(rows) == 4
+    states = {r["state"] for r in rows}
+    assert states == {"agreed", "conflict"}
+    # undo takes bob's last vote back
+    assert b.post("/p/alpha/screen/undo").status_code == 302
+    assert "Nothing left to screen" not in b.get("/p/alpha/screen").text
+
+
+def test_signing_out_ends_the_session_and_stale_sessions_are_refused(workspace):
+    b = Browser(workspace)
+    b.sign_in("bob")
+    assert b.get("/p/alpha/").status_code == 200
+    site = workspace.extensions["metareview_site"]
+    site.end_sessions(site.user(2).id)  # bob, everywhere
+    assert b.get("/p/alpha/").status_code == 302
+    b.sign_in("bob")
+    assert b.post("/sign-out").status_code == 302
+    assert b.get("/p/alpha/").status_code == 302
+
+
+def test_open_redirect_after_sign_in_is_refused(workspace):
+    b = Browser(workspace)
+    r = b.post("/sign-in", {"name": "bob", "password": PASSWORD,
+                            "next": "//evil.example/phish"})
+    assert r.status_code == 302 and r.location == "/"
+
+
+def test_user_create_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from metareview.cli import app
+
+    (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
+    (tmp_path / "short").write_text("short\n", encoding="utf-8")
+    run = CliRunner().invoke
+    r = run(app, ["user", "create", "alice", "--password-file", str(tmp_path / "pw"),
+                  "--workspace", str(tmp_path)])
+    assert r.exit_code == 0 and "administrator" in r.output
+    r = run(app, ["user", "create", "alice", "--password-file", str(tmp_path / "pw"),
+                  "--workspace", str(tmp_path)])
+    assert r.exit_code == 2 and r.output.strip() == "metareview: error: user 'alice' already " \
+        "exists"
+    r = run(app, ["user", "create", "bob", "--password-file", str(tmp_path / "short"),
+                  "--workspace", str(tmp_path)])
+    assert r.exit_code == 2 and "at least 10 characters" in r.output
+    r = run(app, ["user", "create", "bob", "--password-file", str(tmp_path / "missing"),
+                  "--workspace", str(tmp_path)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1
