@@ -249,7 +249,7 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
     assert re.search(r"<td>conflict</td><td class=\"num\">1</td>", dash)
     rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))
     assert len(rows) == 4
-    states = {r["state"] for r in rows}
+    states = {r["title_abstract_state"] for r in rows}
     assert states == {"agreed", "conflict"}
     # undo takes bob's last vote back
     assert b.post("/p/alpha/screen/undo").status_code == 302
@@ -296,3 +296,55 @@ def test_user_create_cli(tmp_path):
     r = run(app, ["user", "create", "bob", "--password-file", str(tmp_path / "missing"),
                   "--workspace", str(tmp_path)])
     assert r.exit_code == 2 and r.output.count("\n") == 1
+
+
+def test_owner_imports_dedupes_resolves_and_exports(workspace):
+    a = Browser(workspace)
+    a.sign_in("alice")
+    ris = (b"TY  - JOUR\nTI  - Ketamine infusion for chronic pain: a randomised trial\n"
+           b"AB  - Adults with CRPS.\nPY  - 2020\nER  - \n")
+    r = a.c.post("/p/alpha/imports", data={"csrf": a.token, "source": "MEDLINE",
+                                           "file": (io.BytesIO(ris), "medline.ris")},
+                 content_type="multipart/form-data")
+    assert r.status_code == 302
+    dash = a.get("/p/alpha/").text
+    assert "imported 1 records from medline.ris (MEDLINE)" in dash
+    # A bad file: the importer's one-line error, nothing stored, no 500.
+    r = a.c.post("/p/alpha/imports", data={"csrf": a.token, "source": "x",
+                                           "file": (io.BytesIO(b"\x00\x01garbage"), "bad.ris")},
+                 content_type="multipart/form-data")
+    assert r.status_code == 302
+    page = a.get("/p/alpha/").text
+    assert "bad.ris" in page and "flash error" in page
+    assert a.post("/p/alpha/dedupe").status_code == 302
+    assert "duplicate" in a.get("/p/alpha/").text.lower()
+    # Reviewers cannot import.
+    b = Browser(workspace)
+    b.sign_in("bob")
+    r = b.c.post("/p/alpha/imports", data={"csrf": b.token, "source": "x",
+                                           "file": (io.BytesIO(ris), "m2.ris")},
+                 content_type="multipart/form-data")
+    assert r.status_code == 403
+    # A conflict: alice includes, bob excludes the same record; alice resolves it.
+    p = Project.open(workspace.extensions["metareview_site"].projects()["alpha"])
+    rid = p.queue("title_abstract", "bob")[0]
+    p.decide(rid, "title_abstract", "alice", "include")
+    p.decide(rid, "title_abstract", "bob", "exclude")
+    page = a.get("/p/alpha/conflicts").text
+    assert f"Record {rid}" in page and "alice: <strong>include</strong>" in page
+    assert "Gwet&#39;s AC1" in page
+    assert b.get("/p/alpha/conflicts").status_code == 403
+    assert a.post(f"/p/alpha/conflicts/{rid}", {"value": "include"}).status_code == 302
+    assert "give the reason" in a.get("/p/alpha/conflicts").text
+    a.post(f"/p/alpha/conflicts/{rid}", {"value": "include", "reason": "adults, ketamine"})
+    assert p.status("title_abstract")[rid].state == "resolved"
+    svg = a.get("/p/alpha/prisma.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert a.get("/p/alpha/prisma.png").data[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))
+    mine = next(r for r in rows if r["record_id"] == str(rid))
+    assert mine["title_abstract_state"] == "resolved"
+    assert mine["title_abstract_vote_bob"] == "exclude"
+    assert b"TY  - " in a.get("/p/alpha/export.ris").data
+    log = a.get("/p/alpha/audit").text
+    assert "resolve" in log and "import" in log and "alice" in log

@@ -316,16 +316,9 @@ def _parse_resolution(item: str) -> tuple[int, str, str | None]:
 
 def _agreement(rv: Any, stage: str) -> Agreement | None:
     """Agreement between the reviewers' votes at ``stage`` (None with fewer than two)."""
-    from metareview.screening.agreement import agreement
+    from metareview.screening.agreement import stage_agreement
 
-    ratings: dict[str, dict[str, str]] = {}
-    for h in rv.history():
-        if h["stage"] == stage and h["kind"] in ("vote", "undo"):
-            ratings.setdefault(h["reviewer"], {})[str(h["record"])] = h["value"]
-    ratings = {k: {r: v for r, v in d.items() if v is not None} for k, d in ratings.items()}
-    if len([d for d in ratings.values() if d]) < 2:
-        return None
-    return agreement(ratings)
+    return stage_agreement(rv.history(), stage)
 
 
 def progress(

@@ -49,7 +49,7 @@ from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num
 from metareview.errors import InputError, where
 
-__all__ = ["Agreement", "PairwiseKappa", "agreement"]
+__all__ = ["Agreement", "PairwiseKappa", "agreement", "stage_agreement"]
 
 _COLUMNS = ("record", "reviewer", "decision")
 
@@ -448,3 +448,20 @@ def _pair_table(a: np.ndarray, b: np.ndarray, q: int) -> np.ndarray:
     tab = np.zeros((q, q), dtype=np.int64)
     np.add.at(tab, (a[both], b[both]), 1)
     return tab
+
+
+def stage_agreement(history: Iterable[Mapping[str, Any]], stage: str) -> Agreement | None:
+    """Agreement between the reviewers' current votes at ``stage``, from a project's decision
+    history (``Project.history()``: events with ``stage``, ``kind``, ``reviewer``, ``record``,
+    ``value``); None while fewer than two reviewers have votes.
+
+    A later vote or undo replaces a reviewer's earlier one; resolutions are not votes.
+    """
+    ratings: dict[str, dict[str, str]] = {}
+    for h in history:
+        if h["stage"] == stage and h["kind"] in ("vote", "undo"):
+            ratings.setdefault(h["reviewer"], {})[str(h["record"])] = h["value"]
+    ratings = {k: {r: v for r, v in d.items() if v is not None} for k, d in ratings.items()}
+    if len([d for d in ratings.values() if d]) < 2:
+        return None
+    return agreement(ratings)

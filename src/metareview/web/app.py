@@ -10,10 +10,8 @@ so a vote never waits for the model.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hmac
-import io
 import secrets
 import threading
 from collections.abc import Callable
@@ -333,20 +331,126 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         return render_template("record.html", slug=slug, record=found[record_id],
                                record_id=record_id)
 
-    @app.get("/p/<slug>/export.csv")
-    def export_csv(slug: str) -> Any:
-        member(slug)
+    # -- set-up: imports and de-duplication --------------------------------------------------
+
+    @app.post("/p/<slug>/imports")
+    def import_file(slug: str) -> Any:
+        member(slug, at_least="owner")
+        back = url_for("dashboard", slug=slug)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash("choose a file to import", "error")
+            return redirect(back)
+
+        def store() -> Any:
+            from metareview.records.readers import read_records_bytes
+
+            batch = read_records_bytes(
+                upload.read(), filename=Path(upload.filename).name,
+                source=request.form.get("source", "").strip() or None,
+                kind=request.form.get("kind", "database"))
+            p = project(slug)
+            p.add_import(batch, actor=g.user.name)
+            for w in batch.warnings[:20]:
+                flash(w, "info")
+            flash(f"imported {len(batch.records)} records from {batch.filename} "
+                  f"({batch.source})", "info")
+            return redirect(back)
+        return guarded(store, back)
+
+    @app.post("/p/<slug>/dedupe")
+    def dedupe(slug: str) -> Any:
+        member(slug, at_least="owner")
+        back = url_for("dashboard", slug=slug)
+
+        def run() -> Any:
+            summary = project(slug).dedupe(actor=g.user.name)
+            flash(summary.summary(), "info")
+            return redirect(back)
+        return guarded(run, back)
+
+    # -- conflicts and agreement --------------------------------------------------------------
+
+    @app.get("/p/<slug>/conflicts")
+    def conflicts(slug: str) -> Any:
+        role = member(slug, at_least="owner")
+        from metareview.screening.agreement import stage_agreement
+
         p = project(slug)
-        out = io.StringIO()
-        w = csv.writer(out)
-        w.writerow(["record_id", "title", "year", "doi", "state", "decision"])
-        records = p.records(list(p.status(STAGE)))
-        for rid, st in sorted(p.status(STAGE).items()):
-            rec = records[rid].record
-            w.writerow([rid, _cell(rec.title), rec.year or "", rec.doi, st.state,
-                        st.final or ""])
-        return Response(out.getvalue(), mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{slug}-screening.csv"'})
+        open_ = p.conflicts(STAGE)
+        records = p.records(list(open_)) if open_ else {}
+        votes: dict[int, list[tuple[str, str]]] = {}
+        for h in p.history():
+            if h["stage"] == STAGE and h["record"] in open_ and h["kind"] in ("vote", "undo"):
+                current = dict(votes.get(h["record"], []))
+                current[h["reviewer"]] = h["value"]
+                votes[h["record"]] = [(k, v) for k, v in current.items() if v is not None]
+        agree = stage_agreement(p.history(), STAGE)
+        stats = [] if agree is None else [
+            (f"Cohen's kappa ({agree.kappa_method})", agree.kappa, agree.kappa_ci_low,
+             agree.kappa_ci_high),
+            ("Gwet's AC1", agree.ac1, agree.ac1_ci_low, agree.ac1_ci_high),
+            ("Krippendorff's alpha", agree.alpha, agree.alpha_ci_low, agree.alpha_ci_high)]
+        return render_template("conflicts.html", slug=slug, role=role, conflicts=open_,
+                               records=records, votes=votes, agreement=agree,
+                               stats=[(n, *map(_num, v)) for n, *v in stats])
+
+    @app.post("/p/<slug>/conflicts/<int:record_id>")
+    def resolve(slug: str, record_id: int) -> Any:
+        member(slug, at_least="owner")
+        back = url_for("conflicts", slug=slug)
+
+        def run() -> Any:
+            reason = request.form.get("reason", "").strip()
+            if not reason:
+                raise InputError("give the reason for the resolution")
+            project(slug).resolve(record_id, STAGE, g.user.name,
+                                  request.form.get("value", ""), note=reason)
+            flash(f"record {record_id} resolved", "info")
+            return redirect(back)
+        return guarded(run, back)
+
+    # -- reporting: PRISMA, exports, audit log -----------------------------------------------
+
+    @app.get("/p/<slug>/prisma.<fmt>")
+    def prisma(slug: str, fmt: str) -> Any:
+        member(slug)
+        if fmt not in ("svg", "png"):
+            abort(404)
+        import tempfile
+
+        from metareview.report.prisma import prisma_diagram
+        from metareview.screening.prisma import prisma_counts
+
+        counts = prisma_counts(project(slug))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"prisma.{fmt}"
+            prisma_diagram(counts, path)
+            data = path.read_bytes()
+        return Response(data, mimetype="image/svg+xml" if fmt == "svg" else "image/png")
+
+    @app.get("/p/<slug>/export.<fmt>")
+    def export(slug: str, fmt: str) -> Any:
+        member(slug)
+        if fmt not in ("ris", "csv"):
+            abort(404)
+        import tempfile
+
+        from metareview.store.exchange import export_records
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{slug}.{fmt}"
+            export_records(project(slug), path)
+            data = path.read_bytes()
+        kind = "text/csv" if fmt == "csv" else "application/x-research-info-systems"
+        return Response(data, mimetype=kind, headers={"Content-Disposition":
+                                 f'attachment; filename="{slug}-records.{fmt}"'})
+
+    @app.get("/p/<slug>/audit")
+    def audit(slug: str) -> Any:
+        role = member(slug)
+        log = list(reversed(project(slug).audit_log()))[:500]
+        return render_template("audit.html", slug=slug, role=role, log=log)
 
     @app.errorhandler(400)
     @app.errorhandler(401)
@@ -369,14 +473,14 @@ def _start_session(user: User) -> None:
     session["csrf"] = secrets.token_urlsafe(32)
 
 
+def _num(x: float) -> str:
+    """A statistic for a table: three decimals, or a dash when not defined."""
+    return "–" if x != x else f"{x:.3f}"
+
+
 def _local(target: str) -> bool:
     """Whether ``target`` is a path on this site (no open redirect)."""
     return target.startswith("/") and not target.startswith("//") and "\\" not in target
-
-
-def _cell(text: str) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 __all__ = ["create_app"]
