@@ -387,7 +387,8 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
                 votes[h["record"]] = [(k, v) for k, v in current.items() if v is not None]
         agree = stage_agreement(p.history(), STAGE)
         stats = [] if agree is None else [
-            (f"Cohen's kappa ({agree.kappa_method})", agree.kappa, agree.kappa_ci_low,
+            ("Cohen's kappa" if agree.kappa_method == "cohen" else
+             f"kappa ({agree.kappa_method})", agree.kappa, agree.kappa_ci_low,
              agree.kappa_ci_high),
             ("Gwet's AC1", agree.ac1, agree.ac1_ci_low, agree.ac1_ci_high),
             ("Krippendorff's alpha", agree.alpha, agree.alpha_ci_low, agree.alpha_ci_high)]
