@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("synthesis",),
     ("report",),
     ("analysis",),
+    ("web",),
     ("cli", "screener", "examples"),
     ("__main__",),
 )

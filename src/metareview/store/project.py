@@ -116,6 +116,8 @@ class Project:
     def __init__(self, root: Path, engine: Engine):
         self.root = root
         self.engine = engine
+        # canonical() keyed by what it depends on (records only grow; dedupe runs change)
+        self._canonical: tuple[tuple[Any, ...], list[tuple[int, str]]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -646,13 +648,27 @@ class Project:
         return votes, resolutions, automated
 
     def canonical(self) -> list[tuple[int, str]]:
-        """(record id, source kind) of every record that is not a duplicate, in import order."""
+        """(record id, source kind) of every record that is not a duplicate, in import order.
+
+        Kept between calls while the records and the active de-duplication run stay the
+        same (two small queries check that): a screening page asks for it every time, and
+        reading 10,000 records took 0.1 s.
+        """
+        with Session(self.engine) as s:
+            run = self._active_run(s)
+            n, top = s.execute(select(func.count(RecordRow.id), func.max(RecordRow.id))).one()
+        key = (n, top, None if run is None else run.id)
+        cached = self._canonical
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
         dup = self.duplicates()
         with Session(self.engine) as s:
             rows = s.execute(select(RecordRow.id, ImportRow.kind)
                              .join(ImportRow, RecordRow.import_id == ImportRow.id)
                              .order_by(RecordRow.id)).all()
-        return [(r, k) for r, k in rows if r not in dup]
+        out = [(r, k) for r, k in rows if r not in dup]
+        self._canonical = (key, out)
+        return list(out)
 
     def eligible(self, stage: str) -> list[int]:
         """Record ids up for screening at ``stage``, in import order.
@@ -664,9 +680,12 @@ class Project:
         if stage not in STAGES:
             raise InputError(f"stage {stage!r}: expected one of {', '.join(STAGES)}")
         canonical = self.canonical()
+        if stage == "title_abstract":  # only the exclusions by automation matter here
+            with Session(self.engine) as s:
+                automated = set(s.scalars(select(DecisionRow.record_id).where(
+                    DecisionRow.stage == stage, DecisionRow.kind == "automation")))
+            return [r for r, k in canonical if k in DBR_KINDS and r not in automated]
         ta = self._status("title_abstract", [r for r, k in canonical if k in DBR_KINDS])
-        if stage == "title_abstract":
-            return [r for r, st in ta.items() if st.state != "automated"]
         return [r for r, k in canonical
                 if (k in DBR_KINDS and ta[r].final == "include") or k in OTHER_KINDS]
 
@@ -726,14 +745,28 @@ class Project:
         A record leaves everyone's queue once it is resolved; otherwise it stays until this
         reviewer has voted, whatever the other reviewer did.
         """
-        votes, resolutions, _ = self._events(stage)
-        return [r for r in self.eligible(stage)
-                if r not in resolutions and votes.get(r, {}).get(reviewer) is None]
+        with Session(self.engine) as s:
+            own = self._own_votes(s, stage, reviewer)
+            resolved = set(s.scalars(select(DecisionRow.record_id).where(
+                DecisionRow.stage == stage, DecisionRow.kind == "resolve")))
+        return [r for r in self.eligible(stage) if r not in resolved and own.get(r) is None]
 
     def own_labels(self, stage: str, reviewer: str) -> dict[int, str]:
         """This reviewer's current votes at ``stage`` (what the ranking model may learn from)."""
-        votes, _, _ = self._events(stage)
-        return {r: v[reviewer].value for r, v in votes.items() if v.get(reviewer) is not None}
+        with Session(self.engine) as s:
+            own = self._own_votes(s, stage, reviewer)
+        return {r: v for r, v in own.items() if v is not None}
+
+    @staticmethod
+    def _own_votes(s: Session, stage: str, reviewer: str) -> dict[int, str | None]:
+        """Record → this reviewer's current vote at ``stage`` (None: undone), from their own
+        rows only (the newest vote or undo per record counts, as in :meth:`_events`)."""
+        rows = s.execute(select(DecisionRow.record_id, DecisionRow.value)
+                         .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
+                         .where(DecisionRow.stage == stage, ReviewerRow.name == reviewer,
+                                DecisionRow.kind.in_(("vote", "undo")))
+                         .order_by(DecisionRow.id))
+        return dict(rows.all())
 
     def screening_order(self, stage: str, reviewer: str, *,
                         own: Mapping[int, str] | None = None) -> list[tuple[int, str]]:

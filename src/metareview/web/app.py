@@ -288,9 +288,13 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         p = project(slug)
         rid, score, left = screening(slug).next(g.user.name)
         record = p.records([rid])[rid] if rid is not None else None
+        from metareview.screening.stopping import stopping_aids
+
+        aids = stopping_aids(p, STAGE, g.user.name)
         return render_template("screen.html", slug=slug, role=role, record=record,
                                record_id=rid, score=score, left=left,
-                               criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS)
+                               criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS,
+                               aids=aids.summary().splitlines(), stop=aids.stop)
 
     @app.post("/p/<slug>/screen")
     def vote(slug: str) -> Any:
