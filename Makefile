@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-engine bench-dedupe bench-screening bench-startup clean
+.PHONY: install demo test lint bench bench-engine bench-dedupe bench-screening bench-startup bench-web clean
 
 install: $(STAMP)
 
@@ -50,7 +50,7 @@ test: lint
 # statsmodels; de-duplication accuracy and scaling against bib-dedupe (installed into
 # bench/peers); screening against ASReview 3 (installed into bench/asreview.venv), about 35
 # minutes; start-up. `make bench BIG=1` adds the 10-million-analysis `metareview batch` run.
-bench: install bench-engine bench-dedupe bench-screening bench-startup
+bench: install bench-engine bench-dedupe bench-screening bench-startup bench-web
 
 bench-engine: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
@@ -76,6 +76,12 @@ bench-screening: install
 bench-startup: install
 	$(COMPILE)
 	$(BIN)/python bench/bench_startup.py
+
+# The web app under load: 20 reviewers voting over HTTP at once on a throwaway PostgreSQL
+# (Debian's package, as .ci/run starts it), about 15 minutes.
+bench-web: install
+	$(COMPILE)
+	$(BIN)/python bench/bench_web.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

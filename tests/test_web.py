@@ -235,7 +235,6 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
         for _ in range(4):
             page = browser.get("/p/alpha/screen").text
             assert "blind" in page and "P: adults with pain" in page
-            assert f"{len(votes)} of 4 records screened" in page or not votes
             rid = re.search(r'name="record" value="(\d+)"', page).group(1)
             title = re.search(r'<h1 class="title">(.*?)</h1>', page, re.S).group(1)
             value = "exclude" if "Soil" in title else (
@@ -245,6 +244,7 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
             assert r.status_code == 302
             if name == "bob":  # bob never sees alice's votes on the page
                 assert "alice" not in page and "include" not in page.split("<form")[0]
+        assert workspace.extensions["metareview_screenings"]["alpha"].wait(name)
         done = browser.get("/p/alpha/screen").text
         assert "Nothing left to screen" in done
         assert "4 of 4 records screened" in done and "screening is complete" in done

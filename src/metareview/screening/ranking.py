@@ -31,11 +31,13 @@ def model_ranker(*, classifier: str = "svm", query: str = "certainty",
     seed : int, optional
         Seeds the cold-start order and random queries.
     """
-    cache: dict[tuple[str, str], tuple[list[int], object]] = {}
+    # The features of a stage's records are the same for every reviewer (only the labels
+    # differ), so a team's reviewers share one TF-IDF matrix per stage.
+    cache: dict[str, tuple[list[int], object]] = {}
 
     def rank(review: ScreeningSource, stage: str, reviewer: str,
              candidates: list[int]) -> list[tuple[int, float | None]]:
-        key = (stage, reviewer)
+        key = stage
         if key not in cache:
             stored = review.records(review.eligible(stage))
             ids = list(stored)

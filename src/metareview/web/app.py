@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,17 @@ from flask import (
 
 from metareview.errors import InputError
 from metareview.screening.ranking import model_ranker
+from metareview.screening.stopping import StoppingReport, stopping_aids
 from metareview.store.project import Project
 from metareview.web.accounts import ROLES, Site, User
 
 STAGE = "title_abstract"
 VOTE_KEYS = {"include": "i", "exclude": "e", "maybe": "m"}
+
+
+#: Refits run one at a time in the whole app: each takes a core for a moment, and the pages
+#: must keep the other (this is what the machine the app is measured on has).
+_FITTING = threading.Semaphore(1)
 
 
 class _Screening:
@@ -48,6 +55,7 @@ class _Screening:
         self.rank = model_ranker()
         self.order: dict[str, list[int]] = {}
         self.scores: dict[str, dict[int, float | None]] = {}
+        self.aids: dict[str, StoppingReport] = {}
         self.lock = threading.Lock()
         self.running: set[str] = set()
         self.stale: set[str] = set()
@@ -65,11 +73,14 @@ class _Screening:
     def _fit(self, reviewer: str) -> None:
         while True:
             try:
-                queue = self.project.queue(STAGE, reviewer)
-                ranked = self.rank(self.project, STAGE, reviewer, queue)
+                with _FITTING:
+                    queue = self.project.queue(STAGE, reviewer)
+                    ranked = self.rank(self.project, STAGE, reviewer, queue)
+                    aids = stopping_aids(self.project, STAGE, reviewer)
                 with self.lock:
                     self.order[reviewer] = [r for r, _ in ranked]
                     self.scores[reviewer] = dict(ranked)
+                    self.aids[reviewer] = aids
             except Exception:  # a failed fit leaves the last ranking (or import order) in use
                 pass
             with self.lock:
@@ -77,6 +88,16 @@ class _Screening:
                     self.running.discard(reviewer)
                     return
                 self.stale.discard(reviewer)
+
+    def wait(self, reviewer: str, timeout: float = 30.0) -> bool:
+        """Wait until no fit for ``reviewer`` is running or due (tests, benchmarks)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if reviewer not in self.running:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def next(self, reviewer: str) -> tuple[int | None, float | None, int]:
         """The reviewer's next record (highest ranked still in the queue), its score and the
@@ -121,6 +142,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
     app.extensions["metareview_site"] = site
     projects: dict[str, Project] = {}
     screenings: dict[str, _Screening] = {}
+    app.extensions["metareview_screenings"] = screenings
     open_lock = threading.Lock()
 
     def project(slug: str) -> Project:
@@ -288,13 +310,14 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         p = project(slug)
         rid, score, left = screening(slug).next(g.user.name)
         record = p.records([rid])[rid] if rid is not None else None
-        from metareview.screening.stopping import stopping_aids
-
-        aids = stopping_aids(p, STAGE, g.user.name)
+        # The stopping aids come with the ranking, from the background fit after the last
+        # vote (the page never computes them); the reviewer's first page has none yet.
+        aids = screening(slug).aids.get(g.user.name)
         return render_template("screen.html", slug=slug, role=role, record=record,
                                record_id=rid, score=score, left=left,
                                criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS,
-                               aids=aids.summary().splitlines(), stop=aids.stop)
+                               aids=aids.summary().splitlines() if aids else None,
+                               stop=bool(aids and aids.stop))
 
     @app.post("/p/<slug>/screen")
     def vote(slug: str) -> Any:
