@@ -99,9 +99,11 @@ class Postgres:
 class Reviewer(threading.Thread):
     """One simulated reviewer over HTTP."""
 
-    def __init__(self, base: str, slug: str, name: str, votes: int, seed: int) -> None:
+    def __init__(self, base: str, slug: str, name: str, votes: int, seed: int,
+                 think: tuple[float, float]) -> None:
         super().__init__(daemon=True)
         self.base, self.slug, self.name, self.n = base, slug, name, votes
+        self.think = think
         self.rng = random.Random(seed)
         jar = http.cookiejar.CookieJar()
         self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -127,6 +129,7 @@ class Reviewer(threading.Thread):
                     self.errors.append("no record on the screening page")
                     return
                 rid = int(m.group(1))
+                time.sleep(self.rng.uniform(*self.think))  # reading the record
                 value = "include" if self.rng.random() < 0.05 else "exclude"
                 t0 = time.perf_counter()
                 page = self._page(f"/p/{self.slug}/screen",
@@ -177,9 +180,11 @@ def run(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, bool]]]:
                 site.accept(site.invite(owner, slug, "reviewer"), user)
         port = _free_port()
         exe = Path(sys.executable).with_name("metareview")
+        # The server's output goes to a file: a pipe nobody reads fills up and stops it.
+        log = open(work / "serve.log", "w")  # closed with the server, below
         server = subprocess.Popen([str(exe), "serve", str(folder), "--port", str(port),
                                    "--threads", str(args.threads)], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
@@ -188,7 +193,9 @@ def run(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, bool]]]:
             except OSError:
                 time.sleep(0.1)
         load = os.getloadavg()
-        clients = [Reviewer(base, slug, name, args.votes, i) for i, name in enumerate(names)]
+        think = (args.think_min, args.think_max)
+        clients = [Reviewer(base, slug, name, args.votes, i, think)
+                   for i, name in enumerate(names)]
         t0 = time.perf_counter()
         for c in clients:
             c.start()
@@ -206,6 +213,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, bool]]]:
         if server is not None:
             server.terminate()
             server.wait(timeout=10)
+            log.close()
         pg.stop()
     stored: dict[str, list[int]] = {}
     for name, rid, kind in rows:
@@ -224,6 +232,8 @@ def run(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, bool]]]:
             ["records in the review", f"{n:,}"],
             ["reviewers (threads, each its own session)", f"{args.reviewers}"],
             ["votes per reviewer", f"{args.votes}"],
+            ["reading time before each vote", f"uniform {args.think_min:g}–{args.think_max:g} s "
+             "(people take 5–30 s per abstract)"],
             ["server", f"`metareview serve --threads {args.threads}` (waitress), own process"],
             ["database", f"PostgreSQL {pg.version} (throwaway, 127.0.0.1)"],
             ["set-up (import of the records)", f"{set_up:.1f} s"],
@@ -238,7 +248,10 @@ def run(args: argparse.Namespace) -> tuple[str, list[tuple[str, str, bool]]]:
             ["load average before / after (1 min)", f"{load[0]:.2f} / {load_after[0]:.2f}"],
         ]), "",
         "- Latency: from sending the vote (POST) to having read the whole page of the next "
-        "record (the redirect followed), per vote, all reviewers pooled.",
+        "record (the redirect followed), per vote, all reviewers pooled. Each reviewer waits "
+        "the reading time before each vote, so 20 reviewers send about 20 votes a second: "
+        "far more than 20 people reading abstracts do, far fewer than 20 clients without "
+        "pause (which measures throughput, not the wait after a vote).",
         "- Lost and duplicated are read back from the `decision` table after the run.",
     ])
     targets = [("0 votes lost, 0 duplicated", f"{lost} lost, {duplicated} duplicated",
@@ -253,6 +266,8 @@ def main() -> None:
     ap.add_argument("--reviewers", type=int, default=20)
     ap.add_argument("--votes", type=int, default=500)
     ap.add_argument("--threads", type=int, default=20)
+    ap.add_argument("--think-min", type=float, default=0.5, help="seconds before a vote, least")
+    ap.add_argument("--think-max", type=float, default=1.5, help="seconds before a vote, most")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     body, targets = run(args)

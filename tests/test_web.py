@@ -78,6 +78,8 @@ def workspace(tmp_path, db_url):
     site.close()
     app = create_app(tmp_path, site_url=db_url, testing=True)
     yield app
+    for worker in app.extensions["metareview_fit_workers"]:
+        worker.close()
     app.extensions["metareview_site"].close()
 
 
@@ -242,6 +244,13 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
             votes[rid] = value
             r = browser.post("/p/alpha/screen", {"record": rid, "value": value})
             assert r.status_code == 302
+            if name == "alice" and len(votes) == 1:  # the first vote starts her model
+                screening = workspace.extensions["metareview_screenings"]["alpha"]
+                assert screening.wait("alice")
+                assert set(screening.order["alice"]) == set(
+                    Project.open(workspace.extensions["metareview_site"].projects()["alpha"])
+                    .queue("title_abstract", "alice"))
+                assert "after your first vote" not in browser.get("/p/alpha/screen").text
             if name == "bob":  # bob never sees alice's votes on the page
                 assert "alice" not in page and "include" not in page.split("<form")[0]
         assert workspace.extensions["metareview_screenings"]["alpha"].wait(name)

@@ -68,6 +68,8 @@ def server(tmp_path):
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}", tmp_path
     srv.close()
+    for worker in app.extensions["metareview_fit_workers"]:
+        worker.close()
     app.extensions["metareview_site"].close()
 
 

@@ -4,8 +4,8 @@ Every page but sign-in, an invitation and the static files needs a session; ever
 needs membership of that project, and answers 404 to anyone else, so a project's existence
 does not leak. Every form carries the session's CSRF token. Pages parse the request, call one
 library function and render; the screening order comes from
-:func:`metareview.screening.ranking.model_ranker`, refitted in a background thread after votes,
-so a vote never waits for the model.
+:func:`metareview.screening.ranking.model_ranker`, refitted in a worker process after votes
+(:mod:`.fitting`), so a vote never waits for the model.
 """
 
 from __future__ import annotations
@@ -33,26 +33,20 @@ from flask import (
 )
 
 from metareview.errors import InputError
-from metareview.screening.ranking import model_ranker
-from metareview.screening.stopping import StoppingReport, stopping_aids
+from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
 from metareview.web.accounts import ROLES, Site, User
+from metareview.web.fitting import FitWorker
 
 STAGE = "title_abstract"
 VOTE_KEYS = {"include": "i", "exclude": "e", "maybe": "m"}
 
 
-#: Refits run one at a time in the whole app: each takes a core for a moment, and the pages
-#: must keep the other (this is what the machine the app is measured on has).
-_FITTING = threading.Semaphore(1)
-
-
 class _Screening:
-    """The ranking of one reviewer's queue, refitted in the background after votes."""
+    """The rankings of one project's reviewers, refitted by the fit worker after votes."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
-        self.rank = model_ranker()
+    def __init__(self, slug: str, path: str, project: Project, worker: FitWorker) -> None:
+        self.slug, self.path, self.project, self.worker = slug, path, project, worker
         self.order: dict[str, list[int]] = {}
         self.scores: dict[str, dict[int, float | None]] = {}
         self.aids: dict[str, StoppingReport] = {}
@@ -61,36 +55,32 @@ class _Screening:
         self.stale: set[str] = set()
 
     def refit(self, reviewer: str) -> None:
-        """Start refitting this reviewer's ranking unless one is running (then once more
-        after it)."""
+        """Ask for this reviewer's ranking to be refitted unless a fit is under way (then
+        once more after it)."""
         with self.lock:
             if reviewer in self.running:
                 self.stale.add(reviewer)
                 return
             self.running.add(reviewer)
-        threading.Thread(target=self._fit, args=(reviewer,), daemon=True).start()
+        self.worker.submit(self.slug, self.path, reviewer)
 
-    def _fit(self, reviewer: str) -> None:
-        while True:
-            try:
-                with _FITTING:
-                    queue = self.project.queue(STAGE, reviewer)
-                    ranked = self.rank(self.project, STAGE, reviewer, queue)
-                    aids = stopping_aids(self.project, STAGE, reviewer)
-                with self.lock:
-                    self.order[reviewer] = [r for r, _ in ranked]
-                    self.scores[reviewer] = dict(ranked)
-                    self.aids[reviewer] = aids
-            except Exception:  # a failed fit leaves the last ranking (or import order) in use
-                pass
-            with self.lock:
-                if reviewer not in self.stale:
-                    self.running.discard(reviewer)
-                    return
-                self.stale.discard(reviewer)
+    def done(self, reviewer: str, ranked: list[tuple[int, float | None]] | None,
+             aids: StoppingReport | None) -> None:
+        """A fit came back (``ranked`` None: it failed, and the last ranking stays)."""
+        with self.lock:
+            if ranked is not None:
+                self.order[reviewer] = [r for r, _ in ranked]
+                self.scores[reviewer] = dict(ranked)
+                self.aids[reviewer] = aids
+            again = reviewer in self.stale
+            self.stale.discard(reviewer)
+            if not again:
+                self.running.discard(reviewer)
+        if again:
+            self.worker.submit(self.slug, self.path, reviewer)
 
-    def wait(self, reviewer: str, timeout: float = 30.0) -> bool:
-        """Wait until no fit for ``reviewer`` is running or due (tests, benchmarks)."""
+    def wait(self, reviewer: str, timeout: float = 60.0) -> bool:
+        """Wait until no fit for ``reviewer`` is under way or due (tests, benchmarks)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self.lock:
@@ -151,11 +141,20 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
                 projects[slug] = Project.open(site.projects()[slug])
             return projects[slug]
 
+    def fit_done(slug: str, reviewer: str, ranked: Any, aids: Any) -> None:
+        screenings[slug].done(reviewer, ranked, aids)
+
+    workers: list[FitWorker] = []
+    app.extensions["metareview_fit_workers"] = workers
+
     def screening(slug: str) -> _Screening:
         p = project(slug)
         with open_lock:
+            if not workers:  # started with the first screening page, not with the app
+                workers.append(FitWorker(fit_done))
             if slug not in screenings:
-                screenings[slug] = _Screening(p)
+                screenings[slug] = _Screening(slug, str(site.projects()[slug].resolve()), p,
+                                              workers[0])
             return screenings[slug]
 
     # -- sessions and CSRF ------------------------------------------------------------------
