@@ -256,7 +256,7 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
         assert workspace.extensions["metareview_screenings"]["alpha"].wait(name)
         done = browser.get("/p/alpha/screen").text
         assert "Nothing left to screen" in done
-        assert "4 of 4 records screened" in done and "screening is complete" in done
+        assert "4 of 4 (" in done and "complete: every record screened" in done
     dash = a.get("/p/alpha/").text
     assert re.search(r"<td>conflict</td><td class=\"num\">1</td>", dash)
     rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))

@@ -66,7 +66,7 @@ def server(tmp_path):
     srv = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}", tmp_path
+    yield f"http://127.0.0.1:{srv.effective_port}", tmp_path, app
     srv.close()
     for worker in app.extensions["metareview_fit_workers"]:
         worker.close()
@@ -149,7 +149,7 @@ def _screen_all(driver, base: str, decide) -> list[str]:
 def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path):
     from selenium.webdriver.common.by import By
 
-    base, root = server
+    base, root, app = server
     owner = browsers()
     owner.get(base + "/")
     _shot(owner, "01-sign-in")
@@ -176,12 +176,19 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     assert guest.current_url.endswith("/p/ketamine/")
     # Both screen blind by keyboard; they disagree on the cohort.
     guest.get(base + "/p/ketamine/screen")
-    _shot(guest, "05-screening")
     assert "adults with chronic pain" in guest.page_source
+    first = guest.find_element(By.CSS_SELECTOR, "h1.title").text
+    _submit(guest, guest.find_element(By.CSS_SELECTOR, "button.vote.include"))
+    assert app.extensions["metareview_screenings"]["ketamine"].wait("bob")
+    guest.refresh()
+    assert "1 of 3 (1 relevant)" in guest.page_source
+    assert "keep screening (p = " in guest.page_source
+    assert guest.find_element(By.CSS_SELECTOR, "h1.title").text != first
+    _shot(guest, "05-screening")
     seen_b = _screen_all(guest, base, lambda t: "e" if "Nitrogen" in t or "cohort" in t
                          else "i")
     seen_a = _screen_all(owner, base, lambda t: "e" if "Nitrogen" in t else "i")
-    assert sorted(seen_a) == sorted(seen_b) and len(seen_a) == 3
+    assert sorted(seen_a) == sorted([first, *seen_b]) and len(seen_a) == 3
     # The owner resolves the conflict with a reason.
     owner.get(base + "/p/ketamine/conflicts")
     _shot(owner, "06-conflicts")
@@ -211,7 +218,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
 def test_import_errors_are_one_clear_line_in_the_page(server, browsers, tmp_path):
     from selenium.webdriver.common.by import By
 
-    base, root = server
+    base, root, _ = server
     d = browsers()
     _sign_in(d, base, "alice")
     d.get(base + "/p/ketamine/")

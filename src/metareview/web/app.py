@@ -315,7 +315,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         return render_template("screen.html", slug=slug, role=role, record=record,
                                record_id=rid, score=score, left=left,
                                criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS,
-                               aids=aids.summary().splitlines() if aids else None,
+                               aids=_aid_rows(aids) if aids else None,
                                stop=bool(aids and aids.stop))
 
     @app.post("/p/<slug>/screen")
@@ -498,6 +498,24 @@ def _start_session(user: User) -> None:
     session.permanent = True
     session["user"], session["epoch"] = user.id, user.session_epoch
     session["csrf"] = secrets.token_urlsafe(32)
+
+
+def _aid_rows(r: StoppingReport) -> list[tuple[str, str]]:
+    """The stopping aids as label / value rows for the screening page."""
+    rows = [("Screened", f"{r.n_screened:,} of {r.n_total:,} ({r.n_relevant:,} relevant)")]
+    if r.complete:
+        return [*rows, ("Status", "complete: every record screened")]
+    if r.buscar is not None:
+        verdict = "you may stop" if r.buscar.stop else "keep screening"
+        rows.append((f"BUSCAR ({r.buscar.recall_target:.0%} recall)",
+                     f"{verdict} (p = {r.buscar.statistic:.3g})"))
+    rows.append(("Irrelevant in a row", f"{int(r.consecutive.statistic):,} "
+                 f"(heuristic stops at {int(r.consecutive.threshold):,})"))
+    if r.remaining is not None:
+        m = r.remaining
+        rows.append(("Relevant likely left", f"about {m.estimate:,} ({m.confidence:.0%}: "
+                     f"{m.lower:,}–{m.upper:,}) among {m.n_total - m.n_screened:,} unseen"))
+    return rows
 
 
 def _num(x: float) -> str:
