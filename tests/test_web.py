@@ -360,3 +360,36 @@ def test_owner_imports_dedupes_resolves_and_exports(workspace):
     assert b"TY  - " in a.get("/p/alpha/export.ris").data
     log = a.get("/p/alpha/audit").text
     assert "resolve" in log and "import" in log and "alice" in log
+
+
+def test_owner_sets_terms_that_are_marked_escaped_in_the_screening_page(workspace):
+    a = Browser(workspace)
+    a.sign_in("alice")
+    r = a.post("/p/alpha/settings", {"criteria": "P: adults\nI: ketamine",
+                                     "include_terms": "ketamine\nrandom*\n\n<b>markup</b>",
+                                     "exclude_terms": "soil\nrats"})
+    assert r.status_code == 302
+    p = Project.open(workspace.extensions["metareview_site"].projects()["alpha"])
+    settings = p.settings()
+    assert settings["include_terms"] == ["ketamine", "random*", "<b>markup</b>"]
+    assert settings["exclude_terms"] == ["soil", "rats"]
+    assert settings["criteria"] == "P: adults\nI: ketamine"
+    b = Browser(workspace)
+    b.sign_in("bob")
+    assert b.post("/p/alpha/settings", {"criteria": "x"}).status_code == 403
+    pages = []
+    for _ in range(4):
+        page = b.get("/p/alpha/screen").text
+        pages.append(page)
+        rid = re.search(r'name="record" value="(\d+)"', page).group(1)
+        b.post("/p/alpha/screen", {"record": rid, "value": "exclude"})
+    text = "\n".join(pages)
+    assert '<mark class="include">Ketamine</mark> infusion' in text
+    assert '<mark class="include">randomised</mark> trial' in text
+    assert '<mark class="exclude">Soil</mark> nitrogen' in text
+    # A term holding markup matches the abstract's text and is escaped like all text.
+    assert '<mark class="include">&lt;b&gt;markup&lt;/b&gt;</mark>' in text
+    assert "<b>markup" not in text
+    assert "inclusion terms" in text and "exclusion terms" in text
+    log = a.get("/p/alpha/audit").text
+    assert "terms" in log and "criteria" in log

@@ -106,12 +106,22 @@ def _shot(driver, name: str) -> None:
 def _submit(driver, button) -> None:
     """Click a form's button and wait for the page it leads to."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    _loaded(driver, page)
+
+
+def _loaded(driver, old) -> None:
+    """Wait until ``old`` (an element of the page before) is gone and the new page is whole."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15)
+    wait.until(staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete"
+               and d.find_elements(By.TAG_NAME, "main"))
 
 
 def _sign_in(driver, base: str, name: str) -> None:
@@ -128,8 +138,6 @@ def _sign_in(driver, base: str, name: str) -> None:
 def _screen_all(driver, base: str, decide) -> list[str]:
     """Vote on every record by keyboard; returns the titles in the order shown."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base + "/p/ketamine/screen")
     seen = []
@@ -141,13 +149,14 @@ def _screen_all(driver, base: str, decide) -> list[str]:
         seen.append(title)
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys(decide(title))
-        WebDriverWait(driver, 10).until(staleness_of(body))  # the next page has loaded
+        _loaded(driver, body)
     assert "Nothing left to screen" in driver.page_source
     return seen
 
 
 def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     base, root, app = server
     owner = browsers()
@@ -163,6 +172,11 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     owner.find_element(By.ID, "source").send_keys("Embase")
     _submit(owner, owner.find_element(By.XPATH, "//button[text()='Import']"))
     assert "imported 3 records from embase.ris (Embase)" in owner.page_source
+    # Terms to mark for screeners.
+    owner.find_element(By.ID, "include_terms").send_keys("ketamine\nrandom*\nchronic pain")
+    owner.find_element(By.ID, "exclude_terms").send_keys("nitrogen\nsoil*\ncohort")
+    _submit(owner, owner.find_element(By.XPATH, "//button[text()='Save']"))
+    assert "criteria and highlighted terms saved" in owner.page_source
     # Invite a reviewer.
     _submit(owner, owner.find_element(By.XPATH, "//button[text()='Make an invitation link']"))
     link = owner.find_element(By.CSS_SELECTOR, ".invite input").get_attribute("value")
@@ -176,7 +190,8 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     assert guest.current_url.endswith("/p/ketamine/")
     # Both screen blind by keyboard; they disagree on the cohort.
     guest.get(base + "/p/ketamine/screen")
-    assert "adults with chronic pain" in guest.page_source
+    # page_source can be read before the document is there (seen as '' now and then)
+    WebDriverWait(guest, 15).until(lambda d: "adults with chronic pain" in d.page_source)
     first = guest.find_element(By.CSS_SELECTOR, "h1.title").text
     _submit(guest, guest.find_element(By.CSS_SELECTOR, "button.vote.include"))
     assert app.extensions["metareview_screenings"]["ketamine"].wait("bob")
@@ -184,6 +199,9 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     assert "1 of 3 (1 relevant)" in guest.page_source
     assert "keep screening (p = " in guest.page_source
     assert guest.find_element(By.CSS_SELECTOR, "h1.title").text != first
+    marks = {m.text: m.get_attribute("class")
+             for m in guest.find_elements(By.CSS_SELECTOR, "mark")}
+    assert marks.get("Nitrogen") == "exclude" or marks.get("ketamine") == "include", marks
     _shot(guest, "05-screening")
     seen_b = _screen_all(guest, base, lambda t: "e" if "Nitrogen" in t or "cohort" in t
                          else "i")

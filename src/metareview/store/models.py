@@ -50,6 +50,9 @@ class ReviewRow(Base):
     previous_reports: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: Ask for an exclusion reason at title/abstract as well (after the vote is stored).
     ta_reasons: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Terms highlighted in records for screeners, one per line (inclusion, exclusion).
+    include_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    exclude_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ReviewerRow(Base):

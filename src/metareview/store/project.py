@@ -217,12 +217,15 @@ class Project:
 
     def settings(self) -> dict[str, Any]:
         """Name, criteria, reviewers per record, whether title/abstract exclusions are asked
-        for a reason (``ta_reasons``) and the previous review's counts."""
+        for a reason (``ta_reasons``), the terms highlighted for screeners (``include_terms``,
+        ``exclude_terms``) and the previous review's counts."""
         with Session(self.engine) as s:
             r = s.scalars(select(ReviewRow)).one()
             return {"name": r.name, "criteria": r.criteria,
                     "reviewers_required": r.reviewers_required,
                     "ta_reasons": bool(r.ta_reasons),
+                    "include_terms": _lines(r.include_terms),
+                    "exclude_terms": _lines(r.exclude_terms),
                     "previous_studies": r.previous_studies,
                     "previous_reports": r.previous_reports,
                     "database": self.engine.dialect.name}
@@ -879,6 +882,34 @@ class Project:
             s.scalars(select(ReviewRow)).one().criteria = criteria
             _audit(s, actor, "criteria", {"criteria": criteria})
 
+    def set_terms(self, include: Sequence[str], exclude: Sequence[str], *, actor: str) -> None:
+        """The terms highlighted in records for screeners (see
+        :func:`metareview.screening.highlight.segments`): blank lines dropped, duplicates
+        kept once, each at most 200 characters.
+
+        Raises
+        ------
+        InputError
+            A term longer than 200 characters or one holding a line break.
+        """
+        clean = []
+        for terms in (include, exclude):
+            kept: list[str] = []
+            for t in terms:
+                t = t.strip()
+                if not t:
+                    continue
+                if len(t) > 200 or "\n" in t or "\r" in t:
+                    raise InputError(f"highlight term {t[:40]!r}: one line of at most 200 "
+                                     "characters")
+                if t.lower() not in (k.lower() for k in kept):
+                    kept.append(t)
+            clean.append(kept)
+        with db.write_session(self.engine) as s:
+            row = s.scalars(select(ReviewRow)).one()
+            row.include_terms, row.exclude_terms = "\n".join(clean[0]), "\n".join(clean[1])
+            _audit(s, actor, "terms", {"include": clean[0], "exclude": clean[1]})
+
     def _latest(self, row_type: type, field: str) -> dict[int, Any]:
         with Session(self.engine) as s:
             rows = s.execute(select(row_type.record_id, getattr(row_type, field))
@@ -908,3 +939,8 @@ def load_review_data(path: str | Path) -> ReviewData:
         with Project.open(root) as project:
             return project.review_data()
     return load_folder(root)
+
+
+def _lines(text: str | None) -> list[str]:
+    """The non-empty lines of a stored list."""
+    return [t for t in (text or "").split("\n") if t]

@@ -33,6 +33,7 @@ from flask import (
 )
 
 from metareview.errors import InputError
+from metareview.screening.highlight import segments
 from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
 from metareview.web.accounts import ROLES, Site, User
@@ -281,6 +282,21 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
             return redirect(url_for("dashboard", slug=slug))
         return guarded(make, url_for("dashboard", slug=slug))
 
+    @app.post("/p/<slug>/settings")
+    def project_settings(slug: str) -> Any:
+        member(slug, at_least="owner")
+        back = url_for("dashboard", slug=slug)
+
+        def store() -> Any:
+            p = project(slug)
+            form = request.form
+            p.set_criteria(form.get("criteria", ""), actor=g.user.name)
+            p.set_terms(form.get("include_terms", "").splitlines(),
+                        form.get("exclude_terms", "").splitlines(), actor=g.user.name)
+            flash("criteria and highlighted terms saved", "info")
+            return redirect(back)
+        return guarded(store, back)
+
     @app.route("/invite/<token>", methods=["GET", "POST"])
     def invitation(token: str) -> Any:
         found = site.invitation(token)
@@ -309,12 +325,17 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         p = project(slug)
         rid, score, left = screening(slug).next(g.user.name)
         record = p.records([rid])[rid] if rid is not None else None
+        settings = p.settings()
+        terms = (settings["include_terms"], settings["exclude_terms"])
+        title = segments(record.record.title, *terms) if record else []
+        abstract = segments(record.record.abstract, *terms) if record else []
         # The stopping aids come with the ranking, from the background fit after the last
         # vote (the page never computes them); the reviewer's first page has none yet.
         aids = screening(slug).aids.get(g.user.name)
         return render_template("screen.html", slug=slug, role=role, record=record,
                                record_id=rid, score=score, left=left,
-                               criteria=p.settings().get("criteria", ""), keys=VOTE_KEYS,
+                               criteria=settings.get("criteria", ""), keys=VOTE_KEYS,
+                               title=title, abstract=abstract, terms=terms,
                                aids=_aid_rows(aids) if aids else None,
                                stop=bool(aids and aids.stop))
 
