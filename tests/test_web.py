@@ -393,3 +393,31 @@ def test_owner_sets_terms_that_are_marked_escaped_in_the_screening_page(workspac
     assert "inclusion terms" in text and "exclusion terms" in text
     log = a.get("/p/alpha/audit").text
     assert "terms" in log and "criteria" in log
+
+
+def test_pairs_assignment_takes_a_record_out_of_other_queues_once_it_has_two_votes(workspace):
+    site = workspace.extensions["metareview_site"]
+    carol = site.create_user("carol", PASSWORD, admin=False)
+    site.accept(site.invite(site.user(1), "alpha", "reviewer"), carol)
+    p = Project.open(site.projects()["alpha"])
+    first = p.queue("title_abstract", "carol")[0]
+    p.decide(first, "title_abstract", "alice", "include")
+    p.decide(first, "title_abstract", "bob", "exclude")
+    assert first in p.queue("title_abstract", "carol")  # everyone: carol still screens it
+    a = Browser(workspace)
+    a.sign_in("alice")
+    r = a.post("/p/alpha/settings", {"criteria": "", "include_terms": "", "exclude_terms": "",
+                                     "assignment": "pairs"})
+    assert r.status_code == 302 and p.settings()["assignment"] == "pairs"
+    assert first not in p.queue("title_abstract", "carol")
+    p.undo("title_abstract", "bob")  # one vote again: back in carol's queue
+    assert first in p.queue("title_abstract", "carol")
+    a.post("/p/alpha/settings", {"criteria": "kept?", "include_terms": "kept?",
+                                 "assignment": "all"})
+    assert "assignment &#39;all&#39;" in a.get("/p/alpha/").text
+    after = p.settings()  # a refused form changes nothing
+    assert after["assignment"] == "pairs" and after["criteria"] == ""
+    assert after["include_terms"] == []
+    # A form that leaves fields out changes only those it sends.
+    a.post("/p/alpha/settings", {"criteria": "P: adults"})
+    assert p.settings()["criteria"] == "P: adults" and p.settings()["assignment"] == "pairs"

@@ -176,7 +176,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     owner.find_element(By.ID, "include_terms").send_keys("ketamine\nrandom*\nchronic pain")
     owner.find_element(By.ID, "exclude_terms").send_keys("nitrogen\nsoil*\ncohort")
     _submit(owner, owner.find_element(By.XPATH, "//button[text()='Save']"))
-    assert "criteria and highlighted terms saved" in owner.page_source
+    assert "criteria, highlighted terms and assignment saved" in owner.page_source
     # Invite a reviewer.
     _submit(owner, owner.find_element(By.XPATH, "//button[text()='Make an invitation link']"))
     link = owner.find_element(By.CSS_SELECTOR, ".invite input").get_attribute("value")

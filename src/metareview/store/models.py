@@ -53,6 +53,9 @@ class ReviewRow(Base):
     #: Terms highlighted in records for screeners, one per line (inclusion, exclusion).
     include_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
     exclude_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: Who screens a record: "everyone", or "pairs" (only until it has the votes it needs).
+    assignment: Mapped[str] = mapped_column(String(20), default="everyone",
+                                            server_default="everyone")
 
 
 class ReviewerRow(Base):

@@ -226,6 +226,7 @@ class Project:
                     "ta_reasons": bool(r.ta_reasons),
                     "include_terms": _lines(r.include_terms),
                     "exclude_terms": _lines(r.exclude_terms),
+                    "assignment": r.assignment or "everyone",
                     "previous_studies": r.previous_studies,
                     "previous_reports": r.previous_reports,
                     "database": self.engine.dialect.name}
@@ -746,12 +747,20 @@ class Project:
         """Records still waiting for this reviewer's vote (blinded: others' votes not used).
 
         A record leaves everyone's queue once it is resolved; otherwise it stays until this
-        reviewer has voted, whatever the other reviewer did.
+        reviewer has voted, whatever the other reviewer did. With the ``pairs`` assignment
+        (:meth:`set_assignment`) it also leaves the queues of everyone else once it has the
+        votes it needs.
         """
         with Session(self.engine) as s:
             own = self._own_votes(s, stage, reviewer)
             resolved = set(s.scalars(select(DecisionRow.record_id).where(
                 DecisionRow.stage == stage, DecisionRow.kind == "resolve")))
+            review = s.scalars(select(ReviewRow)).one()
+            pairs, required = review.assignment == "pairs", review.reviewers_required
+        if pairs:  # a record with the votes it needs leaves the others' queues
+            votes, _, _ = self._events(stage)
+            resolved |= {r for r, v in votes.items()
+                         if sum(x is not None for x in v.values()) >= required}
         return [r for r in self.eligible(stage) if r not in resolved and own.get(r) is None]
 
     def own_labels(self, stage: str, reviewer: str) -> dict[int, str]:
@@ -882,33 +891,51 @@ class Project:
             s.scalars(select(ReviewRow)).one().criteria = criteria
             _audit(s, actor, "criteria", {"criteria": criteria})
 
-    def set_terms(self, include: Sequence[str], exclude: Sequence[str], *, actor: str) -> None:
-        """The terms highlighted in records for screeners (see
-        :func:`metareview.screening.highlight.segments`): blank lines dropped, duplicates
-        kept once, each at most 200 characters.
+    def set_assignment(self, mode: str, *, actor: str) -> None:
+        """Who screens each record: ``"everyone"``, or ``"pairs"`` (a record leaves the other
+        reviewers' queues once it has the votes it needs: two in dual screening).
 
         Raises
         ------
         InputError
-            A term longer than 200 characters or one holding a line break.
+            Another mode.
         """
-        clean = []
-        for terms in (include, exclude):
-            kept: list[str] = []
-            for t in terms:
-                t = t.strip()
-                if not t:
-                    continue
-                if len(t) > 200 or "\n" in t or "\r" in t:
-                    raise InputError(f"highlight term {t[:40]!r}: one line of at most 200 "
-                                     "characters")
-                if t.lower() not in (k.lower() for k in kept):
-                    kept.append(t)
-            clean.append(kept)
+        self.configure(assignment=mode, actor=actor)
+
+    def configure(self, *, actor: str, criteria: str | None = None,
+                  include_terms: Sequence[str] | None = None,
+                  exclude_terms: Sequence[str] | None = None,
+                  assignment: str | None = None) -> None:
+        """Change the screening settings given (None: unchanged), all or none of them.
+
+        Terms are highlighted in records for screeners (see
+        :func:`metareview.screening.highlight.segments`): blank lines are dropped, a repeated
+        term (in any case) is kept once, and each is one line of at most 200 characters.
+        ``assignment``: ``"everyone"`` or ``"pairs"`` (see :meth:`set_assignment`).
+
+        Raises
+        ------
+        InputError
+            A term too long or holding a line break, or another assignment; nothing is
+            changed then.
+        """
+        if assignment is not None and assignment not in ("everyone", "pairs"):
+            raise InputError(f"assignment {assignment!r}: 'everyone' or 'pairs'")
+        terms = {k: _clean_terms(v) for k, v in (("include", include_terms),
+                                                  ("exclude", exclude_terms)) if v is not None}
         with db.write_session(self.engine) as s:
             row = s.scalars(select(ReviewRow)).one()
-            row.include_terms, row.exclude_terms = "\n".join(clean[0]), "\n".join(clean[1])
-            _audit(s, actor, "terms", {"include": clean[0], "exclude": clean[1]})
+            if criteria is not None and criteria != row.criteria:
+                row.criteria = criteria
+                _audit(s, actor, "criteria", {"criteria": criteria})
+            if terms:
+                row.include_terms = "\n".join(terms.get("include", _lines(row.include_terms)))
+                row.exclude_terms = "\n".join(terms.get("exclude", _lines(row.exclude_terms)))
+                _audit(s, actor, "terms", {"include": _lines(row.include_terms),
+                                           "exclude": _lines(row.exclude_terms)})
+            if assignment is not None and assignment != row.assignment:
+                row.assignment = assignment
+                _audit(s, actor, "assignment", {"mode": assignment})
 
     def _latest(self, row_type: type, field: str) -> dict[int, Any]:
         with Session(self.engine) as s:
@@ -944,3 +971,25 @@ def load_review_data(path: str | Path) -> ReviewData:
 def _lines(text: str | None) -> list[str]:
     """The non-empty lines of a stored list."""
     return [t for t in (text or "").split("\n") if t]
+
+
+def _clean_terms(terms: Sequence[str]) -> list[str]:
+    """Highlight terms as stored: stripped, blank ones dropped, each once (in any case).
+
+    Raises
+    ------
+    InputError
+        A term longer than 200 characters or holding a line break.
+    """
+    kept: list[str] = []
+    seen: set[str] = set()
+    for t in terms:
+        t = t.strip()
+        if not t:
+            continue
+        if len(t) > 200 or "\n" in t or "\r" in t:
+            raise InputError(f"highlight term {t[:40]!r}: one line of at most 200 characters")
+        if t.lower() not in seen:
+            seen.add(t.lower())
+            kept.append(t)
+    return kept

@@ -288,12 +288,16 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         back = url_for("dashboard", slug=slug)
 
         def store() -> Any:
-            p = project(slug)
             form = request.form
-            p.set_criteria(form.get("criteria", ""), actor=g.user.name)
-            p.set_terms(form.get("include_terms", "").splitlines(),
-                        form.get("exclude_terms", "").splitlines(), actor=g.user.name)
-            flash("criteria and highlighted terms saved", "info")
+
+            def lines(key: str) -> list[str] | None:
+                return form[key].splitlines() if key in form else None
+            # Only the fields the form sent change, and all of them or none.
+            project(slug).configure(actor=g.user.name, criteria=form.get("criteria"),
+                                    include_terms=lines("include_terms"),
+                                    exclude_terms=lines("exclude_terms"),
+                                    assignment=form.get("assignment"))
+            flash("criteria, highlighted terms and assignment saved", "info")
             return redirect(back)
         return guarded(store, back)
 
