@@ -421,3 +421,24 @@ def test_pairs_assignment_takes_a_record_out_of_other_queues_once_it_has_two_vot
     # A form that leaves fields out changes only those it sends.
     a.post("/p/alpha/settings", {"criteria": "P: adults"})
     assert p.settings()["criteria"] == "P: adults" and p.settings()["assignment"] == "pairs"
+
+
+def test_the_web_csv_export_never_hands_a_spreadsheet_a_formula(workspace, tmp_path):
+    from metareview.store.exchange import export_records
+
+    site = workspace.extensions["metareview_site"]
+    p = Project.open(site.projects()["alpha"])
+    formula = '=HYPERLINK("http://evil.example","click")'
+    p.add_import(read_records_bytes(
+        b"TY  - JOUR\nTI  - " + formula.encode() + b"\nAB  - +1 to -2 @home\nER  - \n",
+        filename="f.ris", source="Embase"))
+    a = Browser(workspace)
+    a.sign_in("alice")
+    rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))
+    mine = next(r for r in rows if "HYPERLINK" in r["title"])
+    assert mine["title"] == "'" + formula and mine["abstract"] == "'+1 to -2 @home"
+    assert all(not v or v[0] not in "=+-@" for r in rows for v in r.values())
+    # The library's own export keeps the text as it is (it imports again unchanged).
+    export_records(p, tmp_path / "plain.csv")
+    plain = list(csv.DictReader(open(tmp_path / "plain.csv", encoding="utf-8")))
+    assert any(r["title"] == formula for r in plain)

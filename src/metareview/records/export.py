@@ -117,6 +117,8 @@ def write_csv(
     records: Sequence[Record] | Iterable[Record],
     dest: str | Path | TextIO,
     decisions: Mapping[int, Mapping[str, Any]] | None = None,
+    *,
+    formula_safe: bool = False,
 ) -> int:
     """Write records as CSV (columns :data:`CSV_COLUMNS`, then other decision keys).
 
@@ -126,6 +128,11 @@ def write_csv(
     dest : str, Path or text stream
     decisions : mapping of int to mapping, optional
         As for :func:`write_ris`.
+    formula_safe : bool
+        Prefix ``'`` to every cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+        carriage return, so that a spreadsheet shows it as text instead of running it as a
+        formula (OWASP's advice for CSV injection). For files handed to people (the web
+        app's download); off by default, because it changes the text a later import reads.
 
     Returns
     -------
@@ -151,6 +158,8 @@ def write_csv(
         }
         rows.append(row)
     columns = [*CSV_COLUMNS, *more]
+    if formula_safe:
+        rows = [{k: _inert(v) for k, v in row.items()} for row in rows]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -158,3 +167,10 @@ def write_csv(
     with _open(dest) as fh:
         fh.write(buf.getvalue())
     return len(rows)
+
+
+def _inert(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (see :func:`write_csv`)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -60,7 +60,7 @@ def import_decisions(review: Project, path: str | Path, *, stage: str, reviewer:
 
 
 def export_records(review: Project, path: str | Path, *,
-                   include_duplicates: bool = False) -> int:
+                   include_duplicates: bool = False, formula_safe: bool = False) -> int:
     """Write every record with where it stands now to ``.ris`` or ``.csv``; returns the count.
 
     Each record carries its id and source and:
@@ -78,6 +78,9 @@ def export_records(review: Project, path: str | Path, *,
       resolution), ``reason``, and each reviewer's current vote ``vote_<reviewer>`` (with
       ``reason_<reviewer>`` when the vote gave one);
     * ``duplicate_of`` for a duplicate: the record it duplicates.
+
+    ``formula_safe`` (CSV only) keeps spreadsheets from running cells as formulas
+    (:func:`metareview.records.export.write_csv`).
     """
     from metareview.records.export import write_csv, write_ris
 
@@ -109,8 +112,10 @@ def export_records(review: Project, path: str | Path, *,
                 d[f"{name}_vote_{v.reviewer}"] = v.value
                 d[f"{name}_reason_{v.reviewer}"] = v.reason
         decisions[i] = d
-    writer = write_ris if suffix == ".ris" else write_csv
-    writer(records, path, decisions=decisions)
+    if suffix == ".ris":
+        write_ris(records, path, decisions=decisions)
+    else:
+        write_csv(records, path, decisions=decisions, formula_safe=formula_safe)
     return len(records)
 
 

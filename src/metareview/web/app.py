@@ -492,7 +492,8 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{slug}.{fmt}"
-            export_records(project(slug), path)
+            # a file for people's spreadsheets: no cell may run as a formula
+            export_records(project(slug), path, formula_safe=True)
             data = path.read_bytes()
         kind = "text/csv" if fmt == "csv" else "application/x-research-info-systems"
         return Response(data, mimetype=kind, headers={"Content-Disposition":
