@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import (
@@ -131,10 +132,9 @@ class User:
 
 @dataclass(frozen=True)
 class Membership:
-    """A project a user may open, and the role there."""
+    """A project a user may open (by its slug), and the role there."""
 
     slug: str
-    name: str
     role: str
 
 
@@ -279,7 +279,7 @@ class Site:
             return None
         with Session(self.engine) as s:
             row = s.scalar(select(UserRow).where(UserRow.name == name))
-            stored = row.password_hash if row is not None else _DUMMY_HASH()
+            stored = row.password_hash if row is not None else _dummy_hash()
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
@@ -361,7 +361,7 @@ class Site:
                              .join(MembershipRow, MembershipRow.project_id == ProjectRow.id)
                              .where(MembershipRow.user_id == user.id)
                              .order_by(ProjectRow.slug)).all()
-        return [Membership(slug, slug, role) for slug, role in rows]
+        return [Membership(slug, role) for slug, role in rows]
 
     def role(self, user: User, slug: str) -> str | None:
         """The user's role on the project, or None when not a member (or no such project)."""
@@ -449,10 +449,7 @@ def _slugify(name: str) -> str:
     return slug or "review"
 
 
-_dummy: list[str] = []
-
-
-def _DUMMY_HASH() -> str:
-    if not _dummy:
-        _dummy.append(hash_password(secrets.token_hex(16)))
-    return _dummy[0]
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the name has no account (same cost as a real one)."""
+    return hash_password(secrets.token_hex(16))

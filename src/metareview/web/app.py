@@ -431,12 +431,13 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         open_ = p.conflicts(STAGE)
         records = p.records(list(open_)) if open_ else {}
         votes: dict[int, list[tuple[str, str]]] = {}
-        for h in p.history():
+        history = p.history()
+        for h in history:
             if h["stage"] == STAGE and h["record"] in open_ and h["kind"] in ("vote", "undo"):
                 current = dict(votes.get(h["record"], []))
                 current[h["reviewer"]] = h["value"]
                 votes[h["record"]] = [(k, v) for k, v in current.items() if v is not None]
-        agree = stage_agreement(p.history(), STAGE)
+        agree = stage_agreement(history, STAGE)
         stats = [] if agree is None else [
             ("Cohen's kappa" if agree.kappa_method == "cohen" else
              f"kappa ({agree.kappa_method})", agree.kappa, agree.kappa_ci_low,
