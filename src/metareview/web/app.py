@@ -36,8 +36,10 @@ from metareview.errors import InputError
 from metareview.screening.highlight import segments
 from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
+from metareview.web import dedupe_pages, fulltext_pages
 from metareview.web.accounts import ROLES, Site, User
 from metareview.web.fitting import FitWorker
+from metareview.web.tools import PageTools
 
 STAGE = "title_abstract"
 VOTE_KEYS = {"include": "i", "exclude": "e", "maybe": "m"}
@@ -190,12 +192,14 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
 
     @app.after_request
     def headers(resp: Response) -> Response:
+        # A route may set its own framing headers (a PDF shown in this site's own page);
+        # every other response may not be framed at all.
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers["Referrer-Policy"] = "same-origin"
-        resp.headers["Content-Security-Policy"] = (
+        resp.headers.setdefault("Content-Security-Policy", (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-ancestors 'none'; form-action 'self'")
+            "frame-ancestors 'none'; form-action 'self'"))
         return resp
 
     def member(slug: str, *, at_least: str = "viewer") -> str:
@@ -505,6 +509,10 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         role = member(slug)
         log = list(reversed(project(slug).audit_log()))[:500]
         return render_template("audit.html", slug=slug, role=role, log=log)
+
+    tools = PageTools(site=site, project=project, member=member, guarded=guarded)
+    for module in (dedupe_pages, fulltext_pages):
+        module.register(app, tools)
 
     @app.errorhandler(400)
     @app.errorhandler(401)
