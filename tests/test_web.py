@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from metareview.errors import InputError
 from metareview.records.readers import read_records_bytes
 from metareview.store.project import Project
 from metareview.web import accounts
@@ -441,3 +442,53 @@ def test_the_web_csv_export_never_hands_a_spreadsheet_a_formula(workspace, tmp_p
     export_records(p, tmp_path / "plain.csv")
     plain = list(csv.DictReader(open(tmp_path / "plain.csv", encoding="utf-8")))
     assert any(r["title"] == formula for r in plain)
+
+
+def test_projects_made_in_the_app_keep_their_tables_apart(tmp_path, db_url, monkeypatch):
+    """A project created in the app: a SQLite file in its folder when the site is on SQLite;
+    on PostgreSQL a schema of its own in the site's database, opened with the site's password
+    (the folder's settings hold none), its tables invisible from another project's."""
+    import yaml
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    from metareview.store.db import normalise_url
+    from metareview.web.accounts import project_schema
+
+    site = Site.open(tmp_path, db_url)
+    alice = site.create_user("alice", PASSWORD)
+    site.create_project(alice, "ketamine-pain", "Ketamine", criteria="adults")
+    site.create_project(alice, "other", "Other")
+    settings = yaml.safe_load((tmp_path / "projects" / "ketamine-pain" / "metareview.yaml")
+                              .read_text())
+    monkeypatch.delenv("METAREVIEW_DATABASE_URL", raising=False)
+    with site.open_project("ketamine-pain") as p:
+        p.add_import(read_records_bytes(RIS, filename="s.ris", source="Embase"))
+        assert p.settings()["database"] == ("sqlite" if db_url is None else "postgresql")
+    with site.open_project("other") as p:
+        assert p.records() == {}  # the other project's records are not here
+    if db_url is None:
+        assert settings["database"] == "review.sqlite"
+        assert (tmp_path / "projects" / "ketamine-pain" / "review.sqlite").exists()
+        site.close()
+        return
+    assert project_schema("ketamine-pain") == "mr_ketamine_pain"
+    stored = make_url(settings["database"])
+    assert stored.password is None
+    assert stored.query["options"] == "-csearch_path=mr_ketamine_pain"
+    eng = create_engine(normalise_url(db_url))
+    try:
+        tables = inspect(eng)
+        assert {"record", "decision", "alembic_version"} <= set(
+            tables.get_table_names(schema="mr_ketamine_pain"))
+        assert "record" in tables.get_table_names(schema="mr_other")
+        assert "record" not in tables.get_table_names(schema="public")
+        with eng.connect() as c:
+            n = c.exec_driver_sql("select count(*) from mr_ketamine_pain.record").scalar()
+        assert n == 4
+    finally:
+        eng.dispose()
+    # without the site's password the folder alone does not open the database
+    with pytest.raises(InputError, match="password"):
+        Project.open(tmp_path / "projects" / "ketamine-pain")
+    site.close()

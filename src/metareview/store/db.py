@@ -13,8 +13,9 @@ snapshot and the second fail with "database is locked" when it tries to write.
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,22 +90,57 @@ def _same_database(a: str, b: str) -> bool:
         ub.drivername, ub.host, ub.port, ub.database, ub.username)
 
 
-def resolve_url(stored: str) -> str:
+def resolve_url(stored: str, credentials: Sequence[str] = ()) -> str:
     """The URL to connect with, given the one stored in ``metareview.yaml``.
 
-    The password comes from ``METAREVIEW_DATABASE_URL`` when that names the same database
-    (driver, host, port, database and user), else libpq finds it (``PGPASSWORD``,
-    ``~/.pgpass``, a service file). A variable naming another database is ignored, so one set
-    for a team's review does not redirect a different project.
+    The password comes from ``METAREVIEW_DATABASE_URL``, else from one of ``credentials``
+    (URLs the caller holds, e.g. the web app's own database), when that names the same
+    database (driver, host, port, database and user); otherwise libpq finds it
+    (``PGPASSWORD``, ``~/.pgpass``, a service file). Only the password is taken: the stored
+    URL's options (a project's schema) stay. A URL naming another database is ignored, so one
+    set for a team's review does not redirect a different project.
     """
+    if "://" not in stored:
+        return stored
     env = os.environ.get(URL_VARIABLE, "").strip()
-    if env and "://" in stored:
+    for i, candidate in enumerate([env, *credentials]):
+        if not candidate:
+            continue
         try:
-            if _same_database(env, stored):
-                return env
+            same = _same_database(candidate, stored)
         except ArgumentError:
-            raise InputError(f"{URL_VARIABLE}: not a database URL") from None
+            if i == 0:
+                raise InputError(f"{URL_VARIABLE}: not a database URL") from None
+            continue
+        if same:
+            password = make_url(normalise_url(candidate)).password
+            if password is None:
+                return stored
+            return make_url(stored).set(password=password).render_as_string(
+                hide_password=False)
     return stored
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with PostgreSQL's ``search_path`` set to ``schema``: every table the
+    connection creates or reads is in that schema (one project per schema in a shared
+    database)."""
+    if not _SCHEMA.fullmatch(schema):
+        raise InputError(f"schema {schema!r}: use 1-63 lower-case letters, digits or '_'")
+    return make_url(url).update_query_dict(
+        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def create_schema(engine: Engine, schema: str) -> None:
+    """Create ``schema`` in the engine's PostgreSQL database unless it exists."""
+    if not _SCHEMA.fullmatch(schema):
+        raise InputError(f"schema {schema!r}: use 1-63 lower-case letters, digits or '_'")
+    with engine.begin() as c:
+        c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+#: A schema name we create: safe to quote into SQL, within PostgreSQL's 63-byte limit.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

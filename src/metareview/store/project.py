@@ -171,13 +171,15 @@ class Project:
         return cls(root, engine)
 
     @classmethod
-    def open(cls, path: str | Path = ".") -> Project:
+    def open(cls, path: str | Path = ".", *, credentials: Sequence[str] = ()) -> Project:
         """Open the review in ``path`` and bring its schema up to date.
 
         A PostgreSQL URL in ``metareview.yaml`` has no password: it comes from the
         ``METAREVIEW_DATABASE_URL`` environment variable when that names the same database,
         else from libpq (``PGPASSWORD``, ``~/.pgpass`` or a service file). An older settings
         file that holds a password still opens, with a :class:`PasswordInSettingsWarning`.
+        ``credentials``: database URLs the caller holds (the web app's own), whose password is
+        used for the same database (see :func:`metareview.store.db.resolve_url`).
 
         Raises
         ------
@@ -199,7 +201,7 @@ class Project:
             warnings.warn(f"{settings_file}: the database URL holds a password; remove it "
                           f"and give it as {db.URL_VARIABLE}, PGPASSWORD or in ~/.pgpass",
                           PasswordInSettingsWarning, stacklevel=2)
-        engine = db.connect(db.resolve_url(url))
+        engine = db.connect(db.resolve_url(url, credentials))
         db.upgrade(engine)
         return cls(root, engine)
 

@@ -4,7 +4,10 @@ sign-in attempts, in a database of their own (the *site*).
 A workspace is a folder the app serves. Its site database is ``.metareview-web.sqlite`` in
 the folder, or the PostgreSQL database named by ``METAREVIEW_WEB_DATABASE_URL``. Each project
 is a review folder (:class:`metareview.store.project.Project`, with its own database); a folder
-that is itself a review is the workspace's first project. Passwords are hashed with argon2id
+that is itself a review is the workspace's first project. A project created in the app keeps
+its tables in a SQLite file in its folder when the site is on SQLite, and in a schema of its
+own in the site's database when the site is on PostgreSQL (the folder then holds the settings
+and the full texts). Passwords are hashed with argon2id
 (argon2-cffi's defaults, RFC 9106's second recommended parameter set); invitation tokens
 are random and stored only as their SHA-256.
 """
@@ -184,6 +187,8 @@ class Site:
     def __init__(self, root: Path, engine: Engine) -> None:
         self.root = root
         self.engine = engine
+        # the URL with its password: projects in this database are opened with it
+        self.url = engine.url.render_as_string(hide_password=False)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -206,7 +211,7 @@ class Site:
         db.upgrade(engine, MIGRATIONS, VERSION_TABLE, lock=7232)
         site = cls(root, engine)
         if (root / SETTINGS).exists() and not site.projects():
-            with Project.open(root) as project:
+            with Project.open(root, credentials=[site.url]) as project:
                 name = project.settings().get("name") or root.resolve().name
             site._register(_slugify(str(name)), ".")
         return site
@@ -346,13 +351,31 @@ class Site:
         if slug in self.projects():
             raise InputError(f"project {slug!r} already exists")
         folder = Path("projects") / slug
-        Project.create(self.root / folder, name, criteria=criteria,
+        url = None
+        if self.engine.dialect.name == "postgresql":
+            schema = project_schema(slug)
+            db.create_schema(self.engine, schema)
+            url = db.schema_url(self.url, schema)
+        Project.create(self.root / folder, name, db_url=url, criteria=criteria,
                        reviewers_required=reviewers_required, actor=user.name).close()
         try:
             self._register(slug, str(folder))
         except IntegrityError:
             raise InputError(f"project {slug!r} already exists") from None
         return slug
+
+    def open_project(self, slug: str) -> Project:
+        """Open the project ``slug`` (its database password, if any, from the site's URL).
+
+        Raises
+        ------
+        InputError
+            No such project, or its database cannot be reached.
+        """
+        folder = self.projects().get(slug)
+        if folder is None:
+            raise InputError(f"no project {slug!r}")
+        return Project.open(folder, credentials=[self.url])
 
     def memberships(self, user: User) -> list[Membership]:
         """The projects ``user`` may open, by slug."""
@@ -442,6 +465,16 @@ def _user(row: UserRow) -> User:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def project_schema(slug: str) -> str:
+    """The PostgreSQL schema of the project ``slug``: ``mr_`` and the slug with ``_`` for
+    ``-`` (a one-to-one map, as slugs have no ``_``), cut to 63 bytes with a hash of the slug
+    when longer."""
+    name = "mr_" + slug.replace("-", "_")
+    if len(name) > 63:
+        name = name[:54] + "_" + hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return name
 
 
 def _slugify(name: str) -> str:

@@ -48,8 +48,10 @@ VOTE_KEYS = {"include": "i", "exclude": "e", "maybe": "m"}
 class _Screening:
     """The rankings of one project's reviewers, refitted by the fit worker after votes."""
 
-    def __init__(self, slug: str, path: str, project: Project, worker: FitWorker) -> None:
+    def __init__(self, slug: str, path: str, project: Project, worker: FitWorker,
+                 credentials: tuple[str, ...] = ()) -> None:
         self.slug, self.path, self.project, self.worker = slug, path, project, worker
+        self.credentials = credentials
         self.order: dict[str, list[int]] = {}
         self.scores: dict[str, dict[int, float | None]] = {}
         self.aids: dict[str, StoppingReport] = {}
@@ -65,7 +67,7 @@ class _Screening:
                 self.stale.add(reviewer)
                 return
             self.running.add(reviewer)
-        self.worker.submit(self.slug, self.path, reviewer)
+        self.worker.submit(self.slug, self.path, reviewer, self.credentials)
 
     def done(self, reviewer: str, ranked: list[tuple[int, float | None]] | None,
              aids: StoppingReport | None) -> None:
@@ -80,7 +82,7 @@ class _Screening:
             if not again:
                 self.running.discard(reviewer)
         if again:
-            self.worker.submit(self.slug, self.path, reviewer)
+            self.worker.submit(self.slug, self.path, reviewer, self.credentials)
 
     def wait(self, reviewer: str, timeout: float = 60.0) -> bool:
         """Wait until no fit for ``reviewer`` is under way or due (tests, benchmarks)."""
@@ -141,7 +143,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
     def project(slug: str) -> Project:
         with open_lock:
             if slug not in projects:
-                projects[slug] = Project.open(site.projects()[slug])
+                projects[slug] = site.open_project(slug)
             return projects[slug]
 
     def fit_done(slug: str, reviewer: str, ranked: Any, aids: Any) -> None:
@@ -157,7 +159,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
                 workers.append(FitWorker(fit_done))
             if slug not in screenings:
                 screenings[slug] = _Screening(slug, str(site.projects()[slug].resolve()), p,
-                                              workers[0])
+                                              workers[0], (site.url,))
             return screenings[slug]
 
     # -- sessions and CSRF ------------------------------------------------------------------

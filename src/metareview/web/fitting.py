@@ -40,10 +40,10 @@ def _loop(tasks: Any, results: Any) -> None:  # pragma: no cover - runs in the w
                 break
         if any(b is None for b in batch):
             return
-        for slug, path, reviewer in dict.fromkeys(batch):
+        for slug, path, reviewer, credentials in dict.fromkeys(batch):
             try:
                 if path not in projects:
-                    projects[path] = Project.open(path)
+                    projects[path] = Project.open(path, credentials=credentials)
                     rankers[path] = model_ranker()
                 p = projects[path]
                 waiting = p.queue(STAGE, reviewer)
@@ -68,9 +68,11 @@ class FitWorker:
                                           daemon=True)
         self._listener.start()
 
-    def submit(self, slug: str, path: str, reviewer: str) -> None:
-        """Ask for a fit of ``reviewer``'s ranking on the project at ``path``."""
-        self._tasks.put((slug, path, reviewer))
+    def submit(self, slug: str, path: str, reviewer: str,
+               credentials: tuple[str, ...] = ()) -> None:
+        """Ask for a fit of ``reviewer``'s ranking on the project at ``path``
+        (``credentials``: see :meth:`metareview.store.project.Project.open`)."""
+        self._tasks.put((slug, path, reviewer, tuple(credentials)))
 
     def _listen(self) -> None:
         while True:
