@@ -24,6 +24,11 @@ Done = Callable[[str, str, list[tuple[int, float | None]] | None, Any], None]
 
 def _loop(tasks: Any, results: Any) -> None:  # pragma: no cover - runs in the worker
     """The worker: fit what is asked, newest first per reviewer, until ``None`` arrives."""
+    import os
+
+    # Below the server in the scheduler's eyes: on a busy machine a page or a vote goes
+    # first, and a ranking arrives a little later.
+    os.nice(10)
     from metareview.screening.ranking import model_ranker
     from metareview.screening.stopping import stopping_aids
     from metareview.store.project import Project
