@@ -107,6 +107,50 @@ class DedupeSummary:
                 "duplicates": self.duplicates}
 
 
+@dataclass(frozen=True)
+class DedupeCluster:
+    """One cluster of duplicate records in a de-duplication run.
+
+    Attributes
+    ----------
+    run_id : int
+        The run the cluster belongs to.
+    cluster : int
+        The cluster's number; kept through merges, splits and changes of the record kept, so
+        a reviewer can follow a cluster while editing.
+    record_ids : tuple of int
+        Every member, ascending (two or more).
+    canonical : int
+        The member kept (screened); the others are duplicates.
+    candidates : tuple of int
+        The members that may be kept (:meth:`Project.set_canonical`): those with screening
+        decisions if any has one, else those from a database or register if any, else all.
+    """
+
+    run_id: int
+    cluster: int
+    record_ids: tuple[int, ...]
+    canonical: int
+    candidates: tuple[int, ...]
+
+    @property
+    def duplicates(self) -> tuple[int, ...]:
+        """The members that are not kept."""
+        return tuple(r for r in self.record_ids if r != self.canonical)
+
+    def summary(self) -> str:
+        """One line for people."""
+        dups = ", ".join(map(str, self.duplicates))
+        return (f"cluster {self.cluster}: record {self.canonical} kept, "
+                f"{'duplicate' if len(self.duplicates) == 1 else 'duplicates'} {dups}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"run": self.run_id, "cluster": self.cluster, "records": list(self.record_ids),
+                "canonical": self.canonical, "duplicates": list(self.duplicates),
+                "candidates": list(self.candidates)}
+
+
 class Project:
     """A review project: settings plus a SQLAlchemy engine on its database.
 
@@ -361,6 +405,7 @@ class Project:
             If there is no active run.
         """
         with db.write_session(self.engine) as s:
+            self._lock_dedupe(s)
             run = self._active_run(s)
             if run is None:
                 raise InputError("no de-duplication run to undo")
@@ -384,6 +429,234 @@ class Project:
                              .where(DedupeMemberRow.run_id == run.id)).all()
         canon = {c: r for r, c, is_c in rows if is_c}
         return {r: canon[c] for r, c, is_c in rows if not is_c}
+
+    def dedupe_clusters(self) -> list[DedupeCluster]:
+        """The active run's clusters of duplicates (an empty list when there is no active
+        run), by cluster number: a cluster keeps its place while it is corrected, and one
+        made by a merge comes last."""
+        with Session(self.engine) as s:
+            run = self._active_run(s)
+            if run is None:
+                return []
+            groups, canon = self._run_clusters(s, run.id)
+            decided, kinds = self._keep_rule(s, select(DedupeMemberRow.record_id).where(
+                DedupeMemberRow.run_id == run.id))
+        out = [DedupeCluster(run.id, c, tuple(sorted(g)), canon[c],
+                             tuple(sorted(self._candidates(g, decided, kinds))))
+               for c, g in groups.items()]
+        return sorted(out, key=lambda c: c.cluster)
+
+    def merge_records(self, record_ids: Iterable[int], *, actor: str) -> DedupeCluster:
+        """Make records, and the whole clusters they belong to, one cluster of duplicates.
+
+        A reviewer's correction, stored as a new de-duplication run: the active run with this
+        change (``params`` name the edit and the run it started from), so
+        :meth:`undo_dedupe` restores the clusters as they were. The record kept follows
+        :meth:`dedupe`'s rule (a record with screening decisions, then one from a database or
+        register), then a record that was kept before the merge, then the de-duplicator's
+        preference (:func:`metareview.records.dedupe.canonical_priority`). Without an active
+        run the merge makes the first.
+
+        Returns
+        -------
+        DedupeCluster
+            The cluster that now holds the records.
+
+        Raises
+        ------
+        InputError
+            Fewer than two different records, an unknown record, or records already in one
+            cluster; nothing is changed then.
+        """
+        ids = list(dict.fromkeys(int(r) for r in record_ids))
+        if len(ids) < 2:
+            raise InputError(f"a merge needs two or more different records, not "
+                             f"{', '.join(map(str, ids)) or 'none'}")
+        with db.write_session(self.engine) as s:
+            base, groups, canon = self._begin_edit(s, ids)
+            where = {r: c for c, g in groups.items() for r in g}
+            joined = sorted({where[r] for r in ids if r in where})
+            if len(joined) == 1 and all(r in where for r in ids):
+                raise InputError(f"records {self._listing(ids)} are already one cluster "
+                                 f"(cluster {joined[0]})")
+            members = sorted(set(ids).union(*(groups[c] for c in joined)))
+            # Records not in a cluster were up for screening as well as each cluster's kept
+            # record: keeping one of them keeps what reviewers have seen.
+            kept_before = {canon[c] for c in joined} | {r for r in ids if r not in where}
+            number = joined[0] if joined else max(groups, default=-1) + 1
+            for c in joined:
+                del groups[c], canon[c]
+            groups[number], canon[number] = members, self._choose(s, members, kept_before)
+            run_id = self._write_edit(s, base, groups, canon, actor=actor, edit="merge",
+                                      detail={"records": ids, "cluster": number})
+            return self._cluster_value(s, run_id, number, members, canon[number])
+
+    def split_record(self, record_id: int, *, actor: str) -> DedupeCluster | None:
+        """Take a record out of its cluster of duplicates: it is not a duplicate after all.
+
+        Stored as a new run like :meth:`merge_records`. A cluster left with one record
+        dissolves; when the record taken out was the one kept, the rest of the cluster keeps
+        another by :meth:`dedupe`'s rule.
+
+        Returns
+        -------
+        DedupeCluster or None
+            What is left of the cluster (None when it dissolved).
+
+        Raises
+        ------
+        InputError
+            An unknown record, or one not in a cluster; nothing is changed then.
+        """
+        with db.write_session(self.engine) as s:
+            base, groups, canon = self._begin_edit(s, [record_id])
+            number = next((c for c, g in groups.items() if record_id in g), None)
+            if number is None:
+                raise InputError(f"record {record_id} is not in a cluster of duplicates")
+            rest = [r for r in groups[number] if r != record_id]
+            if len(rest) < 2:
+                del groups[number], canon[number]
+            else:
+                groups[number] = rest
+                if canon[number] == record_id:
+                    canon[number] = self._choose(s, rest, set())
+            run_id = self._write_edit(s, base, groups, canon, actor=actor, edit="split",
+                                      detail={"records": [record_id], "cluster": number})
+            if number not in groups:
+                return None
+            return self._cluster_value(s, run_id, number, rest, canon[number])
+
+    def set_canonical(self, record_id: int, *, actor: str) -> DedupeCluster:
+        """Keep this record of its cluster (screen it) and make the others its duplicates.
+
+        Stored as a new run like :meth:`merge_records`. Only a candidate of
+        :class:`DedupeCluster` may be kept, so that no screening decision is orphaned.
+
+        Raises
+        ------
+        InputError
+            An unknown record, one not in a cluster or already kept, or one that may not be
+            kept; nothing is changed then.
+        """
+        with db.write_session(self.engine) as s:
+            base, groups, canon = self._begin_edit(s, [record_id])
+            number = next((c for c, g in groups.items() if record_id in g), None)
+            if number is None:
+                raise InputError(f"record {record_id} is not in a cluster of duplicates")
+            if canon[number] == record_id:
+                raise InputError(f"record {record_id} is already the record kept in cluster "
+                                 f"{number}")
+            decided, kinds = self._keep_rule(s, groups[number])
+            allowed = self._candidates(groups[number], decided, kinds)
+            if record_id not in allowed:
+                many = len(allowed) > 1
+                who = f"record{'s' if many else ''} {self._listing(allowed)} of cluster {number}"
+                why = (f"{who} {'have' if many else 'has'} screening decisions and it has none"
+                       if decided else f"{who} {'come' if many else 'comes'} from a database "
+                       "or register and it does not")
+                raise InputError(f"record {record_id} cannot be kept: {why}")
+            canon[number] = record_id
+            run_id = self._write_edit(s, base, groups, canon, actor=actor, edit="canonical",
+                                      detail={"records": [record_id], "cluster": number})
+            return self._cluster_value(s, run_id, number, groups[number], record_id)
+
+    @staticmethod
+    def _listing(ids: Sequence[int]) -> str:
+        """Record ids for a message: ``12, 45 and 46``."""
+        words = [str(r) for r in ids]
+        return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+    @staticmethod
+    def _lock_dedupe(s: Session) -> None:
+        """Make edits of the active run wait for each other (PostgreSQL; SQLite's write
+        transactions are serial already): an edit copies the active run, so two at once
+        would lose one. The review's row is the lock; the active run is read after it."""
+        s.scalars(select(ReviewRow.id).with_for_update()).one()
+
+    def _begin_edit(self, s: Session, ids: Sequence[int]
+                    ) -> tuple[DedupeRunRow | None, dict[int, list[int]], dict[int, int]]:
+        """Lock, check that ``ids`` exist, and read the active run's clusters to edit."""
+        self._lock_dedupe(s)
+        found = set(s.scalars(select(RecordRow.id).where(RecordRow.id.in_(ids))))
+        missing = [r for r in ids if r not in found]
+        if missing:
+            raise InputError(f"record {missing[0]}: no such record")
+        base = self._active_run(s)
+        groups, canon = ({}, {}) if base is None else self._run_clusters(s, base.id)
+        return base, groups, canon
+
+    @staticmethod
+    def _run_clusters(s: Session, run_id: int) -> tuple[dict[int, list[int]], dict[int, int]]:
+        """A run's clusters: number → members (ascending), number → the record kept."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        canon: dict[int, int] = {}
+        for r, c, is_c in s.execute(select(DedupeMemberRow.record_id, DedupeMemberRow.cluster,
+                                           DedupeMemberRow.canonical)
+                                    .where(DedupeMemberRow.run_id == run_id)
+                                    .order_by(DedupeMemberRow.record_id)):
+            groups[c].append(r)
+            if is_c:
+                canon[c] = r
+        return dict(groups), canon
+
+    @staticmethod
+    def _keep_rule(s: Session, ids: Any) -> tuple[set[int], dict[int, str]]:
+        """What :meth:`dedupe`'s choice of the record kept reads, for ``ids`` (a list or a
+        subquery): which have screening decisions, and each one's kind of source."""
+        decided = set(s.scalars(select(DecisionRow.record_id)
+                                .where(DecisionRow.record_id.in_(ids)).distinct()))
+        kinds = dict(s.execute(select(RecordRow.id, ImportRow.kind)
+                               .join(ImportRow, RecordRow.import_id == ImportRow.id)
+                               .where(RecordRow.id.in_(ids))).all())
+        return decided, kinds
+
+    @staticmethod
+    def _candidates(members: Sequence[int], decided: set[int],
+                    kinds: Mapping[int, str]) -> list[int]:
+        """The members that may be kept: as :meth:`dedupe` prefers them."""
+        return ([r for r in members if r in decided]
+                or [r for r in members if kinds[r] in DBR_KINDS] or list(members))
+
+    def _choose(self, s: Session, members: Sequence[int], kept_before: set[int]) -> int:
+        """The record to keep of a changed cluster: a candidate, one kept before if any, then
+        the de-duplicator's preference among them."""
+        from metareview.records.dedupe import canonical_priority
+        from metareview.records.normalize import match_keys
+
+        decided, kinds = self._keep_rule(s, members)
+        cands = sorted(self._candidates(members, decided, kinds))
+        rows = s.scalars(select(RecordRow).where(RecordRow.id.in_(cands))
+                         .order_by(RecordRow.id)).all()
+        recs = [Record.from_dict({k: getattr(row, k) for k in _RECORD_FIELDS}) for row in rows]
+        rank = dict(zip(cands, canonical_priority(recs, match_keys(recs)).tolist(),
+                        strict=True))
+        return min(cands, key=lambda r: (r not in kept_before, rank[r]))
+
+    @staticmethod
+    def _write_edit(s: Session, base: DedupeRunRow | None, groups: Mapping[int, list[int]],
+                    canon: Mapping[int, int], *, actor: str, edit: str,
+                    detail: dict[str, Any]) -> int:
+        """Store the edited clusters as a new run, with its audit row; returns its id."""
+        n_records = s.scalar(select(func.count()).select_from(RecordRow))
+        n_dup = sum(len(g) - 1 for g in groups.values())
+        params = {"edit": edit, "base_run": None if base is None else base.id, **detail}
+        run = DedupeRunRow(created_at=_now(), created_by=actor, params=params,
+                           n_records=n_records, n_clusters=len(groups), n_duplicates=n_dup)
+        s.add(run)
+        s.flush()
+        rows = [{"run_id": run.id, "record_id": r, "cluster": c, "canonical": r == canon[c]}
+                for c, g in groups.items() for r in g]
+        for start in range(0, len(rows), 5000):
+            s.execute(insert(DedupeMemberRow), rows[start:start + 5000])
+        _audit(s, actor, f"dedupe-{edit}", {"run": run.id, **params, "clusters": len(groups),
+                                            "duplicates": n_dup})
+        return run.id
+
+    def _cluster_value(self, s: Session, run_id: int, number: int, members: Sequence[int],
+                       canonical: int) -> DedupeCluster:
+        decided, kinds = self._keep_rule(s, members)
+        return DedupeCluster(run_id, number, tuple(sorted(members)), canonical,
+                             tuple(sorted(self._candidates(members, decided, kinds))))
 
     # -- reviewers and decisions -----------------------------------------------------------
 
