@@ -415,16 +415,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
             return redirect(back)
         return guarded(store, back)
 
-    @app.post("/p/<slug>/dedupe")
-    def dedupe(slug: str) -> Any:
-        member(slug, at_least="owner")
-        back = url_for("dashboard", slug=slug)
-
-        def run() -> Any:
-            summary = project(slug).dedupe(actor=g.user.name)
-            flash(summary.summary(), "info")
-            return redirect(back)
-        return guarded(run, back)
+    # de-duplication and the review of its clusters: dedupe_pages
 
     # -- conflicts and agreement --------------------------------------------------------------
 
