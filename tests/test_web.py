@@ -90,7 +90,8 @@ def _routes(app) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        args = {a: ("1" if a == "record_id" else "alpha" if a == "slug" else "x")
+        args = {a: ("1" if a == "record_id" or f"<int:{a}>" in rule.rule
+                    else "alpha" if a == "slug" else "x")
                 for a in rule.arguments}
         path = rule.rule
         for a, v in args.items():
@@ -491,4 +492,28 @@ def test_projects_made_in_the_app_keep_their_tables_apart(tmp_path, db_url, monk
     # without the site's password the folder alone does not open the database
     with pytest.raises(InputError, match="password"):
         Project.open(tmp_path / "projects" / "ketamine-pain")
+    # the CLI's way: the database's URL in the environment gives the password, the folder
+    # the schema
+    monkeypatch.setenv("METAREVIEW_DATABASE_URL", db_url)
+    with Project.open(tmp_path / "projects" / "ketamine-pain") as p:
+        assert len(p.records()) == 4
     site.close()
+
+
+def test_an_upload_sent_with_progress_gets_its_next_page_with_the_messages_kept(workspace):
+    """upload.js sends the import form itself (X-Upload): the redirect comes back as JSON, so
+    the flashed message waits for the page the browser then opens; a bad file likewise."""
+    a = Browser(workspace)
+    a.sign_in("alice")
+    ris = b"TY  - JOUR\nTI  - Oral ketamine\nPY  - 2021\nER  - \n"
+    for data, said in ((ris, "imported 1 records from m.ris"), (b"\x00garbage", "bad.ris")):
+        r = a.c.post("/p/alpha/imports",
+                     data={"csrf": a.token, "source": "MEDLINE",
+                           "file": (io.BytesIO(data), "m.ris" if data == ris else "bad.ris")},
+                     content_type="multipart/form-data", headers={"X-Upload": "1"})
+        assert r.status_code == 200 and r.json == {"location": "/p/alpha/"}
+        assert said in a.get(r.json["location"]).text
+    # the same request without its token is still refused, as JSON or not
+    r = a.c.post("/p/alpha/imports", data={"file": (io.BytesIO(ris), "m.ris")},
+                 content_type="multipart/form-data", headers={"X-Upload": "1"})
+    assert r.status_code == 400

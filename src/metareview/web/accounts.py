@@ -273,6 +273,19 @@ class Site:
             row = s.get(UserRow, user_id)
             return _user(row) if row is not None else None
 
+    def user_and_role(self, user_id: int, slug: str | None) -> tuple[User | None, str | None]:
+        """The account with this id and its role on the project ``slug`` (None for no such
+        account, or no membership), read together: every page asks both."""
+        with Session(self.engine) as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                return None, None
+            role = None if slug is None else s.scalar(
+                select(MembershipRow.role)
+                .join(ProjectRow, MembershipRow.project_id == ProjectRow.id)
+                .where(MembershipRow.user_id == user_id, ProjectRow.slug == slug))
+            return _user(row), role
+
     def authenticate(self, name: str, password: str, address: str) -> User | None:
         """The account if ``password`` is its password and sign-in is not locked, else None.
 

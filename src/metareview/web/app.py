@@ -25,6 +25,7 @@ from flask import (
     abort,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -169,9 +170,10 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         g.user = None
         uid = session.get("user")
         if uid is not None:
-            user = site.user(int(uid))
+            slug = (request.view_args or {}).get("slug")
+            user, role = site.user_and_role(int(uid), slug)
             if user is not None and session.get("epoch") == user.session_epoch:
-                g.user = user
+                g.user, g.role = user, (slug, role)
             else:
                 session.clear()
         if "csrf" not in session:
@@ -194,6 +196,10 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
 
     @app.after_request
     def headers(resp: Response) -> Response:
+        if request.headers.get("X-Upload") == "1" and resp.status_code in (302, 303):
+            # upload.js sent this form: it goes to the page itself, so the messages flashed
+            # for that page stay in the session until it is shown
+            resp = jsonify(location=resp.headers["Location"])
         # A route may set its own framing headers (a PDF shown in this site's own page);
         # every other response may not be framed at all.
         resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -206,7 +212,8 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
 
     def member(slug: str, *, at_least: str = "viewer") -> str:
         """The user's role on the project; 404 for a non-member, 403 for too low a role."""
-        role = site.role(g.user, slug)
+        known = g.get("role")  # read with the user, for the page's own project
+        role = known[1] if known and known[0] == slug else site.role(g.user, slug)
         if role is None:
             abort(404)
         if ROLES.index(role) > ROLES.index(at_least):
