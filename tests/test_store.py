@@ -22,7 +22,7 @@ from metareview.errors import InputError
 from metareview.records.model import ImportBatch, Record
 from metareview.store import db
 from metareview.store.models import APPEND_ONLY, Base
-from metareview.store.project import Project
+from metareview.store.project import DEFAULT_EXCLUSION_REASONS, Project
 
 TA, FT = "title_abstract", "full_text"
 
@@ -302,11 +302,13 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", db.SchemaUpgradeWarning)
         again = Project.open(tmp_path / "rv")
-    assert db.current_revision(again.engine) == db.head_revision() == "0006"
+    assert db.current_revision(again.engine) == db.head_revision() == "0007"
     assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
-    settings = again.settings()  # the columns 0004-0006 added, at their defaults
+    settings = again.settings()  # the columns 0004-0007 added, at their defaults
     assert (settings["ta_reasons"], settings["include_terms"], settings["exclude_terms"],
             settings["assignment"]) == (False, [], [], "everyone")
+    assert settings["exclusion_reasons"] == list(DEFAULT_EXCLUSION_REASONS)
+    assert again.fulltexts() == []
     again.decide(1, TA, "ann", "exclude")
     assert again.check() == []
     again.close()

@@ -43,22 +43,11 @@ from rich.text import Text
 from metareview.errors import InputError
 from metareview.screening.decisions import VALUE_ALIASES, parse_stage
 from metareview.screening.stopping import DEFAULT_RUN, buscar_stop, consecutive_irrelevant
-from metareview.store.project import Project, StoredRecord
+from metareview.store.project import DEFAULT_EXCLUSION_REASONS, Project, StoredRecord
 
-#: Full-text exclusion reasons offered when none are given: the PICO(S) elements plus setting
-#: and publication type, as review teams commonly configure them in Covidence. "Full text not
-#: retrievable" is deliberately absent: PRISMA 2020 counts reports not retrieved separately
-#: from reports excluded (``Project.set_retrieval``).
-DEFAULT_REASONS = (
-    "wrong population",
-    "wrong intervention",
-    "wrong comparator",
-    "wrong outcomes",
-    "wrong study design",
-    "wrong setting",
-    "wrong publication type",
-    "duplicate report",
-)
+#: Full-text exclusion reasons of a project that has not set its own (the list lives with
+#: the project: ``Project.settings()["exclusion_reasons"]``, shared with the web app).
+DEFAULT_REASONS = DEFAULT_EXCLUSION_REASONS
 
 #: Why a session ended.
 STOP_REASONS = ("done", "quit", "interrupted", "end of input", "limit")
@@ -609,7 +598,8 @@ def run_screener(
         None)`` pairs, highest relevance first. Called again after every vote and undo, so an
         active-learning model can refit. Without it, records come in import order.
     reasons : sequence of str, optional
-        Exclusion reasons to offer as a numbered list (default :data:`DEFAULT_REASONS`);
+        Exclusion reasons to offer as a numbered list (default: the project's shared list,
+        ``Project.settings()["exclusion_reasons"]``, itself :data:`DEFAULT_REASONS` until set);
         "other" lets the reviewer type one. Required at full text; at title/abstract offered
         only with ``ta_reasons``, after the exclusion is stored.
     keys : iterable of str, optional
@@ -642,11 +632,13 @@ def run_screener(
         raise InputError("reviewer name is empty")
     if limit is not None and limit < 0:
         raise InputError(f"limit {limit}: must be 0 or more")
-    reasons = DEFAULT_REASONS if reasons is None else tuple(r.strip() for r in reasons)
+    settings = review.settings()
+    if reasons is None:
+        reasons = settings.get("exclusion_reasons") or DEFAULT_REASONS
+    reasons = tuple(r.strip() for r in reasons)
     if not reasons or not all(reasons):
         raise InputError("exclusion reasons: give at least one, none empty")
     console = console or Console()
-    settings = review.settings()
     loop = _Loop(review, stage, reviewer, rank, reasons, _key_source(keys, console), console,
                  str(settings.get("criteria") or ""),
                  ta_reasons=bool(settings.get("ta_reasons")) if ta_reasons is None

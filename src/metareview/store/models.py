@@ -56,6 +56,9 @@ class ReviewRow(Base):
     #: Who screens a record: "everyone", or "pairs" (only until it has the votes it needs).
     assignment: Mapped[str] = mapped_column(String(20), default="everyone",
                                             server_default="everyone")
+    #: The full-text exclusion reasons reviewers choose from, one per line (None: the
+    #: defaults, ``store.project.DEFAULT_EXCLUSION_REASONS``).
+    exclusion_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ReviewerRow(Base):
@@ -185,6 +188,27 @@ class StudyLinkRow(Base):
     study: Mapped[str] = mapped_column(String(200))
     by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FullTextRow(Base):
+    """A full-text PDF attached to a record (migration 0007).
+
+    The bytes are in the project folder, ``fulltext/<sha256>.pdf``: identical files are kept
+    once, whichever records they are attached to. ``filename`` is the uploader's name for the
+    file, for display only. A removed attachment keeps its row (``removed_at`` set).
+    """
+
+    __tablename__ = "fulltext"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("record.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
+    removed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class AuditRow(Base):

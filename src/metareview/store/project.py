@@ -13,7 +13,11 @@ screening covers records found in databases and registers; records found by othe
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import os
 import re
+import tempfile
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +48,7 @@ from metareview.store.models import (
     DecisionRow,
     DedupeMemberRow,
     DedupeRunRow,
+    FullTextRow,
     ImportRow,
     RecordRow,
     RetrievalRow,
@@ -56,6 +61,24 @@ from metareview.studies import ReviewData, Study, load_folder, write_folder
 
 SETTINGS = "metareview.yaml"
 SQLITE_NAME = "review.sqlite"
+#: The project folder's subfolder holding full texts, as ``<sha256>.pdf``.
+FULLTEXT_DIR = "fulltext"
+#: The largest full text accepted, in bytes (a scanned thesis fits, a video does not).
+MAX_FULLTEXT_BYTES = 50_000_000
+#: Full-text exclusion reasons of a project that has not set its own: the PICO(S) elements
+#: plus setting and publication type, as review teams commonly configure them in Covidence.
+#: "Full text not retrievable" is deliberately absent: PRISMA 2020 counts reports not
+#: retrieved separately from reports excluded (:meth:`Project.set_retrieval`).
+DEFAULT_EXCLUSION_REASONS = (
+    "wrong population",
+    "wrong intervention",
+    "wrong comparator",
+    "wrong outcomes",
+    "wrong study design",
+    "wrong setting",
+    "wrong publication type",
+    "duplicate report",
+)
 _RECORD_FIELDS = (
     "title", "abstract", "authors", "year", "journal", "volume", "issue", "pages", "doi",
     "pmid", "keywords", "url", "type", "source_key", "line", "label", "extra",
@@ -149,6 +172,32 @@ class DedupeCluster:
         return {"run": self.run_id, "cluster": self.cluster, "records": list(self.record_ids),
                 "canonical": self.canonical, "duplicates": list(self.duplicates),
                 "candidates": list(self.candidates)}
+
+
+@dataclass(frozen=True)
+class FullText:
+    """A full text (PDF) attached to a record; the file is ``fulltext/<sha256>.pdf`` in the
+    project folder, and ``filename`` is only the uploader's name for it."""
+
+    id: int
+    record_id: int
+    filename: str
+    sha256: str
+    size: int
+    uploaded_by: str
+    uploaded_at: dt.datetime
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (f"full text {self.id} of record {self.record_id}: {self.filename} "
+                f"({_size(self.size)}), uploaded by {self.uploaded_by} on "
+                f"{self.uploaded_at:%Y-%m-%d}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"id": self.id, "record": self.record_id, "filename": self.filename,
+                "sha256": self.sha256, "size": self.size, "uploaded_by": self.uploaded_by,
+                "uploaded_at": self.uploaded_at.isoformat()}
 
 
 class Project:
@@ -264,7 +313,9 @@ class Project:
     def settings(self) -> dict[str, Any]:
         """Name, criteria, reviewers per record, whether title/abstract exclusions are asked
         for a reason (``ta_reasons``), the terms highlighted for screeners (``include_terms``,
-        ``exclude_terms``) and the previous review's counts."""
+        ``exclude_terms``), the shared full-text ``exclusion_reasons`` (the defaults,
+        :data:`DEFAULT_EXCLUSION_REASONS`, until the project sets its own) and the previous
+        review's counts."""
         with Session(self.engine) as s:
             r = s.scalars(select(ReviewRow)).one()
             return {"name": r.name, "criteria": r.criteria,
@@ -273,6 +324,8 @@ class Project:
                     "include_terms": _lines(r.include_terms),
                     "exclude_terms": _lines(r.exclude_terms),
                     "assignment": r.assignment or "everyone",
+                    "exclusion_reasons": (_lines(r.exclusion_reasons)
+                                          or list(DEFAULT_EXCLUSION_REASONS)),
                     "previous_studies": r.previous_studies,
                     "previous_reports": r.previous_reports,
                     "database": self.engine.dialect.name}
@@ -1089,9 +1142,127 @@ class Project:
         """Record whether the full text of a report was obtained (newest entry counts)."""
         with db.write_session(self.engine) as s:
             self._check_record(s, record_id)
-            s.add(RetrievalRow(record_id=record_id, retrieved=retrieved, by=by, note=note,
-                               created_at=_now()))
-            _audit(s, by, "retrieval", {"record": record_id, "retrieved": retrieved})
+            self._add_retrieval(s, record_id, retrieved, by=by, note=note)
+
+    @staticmethod
+    def _add_retrieval(s: Session, record_id: int, retrieved: bool, *, by: str,
+                       note: str | None = None) -> None:
+        s.add(RetrievalRow(record_id=record_id, retrieved=retrieved, by=by, note=note,
+                           created_at=_now()))
+        _audit(s, by, "retrieval", {"record": record_id, "retrieved": retrieved})
+
+    def attach_fulltext(self, record_id: int, data: bytes, filename: str, *,
+                        actor: str) -> int:
+        """Attach a PDF to a record; returns the attachment's id.
+
+        The bytes go to ``fulltext/<sha256>.pdf`` in the project folder (written to a
+        temporary file, then renamed: never half a file), so identical files are kept once.
+        The same file attached to the same record again returns the first attachment's id.
+        The record's full text counts as retrieved from then on (:meth:`set_retrieval`).
+        ``filename`` is kept for display only; it never names a path.
+
+        Raises
+        ------
+        InputError
+            An unknown record, or bytes that are empty, larger than
+            :data:`MAX_FULLTEXT_BYTES` or not a PDF (they must start with ``%PDF-``).
+            Nothing is stored then.
+        """
+        name = _display_name(filename)
+        _check_pdf(data, name)
+        digest = hashlib.sha256(data).hexdigest()
+        with Session(self.engine) as s:  # before the file is written: no orphan for a typo
+            self._check_record(s, record_id)
+        self._store_pdf(digest, data)
+        # The file is in place before its row commits, so a row never names a missing file;
+        # a crash in between leaves at most an unreferenced file.
+        with db.write_session(self.engine) as s:
+            self._check_record(s, record_id)
+            same = s.scalars(select(FullTextRow.id).where(
+                FullTextRow.record_id == record_id, FullTextRow.sha256 == digest,
+                FullTextRow.removed_at.is_(None))).first()
+            if same is not None:
+                return same
+            row = FullTextRow(record_id=record_id, filename=name, sha256=digest,
+                              size=len(data), uploaded_by=actor, uploaded_at=_now())
+            s.add(row)
+            s.flush()
+            _audit(s, actor, "fulltext", {"fulltext": row.id, "record": record_id,
+                                          "filename": name, "sha256": digest,
+                                          "size": len(data)})
+            retrieved = s.scalars(select(RetrievalRow.retrieved)
+                                  .where(RetrievalRow.record_id == record_id)
+                                  .order_by(RetrievalRow.id.desc())).first()
+            if not retrieved:
+                self._add_retrieval(s, record_id, True, by=actor)
+            return row.id
+
+    def _store_pdf(self, digest: str, data: bytes) -> Path:
+        folder = self.root / FULLTEXT_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{digest}.pdf"
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            return path
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic: a reader sees no file or the whole file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def fulltexts(self, record_id: int | None = None) -> list[FullText]:
+        """The attached full texts (of one record, or all), oldest first; removed ones left
+        out."""
+        q = (select(FullTextRow).where(FullTextRow.removed_at.is_(None))
+             .order_by(FullTextRow.id))
+        if record_id is not None:
+            q = q.where(FullTextRow.record_id == record_id)
+        with Session(self.engine) as s:
+            return [_fulltext(r) for r in s.scalars(q)]
+
+    def fulltext_file(self, fulltext_id: int) -> tuple[FullText, Path]:
+        """An attached full text of this project and the path of its PDF.
+
+        Raises
+        ------
+        InputError
+            No such attachment in this project (or it was removed), or its file is missing
+            from the project folder.
+        """
+        with Session(self.engine) as s:
+            row = s.get(FullTextRow, fulltext_id)
+            if row is None or row.removed_at is not None:
+                raise InputError(f"full text {fulltext_id}: no such file in this project")
+            ft = _fulltext(row)
+        if not re.fullmatch(r"[0-9a-f]{64}", ft.sha256):  # a path from the database only
+            raise InputError(f"full text {fulltext_id}: stored hash is malformed")
+        path = self.root / FULLTEXT_DIR / f"{ft.sha256}.pdf"
+        if not path.is_file():
+            raise InputError(f"full text {fulltext_id} ({ft.filename}): the file is missing "
+                             f"from {path.parent}")
+        return ft, path
+
+    def remove_fulltext(self, fulltext_id: int, *, actor: str) -> None:
+        """Take an attachment off its record (a wrong PDF); its row stays, marked removed,
+        and so does the file (another record may hold the same bytes).
+
+        Raises
+        ------
+        InputError
+            No such attachment, or it was removed already.
+        """
+        with db.write_session(self.engine) as s:
+            row = s.get(FullTextRow, fulltext_id)
+            if row is None or row.removed_at is not None:
+                raise InputError(f"full text {fulltext_id}: no such file in this project")
+            row.removed_at, row.removed_by = _now(), actor
+            _audit(s, actor, "fulltext-removed", {"fulltext": row.id,
+                                                  "record": row.record_id})
 
     def link_study(self, record_id: int, study: str, *, by: str,
                    label: str | None = None) -> str:
@@ -1180,24 +1351,32 @@ class Project:
     def configure(self, *, actor: str, criteria: str | None = None,
                   include_terms: Sequence[str] | None = None,
                   exclude_terms: Sequence[str] | None = None,
-                  assignment: str | None = None) -> None:
+                  assignment: str | None = None,
+                  exclusion_reasons: Sequence[str] | None = None) -> None:
         """Change the screening settings given (None: unchanged), all or none of them.
 
         Terms are highlighted in records for screeners (see
         :func:`metareview.screening.highlight.segments`): blank lines are dropped, a repeated
         term (in any case) is kept once, and each is one line of at most 200 characters.
         ``assignment``: ``"everyone"`` or ``"pairs"`` (see :meth:`set_assignment`).
+        ``exclusion_reasons``: the list full-text reviewers choose from, cleaned as terms are;
+        at least one.
 
         Raises
         ------
         InputError
-            A term too long or holding a line break, or another assignment; nothing is
-            changed then.
+            A term or reason too long or holding a line break, no reason left, or another
+            assignment; nothing is changed then.
         """
         if assignment is not None and assignment not in ("everyone", "pairs"):
             raise InputError(f"assignment {assignment!r}: 'everyone' or 'pairs'")
         terms = {k: _clean_terms(v) for k, v in (("include", include_terms),
                                                   ("exclude", exclude_terms)) if v is not None}
+        reasons = (None if exclusion_reasons is None
+                   else _clean_terms(exclusion_reasons, what="exclusion reason"))
+        if reasons is not None and not reasons:
+            raise InputError("exclusion reasons: keep at least one (a full-text exclusion "
+                             "needs a reason)")
         with db.write_session(self.engine) as s:
             row = s.scalars(select(ReviewRow)).one()
             if criteria is not None and criteria != row.criteria:
@@ -1211,6 +1390,9 @@ class Project:
             if assignment is not None and assignment != row.assignment:
                 row.assignment = assignment
                 _audit(s, actor, "assignment", {"mode": assignment})
+            if reasons is not None and reasons != _lines(row.exclusion_reasons):
+                row.exclusion_reasons = "\n".join(reasons)
+                _audit(s, actor, "exclusion-reasons", {"reasons": reasons})
 
     def _latest(self, row_type: type, field: str) -> dict[int, Any]:
         with Session(self.engine) as s:
@@ -1248,8 +1430,9 @@ def _lines(text: str | None) -> list[str]:
     return [t for t in (text or "").split("\n") if t]
 
 
-def _clean_terms(terms: Sequence[str]) -> list[str]:
-    """Highlight terms as stored: stripped, blank ones dropped, each once (in any case).
+def _clean_terms(terms: Sequence[str], *, what: str = "highlight term") -> list[str]:
+    """Highlight terms (or exclusion reasons) as stored: stripped, blank ones dropped, each
+    once (in any case).
 
     Raises
     ------
@@ -1263,8 +1446,56 @@ def _clean_terms(terms: Sequence[str]) -> list[str]:
         if not t:
             continue
         if len(t) > 200 or "\n" in t or "\r" in t:
-            raise InputError(f"highlight term {t[:40]!r}: one line of at most 200 characters")
+            raise InputError(f"{what} {t[:40]!r}: one line of at most 200 characters")
         if t.lower() not in seen:
             seen.add(t.lower())
             kept.append(t)
     return kept
+
+
+def _fulltext(row: FullTextRow) -> FullText:
+    return FullText(row.id, row.record_id, row.filename, row.sha256, row.size,
+                    row.uploaded_by, row.uploaded_at)
+
+
+def _size(n: int) -> str:
+    """A file size for people: bytes, kB or MB."""
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1000:.0f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
+
+
+def _display_name(filename: str) -> str:
+    """The uploader's file name as shown: its last path part, without control characters,
+    at most 255 characters (it never names a path here)."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:255] or "full text.pdf"
+
+
+#: What a file that is not a PDF often is, by its first bytes (for a message that helps).
+_NOT_PDF = ((b"PK\x03\x04", "a ZIP archive (or a Word/OpenDocument file)"),
+            (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document"),
+            (b"<", "an HTML or XML page (a publisher's sign-in page saved as .pdf?)"),
+            (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+            (b"{\\rtf", "an RTF document"))
+
+
+def _check_pdf(data: bytes, name: str) -> None:
+    """Refuse what is not a PDF of an acceptable size.
+
+    Raises
+    ------
+    InputError
+        Empty, over :data:`MAX_FULLTEXT_BYTES`, or not starting with ``%PDF-``.
+    """
+    if not data:
+        raise InputError(f"{name}: the file is empty")
+    if len(data) > MAX_FULLTEXT_BYTES:
+        raise InputError(f"{name}: larger than {_size(MAX_FULLTEXT_BYTES)}, the most a full "
+                         "text may be")
+    if not data.startswith(b"%PDF-"):
+        head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+        kind = next((k for magic, k in _NOT_PDF if head.startswith(magic.lower())), None)
+        raise InputError(f"{name}: not a PDF" + (f"; it looks like {kind}" if kind else
+                                                 " (a PDF starts with %PDF-)"))
