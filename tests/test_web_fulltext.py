@@ -21,6 +21,7 @@ from metareview.store import project as project_module
 from metareview.store.project import DEFAULT_EXCLUSION_REASONS, FULLTEXT_DIR, Project
 from metareview.web.accounts import Site
 from metareview.web.app import create_app
+from tests import test_web_browser as browser_tests
 from tests.test_web import PASSWORD, RIS, Browser
 
 TA, FT = "title_abstract", "full_text"
@@ -438,3 +439,49 @@ def test_titles_and_file_names_render_escaped(workspace):
         assert "<script>alert" not in page and "<img src=x" not in page
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; ketamine" in page
     assert "&lt;img src=x onerror=alert(1)&gt;.pdf" in b.get(f"/p/alpha/full-text/{rid}").text
+
+
+def test_a_wrong_pdf_is_removed_by_its_uploader_or_the_owner_only(workspace):
+    b = _signed_in(workspace, "bob")
+    _upload(b, "alpha", 1, PDF, "wrong paper.pdf")
+    page = b.get("/p/alpha/full-text/1").text
+    assert "Remove this PDF" in page
+    v = _signed_in(workspace, "vera")
+    assert v.post("/p/alpha/full-text/1/pdf/1/remove").status_code == 403
+    assert "Remove this PDF" not in v.get("/p/alpha/full-text/1").text
+    assert b.post("/p/alpha/full-text/2/pdf/1/remove").status_code == 404  # another record
+    r = b.post("/p/alpha/full-text/1/pdf/1/remove")
+    assert "wrong paper.pdf removed from record 1" in b.get(r.location).text
+    assert b.get("/p/alpha/full-text/1/pdf/1").status_code == 404
+    assert "No PDF yet" in b.get("/p/alpha/full-text/1").text
+    with _project(workspace, "alpha") as p:
+        assert p.fulltexts() == []
+        assert [a["action"] for a in p.audit_log()][-1] == "fulltext-removed"
+
+
+# -- in a real browser: the PDF is shown in the page -----------------------------------------
+
+server = browser_tests.server  # the browser test's fixtures: the app served by waitress,
+browsers = browser_tests.browsers  # and Debian's Chromium through Selenium
+
+
+def test_chromium_shows_the_uploaded_pdf_inside_the_record_page(server, browsers, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    base, _, app = server
+    with Project.open(app.extensions["metareview_site"].projects()["ketamine"]) as p:
+        p.add_import(read_records_bytes(browser_tests.RIS, filename="s.ris", source="Embase"))
+        p.resolve(1, TA, "alice", "include", note="fits")
+    d = browsers()
+    browser_tests._sign_in(d, base, "alice")
+    d.get(base + "/p/ketamine/full-text")
+    browser_tests._submit(d, d.find_element(By.PARTIAL_LINK_TEXT, "Intravenous ketamine"))
+    (tmp_path / "Smith 2021.pdf").write_bytes(PDF)
+    d.find_element(By.ID, "pdf").send_keys(str(tmp_path / "Smith 2021.pdf"))
+    browser_tests._submit(d, d.find_element(By.XPATH, "//button[text()='Upload']"))
+    assert "Smith 2021.pdf attached to record 1" in d.page_source
+    d.switch_to.frame(d.find_element(By.CSS_SELECTOR, "iframe.ft-pdf"))
+    # the frame holds the PDF itself (framing allowed for this site), not an error page
+    assert d.execute_script("return document.contentType") == "application/pdf"
+    d.switch_to.default_content()
+    browser_tests._shot(d, "fulltext-record")
