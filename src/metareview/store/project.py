@@ -20,7 +20,8 @@ import re
 import tempfile
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -760,14 +761,16 @@ class Project:
         """
         for _, value, reason, _ in votes:
             check_decision(stage, value, reason)
-        eligible = self._eligible_among(stage, [v[0] for v in votes])
-        for record_id, *_ in votes:
-            if record_id not in eligible:
-                raise InputError(f"record {record_id}: not up for {stage} screening "
-                                 "(no such record, a duplicate, or not sent on from "
-                                 "title/abstract)")
         ids = []
         with db.write_session(self.engine) as s:
+            # checked in the writing transaction: one round of the pool, and nothing can
+            # make the record a duplicate between the check and the vote
+            eligible = self._eligible_among(stage, [v[0] for v in votes], s)
+            for record_id, *_ in votes:
+                if record_id not in eligible:
+                    raise InputError(f"record {record_id}: not up for {stage} screening "
+                                     "(no such record, a duplicate, or not sent on from "
+                                     "title/abstract)")
             rid = self._reviewer(s, reviewer, lock=True)
             for record_id, value, reason, note in votes:
                 prev = self._current_vote(s, record_id, stage, rid)
@@ -957,9 +960,10 @@ class Project:
 
     # -- where records stand ---------------------------------------------------------------
 
-    def _events(self, stage: str,
-                ids: Sequence[int] | None = None) -> tuple[dict, dict, set[int]]:
-        """Current votes, resolutions and automation exclusions at ``stage`` (of ``ids``)."""
+    def _events(self, stage: str, ids: Sequence[int] | None = None,
+                s: Session | None = None) -> tuple[dict, dict, set[int]]:
+        """Current votes, resolutions and automation exclusions at ``stage`` (of ``ids``),
+        read in ``s`` when given."""
         q = (select(DecisionRow, ReviewerRow.name)
              .join(ReviewerRow, DecisionRow.reviewer_id == ReviewerRow.id)
              .where(DecisionRow.stage == stage).order_by(DecisionRow.id))
@@ -968,7 +972,7 @@ class Project:
         votes: dict[int, dict[str, Vote | None]] = defaultdict(dict)
         resolutions: dict[int, Vote] = {}
         automated: set[int] = set()
-        with Session(self.engine) as s:
+        with self._reading(s) as s:
             for d, name in s.execute(q):
                 if d.kind in ("vote", "undo"):
                     votes[d.record_id][name] = (None if d.value is None
@@ -987,12 +991,26 @@ class Project:
         reading 10,000 records took 0.1 s.
         """
         with Session(self.engine) as s:
-            run = self._active_run(s)
-            n, top = s.execute(select(func.count(RecordRow.id), func.max(RecordRow.id))).one()
+            return list(self._canonical_in(s))
+
+    @contextmanager
+    def _reading(self, s: Session | None) -> Iterator[Session]:
+        """``s`` itself when given (left open), else a new session closed afterwards."""
+        if s is not None:
+            yield s
+            return
+        with Session(self.engine) as new:
+            yield new
+
+    def _canonical_in(self, s: Session) -> list[tuple[int, str]]:
+        """:meth:`canonical` checked in the caller's session; the kept list itself is
+        returned, not a copy, so the caller must not change it."""
+        run = self._active_run(s)
+        n, top = s.execute(select(func.count(RecordRow.id), func.max(RecordRow.id))).one()
         key = (n, top, None if run is None else run.id)
         cached = self._canonical
         if cached is not None and cached[0] == key:
-            return list(cached[1])
+            return cached[1]
         dup = self.duplicates()
         with Session(self.engine) as s:
             rows = s.execute(select(RecordRow.id, ImportRow.kind)
@@ -1000,7 +1018,7 @@ class Project:
                              .order_by(RecordRow.id)).all()
         out = [(r, k) for r, k in rows if r not in dup]
         self._canonical = (key, out)
-        return list(out)
+        return out
 
     def eligible(self, stage: str) -> list[int]:
         """Record ids up for screening at ``stage``, in import order.
@@ -1021,13 +1039,14 @@ class Project:
         return [r for r, k in canonical
                 if (k in DBR_KINDS and ta[r].final == "include") or k in OTHER_KINDS]
 
-    def _eligible_among(self, stage: str, ids: Sequence[int]) -> set[int]:
+    def _eligible_among(self, stage: str, ids: Sequence[int],
+                        s: Session | None = None) -> set[int]:
         """Which of a few ``ids`` are up for ``stage``: :meth:`eligible` without reading the
-        whole review (a vote at the keyboard checks one record)."""
+        whole review (a vote at the keyboard checks one record); read in ``s`` when given."""
         if len(ids) > 500:
             return set(self.eligible(stage))
         ids = sorted(set(ids))
-        with Session(self.engine) as s:
+        with self._reading(s) as s:
             kinds = dict(s.execute(select(RecordRow.id, ImportRow.kind)
                                    .join(ImportRow, RecordRow.import_id == ImportRow.id)
                                    .where(RecordRow.id.in_(ids))).all())
@@ -1036,18 +1055,19 @@ class Project:
                 select(DedupeMemberRow.record_id).where(
                     DedupeMemberRow.run_id == run.id, DedupeMemberRow.canonical.is_(False),
                     DedupeMemberRow.record_id.in_(ids))))
-        canonical = [r for r in ids if r in kinds and r not in dup]
-        ta = self._status("title_abstract", [r for r in canonical if kinds[r] in DBR_KINDS],
-                          events=self._events("title_abstract", canonical))
+            canonical = [r for r in ids if r in kinds and r not in dup]
+            ta = self._status("title_abstract", [r for r in canonical if kinds[r] in DBR_KINDS],
+                              events=self._events("title_abstract", canonical, s), s=s)
         if stage == "title_abstract":
             return {r for r, st in ta.items() if st.state != "automated"}
         return {r for r in canonical if kinds[r] in OTHER_KINDS
                 or (r in ta and ta[r].final == "include")}
 
     def _status(self, stage: str, ids: Sequence[int],
-                events: tuple[dict, dict, set[int]] | None = None) -> dict[int, Status]:
-        votes, resolutions, automated = events or self._events(stage)
-        with Session(self.engine) as s:
+                events: tuple[dict, dict, set[int]] | None = None,
+                s: Session | None = None) -> dict[int, Status]:
+        votes, resolutions, automated = events or self._events(stage, s=s)
+        with self._reading(s) as s:
             required = s.scalar(select(ReviewRow.reviewers_required))
         out = {}
         for r in ids:
@@ -1079,17 +1099,28 @@ class Project:
         (:meth:`set_assignment`) it also leaves the queues of everyone else once it has the
         votes it needs.
         """
+        # One session for what a screening page needs at title/abstract: each checkout and
+        # query is a round trip to the server, and the page asks after every vote.
+        eligible: list[int] | None = None
         with Session(self.engine) as s:
             own = self._own_votes(s, stage, reviewer)
-            resolved = set(s.scalars(select(DecisionRow.record_id).where(
-                DecisionRow.stage == stage, DecisionRow.kind == "resolve")))
+            settled = s.execute(select(DecisionRow.record_id, DecisionRow.kind).where(
+                DecisionRow.stage == stage,
+                DecisionRow.kind.in_(("resolve", "automation")))).all()
+            resolved = {r for r, k in settled if k == "resolve"}
             review = s.scalars(select(ReviewRow)).one()
             pairs, required = review.assignment == "pairs", review.reviewers_required
+            if stage == "title_abstract":  # as eligible(), in this session
+                automated = {r for r, k in settled if k == "automation"}
+                eligible = [r for r, k in self._canonical_in(s)
+                            if k in DBR_KINDS and r not in automated]
         if pairs:  # a record with the votes it needs leaves the others' queues
             votes, _, _ = self._events(stage)
             resolved |= {r for r, v in votes.items()
                          if sum(x is not None for x in v.values()) >= required}
-        return [r for r in self.eligible(stage) if r not in resolved and own.get(r) is None]
+        if eligible is None:
+            eligible = self.eligible(stage)
+        return [r for r in eligible if r not in resolved and own.get(r) is None]
 
     def own_labels(self, stage: str, reviewer: str) -> dict[int, str]:
         """This reviewer's current votes at ``stage`` (what the ranking model may learn from)."""
