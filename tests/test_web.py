@@ -260,6 +260,10 @@ def test_two_reviewers_screen_blind_and_disagreement_is_a_conflict(workspace):
         assert "4 of 4 (" in done and "complete: every record screened" in done
     dash = a.get("/p/alpha/").text
     assert re.search(r"<td>conflict</td><td class=\"num\">1</td>", dash)
+    # the two records both included are up for full text; nobody has voted there yet
+    assert "Full text</a> (2)" in dash
+    assert re.search(r"<td>alice</td><td>owner</td><td class=\"num\">4</td>"
+                     r"<td class=\"num\">0</td>", dash)
     rows = list(csv.DictReader(io.StringIO(a.get("/p/alpha/export.csv").text)))
     assert len(rows) == 4
     states = {r["title_abstract_state"] for r in rows}

@@ -15,6 +15,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -275,15 +276,16 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
     def dashboard(slug: str) -> Any:
         role = member(slug)
         p = project(slug)
-        status = p.status(STAGE)
-        counts: dict[str, int] = {}
-        for st in status.values():
-            counts[st.state] = counts.get(st.state, 0) + 1
-        members = site.members(slug)
-        progress = [(name, r, len(p.own_labels(STAGE, name))) for name, r in members]
-        return render_template("dashboard.html", slug=slug, role=role, n=len(status),
-                               counts=sorted(counts.items()), progress=progress,
-                               settings=p.settings(), invite=session.pop("invite", None))
+        stages = {stage: p.status(stage) for stage in (STAGE, "full_text")}
+        counts = {stage: sorted(Counter(st.state for st in status.values()).items())
+                  for stage, status in stages.items()}
+        progress = [(name, r, *(len(p.own_labels(stage, name)) for stage in stages))
+                    for name, r in site.members(slug)]
+        return render_template("dashboard.html", slug=slug, role=role,
+                               n=len(stages[STAGE]), n_full=len(stages["full_text"]),
+                               counts=counts[STAGE], counts_full=counts["full_text"],
+                               progress=progress, settings=p.settings(),
+                               invite=session.pop("invite", None))
 
     @app.post("/p/<slug>/invitations")
     def invite(slug: str) -> Any:
