@@ -132,6 +132,33 @@ def test_merge_split_keep_and_undo_round_trip(review):
     assert review.dedupe_clusters() == [] and review.duplicates() == {}
 
 
+def test_finding_duplicates_again_makes_the_corrections_again(review):
+    """A re-run starts from all records and then makes people's corrections again, in their
+    order, and a second re-run still has them; an undone correction is not made again."""
+    review.dedupe(actor="alice")
+    review.split_record(7, actor="alice")          # CENTRAL's record: not the same report
+    review.merge_records([3, 6], actor="alice")    # two records the rules keep apart
+    trial = next(c for c in review.dedupe_clusters() if 1 in c.record_ids)
+    other = next(r for r in trial.record_ids if r != trial.canonical)
+    review.set_canonical(other, actor="alice")
+    review.merge_records([2, 3], actor="alice")
+    review.undo_dedupe(actor="alice")              # the last merge is taken back
+    before = _partition(review)
+    assert ((1, 4), other) in before and any(ids == (3, 6) for ids, _ in before)
+    for _ in range(2):
+        summary = review.dedupe(actor="bob")
+        assert summary.corrections == 3 and summary.to_dict()["corrections"] == 3
+        assert "3 manual corrections kept" in summary.summary()
+        assert _partition(review) == before
+    # with every run undone there is nothing to make again, and the JSON the CLI prints is
+    # as before (two re-runs, three corrections, the first run)
+    for _ in range(6):
+        review.undo_dedupe(actor="alice")
+    assert review.dedupe_clusters() == []
+    assert "corrections" not in review.dedupe(actor="bob").to_dict()
+    assert [c.record_ids for c in review.dedupe_clusters()] == [(1, 4, 7), (2, 5)]
+
+
 def test_a_record_with_decisions_stays_kept(review):
     review.decide(4, TA, "bob", "include")  # Embase's copy was screened before the merge
     merged = review.merge_records([1, 4, 7], actor="alice")

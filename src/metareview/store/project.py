@@ -119,16 +119,23 @@ class DedupeSummary:
     records: int
     clusters: int
     duplicates: int
+    corrections: int = 0
 
     def summary(self) -> str:
         """One line for people."""
+        kept = (f"; {self.corrections} manual "
+                f"{'correction' if self.corrections == 1 else 'corrections'} kept"
+                if self.corrections else "")
         return (f"de-duplication run {self.run_id}: {self.records} records, {self.clusters} "
-                f"clusters of duplicates, {self.duplicates} duplicates removed")
+                f"clusters of duplicates, {self.duplicates} duplicates removed{kept}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values."""
-        return {"run": self.run_id, "records": self.records, "clusters": self.clusters,
-                "duplicates": self.duplicates}
+        """Plain JSON-able values (``corrections`` only when there were any)."""
+        out = {"run": self.run_id, "records": self.records, "clusters": self.clusters,
+               "duplicates": self.duplicates}
+        if self.corrections:
+            out["corrections"] = self.corrections
+        return out
 
 
 @dataclass(frozen=True)
@@ -412,12 +419,30 @@ class Project:
         record already screened, and then a record from a database or register, is preferred
         (so no decision is orphaned and PRISMA's left column keeps the record).
         ``params`` go to :func:`metareview.records.dedupe.find_duplicates`.
+
+        The corrections people made to the active run (:meth:`merge_records`,
+        :meth:`split_record`, :meth:`set_canonical`) are made again, in their order, on the
+        new clusters: a record split off stays out of its cluster, records merged stay
+        together, and a record chosen to be kept is kept where the rule above allows.
         """
-        from metareview.records.dedupe import find_duplicates
+        from metareview.records.dedupe import find_duplicates, merge, split
 
         stored = self.records()
         ids = list(stored)
         result = find_duplicates([stored[i].record for i in ids], progress=progress, **params)
+        with Session(self.engine) as s:
+            corrections = self._corrections(s)
+        position = {r: i for i, r in enumerate(ids)}
+        chosen: list[int] = []
+        for edit, records in corrections:
+            at = [position[r] for r in records if r in position]
+            if edit == "merge":
+                for j in at[1:]:
+                    result = merge(result, at[0], j)
+            elif edit == "split" and at:
+                result = split(result, at[0])
+            elif edit == "canonical":
+                chosen = [r for r in chosen if r not in records] + list(records)
         with db.write_session(self.engine) as s:
             decided = set(s.scalars(select(DecisionRow.record_id).distinct()))
             run = DedupeRunRow(created_at=_now(), created_by=actor,
@@ -437,6 +462,10 @@ class Project:
                     r for r in rid if stored[r].kind in DBR_KINDS]
                 if prefer and canon_id not in prefer:
                     canon_id = prefer[0]
+                # the newest choice of a person among this cluster's members, if allowed
+                wanted = [r for r in reversed(chosen) if r in rid and (not prefer or r in prefer)]
+                if wanted:
+                    canon_id = wanted[0]
                 n_clusters += 1
                 n_dup += len(rid) - 1
                 members += [{"run_id": run.id, "record_id": r, "cluster": c,
@@ -444,9 +473,31 @@ class Project:
             if members:
                 s.execute(insert(DedupeMemberRow), members)
             run.n_clusters, run.n_duplicates = n_clusters, n_dup
+            if corrections:  # kept with the run, so the next re-run makes them again too
+                run.params = {**run.params,
+                              "corrections": [[e, list(r)] for e, r in corrections]}
             _audit(s, actor, "dedupe", {"run": run.id, "records": len(ids),
-                                        "clusters": n_clusters, "duplicates": n_dup})
-            return DedupeSummary(run.id, len(ids), n_clusters, n_dup)
+                                        "clusters": n_clusters, "duplicates": n_dup,
+                                        "corrections": len(corrections)})
+            return DedupeSummary(run.id, len(ids), n_clusters, n_dup, len(corrections))
+
+    def _corrections(self, s: Session) -> list[tuple[str, list[int]]]:
+        """The people's edits the active run is made of, oldest first, as ``(edit,
+        records)``: its chain of edited runs back to the last run of the de-duplicator, and
+        the corrections that run made again (an edit undone is not in the chain)."""
+        out: list[tuple[str, list[int]]] = []
+        run = self._active_run(s)
+        while run is not None:
+            params = run.params or {}
+            if "edit" in params:
+                out.append((str(params["edit"]), [int(r) for r in params.get("records", [])]))
+                base = params.get("base_run")
+                run = s.get(DedupeRunRow, base) if base is not None else None
+                continue
+            out.extend((str(e), [int(r) for r in recs])
+                       for e, recs in reversed(params.get("corrections", [])))
+            break
+        return out[::-1]
 
     def undo_dedupe(self, *, actor: str = "metareview") -> int:
         """Undo the newest active de-duplication run (its clusters stay, marked undone).
