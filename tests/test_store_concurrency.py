@@ -202,3 +202,35 @@ def test_processes_opening_an_old_database_together_upgrade_it_once(project):
         assert db.current_revision(rv.engine) == db.head_revision()
         assert sorted(h["reviewer"] for h in rv.history()) == ["ann", "bob", "cat", "dan"]
         assert rv.check() == []
+
+
+def test_a_screening_page_and_a_vote_hold_one_connection_at_a_time(project):
+    """What the web app calls for a screening page and a vote never holds a pooled connection
+    while asking for another: with 20 server threads and a pool of 15 that was a deadlock
+    (every thread holding one connection, waiting for a second), seen in the load benchmark
+    when the records list was first read by many threads at once."""
+    from sqlalchemy import event
+
+    held, most = [0], [0]
+
+    def out(*_):
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+
+    def back(*_):
+        held[0] -= 1
+
+    with Project.open(project) as p:
+        p.dedupe(actor="t")
+        event.listen(p.engine, "checkout", out)
+        event.listen(p.engine, "checkin", back)
+        # a fresh Project reads the records list (cold), then keeps it (warm); a merge makes
+        # a new run, so the next round reads it again
+        for _ in range(2):
+            waiting = p.queue(TA, "ann")
+            p.records(waiting[:1])
+            p.settings()
+            p.decide(waiting[0], TA, "ann", "include")
+            p.queue(TA, "ann")
+            p.merge_records(waiting[1:3], actor="t")
+    assert most[0] == 1 and held[0] == 0

@@ -526,12 +526,16 @@ class Project:
     def duplicates(self) -> dict[int, int]:
         """Record id → canonical record id, for every duplicate in the active run."""
         with Session(self.engine) as s:
-            run = self._active_run(s)
-            if run is None:
-                return {}
-            rows = s.execute(select(DedupeMemberRow.record_id, DedupeMemberRow.cluster,
-                                    DedupeMemberRow.canonical)
-                             .where(DedupeMemberRow.run_id == run.id)).all()
+            return self._duplicates_in(s, self._active_run(s))
+
+    @staticmethod
+    def _duplicates_in(s: Session, run: DedupeRunRow | None) -> dict[int, int]:
+        """:meth:`duplicates` of ``run``, read in the caller's session."""
+        if run is None:
+            return {}
+        rows = s.execute(select(DedupeMemberRow.record_id, DedupeMemberRow.cluster,
+                                DedupeMemberRow.canonical)
+                         .where(DedupeMemberRow.run_id == run.id)).all()
         canon = {c: r for r, c, is_c in rows if is_c}
         return {r: canon[c] for r, c, is_c in rows if not is_c}
 
@@ -1062,11 +1066,12 @@ class Project:
         cached = self._canonical
         if cached is not None and cached[0] == key:
             return cached[1]
-        dup = self.duplicates()
-        with Session(self.engine) as s:
-            rows = s.execute(select(RecordRow.id, ImportRow.kind)
-                             .join(ImportRow, RecordRow.import_id == ImportRow.id)
-                             .order_by(RecordRow.id)).all()
+        # all in the caller's session: a thread that held one pooled connection while asking
+        # for a second could wait forever once every thread did the same (20 server threads)
+        dup = self._duplicates_in(s, run)
+        rows = s.execute(select(RecordRow.id, ImportRow.kind)
+                         .join(ImportRow, RecordRow.import_id == ImportRow.id)
+                         .order_by(RecordRow.id)).all()
         out = [(r, k) for r, k in rows if r not in dup]
         self._canonical = (key, out)
         return out
