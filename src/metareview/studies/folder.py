@@ -259,6 +259,10 @@ def load_folder(root: str | Path) -> ReviewData:
     lines: dict[str, tuple[int, ...]] = {}
     for attr, name, model in DATA_FILES:
         tables[attr], lines[name] = _read_csv(root / name, model)
+    if protocol.triggers:  # the line of each trigger, for check_review's messages
+        node = yaml.compose((root / "protocol.yaml").read_text(encoding="utf-8"))
+        lines["protocol.yaml"] = tuple(_line_of(node, ("triggers", i)) or 1
+                                       for i in range(len(protocol.triggers)))
     data = ReviewData(protocol, studies, **tables, origin=str(root), lines=lines)
     check_review(data)
     # A copy of the data without its source texts (an export) still loads; a text that is
@@ -337,6 +341,7 @@ def check_review(data: ReviewData) -> None:
     if proto.source_review is not None and proto.source_review not in data.studies:
         raise InputError(f"{_where(data, 'protocol.yaml')}, field source_review: unknown study "
                          f"{proto.source_review!r} (no studies/{proto.source_review}.yaml)")
+    _check_triggers(data)
     categories = {c.id for c in proto.arm_categories}
     for attr, name, _ in DATA_FILES:
         for i, row in enumerate(getattr(data, attr)):
@@ -363,6 +368,36 @@ def check_review(data: ReviewData) -> None:
                 raise InputError(f"{at}, column category: unknown arm category "
                                  f"{row.category!r} (protocol.yaml arm_categories: "
                                  f"{', '.join(sorted(categories)) or 'none declared'})")
+
+
+def _check_triggers(data: ReviewData) -> None:
+    """Each trigger of the protocol names a question and an outcome the review has: an arm
+    category (id or title), an outcome of ``outcomes.csv``, of the PICO, of a MID or of the
+    critical outcomes (a typo would make a trigger that never fires)."""
+    proto = data.protocol
+    if not proto.triggers:
+        return
+    questions = {q.id for q in proto.questions}
+    names = [c.id for c in proto.arm_categories] + [c.title for c in proto.arm_categories]
+    names += [r.outcome for r in data.outcomes] + list(proto.pico.outcomes)
+    names += [m.outcome for m in proto.mids]
+    names += [o for c in proto.critical_outcomes for o in c.outcomes]
+    known = {n.strip().lower() for n in names}
+    where = _where(data, "protocol.yaml")
+    lines = data.lines.get("protocol.yaml")
+    for i, t in enumerate(proto.triggers):
+        at = (f"{where} line {lines[i]}" if lines is not None and i < len(lines)
+              else f"{where}, triggers item {i + 1}")
+        if t.question is not None and t.question not in questions:
+            raise InputError(f"{at}, field triggers.{i}.question: unknown question "
+                             f"{t.question!r} (protocol.yaml questions: "
+                             f"{', '.join(sorted(questions))})")
+        if t.outcome.strip().lower() not in known:
+            shown = sorted({n.strip() for n in names}, key=str.lower)
+            raise InputError(f"{at}, field triggers.{i}.outcome: {t.outcome!r} is not an "
+                             "outcome of the review (arm categories, outcomes.csv, PICO, MIDs, "
+                             f"critical outcomes: {', '.join(shown[:8]) or 'none'}"
+                             f"{', ...' if len(shown) > 8 else ''})")
 
 
 def _check_vocabulary(proto: Protocol, col: str, values: Sequence[str], at: str) -> None:

@@ -10,7 +10,7 @@ against them (see :mod:`metareview.studies.folder`).
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -289,6 +289,44 @@ class Mid(Strict):
     reliability: Reliability
 
 
+#: The conditions a protocol's trigger may name (see :class:`Trigger`).
+TriggerCondition = Literal["ci_excludes_mid", "ci_includes_mid", "ci_excludes_null",
+                           "ci_includes_null", "certainty_changes", "estimate_moves_by"]
+TRIGGER_CONDITIONS: tuple[str, ...] = get_args(TriggerCondition)
+
+
+class Trigger(Strict):
+    """A condition written in the protocol that calls for action when an update meets it
+    (e.g. the confidence interval no longer includes the minimal important difference).
+
+    ``outcome`` names the analyses it watches: an arm category (id or title) or an outcome of
+    ``outcomes.csv``; ``question``, ``comparison`` and ``window`` narrow it. Conditions on the
+    interval fire when they hold after an update and did not before: ``ci_includes_mid`` (the
+    interval contains a MID threshold: the protocol's MID either side of the null, or GRADE's
+    0.75 and 1.25 for ratios), ``ci_excludes_mid`` (it contains neither), ``ci_excludes_null``,
+    ``ci_includes_null``. ``certainty_changes`` fires when the GRADE certainty differs;
+    ``estimate_moves_by`` when the estimate moves by at least ``by``, on the scale it is
+    reported (the risk ratio itself for ratios, points of the scale for differences).
+    """
+
+    outcome: str = Field(min_length=1)
+    when: TriggerCondition
+    by: float | None = Field(None, gt=0, description="the distance estimate_moves_by watches")
+    question: QuestionId | None = None
+    comparison: str | None = None
+    window: str | None = None
+    action: str | None = Field(None, description="what the protocol says to do when it fires")
+
+    @model_validator(mode="after")
+    def _distance(self) -> Trigger:
+        if self.when == "estimate_moves_by" and self.by is None:
+            raise ValueError("estimate_moves_by needs by: the distance the estimate must move "
+                             "(e.g. by: 0.1)")
+        if self.when != "estimate_moves_by" and self.by is not None:
+            raise ValueError(f"by is only read with when: estimate_moves_by, not {self.when}")
+        return self
+
+
 class Protocol(Strict):
     """``protocol.yaml``."""
 
@@ -314,6 +352,8 @@ class Protocol(Strict):
     prisma: ReportedPrisma | None = None
     indirectness: Indirectness | None = None
     critical_outcomes: list[CriticalOutcome] = []
+    triggers: list[Trigger] = Field(default_factory=list, description="conditions that call "
+                                    "for action when an update meets them")
     source: Source
 
     @model_validator(mode="after")
