@@ -17,7 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from metareview.cli import analysis, project, studies, web
+from metareview.cli import analysis, living, project, studies, web
 from metareview.errors import InputError
 
 
@@ -53,6 +53,7 @@ _COMMANDS: tuple[tuple[str, Any], ...] = (
     ("simulate", analysis.simulate), ("prisma", project.prisma), ("export", project.export),
     ("review", studies.review_app), ("study", studies.study_app), ("version", version),
     ("serve", web.serve), ("user", web.user_app),
+    ("search", living.search_app), ("update", living.update), ("changes", living.changes),
 )
 
 

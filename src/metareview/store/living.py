@@ -181,11 +181,17 @@ def update_runs(project: Project) -> list[dict[str, Any]]:
 
 
 def last_runs(project: Project) -> dict[str, dict[str, Any]]:
-    """Search id → the newest update's entry for it (with ``ran_on``)."""
+    """Search id → the newest update's entry for it, with ``ran_on``, and ``runs`` and
+    ``imported_total`` over every update that ran it."""
     out: dict[str, dict[str, Any]] = {}
     for run in update_runs(project):
         for entry in run.get("searches", []):
-            out[str(entry.get("search"))] = {**entry, "ran_on": run.get("ran_on")}
+            sid = str(entry.get("search"))
+            before = out.get(sid, {})
+            out[sid] = {**entry, "ran_on": run.get("ran_on"),
+                        "runs": before.get("runs", 0) + 1,
+                        "imported_total": before.get("imported_total", 0)
+                        + int(entry.get("imported", 0))}
     return out
 
 
