@@ -191,7 +191,10 @@ def add_rows(engine: Engine, attr: str, rows: Sequence[BaseModel], *, actor: str
                          .where(StudyDataRow.kind == attr)) or 0
         s.add_all(StudyDataRow(kind=attr, position=start + i, study_id=_study_of(attr, r),
                                data=_dump_row(r)) for i, r in enumerate(rows))
-        _audit(s, actor, "study-rows", {"table": attr, "rows": len(rows)})
+        detail: dict[str, Any] = {"table": attr, "rows": len(rows)}
+        if len(rows) <= 20:  # a judgement or a few values entered by hand: the log shows them
+            detail["values"] = [_dump_row(r) for r in rows]
+        _audit(s, actor, "study-rows", detail)
     return len(rows)
 
 
