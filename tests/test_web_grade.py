@@ -4,6 +4,7 @@ log, the panel's own SoF; and the attacks: no session, another project, no CSRF,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,41 @@ def test_other_projects_sessions_and_tokens(app):
     anon = Browser(app)
     assert anon.get("/p/alpha/grade").status_code == 302
     assert len(_syn(app)[0].data.judgements) == 0
+
+
+def test_an_analysis_defined_in_the_app_is_the_engines(app):
+    """The BCG trials pooled in the app give metafor's numbers (the same engine as
+    ``metareview analyze``), the plots are drawn, and the sensitivity analysis leaves out the
+    trials rated at high risk of bias, one click away."""
+    from metareview.effects.escalc import effect_sizes
+    from metareview.effects.io import read_study_table
+    from metareview.models.rma import meta_analysis
+
+    b = Browser(app)
+    b.sign_in("vera")
+    page = b.get("/p/alpha/analysis").text
+    # reference: metafor 3.8-1, rma(measure="RR", ai=tpos, ..., data=dat.bcg, method="REML")
+    assert "0.489 (0.344 to 0.696)" in page and ">13<" in page and "0.3132" in page
+    bcg = read_study_table(Path(__file__).resolve().parents[1] / "src" / "metareview" / "data"
+                           / "bcg.csv")
+    direct = meta_analysis(effect_sizes(bcg, "RR"),
+                           method="DL", test="knha")
+    page = b.get("/p/alpha/analysis?outcome=tb&measure=RR&method=DL&test=knha").text
+    bt = direct.back_transformed
+    assert (f"{bt['estimate']:.3f} ({bt['ci_low']:.3f} to {bt['ci_high']:.3f})") in page
+    for kind in ("forest", "funnel"):
+        r = b.get(f"/p/alpha/analysis/{kind}.svg?outcome=tb&method=DL&test=knha")
+        assert r.status_code == 200 and r.mimetype == "image/svg+xml" and b"<svg" in r.data
+    # one click: the link flips the sensitivity analysis on
+    link = re.search(r'href="([^"]*sensitivity=1[^"]*)"', page).group(1).replace("&amp;", "&")
+    page = b.get(link).text
+    syn, _ = _syn(app)
+    high = sorted(s.label for s in syn.data.studies.values()
+                  if s.quality is not None and s.quality.rating == "high")
+    assert len(high) == 6 and all(str(escape(h)) in page.split("Left out")[1] for h in high)
+    assert ">7<" in page  # 13 trials less the 6 at high risk
+    assert "Show all studies" in page
+    bad = b.get("/p/alpha/analysis?outcome=tb&measure=XYZ").text
+    assert "measure &#39;XYZ&#39;: one of RR, OR, RD" in bad
+    assert b.get("/p/alpha/analysis/forest.svg?measure=XYZ").status_code == 404
+    assert b.get("/p/beta/analysis").status_code == 404  # vera is not on beta

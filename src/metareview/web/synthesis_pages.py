@@ -1,6 +1,8 @@
-"""Pages: GRADE per outcome (the engine's suggestion for each domain with the numbers behind
-it, a reviewer's override with a required reason) and the panel's Summary of Findings (chosen
-outcomes, their order, assumed comparator risks).
+"""Pages: analyses defined in the app (forest and funnel plots, the sensitivity analysis
+without studies at high risk of bias one click away), GRADE per outcome (the engine's
+suggestion for each domain with the numbers behind it, a reviewer's override with a required
+reason) and the panel's Summary of Findings (chosen outcomes, their order, assumed comparator
+risks).
 
 Both read the project's study data through the synthesis layer; an override is a row of the
 study data's ``judgements`` table (the same one ``judgements.csv`` holds in a review folder),
@@ -11,13 +13,22 @@ one stays in the history.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
-from flask import Flask, flash, g, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from metareview.errors import InputError
 from metareview.grade.certainty import DOMAIN_LABELS, DOWNGRADE_DOMAINS
 from metareview.studies.schema import JudgementRow
+from metareview.synthesis.custom import (
+    MEASURES,
+    METHODS,
+    SUBGROUPS,
+    TESTS,
+    AnalysisSpec,
+    run_analysis,
+)
 from metareview.synthesis.panel import panel_sof
 from metareview.synthesis.review import ReviewSynthesis, synthesize
 from metareview.web.tools import PageTools
@@ -83,6 +94,47 @@ def register(app: Flask, tools: PageTools) -> None:
             return redirect(f"{back}#outcome-{index}")
         return tools.guarded(store, back)
 
+    @app.get("/p/<slug>/analysis")
+    def analysis(slug: str) -> Any:
+        role = tools.member(slug)
+        try:
+            syn = synthesis(slug)
+        except InputError as exc:
+            return render_template("analysis.html", slug=slug, role=role, missing=str(exc))
+        try:
+            spec = _spec(syn)
+            result = run_analysis(syn.data, spec)
+            error = None
+        except InputError as exc:
+            spec, result, error = None, None, str(exc)
+        query = request.args.to_dict()
+        other = {**query, "sensitivity": "0" if query.get("sensitivity") == "1" else "1"}
+        return render_template(
+            "analysis.html", slug=slug, role=role, missing=None, error=error, spec=spec,
+            result=result, categories=[(c.id, c.title) for c in syn.data.protocol.arm_categories],
+            measures=MEASURES, methods=METHODS, tests=TESTS, subgroups=SUBGROUPS, query=query,
+            toggle=url_for("analysis", slug=slug, **other))
+
+    @app.get("/p/<slug>/analysis/<kind>.svg")
+    def analysis_plot(slug: str, kind: str) -> Any:
+        tools.member(slug)
+        if kind not in ("forest", "funnel"):
+            abort(404)
+        try:
+            syn = synthesis(slug)
+            result = run_analysis(syn.data, _spec(syn))
+        except InputError:
+            abort(404)
+        if result.fit is None:
+            abort(404)
+        from metareview.report.forest import forest_plot
+        from metareview.report.funnel import funnel_plot
+
+        if kind == "forest":
+            return _svg(forest_plot(result.fit, subgroups=result.subgroups,
+                                    title=result.title))
+        return _svg(funnel_plot(result.fit))
+
     @app.get("/p/<slug>/sof")
     def sof(slug: str) -> Any:
         role = tools.member(slug)
@@ -113,6 +165,31 @@ def register(app: Flask, tools: PageTools) -> None:
                 for i, o in enumerate(syn.grades)]
         return render_template("sof.html", slug=slug, role=role, missing=None, rows=rows,
                                table=table.to_html(), error=error)
+
+
+def _spec(syn: ReviewSynthesis) -> AnalysisSpec:
+    """The analysis the query string asks for (default: the first arm category with a pooled
+    ratio, else the first category, with the engine's defaults)."""
+    args = request.args
+    cats = [c.id for c in syn.data.protocol.arm_categories]
+    if not cats:
+        raise InputError("the protocol has no arm categories to pool")
+    pooled = [p.category for p in syn.pooled if p.ratio is not None]
+    return AnalysisSpec(args.get("outcome") or (pooled or cats)[0],
+                        measure=args.get("measure", "RR"), method=args.get("method", "REML"),
+                        test=args.get("test", "z"), subgroup=args.get("subgroup") or None,
+                        exclude_high_rob=args.get("sensitivity") == "1")
+
+
+def _svg(fig: Any) -> Response:
+    """A matplotlib figure as an SVG response (shown as an image: the page's CSP forbids the
+    inline styles an inline SVG would need)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return Response(buf.getvalue(), mimetype="image/svg+xml")
 
 
 def _per_1000(risk: float | None) -> str:
