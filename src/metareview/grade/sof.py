@@ -694,6 +694,13 @@ class SummaryOfFindings:
         object.__setattr__(self, "_marks", tuple(marks))
 
     @property
+    def abbreviations(self) -> str:
+        """``"CI: confidence interval; RR: risk ratio"``: the abbreviations the table uses."""
+        return "; ".join(["CI: confidence interval"] + [
+            _ABBREVIATIONS[m] for m in dict.fromkeys(r.measure for r in self.rows)
+            if m in _ABBREVIATIONS])
+
+    @property
     def lettered_footnotes(self) -> list[tuple[str, str]]:
         """``[("a", text), ...]``."""
         return list(zip(_letters(len(self.footnotes)), self.footnotes, strict=True))
@@ -796,11 +803,8 @@ class SummaryOfFindings:
                 f"<td {cell}>{comp_html}</td><td {cell}>{e(r.effect_text)}</td>"
                 f"<td {cell}>{e(r.comments)}</td></tr>")
         out.append("</tbody>")
-        abbrev = ["CI: confidence interval"] + [
-            _ABBREVIATIONS[m] for m in dict.fromkeys(r.measure for r in self.rows)
-            if m in _ABBREVIATIONS]
-        foot = [e(STAR_NOTE), e("; ".join(abbrev)), e(GRADE_NOTE)] if standard_notes else [
-            e("; ".join(abbrev))]
+        foot = ([e(STAR_NOTE), e(self.abbreviations), e(GRADE_NOTE)] if standard_notes
+                else [e(self.abbreviations)])
         if self.general:
             foot.append("<strong>All outcomes in this table</strong>: "
                         + " ".join(e(t) for t in self.general))

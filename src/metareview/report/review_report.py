@@ -23,6 +23,7 @@ from metareview._util.figures import svg_text
 from metareview._util.textfmt import in_sentence, prose_num
 from metareview._util.version import __version__
 from metareview.grade import summary_of_findings
+from metareview.grade.sof import SummaryOfFindings
 from metareview.report.forest import forest_plot
 from metareview.report.prisma import prisma_diagram
 from metareview.report.quality import component_table, quality_chart
@@ -44,6 +45,8 @@ class PooledSection:
     title: str
     text: str
     svg: str
+    #: The forest plot drawn (None when too few trials remain), for other renderings (Word).
+    figure: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +90,14 @@ class ReviewReport:
     #: data hold reviews or their estimates), the reconciliation (when a question asks for it).
     show_reviews: bool = True
     show_reconciliation: bool = True
+    #: The typed results behind the HTML of some sections, for other renderings (Word):
+    #: (heading, table) per Summary of Findings, the PRISMA figure (None when no flow can be
+    #: drawn) with its note or the reason for none, the quality charts, the search rows.
+    sof_tables: list[tuple[str, SummaryOfFindings]] = field(default_factory=list)
+    prisma_figure: Any = field(default=None, repr=False)
+    prisma_note: str = ""
+    quality_charts: list[Any] = field(default_factory=list, repr=False)
+    search_rows: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _esc(x: Any) -> str:
@@ -118,7 +129,7 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                          + _pooled_notes(p, handling=False))
             fig = forest_plot(fit, favours=fav if kind == "ratio" else ("", ""),
                               title=f"{p.title} ({what})")
-            out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig)))
+            out.append(PooledSection(f"{p.title}: {what}", text, svg_text(fig), fig))
             sens = p.sensitivity
             if kind == "ratio" and sens is not None:
                 left = "; ".join(f"{syn.data.studies[s].label} ({w})"
@@ -134,7 +145,7 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                         f"{fit.k}.")
                 sfig = forest_plot(sens.ratio, favours=fav,
                                    title=f"{p.title}: without indirect populations")
-                out.append(PooledSection(head, text, svg_text(sfig)))
+                out.append(PooledSection(head, text, svg_text(sfig), sfig))
         if p.trials is not None:
             t = p.trials
             each = "; ".join(
@@ -144,7 +155,8 @@ def _pooled_sections(syn: ReviewSynthesis) -> list[PooledSection]:
                     f"{', '.join(p.sources)}." + notes)
             fig = forest_plot(t, favours=fav, title=f"{p.title} (trials not pooled)",
                               pooled=False)
-            out.append(PooledSection(f"{p.title}: trials not pooled", text, svg_text(fig)))
+            out.append(PooledSection(f"{p.title}: trials not pooled", text, svg_text(fig),
+                                     fig))
     return out
 
 
@@ -173,23 +185,26 @@ def _pooled_notes(p: Any, handling: bool = True) -> str:
     return text + ("".join(f" {h}" for h in p.handling) if handling else "")
 
 
-def _sof_html(syn: ReviewSynthesis) -> str:
-    """Summary of Findings tables in GRADEpro's layout: one per population."""
+def _sof_tables(syn: ReviewSynthesis) -> list[tuple[str, SummaryOfFindings]]:
+    """Summary of Findings tables in GRADEpro's layout: (heading, table) per population."""
+    pico = syn.data.protocol.pico
+    return [(grp.title, summary_of_findings(
+        list(grp.rows), title=f"{pico.intervention_name} compared to {pico.comparator_name}"
+        f": {grp.title}", population=grp.population, intervention=pico.intervention_name,
+        comparison=pico.comparator_name)) for grp in sof_groups(syn.data, syn.grades)]
+
+
+def _sof_html(syn: ReviewSynthesis, tables: list[tuple[str, SummaryOfFindings]]) -> str:
+    """The Summary of Findings tables as HTML: one per population."""
     if not syn.grades:
         return "<p>No outcome could be graded.</p>"
     pico = syn.data.protocol.pico
-    parts = []
     parts = [f"<p class='note'>Intervention: {_esc(pico.intervention)}. Comparison: "
              f"{_esc(pico.comparator)}. One table per population; the notes all tables share "
              "(GRADE's grades, the asterisk) are under the last table.</p>"]
-    groups = sof_groups(syn.data, syn.grades)
-    for i, grp in enumerate(groups):
-        sof = summary_of_findings(
-            list(grp.rows), title=f"{pico.intervention_name} compared to {pico.comparator_name}"
-            f": {grp.title}", population=grp.population, intervention=pico.intervention_name,
-            comparison=pico.comparator_name)
-        parts.append(f"<h3>{_esc(grp.title)}</h3>"
-                     f"{sof.to_html(standard_notes=i == len(groups) - 1)}")
+    for i, (title, sof) in enumerate(tables):
+        parts.append(f"<h3>{_esc(title)}</h3>"
+                     f"{sof.to_html(standard_notes=i == len(tables) - 1)}")
     return "".join(parts)
 
 
@@ -221,46 +236,67 @@ def _domains_html(syn: ReviewSynthesis) -> str:
 
 
 def _short(judgement: str) -> str:
-    return "·" if judgement == "not assessable" else _esc(judgement)
+    return _esc(_domain_word(judgement))
 
 
-def _prisma_html(review: ReviewData, counts: PrismaCounts | None = None) -> str:
-    """The PRISMA 2020 flow: from the review's own records when it has them (a project), else
-    from the counts the source review reports (boxes it does not report say "not reported",
-    never 0)."""
+def _domain_word(judgement: str) -> str:
+    """A domain's judgement in the one-row-per-outcome table ("·": not assessable)."""
+    return "·" if judgement == "not assessable" else judgement
+
+
+def _prisma(review: ReviewData, counts: PrismaCounts | None = None) -> tuple[Any, str]:
+    """The PRISMA 2020 flow and its note (or, without a figure, why there is none): from the
+    review's own records when it has them (a project), else from the counts the source review
+    reports (boxes it does not report say "not reported", never 0)."""
     if counts is not None:
-        fig = prisma_diagram(counts, unknown="not applicable")
-        return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 "
-                "flow counted from this review's records and screening decisions.</p>")
+        return (prisma_diagram(counts, unknown="not applicable"),
+                "PRISMA 2020 flow counted from this review's records and screening decisions.")
     pr = review.protocol.prisma
     if pr is None:
-        return ("<p>No search records or reported flow counts are in the data, so no PRISMA "
-                "flow diagram can be drawn.</p>")
+        return None, ("No search records or reported flow counts are in the data, so no PRISMA "
+                      "flow diagram can be drawn.")
     counts = PrismaCounts(
         database_results=pr.database_results, duplicates=pr.duplicates,
         records_screened=pr.records_screened, records_excluded=pr.records_excluded,
         dbr_assessed=pr.reports_assessed, dbr_excluded=pr.reports_excluded,
         new_studies=pr.studies_included, new_reports=pr.reports_included)
     fig = prisma_diagram(counts, unknown="not reported")
-    note = f" {_esc(pr.note)}" if pr.note else ""
+    note = f" {pr.note}" if pr.note else ""
     other = (f" Records from other sources: {pr.other_results:,}." if pr.other_results
              is not None else "")
-    return (f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>PRISMA 2020 flow "
-            f"as reported by the source review ({_esc(pr.source.document)} "
-            f"{_esc(pr.source.location)} [{pr.reliability}]); boxes the source does not report "
-            f"say \"not reported\".{other}{note}</p>")
+    return fig, (f"PRISMA 2020 flow as reported by the source review ({pr.source.document} "
+                 f"{pr.source.location} [{pr.reliability}]); boxes the source does not report "
+                 f"say \"not reported\".{other}{note}")
 
 
-def _search_html(review: ReviewData) -> str:
+def _prisma_html(fig: Any, note: str) -> str:
+    note = escape(note, quote=False)  # text of a paragraph: its quotes stay as written
+    if fig is None:
+        return f"<p>{note}</p>"
+    return f"<div class='figure prisma'>{svg_text(fig)}</div><p class='note'>{note}</p>"
+
+
+#: Said instead of the search table when the protocol has no search.
+NO_SEARCH = "The protocol does not record how studies were searched for."
+
+
+def _search_rows(review: ReviewData) -> list[tuple[str, str]]:
+    """(what, value) of the protocol's search, the empty ones left out."""
     sm = review.protocol.search
     if sm is None:
-        return "<p>The protocol does not record how studies were searched for.</p>"
+        return []
     rows = [("Databases", ", ".join(sm.databases)),
             ("Other sources", "; ".join(sm.other_sources)), ("Dates covered", sm.dates),
             ("Searched", sm.searched), ("Limits", sm.limits),
             ("Search terms", " AND ".join(f"({t})" for t in sm.terms)), ("Note", sm.note),
             ("Source", f"{sm.source.document} {sm.source.location}")]
-    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows if v)
+    return [(k, v) for k, v in rows if v]
+
+
+def _search_html(rows: list[tuple[str, str]]) -> str:
+    if not rows:
+        return f"<p>{NO_SEARCH}</p>"
+    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
     return f"<table class='search'>{body}</table>"
 
 
@@ -299,8 +335,7 @@ def _reconciliation_html(recon: ReviewReconciliation | None) -> str:
                      f"{_esc(item.threshold)} (k = {len(item.arms)})</h3>")
         if rec.warnings:
             parts.append("<p class='note'>" + _esc("; ".join(rec.warnings)) + "</p>")
-        lines = rec.summary().split("Design differences")[0].strip().splitlines()
-        parts.append("".join(f"<p>{_esc(line)}</p>" for line in lines if line.strip()))
+        parts.append("".join(f"<p>{_esc(line)}</p>" for line in _reconciliation_lines(rec)))
         parts.append(f"<div class='figure'>{svg_text(rec.plot())}</div>")
         items = []
         for e in rec.explanations:
@@ -311,19 +346,31 @@ def _reconciliation_html(recon: ReviewReconciliation | None) -> str:
         parts.append("<p>Design differences that can explain the gap:</p>"
                      f"<ul class='expl'>{''.join(items)}</ul>")
     if recon.unusable:
-        rows = "".join(
-            f"<tr><td>{_esc(p.study)}</td><td>{_esc(p.condition)}</td>"
-            f"<td>{_esc(p.responder_definition)}</td>"
-            f"<td>{'' if p.proportion is None else f'{100 * p.proportion:.1f}%'}</td>"
-            f"<td>{'' if p.ci_low is None else f'{100 * p.ci_low:.1f}–{100 * p.ci_high:.1f}%'}"
-            f"</td><td>{p.n_trials or ''}</td><td>{_esc(p.source)} [{p.reliability}]</td></tr>"
-            for p in recon.unusable)
+        rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>"
+                       for row in _unusable_rows(recon))
         parts.append("<h3>Placebo responder figures with no usable numbers</h3>"
                      "<p class='note'>Listed as recorded (e.g. searched for and not found).</p>"
-                     "<table><tr><th>Source</th><th>Condition</th><th>Responder definition</th>"
-                     "<th>Proportion</th><th>95% CI</th><th>Trials</th><th>Source</th></tr>"
-                     f"{rows}</table>")
+                     "<table><tr>" + "".join(f"<th>{c}</th>" for c in UNUSABLE_COLUMNS)
+                     + f"</tr>{rows}</table>")
     return "".join(parts)
+
+
+def _reconciliation_lines(rec: Any) -> list[str]:
+    """A reconciliation's summary lines, up to its design differences (listed apart)."""
+    lines = rec.summary().split("Design differences")[0].strip().splitlines()
+    return [line for line in lines if line.strip()]
+
+
+UNUSABLE_COLUMNS = ("Source", "Condition", "Responder definition", "Proportion", "95% CI",
+                    "Trials", "Source")
+
+
+def _unusable_rows(recon: ReviewReconciliation) -> list[tuple[str, ...]]:
+    """The placebo-response rows with no usable numbers, as table cells."""
+    return [(p.study, p.condition, p.responder_definition,
+             "" if p.proportion is None else f"{100 * p.proportion:.1f}%",
+             "" if p.ci_low is None else f"{100 * p.ci_low:.1f}–{100 * p.ci_high:.1f}%",
+             str(p.n_trials or ""), f"{p.source} [{p.reliability}]") for p in recon.unusable]
 
 
 def _grade_details(syn: ReviewSynthesis) -> list[dict[str, Any]]:
@@ -342,7 +389,7 @@ def build_report(syn: ReviewSynthesis, prisma: PrismaCounts | None = None) -> Re
     proto = review.protocol
     ratings = [(st.quality.instrument, st.quality.rating)
                for st in review.studies.values() if st.quality is not None]
-    figs = [svg_text(quality_chart(ratings))] if ratings else []
+    charts = [quality_chart(ratings)] if ratings else []
     comps = [(st.label, dict(st.quality.components)) for st in
              sorted(review.studies.values(), key=lambda s: s.label)
              if st.quality is not None and st.quality.components]
@@ -362,22 +409,29 @@ def build_report(syn: ReviewSynthesis, prisma: PrismaCounts | None = None) -> Re
         toc.append(("reviews", "Review-level estimates and overlap"))
     toc += [("pooled", "Pooled analyses of trial-level data"), ("map", "Evidence map"),
             ("limitations", "Limitations"), ("appendix", "Appendix: every number and its source")]
+    sof = _sof_tables(syn)
+    prisma_fig, prisma_note = _prisma(review, prisma)
+    search = _search_rows(review)
     return ReviewReport(
         review_id=proto.id, title=proto.title, commissioned_by=proto.commissioned_by,
         version=__version__, fingerprint=review.fingerprint(), pico=proto.pico, notes=proto.notes,
         criteria=list(proto.criteria), documents=list(proto.documents),
         answers=list(syn.answers), tables=evidence_tables(review),
         review_estimates=review_estimates, appendix=number_appendix(review),
-        pooled=_pooled_sections(syn), quality_figures=figs, quality_html=component_table(comps),
-        overlap_html=_overlap_html(syn), map_html=_map_html(syn), sof_html=_sof_html(syn),
+        pooled=_pooled_sections(syn), quality_figures=[svg_text(f) for f in charts],
+        quality_html=component_table(comps),
+        overlap_html=_overlap_html(syn), map_html=_map_html(syn), sof_html=_sof_html(syn, sof),
         grade_details=_grade_details(syn),
         reconciliation_html=_reconciliation_html(syn.reconciliation),
         limitations=list(syn.limitations), synthesis=syn,
         show_reviews=show_reviews,
         show_reconciliation=syn.reconciliation is not None,
-        bottom_line=list(syn.bottom_line()), toc=toc, prisma_html=_prisma_html(review, prisma),
-        search_html=_search_html(review), domains_html=_domains_html(syn),
+        bottom_line=list(syn.bottom_line()), toc=toc,
+        prisma_html=_prisma_html(prisma_fig, prisma_note),
+        search_html=_search_html(search), domains_html=_domains_html(syn),
         graded_map_html=_graded_map_html(syn), guidelines=guidelines,
+        sof_tables=sof, prisma_figure=prisma_fig, prisma_note=prisma_note,
+        quality_charts=charts, search_rows=search,
     )
 
 
