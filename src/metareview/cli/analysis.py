@@ -77,19 +77,27 @@ def analyze(
 def report(
     review: Annotated[Path, typer.Argument(
         help="Review folder (protocol.yaml, studies/, CSVs) or project folder.")],
-    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+    out: Annotated[Path, typer.Option(
+        help="Where to write the report: .html (self-contained) or .docx (Word).")] = Path(
         "report.html"),
 ) -> None:
-    """Build a review's self-contained HTML report from its data."""
-    from metareview.report.review_report import write_report
+    """Build a review's report from its data, as self-contained HTML or a Word document."""
+    kind = out.suffix.lower()
+    if kind not in (".html", ".docx"):
+        raise InputError(f"--out {out}: the report is written as .html or .docx (Word), "
+                         f"not {out.suffix or 'a file without a suffix'}")
     from metareview.screening.prisma import prisma_counts
     from metareview.store.project import SETTINGS, Project, load_review_data
 
+    if kind == ".docx":
+        from metareview.report.word import write_docx as write
+    else:
+        from metareview.report.review_report import write_report as write
     counts = None
     if (review / SETTINGS).is_file():  # a project: its PRISMA flow comes from its records
         with Project.open(review) as project:
             counts = prisma_counts(project)
-    typer.echo(f"wrote {write_report(load_review_data(review), out, prisma=counts)}")
+    typer.echo(f"wrote {write(load_review_data(review), out, prisma=counts)}")
 
 
 def batch(
