@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, request, url_for
 
+from metareview._util.textfmt import in_sentence
 from metareview.errors import InputError
 from metareview.grade.certainty import DOMAIN_LABELS, DOWNGRADE_DOMAINS
 from metareview.studies.schema import JudgementRow
@@ -131,8 +132,14 @@ def register(app: Flask, tools: PageTools) -> None:
         from metareview.report.funnel import funnel_plot
 
         if kind == "forest":
+            # left of 1 favours the intervention for harms, the control for benefits (RevMan)
+            pico = syn.data.protocol.pico
+            fav = (f"Favours {in_sentence(pico.intervention_name)}",
+                   f"Favours {pico.comparator_name}")
+            benefit = any(c.benefit for c in syn.data.protocol.arm_categories
+                          if c.id == result.spec.category)
             return _svg(forest_plot(result.fit, subgroups=result.subgroups,
-                                    title=result.title))
+                                    title=result.title, favours=fav[::-1] if benefit else fav))
         return _svg(funnel_plot(result.fit))
 
     @app.get("/p/<slug>/sof")
