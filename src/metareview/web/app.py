@@ -38,7 +38,13 @@ from metareview.errors import InputError
 from metareview.screening.highlight import segments
 from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
-from metareview.web import dedupe_pages, fulltext_pages, report_pages, synthesis_pages
+from metareview.web import (
+    dedupe_pages,
+    fulltext_pages,
+    living_pages,
+    report_pages,
+    synthesis_pages,
+)
 from metareview.web.accounts import ROLES, Site, User
 from metareview.web.fitting import FitWorker
 from metareview.web.tools import PageTools
@@ -513,7 +519,8 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         return render_template("audit.html", slug=slug, role=role, log=log)
 
     tools = PageTools(site=site, project=project, member=member, guarded=guarded)
-    for module in (dedupe_pages, fulltext_pages, report_pages, synthesis_pages):
+    for module in (dedupe_pages, fulltext_pages, report_pages, synthesis_pages,
+                   living_pages):
         module.register(app, tools)
 
     @app.errorhandler(400)
