@@ -160,3 +160,29 @@ def test_an_analysis_defined_in_the_app_is_the_engines(app):
     assert "measure &#39;XYZ&#39;: one of RR, OR, RD" in bad
     assert b.get("/p/alpha/analysis/forest.svg?measure=XYZ").status_code == 404
     assert b.get("/p/beta/analysis").status_code == 404  # vera is not on beta
+
+
+def test_the_flagship_opened_in_the_app_is_the_folders(workspace, tmp_path):  # noqa: F811
+    """The ketamine review imported into a project: the app's GRADE levels, Summary of
+    Findings and pooled analyses equal those of the folder, and exporting the project gives
+    the folder's data back."""
+    flagship = BCG.parent / "ketamine-chronic-pain"
+    folder = workspace.extensions["metareview_site"].projects()["alpha"]
+    with Project.open(folder) as p:
+        p.import_review(load_folder(flagship), actor="alice")
+        exported = load_folder(p.export_review(tmp_path / "back"))
+    data = load_folder(flagship)
+    assert exported.fingerprint() == data.fingerprint()
+    syn = synthesize(data)
+    b = Browser(workspace)
+    b.sign_in("alice")
+    grade = b.get("/p/alpha/grade").text
+    levels = re.findall(r'Certainty: <span class="cert cert-[a-z-]+">([a-z ]+)<', grade)
+    assert levels == [g.level for g in syn.grades]
+    assert panel_sof(syn).to_html() in b.get("/p/alpha/sof").text
+    for p in syn.pooled:
+        if p.ratio is None:
+            continue
+        bt = p.ratio.back_transformed
+        page = b.get(f"/p/alpha/analysis?outcome={p.category}").text
+        assert f"{bt['estimate']:.3f} ({bt['ci_low']:.3f} to {bt['ci_high']:.3f})" in page
