@@ -6,12 +6,17 @@ from metareview._util.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from metareview.effects.conversions import (
+        CONVERSIONS,
+        ci_to_sd,
         ci_to_se,
         ci_to_yi_vi,
+        combine_groups,
+        convert,
         mean_from_median,
         median_to_mean_sd,
         p_to_se,
         sd_from_median,
+        se_to_sd,
         t_to_se,
     )
     from metareview.effects.escalc import (
@@ -36,8 +41,9 @@ if TYPE_CHECKING:
 # Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "metareview.effects.conversions": (
-        "ci_to_se", "ci_to_yi_vi", "mean_from_median", "median_to_mean_sd", "p_to_se",
-        "sd_from_median", "t_to_se",
+        "CONVERSIONS", "ci_to_sd", "ci_to_se", "ci_to_yi_vi", "combine_groups", "convert",
+        "mean_from_median", "median_to_mean_sd", "p_to_se", "sd_from_median", "se_to_sd",
+        "t_to_se",
     ),
     "metareview.effects.escalc": (
         "DoubleZeroWarning", "EffectSizes", "effect_sizes", "from_arrays", "hedges_correction",
@@ -49,14 +55,18 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = [
+    "CONVERSIONS",
     "MEASURES",
     "MEASURE_TABLE",
     "DoubleZeroWarning",
     "EffectSizes",
     "Measure",
     "back_transform",
+    "ci_to_sd",
     "ci_to_se",
     "ci_to_yi_vi",
+    "combine_groups",
+    "convert",
     "effect_sizes",
     "from_arrays",
     "hedges_correction",
@@ -69,5 +79,6 @@ __all__ = [
     "median_to_mean_sd",
     "p_to_se",
     "sd_from_median",
+    "se_to_sd",
     "t_to_se",
 ]

@@ -14,6 +14,12 @@ use:
 * Median, quartiles and range to SD: Wan X, Wang W, Liu J, Tong T (2014), Estimating the sample
   mean and standard deviation from the sample size, median, range and/or interquartile range,
   BMC Med Res Methodol 14:135.
+* SE or CI of a group mean to its SD: Cochrane Handbook 6.5.2.2; subgroups (or arms) combined
+  into one group: 6.5.2.10 (Table 6.5.a); a control shared by several comparisons split: 23.3.4.
+* Mean differences from arms, through the engine's ``escalc`` (:func:`arm_contrasts`).
+
+:data:`CONVERSIONS` names what an extraction form offers; :func:`convert` applies one and returns
+the numbers with the method named, so a converted value is stored with how it was made.
 
 The median-based formulas equal metafor >= 4.0's ``conv.fivenum(..., method = c("luo2016",
 "wan2014"), dist = "norm", test = FALSE)``; note that its default SD method for the five-number
@@ -26,7 +32,10 @@ give a float out, and a NaN in an input gives NaN in the matching output. Invali
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,12 +44,23 @@ from scipy import stats
 from metareview.errors import InputError, where
 
 __all__ = [
+    "CONVERSIONS",
+    "ArmContrast",
+    "ArmSummary",
+    "Conversion",
+    "ConversionSpec",
+    "arm_contrasts",
+    "ci_to_sd",
     "ci_to_se",
     "ci_to_yi_vi",
+    "combine_groups",
+    "convert",
     "mean_from_median",
     "median_to_mean_sd",
     "p_to_se",
     "sd_from_median",
+    "se_to_sd",
+    "split_shared_control",
     "t_to_se",
 ]
 
@@ -613,3 +633,462 @@ def median_to_mean_sd(
     """
     v, scalar = _quantiles(n, median, q1, q3, min, max)
     return _result(_luo_mean(v), scalar), _result(_wan_sd(v), scalar)
+
+
+# --------------------------------------------------------------------------- SDs of group means
+
+
+def se_to_sd(se: ArrayLike, n: ArrayLike) -> Result:
+    """SD of a group's outcome from the standard error of its mean: ``sd = se * sqrt(n)``.
+
+    Parameters
+    ----------
+    se : array_like
+        Standard error of the group mean (not of a difference between groups).
+    n : array_like
+        The group's sample size (at least 1).
+
+    Returns
+    -------
+    float or ndarray
+        The standard deviation.
+
+    Raises
+    ------
+    InputError
+        A negative SE or a sample size below 1.
+
+    Notes
+    -----
+    Cochrane Handbook version 6, section 6.5.2.2 ("SD = SE × √N").
+    """
+    s = _as_float(se, "se")
+    nn = _as_float(n, "n")
+    scalar = _is_scalar(s, nn)
+    s, nn = _broadcast(s, nn)
+    _check(s < 0, "se", lambda i: f"a standard error cannot be negative (got {_fmt(s.flat[i])})")
+    _check(nn < 1, "n", lambda i: f"sample size must be at least 1 (got {_fmt(nn.flat[i])})")
+    return _result(s * np.sqrt(nn), scalar)
+
+
+def ci_to_sd(
+    ci_low: ArrayLike,
+    ci_high: ArrayLike,
+    n: ArrayLike,
+    *,
+    level: ArrayLike = 95,
+    t: bool = True,
+) -> Result:
+    """SD of a group's outcome from the confidence interval of its mean.
+
+    ``sd = sqrt(n) * (ci_high - ci_low) / (2 q)``, with ``q`` the upper ``(1 - level) / 2``
+    quantile of Student's t with ``n - 1`` degrees of freedom (``t=True``, the interval of a
+    mean from a small sample) or of the standard normal (``t=False``: 3.92 = 2 × 1.96 for a 95%
+    interval, the large-sample rule).
+
+    Parameters
+    ----------
+    ci_low, ci_high : array_like
+        The confidence limits of the group mean.
+    n : array_like
+        The group's sample size (at least 2 with ``t=True``).
+    level : array_like, default 95
+        Confidence level, in percent (95) or as a proportion (0.95).
+    t : bool, default True
+        Use the t quantile (Handbook: for groups smaller than about 60 the interval should have
+        been computed with it); False uses the normal quantile.
+
+    Returns
+    -------
+    float or ndarray
+        The standard deviation.
+
+    Raises
+    ------
+    InputError
+        A lower limit not below the upper, a sample size too small, a level out of range.
+
+    Notes
+    -----
+    Cochrane Handbook version 6, section 6.5.2.2: "SD = √N × (upper limit − lower limit) /
+    3.92" for large samples, with 3.92 replaced by twice the t value with N − 1 degrees of
+    freedom for small ones.
+    """
+    nn = _as_float(n, "n")
+    _check(nn < (2 if t else 1), "n",
+           lambda i: f"sample size must be at least {2 if t else 1} (got {_fmt(nn.flat[i])})")
+    se = ci_to_se(ci_low, ci_high, level=level, df=nn - 1 if t else None)
+    return se_to_sd(se, nn)
+
+
+def combine_groups(
+    n1: ArrayLike, m1: ArrayLike, sd1: ArrayLike, n2: ArrayLike, m2: ArrayLike, sd2: ArrayLike,
+) -> tuple[Result, Result, Result]:
+    """Sample size, mean and SD of two groups combined into one.
+
+    ``n = n1 + n2``, ``m = (n1 m1 + n2 m2) / n`` and
+    ``sd = sqrt(((n1 - 1) sd1² + (n2 - 1) sd2² + n1 n2 / n (m1² + m2² - 2 m1 m2)) / (n - 1))``:
+    exactly the mean and the (n − 1) SD of the two groups' observations pooled. Apply it again to
+    combine more than two groups.
+
+    Parameters
+    ----------
+    n1, m1, sd1 : array_like
+        Size, mean and SD of the first group.
+    n2, m2, sd2 : array_like
+        Of the second group.
+
+    Returns
+    -------
+    n, mean, sd : float or ndarray
+
+    Raises
+    ------
+    InputError
+        A group size below 1, a negative SD, or both groups of size 1 together (no SD).
+
+    Notes
+    -----
+    Cochrane Handbook version 6, section 6.5.2.10 (Table 6.5.a, combining groups), used both
+    for subgroups reported separately and, section 23.3.4, for several intervention arms that
+    share one control.
+    """
+    a = {k: _as_float(v, k) for k, v in (("n1", n1), ("m1", m1), ("sd1", sd1), ("n2", n2),
+                                          ("m2", m2), ("sd2", sd2))}
+    scalar = _is_scalar(*a.values())
+    a = dict(zip(a, _broadcast(*a.values()), strict=True))
+    for k in ("n1", "n2"):
+        _check(a[k] < 1, k, lambda i, k=k: f"group size must be at least 1 (got "
+               f"{_fmt(a[k].flat[i])})")
+    for k in ("sd1", "sd2"):
+        _check(a[k] < 0, k, lambda i, k=k: f"an SD cannot be negative (got {_fmt(a[k].flat[i])})")
+    n = a["n1"] + a["n2"]
+    _check(n < 3, "n2", lambda i: "two groups of one person each have no SD to combine")
+    m = (a["n1"] * a["m1"] + a["n2"] * a["m2"]) / n
+    ss = ((a["n1"] - 1) * a["sd1"] ** 2 + (a["n2"] - 1) * a["sd2"] ** 2
+          + a["n1"] * a["n2"] / n * (a["m1"] - a["m2"]) ** 2)
+    return _result(n, scalar), _result(m, scalar), _result(np.sqrt(ss / (n - 1)), scalar)
+
+
+def split_shared_control(total: ArrayLike, k: ArrayLike,
+                         events: ArrayLike | None = None) -> tuple[Result, Result | None]:
+    """A control group shared by ``k`` comparisons, split into ``k`` equal parts.
+
+    Each comparison gets ``total / k`` participants (and ``events / k`` events for a
+    dichotomous outcome; a continuous outcome keeps its mean and SD), so the shared group is
+    not counted ``k`` times in a meta-analysis.
+
+    Parameters
+    ----------
+    total : array_like
+        The control group's size.
+    k : array_like
+        How many comparisons share it (at least 1).
+    events : array_like, optional
+        Its events, for a dichotomous outcome.
+
+    Returns
+    -------
+    total, events : float or ndarray (events None when not given)
+
+    Raises
+    ------
+    InputError
+        ``k`` below 1, a total below 1, or events outside ``[0, total]``.
+
+    Notes
+    -----
+    Cochrane Handbook version 6, section 23.3.4 (multi-arm studies: "split the shared group").
+    """
+    tt = _as_float(total, "total")
+    kk = _as_float(k, "k")
+    ev = _as_float(events, "events") if events is not None else None
+    scalar = _is_scalar(tt, kk, *([] if ev is None else [ev]))
+    arrays = _broadcast(tt, kk, *([] if ev is None else [ev]))
+    tt, kk = arrays[0], arrays[1]
+    _check(kk < 1, "k", lambda i: f"comparisons sharing the group must be at least 1 "
+           f"(got {_fmt(kk.flat[i])})")
+    _check(tt < 1, "total", lambda i: f"group size must be at least 1 (got {_fmt(tt.flat[i])})")
+    if ev is None:
+        return _result(tt / kk, scalar), None
+    ev = arrays[2]
+    _check((ev < 0) | (ev > tt), "events",
+           lambda i: f"events ({_fmt(ev.flat[i])}) must lie between 0 and the total "
+           f"({_fmt(tt.flat[i])})")
+    return _result(tt / kk, scalar), _result(ev / kk, scalar)
+
+
+# --------------------------------------------------------------------------- named conversions
+
+
+@dataclass(frozen=True)
+class ConversionSpec:
+    """A conversion an extraction form offers: what it takes, what it gives and its method.
+
+    ``level`` says where its outputs go: ``"arm"`` (a group's mean, SD, N) or ``"effect"``
+    (an effect estimate's SE and CI).
+    """
+
+    name: str
+    title: str
+    level: str
+    inputs: tuple[str, ...]
+    optional: tuple[str, ...]
+    outputs: tuple[str, ...]
+    method: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One conversion applied: the numbers it took, those it gave, and the method named."""
+
+    name: str
+    method: str
+    reference: str
+    inputs: dict[str, float]
+    outputs: dict[str, float]
+
+    def summary(self) -> str:
+        """One line for people: outputs, inputs and the method."""
+        out = ", ".join(f"{k} = {_fmt4(v)}" for k, v in self.outputs.items())
+        given = ", ".join(f"{k} = {_fmt4(v)}" for k, v in self.inputs.items())
+        return f"{out} from {given}: {self.method} ({self.reference})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"name": self.name, "method": self.method, "reference": self.reference,
+                "inputs": dict(self.inputs), "outputs": dict(self.outputs)}
+
+
+def _fmt4(v: float) -> str:
+    return f"{v:.6g}"
+
+
+_HANDBOOK = "Cochrane Handbook v6"
+#: The conversions an extraction form offers, by name.
+CONVERSIONS: dict[str, ConversionSpec] = {s.name: s for s in (
+    ConversionSpec(
+        "median_to_mean_sd", "Median with IQR and/or range → mean and SD", "arm",
+        ("n", "median"), ("q1", "q3", "min", "max"), ("mean", "sd"),
+        "mean from the median, quartiles and/or range (Luo et al. 2018), SD from the IQR "
+        "and/or range (Wan et al. 2014)",
+        "Luo D et al. Stat Methods Med Res 2018;27:1785-805; Wan X et al. BMC Med Res Methodol "
+        "2014;14:135; Cochrane Handbook v6 6.5.2.5"),
+    ConversionSpec(
+        "se_to_sd", "SE of a group mean → SD", "arm", ("se", "n"), (), ("sd",),
+        "SD = SE × √N", f"{_HANDBOOK} 6.5.2.2"),
+    ConversionSpec(
+        "ci_to_sd", "95% CI of a group mean → SD", "arm", ("ci_low", "ci_high", "n"), (),
+        ("sd",), "SD = √N × (upper − lower) / (2 × t(0.975, N − 1))", f"{_HANDBOOK} 6.5.2.2"),
+    ConversionSpec(
+        "combine_subgroups", "Two subgroups → one group (N, mean, SD)", "arm",
+        ("n1", "mean1", "sd1", "n2", "mean2", "sd2"), (), ("n", "mean", "sd"),
+        "subgroups combined: N = N1 + N2, mean weighted by N, SD of the pooled observations",
+        f"{_HANDBOOK} 6.5.2.10, Table 6.5.a"),
+    ConversionSpec(
+        "ci_to_se", "95% CI of an effect → SE", "effect", ("ci_low", "ci_high"), (), ("se",),
+        "SE = (upper − lower) / 3.92 (on the log scale for ratios)",
+        f"{_HANDBOOK} 6.3.1-6.3.2"),
+    ConversionSpec(
+        "p_to_se", "Effect with its p-value → SE and 95% CI", "effect", ("estimate", "p"), (),
+        ("se", "ci_low", "ci_high"),
+        "SE = |estimate| / z(p/2) (log scale for ratios); 95% CI = estimate ± 1.96 SE",
+        f"{_HANDBOOK} 6.3.1-6.3.2, 6.5.2.3"),
+    ConversionSpec(
+        "t_to_se", "Effect with its t statistic → SE and 95% CI", "effect", ("estimate", "t"),
+        (), ("se", "ci_low", "ci_high"),
+        "SE = |estimate / t| (log scale for ratios); 95% CI = estimate ± 1.96 SE",
+        f"{_HANDBOOK} 6.5.2.3"),
+)}
+
+
+def convert(name: str, inputs: Mapping[str, float | None], *, ratio: bool = False) -> Conversion:
+    """Apply the conversion ``name`` of :data:`CONVERSIONS` to ``inputs``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`CONVERSIONS`.
+    inputs : mapping
+        Its inputs by name; None or NaN means not given (only the optional ones may be).
+    ratio : bool, default False
+        For effect-level conversions: the estimate is a ratio (OR, RR, HR), analysed on the
+        log scale, and its CI is given back on the ratio scale.
+
+    Returns
+    -------
+    Conversion
+        The inputs used, the outputs, the method and its reference.
+
+    Raises
+    ------
+    InputError
+        An unknown conversion, a required input missing, or invalid values (as the underlying
+        functions say).
+    """
+    spec = CONVERSIONS.get(name)
+    if spec is None:
+        raise InputError(f"unknown conversion {name!r} (one of {', '.join(CONVERSIONS)})")
+    given: dict[str, float] = {}
+    for key in (*spec.inputs, *spec.optional):
+        value = inputs.get(key)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            given[key] = float(_as_float(value, key))
+    missing = [k for k in spec.inputs if k not in given]
+    if missing:
+        raise InputError(f"{spec.title}: give {', '.join(missing)}")
+    g = given
+    out: dict[str, float]
+    if name == "median_to_mean_sd":
+        mean, sd = median_to_mean_sd(g["n"], median=g["median"], q1=g.get("q1"),
+                                     q3=g.get("q3"), min=g.get("min"), max=g.get("max"))
+        out = {"mean": float(mean), "sd": float(sd)}
+    elif name == "se_to_sd":
+        out = {"sd": float(se_to_sd(g["se"], g["n"]))}
+    elif name == "ci_to_sd":
+        out = {"sd": float(ci_to_sd(g["ci_low"], g["ci_high"], g["n"]))}
+    elif name == "combine_subgroups":
+        n, m, sd = combine_groups(g["n1"], g["mean1"], g["sd1"], g["n2"], g["mean2"], g["sd2"])
+        out = {"n": float(n), "mean": float(m), "sd": float(sd)}
+    elif name == "ci_to_se":
+        out = {"se": float(ci_to_se(g["ci_low"], g["ci_high"], ratio=ratio))}
+    else:
+        se = float(p_to_se(g["estimate"], g["p"], ratio=ratio) if name == "p_to_se"
+                   else t_to_se(g["estimate"], g["t"], ratio=ratio))
+        out = {"se": se, **_wald_ci(g["estimate"], se, ratio)}
+    return Conversion(name, spec.method, spec.reference, given, out)
+
+
+def _wald_ci(estimate: float, se: float, ratio: bool) -> dict[str, float]:
+    """The 95% Wald interval of an estimate (ratios: on the log scale, given back as ratios)."""
+    z = float(stats.norm.isf(0.025))
+    centre = math.log(estimate) if ratio else estimate
+    lo, hi = centre - z * se, centre + z * se
+    return {"ci_low": math.exp(lo), "ci_high": math.exp(hi)} if ratio else {"ci_low": lo,
+                                                                           "ci_high": hi}
+
+
+# --------------------------------------------------------------------------- effects from arms
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """One arm's continuous summary: its name, role (``intervention`` or ``control``), mean,
+    SD and size."""
+
+    name: str
+    role: str
+    mean: float
+    sd: float
+    n: float
+
+
+@dataclass(frozen=True)
+class ArmContrast:
+    """A mean difference (or SMD) of intervention against control, computed from arms."""
+
+    comparison: str
+    measure: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n_participants: float
+    method: str
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (f"{self.comparison}: {self.measure} {self.estimate:.4g} "
+                f"[{self.ci_low:.4g}, {self.ci_high:.4g}] ({self.method})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {"comparison": self.comparison, "measure": self.measure,
+                "estimate": self.estimate, "se": self.se, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "n_participants": self.n_participants,
+                "method": self.method}
+
+
+def arm_contrasts(arms: Sequence[ArmSummary], *, measure: str = "MD",
+                  multi_arm: str = "combine") -> tuple[ArmContrast, ...]:
+    """Mean differences (or Hedges' g) of the intervention arms against the control, with 95%
+    CIs, computed by :func:`~metareview.effects.escalc.effect_sizes` (the engine's ``escalc``).
+
+    Several intervention arms sharing one control are combined into one arm (``"combine"``,
+    :func:`combine_groups`) or each compared with the control split equally between them
+    (``"split"``, :func:`split_shared_control`: N divided, mean and SD kept). Several control
+    arms are combined into one.
+
+    Parameters
+    ----------
+    arms : sequence of ArmSummary
+        At least one intervention and one control arm.
+    measure : {"MD", "SMD"}
+    multi_arm : {"combine", "split"}
+
+    Returns
+    -------
+    tuple of ArmContrast
+        One contrast, or one per intervention arm when split.
+
+    Raises
+    ------
+    InputError
+        No intervention or no control arm, another measure or multi-arm rule, or invalid
+        numbers (as ``effect_sizes`` says).
+
+    Notes
+    -----
+    ``yi`` and ``vi`` are metafor's ``escalc(measure = "MD" | "SMD")``; the interval is
+    ``yi ± 1.96 √vi``, what ``metareview analyze`` gives for the one study. Multi-arm handling:
+    Cochrane Handbook v6 23.3.4; combining: 6.5.2.10.
+    """
+    import pandas as pd
+
+    from metareview.effects.escalc import effect_sizes
+
+    measure = measure.upper()
+    if measure not in ("MD", "SMD"):
+        raise InputError(f"measure {measure!r}: arms give MD or SMD")
+    if multi_arm not in ("combine", "split"):
+        raise InputError(f"multi-arm rule {multi_arm!r}: 'combine' or 'split'")
+    iv = [a for a in arms if a.role == "intervention"]
+    ct = [a for a in arms if a.role == "control"]
+    if not iv or not ct:
+        raise InputError("an effect from arms needs an intervention and a control arm")
+    notes = []
+    control = _combined(ct)
+    if len(ct) > 1:
+        notes.append("control arms combined (Handbook 6.5.2.10)")
+    if multi_arm == "combine" or len(iv) == 1:
+        pairs = [(_combined(iv), control)]
+        if len(iv) > 1:
+            notes.append("intervention arms combined (Handbook 6.5.2.10, 23.3.4)")
+    else:
+        share = float(split_shared_control(control.n, len(iv))[0])
+        pairs = [(a, ArmSummary(control.name, "control", control.mean, control.sd, share))
+                 for a in iv]
+        notes.append(f"shared control split between {len(iv)} comparisons (N/{len(iv)}, "
+                     "Handbook 23.3.4)")
+    df = pd.DataFrame([{"m1i": a.mean, "sd1i": a.sd, "n1i": a.n, "m2i": c.mean,
+                        "sd2i": c.sd, "n2i": c.n, "study": f"{a.name} vs {c.name}"}
+                       for a, c in pairs])
+    es = effect_sizes(df, measure, source="arms")
+    z = float(stats.norm.isf(0.025))
+    what = "mean difference" if measure == "MD" else "Hedges' g (SMD)"
+    method = (f"{what} from means, SDs and Ns (escalc {measure}); 95% CI = yi ± 1.96 √vi"
+              + "".join(f"; {n}" for n in notes))
+    return tuple(ArmContrast(label, measure, float(y), float(math.sqrt(v)),
+                             float(y - z * math.sqrt(v)), float(y + z * math.sqrt(v)),
+                             float(a.n + c.n), method)
+                 for (a, c), label, y, v in zip(pairs, es.study, es.yi, es.vi, strict=True))
+
+
+def _combined(arms: Sequence[ArmSummary]) -> ArmSummary:
+    """Arms of one role combined into one (Handbook 6.5.2.10), named by their names."""
+    first = arms[0]
+    n, m, sd = first.n, first.mean, first.sd
+    for a in arms[1:]:
+        n, m, sd = (float(x) for x in combine_groups(n, m, sd, a.n, a.mean, a.sd))
+    return ArmSummary(" + ".join(a.name for a in arms), first.role, m, sd, n)
