@@ -302,13 +302,14 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", db.SchemaUpgradeWarning)
         again = Project.open(tmp_path / "rv")
-    assert db.current_revision(again.engine) == db.head_revision() == "0007"
+    assert db.current_revision(again.engine) == db.head_revision() == "0008"
     assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
     settings = again.settings()  # the columns 0004-0007 added, at their defaults
     assert (settings["ta_reasons"], settings["include_terms"], settings["exclude_terms"],
             settings["assignment"]) == (False, [], [], "everyone")
     assert settings["exclusion_reasons"] == list(DEFAULT_EXCLUSION_REASONS)
     assert again.fulltexts() == []
+    assert again.extraction_states() == {}  # 0008's tables, empty
     again.decide(1, TA, "ann", "exclude")
     assert again.check() == []
     again.close()

@@ -266,3 +266,44 @@ class StudyDataRow(Base):
     study_id: Mapped[str | None] = mapped_column(ForeignKey("study.id"), nullable=True)
     data: Mapped[dict] = mapped_column(JSON)
     __table_args__ = (Index("ix_study_data_kind_position", "kind", "position"),)
+
+
+# ---- data extraction (migration 0008) ---------------------------------------------------------
+# Append-only like the screening history (triggers made by 0008): a changed value is a new row,
+# the newest per study, extractor and field counts, and the agreed values are rows too.
+
+
+class ExtractionValueRow(Base):
+    """One value entered on a study's extraction form, or an agreed one (``kind``
+    ``consensus``, with the ``choice`` it took and the ``reason``)."""
+
+    __tablename__ = "extraction_value"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    extractor: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(300))
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    page: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    table_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    figure: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    converted_from: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    method: Mapped[str | None] = mapped_column(Text, nullable=True)
+    choice: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_extraction_value_study", "study_id", "field"),)
+
+
+class ExtractionEventRow(Base):
+    """A step of a study's extraction: ``submit``, ``reopen`` (an extractor's) or ``apply``
+    (the agreed data written into the study)."""
+
+    __tablename__ = "extraction_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id"))
+    who: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_extraction_event_study", "study_id"),)

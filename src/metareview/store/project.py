@@ -40,7 +40,7 @@ from metareview.screening.decisions import (
     combine,
 )
 from metareview.screening.source import DBR_KINDS, KINDS, OTHER_KINDS
-from metareview.store import db
+from metareview.store import db, extraction
 from metareview.store import review_data as study_store
 from metareview.store.audit import audit as _audit
 from metareview.store.audit import now as _now
@@ -1398,6 +1398,71 @@ class Project:
         """Append extracted rows to ``outcomes``, ``arms``, ``placebo_response`` or
         ``judgements``, checked against the protocol and the studies; returns the count."""
         return study_store.add_rows(self.engine, table, rows, actor=actor)
+
+    # -- data extraction: two blind extractors, consensus (store.extraction) -----------------
+
+    def extraction_form(self) -> extraction.ExtractionForm:
+        """The extraction form the project's protocol calls for."""
+        return extraction.extraction_form(self.review_data().protocol)
+
+    def save_extraction(self, study: str, extractor: str,
+                        values: Mapping[str, extraction.ValueInput]) -> int:
+        """Store an extractor's values for a study; returns how many changed."""
+        return extraction.save_values(self.engine, self.extraction_form(), study, extractor,
+                                      values)
+
+    def submit_extraction(self, study: str, extractor: str) -> None:
+        """An extractor hands in their extraction of a study."""
+        extraction.submit(self.engine, study, extractor)
+
+    def reopen_extraction(self, study: str, extractor: str) -> None:
+        """An extractor takes back their submission (while the other has not submitted)."""
+        extraction.reopen(self.engine, study, extractor)
+
+    def extraction_state(self, study: str) -> extraction.ExtractionState:
+        """Where a study's extraction stands (names and counts, never values)."""
+        return extraction.extraction_state(self.engine, study)
+
+    def extraction_states(self) -> dict[str, extraction.ExtractionState]:
+        """The extraction state of every study that has one."""
+        return extraction.extraction_states(self.engine)
+
+    def extraction_values(self, study: str, extractor: str) -> dict[str, extraction.StoredValue]:
+        """An extractor's own current values for a study (blind: never another's)."""
+        return extraction.own_values(self.engine, study, extractor)
+
+    def compare_extraction(self, study: str) -> extraction.Comparison:
+        """Both extractions of a study field by field (once both have submitted)."""
+        return extraction.compare(self.engine, self.extraction_form(), study)
+
+    def resolve_extraction(self, study: str, field: str, *, by: str, choice: str,
+                           entered: extraction.ValueInput | None = None,
+                           reason: str | None = None) -> extraction.StoredValue:
+        """Settle one field: extractor A's value, B's, or one typed with a reason."""
+        return extraction.resolve(self.engine, self.extraction_form(), study, field, by=by,
+                                  choice=choice, entered=entered, reason=reason)
+
+    def extraction_history(self, study: str, field: str, *,
+                           viewer: str) -> list[extraction.StoredValue]:
+        """Every value a field has had (only ``viewer``'s own until both have submitted)."""
+        return extraction.history(self.engine, study, field, viewer=viewer)
+
+    def apply_extraction(self, study: str, *, by: str,
+                         effects: Mapping[str, Sequence[extraction.DerivedEffect]] | None = None
+                         ) -> extraction.ExtractedData:
+        """Write a study's agreed extraction into the study data, through
+        :meth:`extract_study` and :meth:`add_study_rows` (their checks), all checked together
+        first; ``effects``: what its continuous results give
+        (:func:`metareview.effects.extraction.derived_effects` of the agreed values)."""
+        data = extraction.prepare_apply(self.engine, self.extraction_form(), study, by=by,
+                                        effects=effects)
+        self.extract_study(data.study, actor=by)
+        if data.arms:
+            self.add_study_rows("arms", data.arms, actor=by)
+        if data.outcomes:
+            self.add_study_rows("outcomes", data.outcomes, actor=by)
+        extraction.mark_applied(self.engine, study, data, by=by)
+        return data
 
     def set_previous(self, studies: int | None, reports: int | None, *, actor: str) -> None:
         """Studies and reports included in the previous version (an updated review)."""
