@@ -186,3 +186,21 @@ def test_the_flagship_opened_in_the_app_is_the_folders(workspace, tmp_path):  # 
         bt = p.ratio.back_transformed
         page = b.get(f"/p/alpha/analysis?outcome={p.category}").text
         assert f"{bt['estimate']:.3f} ({bt['ci_low']:.3f} to {bt['ci_high']:.3f})" in page
+
+
+def test_the_flagships_report_from_the_app_is_the_folders(workspace):  # noqa: F811
+    """A project made only from the review folder (no records of its own) reports the flow the
+    review itself reported, so its report is the folder's report, byte for byte."""
+    from metareview.report.review_report import build_report, render_html
+
+    site = workspace.extensions["metareview_site"]
+    alice = next(u for u in [site.authenticate("alice", "correct horse battery", "t")] if u)
+    site.create_project(alice, "flagship", "Flagship")
+    flagship = BCG.parent / "ketamine-chronic-pain"
+    with Project.open(site.projects()["flagship"]) as p:
+        p.import_review(load_folder(flagship), actor="alice")
+    b = Browser(workspace)
+    b.sign_in("alice")
+    r = b.get("/p/flagship/report.html")
+    assert r.status_code == 200
+    assert r.text == render_html(build_report(synthesize(load_folder(flagship)), None))

@@ -86,7 +86,7 @@ def report(
     if kind not in (".html", ".docx"):
         raise InputError(f"--out {out}: the report is written as .html or .docx (Word), "
                          f"not {out.suffix or 'a file without a suffix'}")
-    from metareview.screening.prisma import prisma_counts
+    from metareview.screening.prisma import report_prisma
     from metareview.store.project import SETTINGS, Project, load_review_data
 
     if kind == ".docx":
@@ -96,7 +96,7 @@ def report(
     counts = None
     if (review / SETTINGS).is_file():  # a project: its PRISMA flow comes from its records
         with Project.open(review) as project:
-            counts = prisma_counts(project)
+            counts = report_prisma(project)
     typer.echo(f"wrote {write(load_review_data(review), out, prisma=counts)}")
 
 

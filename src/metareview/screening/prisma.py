@@ -460,6 +460,15 @@ _TEMPLATE = (
 )
 
 
+def report_prisma(review: ScreeningSource) -> PrismaCounts | None:
+    """The flow a report of the project draws: the project's own counts, or None when it holds
+    no records (a project made from a review folder), so the report shows the flow the review
+    itself reported, as the folder's report does, instead of a diagram of zeros."""
+    if not review.records():
+        return None
+    return prisma_counts(review)
+
+
 def prisma_counts(review: ScreeningSource) -> PrismaCounts:
     """The review's PRISMA 2020 counts (see :func:`prisma_fields` for how each is counted).
 

@@ -36,7 +36,7 @@ def register(app: Flask, tools: PageTools) -> None:
         """``render`` of the project's report; a project without usable study data gets a
         message on its dashboard."""
         from metareview.report.review_report import build_report
-        from metareview.screening.prisma import prisma_counts
+        from metareview.screening.prisma import report_prisma
         from metareview.synthesis.review import synthesize
 
         project = tools.project(slug)
@@ -52,7 +52,7 @@ def register(app: Flask, tools: PageTools) -> None:
                 raise InputError(f"No report yet: {why}") from None
 
         return tools.guarded(
-            lambda: render(build_report(synthesize(data()), prisma_counts(project))), back)
+            lambda: render(build_report(synthesize(data()), report_prisma(project))), back)
 
     @app.get("/p/<slug>/report.docx")
     def report_docx(slug: str) -> Any:
