@@ -302,7 +302,7 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", db.SchemaUpgradeWarning)
         again = Project.open(tmp_path / "rv")
-    assert db.current_revision(again.engine) == db.head_revision() == "0008"
+    assert db.current_revision(again.engine) == db.head_revision() == "0009"
     assert "schema-upgrade" not in [a["action"] for a in again.audit_log()]
     settings = again.settings()  # the columns 0004-0007 added, at their defaults
     assert (settings["ta_reasons"], settings["include_terms"], settings["exclude_terms"],
@@ -310,6 +310,9 @@ def test_database_from_0002_upgrades_on_open(review, tmp_path):
     assert settings["exclusion_reasons"] == list(DEFAULT_EXCLUSION_REASONS)
     assert again.fulltexts() == []
     assert again.extraction_states() == {}  # 0008's tables, empty
+    from metareview.appraisal.team import appraisal_states
+
+    assert appraisal_states(again.engine) == {}  # 0009's tables, empty
     again.decide(1, TA, "ann", "exclude")
     assert again.check() == []
     again.close()

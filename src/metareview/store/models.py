@@ -307,3 +307,43 @@ class ExtractionEventRow(Base):
     action: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_extraction_event_study", "study_id"),)
+
+
+# ---- risk-of-bias appraisal (migration 0009) --------------------------------------------------
+# Append-only (triggers made by 0009): a changed answer is a new row, the newest per study,
+# instrument, appraiser and field counts; overrides and agreed answers are rows too.
+
+
+class AppraisalAnswerRow(Base):
+    """One answer on a study's appraisal form (``kind`` ``answer``), an override of the
+    algorithm's overall rating with its reason (``override``), or an agreed answer
+    (``consensus``, with the ``choice`` it took and the ``reason``)."""
+
+    __tablename__ = "appraisal_answer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id"))
+    instrument: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))
+    appraiser: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    support: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    choice: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_appraisal_answer_study", "study_id", "instrument"),)
+
+
+class AppraisalEventRow(Base):
+    """A step of a study's appraisal on one instrument: ``submit``, ``reopen`` (an
+    appraiser's) or ``apply`` (the agreed rating written into the study's quality)."""
+
+    __tablename__ = "appraisal_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("study.id"))
+    instrument: Mapped[str] = mapped_column(String(40))
+    who: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_appraisal_event_study", "study_id", "instrument"),)

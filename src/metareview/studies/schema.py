@@ -422,7 +422,9 @@ class Quality(Strict):
     """A quality rating and the instrument that gave it."""
 
     instrument: Literal["Health Evidence", "EPHPP", "AMSTAR 2", "RoB 2", "ROBINS-I", "none"]
-    rating: Literal["strong", "moderate", "weak", "low", "some concerns", "high", "not rated"]
+    rating: Literal["strong", "moderate", "weak", "low", "some concerns", "high", "not rated",
+                    # ROBINS-I's and AMSTAR 2's further ratings
+                    "serious", "critical", "no information", "critically low"]
     score: int | None = Field(None, description="Health Evidence total (0-10) where reported")
     components: dict[str, Literal["strong", "moderate", "weak"]] = Field(
         default_factory=dict, description="EPHPP component ratings where reported")
