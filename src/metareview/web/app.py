@@ -40,6 +40,7 @@ from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
 from metareview.web import (
     dedupe_pages,
+    extraction_pages,
     fulltext_pages,
     living_pages,
     report_pages,
@@ -519,8 +520,8 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
         return render_template("audit.html", slug=slug, role=role, log=log)
 
     tools = PageTools(site=site, project=project, member=member, guarded=guarded)
-    for module in (dedupe_pages, fulltext_pages, report_pages, synthesis_pages,
-                   living_pages):
+    for module in (dedupe_pages, fulltext_pages, report_pages, extraction_pages,
+                   synthesis_pages, living_pages):
         module.register(app, tools)
 
     @app.errorhandler(400)
