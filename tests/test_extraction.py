@@ -353,7 +353,7 @@ def test_a_project_from_0007_upgrades_and_extracts(bcg, tmp_path):
     bcg.close()
     again = Project.open(tmp_path / "rv")
     try:
-        assert db.current_revision(again.engine) == db.head_revision() == "0008"
+        assert db.current_revision(again.engine) == db.head_revision()
         assert again.own_labels("title_abstract", "ann") == {1: "include"}
         assert again.save_extraction(SID, "ann", _values()) == len(STUDY)
         assert again.check() == []

@@ -180,7 +180,7 @@ def test_a_project_from_0006_upgrades_and_keeps_its_data(review, tmp_path):
     review.close()
     again = Project.open(tmp_path / "rv")
     try:
-        assert db.current_revision(again.engine) == db.head_revision() == "0008"
+        assert db.current_revision(again.engine) == db.head_revision()
         assert again.own_labels(TA, "ann") == {1: "include"}
         assert again.retrieval() == {2: False}
         settings = again.settings()
