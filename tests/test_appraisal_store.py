@@ -206,3 +206,28 @@ def test_history_is_kept_and_rows_are_append_only(bcg):
         c.execute(text("UPDATE appraisal_answer SET value = 'low'"))
     with pytest.raises(Exception, match="append-only"), bcg.engine.begin() as c:
         c.execute(text("DELETE FROM appraisal_answer"))
+
+
+def test_traffic_light_rows_columns_and_colours():
+    from metareview.appraisal.forms import AgreedAppraisal
+    from metareview.report.traffic_light import STYLE, traffic_light
+
+    f = form("rob2")
+    keys = [x.key for x in f.fields]
+    rows = [("Aronson 1948", ["low", "some concerns", "low", "low", "low"]),
+            ("Hart 1977", ["high", "low", "low", "low", "low"])]
+    agreed = [AgreedAppraisal(s, f.judge(dict(zip(keys, a, strict=True))),
+                              rob2_overall(a).overall) for s, a in rows]
+    fig = traffic_light(agreed, f)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Aronson 1948", "Hart 1977"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [*keys, "Overall"]
+    # one dot per cell, coloured by its judgement: row 2's D1 and overall are high (red)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert len(colours) == 12
+    from matplotlib.colors import to_rgba
+
+    assert colours[6] == colours[11] == to_rgba(STYLE["high"][0])
+    assert colours[1] == colours[5] == to_rgba(STYLE["some concerns"][0])
+    with pytest.raises(ValueError, match="its RoB 2 appraisal cannot go in the EPHPP plot"):
+        traffic_light(agreed, form("ephpp"))

@@ -39,6 +39,7 @@ from metareview.screening.highlight import segments
 from metareview.screening.stopping import StoppingReport
 from metareview.store.project import Project
 from metareview.web import (
+    appraisal_pages,
     dedupe_pages,
     extraction_pages,
     fulltext_pages,
@@ -521,7 +522,7 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
 
     tools = PageTools(site=site, project=project, member=member, guarded=guarded)
     for module in (dedupe_pages, fulltext_pages, report_pages, extraction_pages,
-                   synthesis_pages, living_pages):
+                   synthesis_pages, living_pages, appraisal_pages):
         module.register(app, tools)
 
     @app.errorhandler(400)

@@ -1,0 +1,220 @@
+"""Risk-of-bias appraisal in the web app: two reviewers answer a study's RoB 2 form blind,
+beside its PDF; the owner settles their disagreements and writes the agreed rating into the
+study; the traffic-light plot of the agreed judgements is served as SVG. Each security property
+is shown by a test that tries the attack (another project's study, a viewer's or reviewer's
+write, a form without its CSRF token, markup in a justification). Runs on SQLite and PostgreSQL
+(``db_url``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metareview.appraisal import team
+from metareview.records.readers import read_records_bytes
+from metareview.store.project import Project, load_review_data
+from metareview.web.accounts import Site
+from metareview.web.app import create_app
+from tests import test_web_browser as browser_tests
+from tests.test_web import PASSWORD, RIS, Browser
+from tests.test_web_fulltext import tiny_pdf
+
+BCG = Path(__file__).resolve().parent.parent / "reviews" / "bcg-tuberculosis"
+SID = "ferguson1949"
+FORM = f"/p/alpha/appraisal/{SID}/rob2"
+
+
+@pytest.fixture
+def workspace(tmp_path, db_url):
+    """alice owns ``alpha`` and ``beta``; bob and carol review ``alpha``, vera views it; dan
+    reviews ``beta`` only. Both hold the BCG review; in ``alpha`` record 1 is a report of
+    Ferguson & Simes 1949, with its PDF."""
+    site = Site.open(tmp_path, db_url)
+    alice = site.create_user("alice", PASSWORD)
+    for slug in ("alpha", "beta"):
+        site.create_project(alice, slug, slug.title())
+    for name, role, slug in (("bob", "reviewer", "alpha"), ("carol", "reviewer", "alpha"),
+                             ("vera", "viewer", "alpha"), ("dan", "reviewer", "beta")):
+        user = site.create_user(name, PASSWORD)
+        site.accept(site.invite(alice, slug, role), user)
+    for slug in ("alpha", "beta"):
+        with Project.open(site.projects()[slug]) as p:
+            p.import_review(load_review_data(BCG))
+            if slug == "alpha":
+                p.add_import(read_records_bytes(RIS, filename="s.ris", source="Embase"))
+                p.link_study(1, SID, by="alice")
+                p.attach_fulltext(1, tiny_pdf("Ferguson 1949, Table 2"), "ferguson.pdf",
+                                  actor="alice")
+    site.close()
+    app = create_app(tmp_path, site_url=db_url, testing=True)
+    yield app
+    for worker in app.extensions["metareview_fit_workers"]:
+        worker.close()
+    app.extensions["metareview_site"].close()
+
+
+def _as(app, name: str) -> Browser:
+    b = Browser(app)
+    assert b.sign_in(name).status_code == 302
+    return b
+
+
+def _answers(judgements: list[str], support: str = "read in the report") -> dict[str, str]:
+    out = {}
+    for i, v in enumerate(judgements, 1):
+        out.update({f"a-D{i}": v, f"s-D{i}": support, f"l-D{i}": f"Table {i}"})
+    return out
+
+
+def _project(app, slug: str = "alpha") -> Project:
+    return Project.open(app.extensions["metareview_site"].projects()[slug])
+
+
+def test_two_appraisers_consensus_and_the_traffic_light_plot(workspace):
+    bob, carol, alice = _as(workspace, "bob"), _as(workspace, "carol"), _as(workspace, "alice")
+    page = bob.get(FORM)
+    assert page.status_code == 200
+    assert "Bias arising from the randomisation process" in page.text
+    assert "/full-text/1/pdf/" in page.text  # the linked report's PDF beside the form
+    r = bob.post(FORM, _answers(["high", "low", "low", "low"]))  # D5 left unanswered
+    assert r.status_code == 302
+    page = bob.get(FORM).text
+    assert "Not answered yet: D5" in page
+    bob.post(FORM, {**_answers(["high", "low", "low", "low", "low"]), "action": "submit"})
+    page = bob.get(FORM).text
+    assert "high risk of bias in D1" in page  # the algorithm's judgement, from rob2_overall
+    # blind: carol sees none of bob's answers, nor the comparison
+    page = carol.get(FORM).text
+    assert "high risk of bias in D1" not in page and "Table 1" not in page
+    assert carol.get(f"{FORM}/consensus").status_code == 302
+    carol.post(FORM, {**_answers(["low", "low", "low", "some concerns", "low"]),
+                      "action": "submit"})
+    cmp = alice.get(f"{FORM}/consensus")
+    assert cmp.status_code == 200
+    assert cmp.text.count('class="differs"') == 2  # D1 and D4
+    assert alice.post(f"{FORM}/consensus", {"field": "D1", "choice": "A"}).status_code == 302
+    alice.post(f"{FORM}/consensus", {"field": "D4", "choice": "entered", "value": "low",
+                                     "reason": "assessors blinded, Methods"})
+    assert alice.post(f"{FORM}/apply").status_code == 302
+    with _project(workspace) as p:
+        q = p.review_data().studies[SID].quality
+    assert (q.instrument, q.rating) == ("RoB 2", "high")
+    assert "consensus of bob and carol, applied by alice" in q.source.location
+    listing = alice.get("/p/alpha/appraisal")
+    assert listing.status_code == 200 and "/p/alpha/appraisal/rob2.svg" in listing.text
+    svg = _as(workspace, "vera").get("/p/alpha/appraisal/rob2.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert svg.data.lstrip().startswith(b"<svg") and b"<script" not in svg.data
+    assert "script-src" not in svg.headers["Content-Security-Policy"]  # none: default-src
+    assert b"Ferguson &amp; Simes 1949" in svg.data
+
+
+def test_security_non_member_viewer_csrf_and_escaping(workspace):
+    dan, vera, bob = _as(workspace, "dan"), _as(workspace, "vera"), _as(workspace, "bob")
+    assert dan.get(FORM).status_code == 404  # another project's study
+    assert dan.get("/p/alpha/appraisal").status_code == 404
+    assert dan.get("/p/alpha/appraisal/rob2.svg").status_code == 404
+    assert bob.get("/p/alpha/appraisal/no-such-study/rob2").status_code == 404
+    assert bob.get(f"/p/alpha/appraisal/{SID}/jadad").status_code == 404
+    assert vera.get(FORM).status_code == 200
+    assert vera.post(FORM, _answers(["low"] * 5)).status_code == 403
+    assert bob.post(f"{FORM}/apply").status_code == 403  # reviewers do not run consensus
+    assert bob.post(f"{FORM}/consensus", {"field": "D1", "choice": "A"}).status_code == 403
+    assert bob.post(FORM, _answers(["low"] * 5), token=False).status_code == 400
+    with _project(workspace) as p:
+        assert team.appraisal_states(p.engine) == {}  # none of it was stored
+    bob.post(FORM, _answers(["low"] * 5, support="<script>alert(1)</script>"))
+    page = bob.get(FORM).text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_bad_input_is_a_message_not_an_error(workspace):
+    bob = _as(workspace, "bob")
+    r = bob.post(FORM, {"a-D1": "moderate"})
+    assert r.status_code == 302
+    page = bob.get(FORM).text
+    assert "RoB 2 D1: &#39;moderate&#39; is not an option" in page
+    r = bob.post(FORM, {"action": "submit", "a-D1": "low"})
+    assert "not answered yet: D2, D3, D4, D5" in bob.get(FORM).text
+    bob.post(f"{FORM}/override", {"value": "high", "reason": ""})
+    assert "needs a reason" in bob.get(FORM).text
+
+
+server = browser_tests.server  # the browser test's fixtures: the app served by waitress,
+browsers = browser_tests.browsers  # and headless Chromium
+
+
+def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, _, app = server
+    site = app.extensions["metareview_site"]
+    alice = site.authenticate("alice", PASSWORD, "127.0.0.1")
+    for user in (site.create_user("bob", PASSWORD, admin=False),
+                 site.authenticate("carol", PASSWORD, "127.0.0.1")):
+        site.accept(site.invite(alice, "ketamine", "reviewer"), user)
+    with Project.open(site.projects()["ketamine"]) as p:
+        p.import_review(load_review_data(BCG))
+        p.add_import(read_records_bytes(RIS, filename="s.ris", source="Embase"))
+        p.link_study(1, SID, by="alice")
+        p.attach_fulltext(1, tiny_pdf("Ferguson 1949, Table 2"), "ferguson.pdf", actor="alice")
+        # two other trials agreed already, so the plot has rows of each colour
+        for sid, a in (("aronson1948", ["low", "some concerns", "low", "low", "low"]),
+                       ("hart1977", ["low"] * 5)):
+            for who in ("bob", "carol"):
+                team.save_answers(p.engine, sid, "RoB 2", who, [
+                    team.AnswerInput(f"D{i}", v, "from the methods section", f"p. {i + 2}")
+                    for i, v in enumerate(a, 1)])
+                team.submit(p.engine, sid, "RoB 2", who)
+    form = base + f"/p/ketamine/appraisal/{SID}/rob2"
+
+    def appraise(name: str, judgements: list[str]) -> None:
+        d = browsers()
+        browser_tests._sign_in(d, base, name)
+        d.get(base + "/p/ketamine/appraisal")
+        d.get(form)
+        for i, v in enumerate(judgements, 1):
+            box = d.find_element(By.CSS_SELECTOR, f"input[name='a-D{i}'][value='{v}']")
+            d.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+            box.click()
+            d.find_element(By.NAME, f"s-D{i}").send_keys(f"{name}: see the report")
+            d.find_element(By.NAME, f"l-D{i}").send_keys(f"Table {i}")
+        button = d.find_element(By.XPATH, "//button[text()='Save answers']")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        browser_tests._submit(d, button)
+        assert "saved 5 changed answers" in d.page_source
+        d.execute_script("window.scrollTo(0, 0)")
+        browser_tests._shot(d, f"appraisal-form-{name}")
+        button = d.find_element(By.XPATH, "//button[text()='Save and submit']")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        browser_tests._submit(d, button)
+
+    appraise("bob", ["high", "low", "low", "low", "low"])
+    appraise("carol", ["low", "low", "low", "some concerns", "low"])
+    d = browsers()
+    browser_tests._sign_in(d, base, "alice")
+    d.get(form + "/consensus")
+    assert len(d.find_elements(By.CSS_SELECTOR, "tr.differs")) == 2
+    browser_tests._shot(d, "appraisal-consensus")
+    row = d.find_elements(By.CSS_SELECTOR, "tr.differs")[0]
+    browser_tests._submit(d, row.find_element(By.XPATH, ".//button[text()=\"Take A's\"]"))
+    row = d.find_element(By.CSS_SELECTOR, "tr.differs")
+    row.find_element(By.TAG_NAME, "summary").click()
+    Select(row.find_element(By.NAME, "value")).select_by_visible_text("low")
+    row.find_element(By.NAME, "reason").send_keys("outcome assessors blinded (Methods)")
+    browser_tests._submit(d, row.find_element(By.XPATH, ".//button[text()='Enter']"))
+    browser_tests._shot(d, "appraisal-consensus-settled")
+    browser_tests._submit(d, d.find_element(By.XPATH,
+                                            "//button[text()='Apply the agreed appraisal']"))
+    assert "quality set to RoB 2 high" in d.page_source
+    d.get(base + "/p/ketamine/appraisal")
+    img = d.find_element(By.CSS_SELECTOR, ".rb-plot img")
+    assert d.execute_script("return arguments[0].naturalWidth", img) > 0  # the SVG drew
+    browser_tests._shot(d, "appraisal-list")
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", img)
+    browser_tests._shot(d, "appraisal-list-plot")
+    d.get(base + "/p/ketamine/appraisal/rob2.svg")
+    browser_tests._shot(d, "appraisal-traffic-light")
