@@ -291,7 +291,7 @@ def test_update_needs_saved_searches_and_stores_nothing_on_a_pubmed_error(tmp_pa
     url, fake = pubmed
     fill(fake)
     with Project.create(tmp_path / "p", "p") as pr:
-        with pytest.raises(InputError, match=r"searches\.yaml: no saved searches; add one"):
+        with pytest.raises(InputError, match=r"searches\.yaml: no saved searches; save one first"):
             update_project(pr, client=client(url))
         add_search(pr, "ketamine", by="ann")
         add_search(pr, "bad query", by="ann")  # well formed here, refused by PubMed
@@ -362,8 +362,8 @@ def test_cli_search_update_and_exit_codes(tmp_path, pubmed):
     out = runner.invoke(app, ["update", "--review", rv, "--eutils", url])
     assert out.exit_code == 2
     assert out.output.strip().splitlines() == [
-        f"metareview: error: {rv}/searches.yaml: no saved searches; add one with "
-        "'metareview search add QUERY --by NAME'"]
+        f"metareview: error: {rv}/searches.yaml: no saved searches; save one first "
+        "('metareview search add', or the Updates page of the web app)"]
     bad = runner.invoke(app, ["search", "add", "ketamine AND (pain", "--by", "ann",
                               "--review", rv])
     assert bad.exit_code == 2 and bad.output.strip().splitlines() == [

@@ -329,8 +329,8 @@ def update_project(
     root = Path(project.root)
     searches = load_searches(root)
     if not searches:
-        raise InputError(f"{searches_path(root)}: no saved searches; add one with "
-                         "'metareview search add QUERY --by NAME'")
+        raise InputError(f"{searches_path(root)}: no saved searches; save one first "
+                         "('metareview search add', or the Updates page of the web app)")
     runnable = [s for s in searches if s.runnable]
     not_run = tuple(f"{s.id} ({s.source}, database {s.database}: no client here; import its "
                     "export with 'metareview import')" for s in searches if not s.runnable)
