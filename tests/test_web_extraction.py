@@ -324,6 +324,10 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     extract("carol", "12", "4")
     owner = browsers()
     browser_tests._sign_in(owner, base, "alice")
+    # before the agreed data are written: the twelve other trials
+    owner.get(base + "/p/ketamine/analysis?outcome=tb")
+    assert "<td class=\"num\">12</td>" in owner.page_source
+    sof_before = owner.find_element(By.TAG_NAME, "main").text
     owner.get(base + "/p/ketamine/extraction")
     assert "1 field to settle" in owner.page_source
     browser_tests._shot(owner, "extraction-list")
@@ -347,3 +351,46 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     with Project.open(site.projects()["ketamine"]) as p:
         assert [(a.events, a.total) for a in p.review_data().arms if a.study == SID] == [
             (4, 123), (11, 139)]
+    # the analysis, its forest plot and the Summary of Findings follow: all 13 trials of
+    # dat.bcg (reference: metafor 3.8-1, rma(measure="RR", …, method="REML"): RR 0.489)
+    owner.get(base + "/p/ketamine/analysis?outcome=tb")
+    assert "<td class=\"num\">13</td>" in owner.page_source
+    assert "0.489 (0.344 to 0.696)" in owner.page_source
+    forest = owner.find_element(By.CSS_SELECTOR, "img.plot")
+    assert owner.execute_script("return arguments[0].naturalWidth", forest) > 300
+    browser_tests._shot(owner, "analysis-after-extraction")
+    owner.get(base + "/p/ketamine/sof")
+    assert "RR 0.49 (0.34 to 0.70)" in owner.page_source
+    assert owner.find_element(By.TAG_NAME, "main").text != sof_before
+    # a GRADE judgement that differs from the suggestion needs a reason; the log keeps it
+    owner.get(base + "/p/ketamine/grade")
+    reason = "I² 92%, but every trial favours the vaccine: judged serious, not very serious"
+    Select(owner.find_element(By.ID, "change-0-inconsistency")).select_by_visible_text(
+        "serious")
+    owner.find_element(By.ID, "reason-0-inconsistency").send_keys(reason)
+    press(owner, owner.find_element(
+        By.CSS_SELECTOR, "#outcome-0 form.override:has(#reason-0-inconsistency) button"))
+    assert "Inconsistency judged serious" in owner.page_source or "judged serious" in (
+        owner.page_source)
+    browser_tests._shot(owner, "grade-override")
+    owner.get(base + "/p/ketamine/audit")
+    assert reason in owner.page_source
+    # the Word report from the dashboard's link: its SoF table has the engine's numbers
+    import io
+    import urllib.request
+
+    from docx import Document
+
+    owner.get(base + "/p/ketamine/")
+    link = owner.find_element(By.PARTIAL_LINK_TEXT, "Word").get_attribute("href")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in owner.get_cookies())
+    with urllib.request.urlopen(urllib.request.Request(link, headers={"Cookie": cookie})) as r:
+        doc = Document(io.BytesIO(r.read()))
+    with Project.open(site.projects()["ketamine"]) as p:
+        from metareview.synthesis.review import synthesize
+
+        row = synthesize(p.review_data()).grades[0].sof_row
+    cells = [[c.text for c in r.cells] for t in doc.tables for r in t.rows]
+    found = [c for c in cells if c and c[0].startswith(row.outcome)]
+    assert found and found[0][3] == row.relative_text == "RR 0.49 (0.34 to 0.70)"
+    assert row.certainty_text.split()[-1].lower() in found[0][2].lower()

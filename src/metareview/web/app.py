@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -518,6 +519,10 @@ def create_app(workspace: str | Path, *, site_url: str | None = None,
     def audit(slug: str) -> Any:
         role = member(slug)
         log = list(reversed(project(slug).audit_log()))[:500]
+        # the detail as people read it (é and ² as themselves); the template escapes it
+        for entry in log:
+            entry["detail_text"] = json.dumps(entry["detail"], ensure_ascii=False,
+                                              sort_keys=True, default=str)
         return render_template("audit.html", slug=slug, role=role, log=log)
 
     tools = PageTools(site=site, project=project, member=member, guarded=guarded)
