@@ -17,6 +17,7 @@ from metareview.store.project import Project, load_review_data
 from metareview.web.accounts import Site
 from metareview.web.app import create_app
 from tests import test_web_browser as browser_tests
+from tests.test_appraisal_store import rob2_answers
 from tests.test_web import PASSWORD, RIS, Browser
 from tests.test_web_fulltext import tiny_pdf
 
@@ -61,9 +62,10 @@ def _as(app, name: str) -> Browser:
 
 
 def _answers(judgements: list[str], support: str = "read in the report") -> dict[str, str]:
+    """The form's fields for RoB 2 answers giving these five domain judgements."""
     out = {}
-    for i, v in enumerate(judgements, 1):
-        out.update({f"a-D{i}": v, f"s-D{i}": support, f"l-D{i}": f"Table {i}"})
+    for k, v in rob2_answers(judgements).items():
+        out.update({f"a-{k}": v, f"s-{k}": support, f"l-{k}": f"Table {k[0]}"})
     return out
 
 
@@ -76,14 +78,17 @@ def test_two_appraisers_consensus_and_the_traffic_light_plot(workspace):
     page = bob.get(FORM)
     assert page.status_code == 200
     assert "Bias arising from the randomisation process" in page.text
+    assert "Was the allocation sequence concealed until participants were enrolled" in page.text
     assert "/full-text/1/pdf/" in page.text  # the linked report's PDF beside the form
-    r = bob.post(FORM, _answers(["high", "low", "low", "low"]))  # D5 left unanswered
-    assert r.status_code == 302
+    partial = {k: v for k, v in _answers(["high", "low", "low", "low", "low"]).items()
+               if "5." not in k}  # D5's questions left unanswered
+    assert bob.post(FORM, partial).status_code == 302
     page = bob.get(FORM).text
-    assert "Not answered yet: D5" in page
+    assert "Not answered yet: 5.1, 5.2, 5.3" in page
     bob.post(FORM, {**_answers(["high", "low", "low", "low", "low"]), "action": "submit"})
     page = bob.get(FORM).text
     assert "high risk of bias in D1" in page  # the algorithm's judgement, from rob2_overall
+    assert "(1.2 N)" in page  # and the answer that gave D1's
     # blind: carol sees none of bob's answers, nor the comparison
     page = carol.get(FORM).text
     assert "high risk of bias in D1" not in page and "Table 1" not in page
@@ -92,9 +97,9 @@ def test_two_appraisers_consensus_and_the_traffic_light_plot(workspace):
                       "action": "submit"})
     cmp = alice.get(f"{FORM}/consensus")
     assert cmp.status_code == 200
-    assert cmp.text.count('class="differs"') == 2  # D1 and D4
-    assert alice.post(f"{FORM}/consensus", {"field": "D1", "choice": "A"}).status_code == 302
-    alice.post(f"{FORM}/consensus", {"field": "D4", "choice": "entered", "value": "low",
+    assert cmp.text.count('class="differs"') == 2  # 1.2 and 4.3
+    assert alice.post(f"{FORM}/consensus", {"field": "1.2", "choice": "A"}).status_code == 302
+    alice.post(f"{FORM}/consensus", {"field": "4.3", "choice": "entered", "value": "N",
                                      "reason": "assessors blinded, Methods"})
     assert alice.post(f"{FORM}/apply").status_code == 302
     with _project(workspace) as p:
@@ -120,7 +125,7 @@ def test_security_non_member_viewer_csrf_and_escaping(workspace):
     assert vera.get(FORM).status_code == 200
     assert vera.post(FORM, _answers(["low"] * 5)).status_code == 403
     assert bob.post(f"{FORM}/apply").status_code == 403  # reviewers do not run consensus
-    assert bob.post(f"{FORM}/consensus", {"field": "D1", "choice": "A"}).status_code == 403
+    assert bob.post(f"{FORM}/consensus", {"field": "1.2", "choice": "A"}).status_code == 403
     assert bob.post(FORM, _answers(["low"] * 5), token=False).status_code == 400
     with _project(workspace) as p:
         assert team.appraisal_states(p.engine) == {}  # none of it was stored
@@ -132,14 +137,16 @@ def test_security_non_member_viewer_csrf_and_escaping(workspace):
 
 def test_bad_input_is_a_message_not_an_error(workspace):
     bob = _as(workspace, "bob")
-    r = bob.post(FORM, {"a-D1": "moderate"})
+    r = bob.post(FORM, {"a-1.1": "moderate"})
     assert r.status_code == 302
     page = bob.get(FORM).text
-    assert "RoB 2 D1: &#39;moderate&#39; is not an option" in page
-    r = bob.post(FORM, {"action": "submit", "a-D1": "low"})
-    assert "not answered yet: D2, D3, D4, D5" in bob.get(FORM).text
+    assert "RoB 2 1.1: &#39;moderate&#39; is not an option" in page
+    r = bob.post(FORM, {"action": "submit", "a-1.1": "Y"})
+    assert "not answered yet: 1.2, 1.3, 2.1" in bob.get(FORM).text
     bob.post(f"{FORM}/override", {"value": "high", "reason": ""})
     assert "needs a reason" in bob.get(FORM).text
+    bob.post(f"{FORM}/override", {"field": "D3", "value": "high", "reason": ""})
+    assert "D3: an override of the algorithm needs a reason" in bob.get(FORM).text
 
 
 server = browser_tests.server  # the browser test's fixtures: the app served by waitress,
@@ -166,8 +173,8 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
                        ("hart1977", ["low"] * 5)):
             for who in ("bob", "carol"):
                 team.save_answers(p.engine, sid, "RoB 2", who, [
-                    team.AnswerInput(f"D{i}", v, "from the methods section", f"p. {i + 2}")
-                    for i, v in enumerate(a, 1)])
+                    team.AnswerInput(k, v, "from the methods section", f"p. {k[0]}")
+                    for k, v in rob2_answers(a).items()])
                 team.submit(p.engine, sid, "RoB 2", who)
     form = base + f"/p/ketamine/appraisal/{SID}/rob2"
 
@@ -176,18 +183,25 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
         browser_tests._sign_in(d, base, name)
         d.get(base + "/p/ketamine/appraisal")
         d.get(form)
-        for i, v in enumerate(judgements, 1):
-            box = d.find_element(By.CSS_SELECTOR, f"input[name='a-D{i}'][value='{v}']")
+        answers = rob2_answers(judgements)
+        for k, v in answers.items():
+            box = d.find_element(By.CSS_SELECTOR, f"input[name='a-{k}'][value='{v}']")
             d.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
             box.click()
-            d.find_element(By.NAME, f"s-D{i}").send_keys(f"{name}: see the report")
-            d.find_element(By.NAME, f"l-D{i}").send_keys(f"Table {i}")
+        for k in ("1.2", "4.3"):  # the support and location of two answers
+            field = d.find_element(By.NAME, f"s-{k}")
+            d.execute_script("arguments[0].closest('details').open = true", field)
+            field.send_keys(f"{name}: see the report")
+            d.find_element(By.NAME, f"l-{k}").send_keys(f"Table {k[0]}")
         button = d.find_element(By.XPATH, "//button[text()='Save answers']")
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         browser_tests._submit(d, button)
-        assert "saved 5 changed answers" in d.page_source
+        assert f"saved {len(answers)} changed answers" in d.page_source
         d.execute_script("window.scrollTo(0, 0)")
         browser_tests._shot(d, f"appraisal-form-{name}")
+        d.execute_script("arguments[0].scrollIntoView({block: 'start'})",
+                         d.find_element(By.XPATH, "//h2[starts-with(., 'D4:')]"))
+        browser_tests._shot(d, f"appraisal-form-d4-{name}")
         button = d.find_element(By.XPATH, "//button[text()='Save and submit']")
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         browser_tests._submit(d, button)
@@ -202,8 +216,9 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     row = d.find_elements(By.CSS_SELECTOR, "tr.differs")[0]
     browser_tests._submit(d, row.find_element(By.XPATH, ".//button[text()=\"Take A's\"]"))
     row = d.find_element(By.CSS_SELECTOR, "tr.differs")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
     row.find_element(By.TAG_NAME, "summary").click()
-    Select(row.find_element(By.NAME, "value")).select_by_visible_text("low")
+    Select(row.find_element(By.NAME, "value")).select_by_visible_text("N")
     row.find_element(By.NAME, "reason").send_keys("outcome assessors blinded (Methods)")
     browser_tests._submit(d, row.find_element(By.XPATH, ".//button[text()='Enter']"))
     browser_tests._shot(d, "appraisal-consensus-settled")

@@ -1,12 +1,14 @@
 """Appraisal forms: what an appraiser answers for each instrument, and the judgement it gives.
 
-A form lists the instrument's fields as this library holds them: RoB 2 and ROBINS-I by their
-domain judgements (the library has no signalling questions for them), EPHPP by its six component
-ratings, AMSTAR 2 by its sixteen items and Health Evidence by its ten items. :meth:`Form.judge`
-turns a complete set of answers into the instrument's domain judgements and overall rating by
-the instrument's own function (:func:`rob2_overall`, :func:`robins_i_overall`,
+A form lists the instrument's fields as this library holds them: RoB 2 by its 22 signalling
+questions (:mod:`metareview.appraisal.rob2_questions`), ROBINS-I by its domain judgements (the
+library has no signalling questions for it), EPHPP by its six component ratings, AMSTAR 2 by its
+sixteen items and Health Evidence by its ten items. :meth:`Form.judge` turns a complete set of
+answers into the instrument's domain judgements and overall rating by the instrument's own
+functions (:func:`rob2_domains` and :func:`rob2_overall`, :func:`robins_i_overall`,
 :func:`ephpp_rating`, :func:`amstar2_rating`, :func:`health_evidence_rating`), so no judgement
-the algorithm gives is typed by hand.
+the algorithm gives is typed by hand; where the algorithm gives a domain's judgement (RoB 2), an
+override of it is passed in with its reason and kept apart from the algorithm's.
 
 :class:`AgreedAppraisal` is the agreed result of one study on one instrument, as the
 traffic-light plot draws it: each column's judgement on the risk-of-bias scale ("low", "some
@@ -19,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from metareview.appraisal import amstar2, ephpp, health_evidence, rob2, robins_i
+from metareview.appraisal import amstar2, ephpp, health_evidence, rob2, rob2_questions, robins_i
 from metareview.appraisal.common import RobCategory, risk_of_bias_category
 from metareview.errors import InputError
 
@@ -40,6 +42,8 @@ class FormField:
         The response options, best first, as the instrument's function reads them.
     critical : bool
         AMSTAR 2's critical domains (shown as such).
+    group : str
+        The domain a signalling question belongs to (``"D1"``); empty for other fields.
     """
 
     key: str
@@ -47,6 +51,7 @@ class FormField:
     text: str
     options: tuple[str, ...]
     critical: bool = False
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,8 @@ class Judgement:
     instrument : str
         The instrument's name (``Quality.instrument``).
     columns : dict
-        Field key -> judgement on the instrument's scale (the domain judgement, component
-        rating or item answer).
+        Column key -> judgement on the instrument's scale (the domain judgement, component
+        rating or item answer), overrides applied.
     overall : str
         The overall rating on the instrument's scale.
     reason : str
@@ -68,6 +73,12 @@ class Judgement:
         Health Evidence's total score.
     components : dict
         EPHPP's component ratings (what ``Quality.components`` holds).
+    algorithm : dict
+        Column key -> the algorithm's own judgement, where it gives one (RoB 2's domains).
+    paths : dict
+        Column key -> the answers that gave the algorithm's judgement.
+    overridden : dict
+        Column key -> the reason its judgement overrides the algorithm's.
     """
 
     instrument: str
@@ -76,6 +87,9 @@ class Judgement:
     reason: str
     score: int | None = None
     components: dict[str, str] = field(default_factory=dict)
+    algorithm: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    overridden: dict[str, str] = field(default_factory=dict)
 
     @property
     def risk_of_bias(self) -> RobCategory:
@@ -91,7 +105,9 @@ class Judgement:
         """Plain JSON-able values."""
         return {"instrument": self.instrument, "columns": dict(self.columns),
                 "overall": self.overall, "reason": self.reason, "score": self.score,
-                "components": dict(self.components), "risk_of_bias": self.risk_of_bias}
+                "components": dict(self.components), "algorithm": dict(self.algorithm),
+                "paths": dict(self.paths), "overridden": dict(self.overridden),
+                "risk_of_bias": self.risk_of_bias}
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,12 @@ class Form:
         The overall ratings, best first (what an override may choose).
     note : str
         What the form holds, for the page.
+    columns : tuple of FormField
+        The judgements the plot shows (RoB 2's domains; the fields themselves otherwise), with
+        the options an override of one may choose.
+    overridable : tuple of str
+        Columns whose judgement the algorithm gives from several answers, so that an
+        appraiser may override it with a reason (RoB 2's domains).
     """
 
     instrument: str
@@ -117,7 +139,23 @@ class Form:
     fields: tuple[FormField, ...]
     overall_options: tuple[str, ...]
     note: str
-    _judge: Callable[[dict[str, str]], Judgement] = field(repr=False, compare=False)
+    _judge: Callable[[dict[str, str], dict[str, tuple[str, str]]], Judgement] = field(
+        repr=False, compare=False)
+    columns: tuple[FormField, ...] = ()
+    overridable: tuple[str, ...] = ()
+    _applicable: Callable[[Mapping[str, str | None]], tuple[str, ...]] | None = field(
+        default=None, repr=False, compare=False)
+
+    def plot_columns(self) -> tuple[FormField, ...]:
+        """The plot's columns: :attr:`columns`, or the fields when the form has none."""
+        return self.columns or self.fields
+
+    def applicable(self, answers: Mapping[str, str | None]) -> tuple[str, ...]:
+        """Keys of the fields to answer given the answers so far (RoB 2 asks some questions
+        only after certain answers); every field for the other instruments."""
+        if self._applicable is None:
+            return tuple(f.key for f in self.fields)
+        return self._applicable(answers)
 
     def field(self, key: str) -> FormField:
         """The field with ``key``; InputError when the instrument has none."""
@@ -136,36 +174,64 @@ class Form:
         return value
 
     def missing(self, answers: Mapping[str, str | None]) -> tuple[str, ...]:
-        """Labels of the fields not answered yet."""
-        return tuple(f.label for f in self.fields if not answers.get(f.key))
+        """Labels of the applicable fields not answered yet (or answered NA)."""
+        asked = set(self.applicable(answers))
+        return tuple(f.label for f in self.fields
+                     if f.key in asked and answers.get(f.key) in (None, "", "NA"))
 
-    def judge(self, answers: Mapping[str, str | None]) -> Judgement | None:
+    def judge(self, answers: Mapping[str, str | None],
+              overrides: Mapping[str, tuple[str, str]] | None = None) -> Judgement | None:
         """The algorithm's judgement of a complete set of answers; None while any is missing.
+
+        Parameters
+        ----------
+        answers : mapping
+            Field key -> answer.
+        overrides : mapping, optional
+            Column key (one of :attr:`overridable`) -> (judgement, reason): a domain judgement
+            that replaces the algorithm's, the overall judgement then following from it.
 
         Raises
         ------
         InputError
-            An answer that is not one of its field's options.
+            An answer that is not one of its field's options; an override of a column the
+            algorithm does not give, or not among the column's options.
         """
         for k, v in answers.items():
             if v:
                 self.check(k, v)
+        over = dict(overrides or {})
+        cols = {c.key: c for c in self.columns}
+        for k, (v, _) in over.items():
+            if k not in self.overridable:
+                raise InputError(f"{self.instrument} {k}: not a judgement the algorithm gives, "
+                                 "so there is nothing to override")
+            if v not in cols[k].options:
+                raise InputError(f"{self.instrument} {k}: {v!r} is not a judgement "
+                                 f"(options: {', '.join(cols[k].options)})")
         if self.missing(answers):
             return None
-        return self._judge({f.key: str(answers[f.key]) for f in self.fields})
+        asked = set(self.applicable(answers))
+        return self._judge({f.key: str(answers.get(f.key) or "NA") if f.key in asked else "NA"
+                            for f in self.fields}, over)
 
 
-def _rob2(a: dict[str, str]) -> Judgement:
-    r = rob2.rob2_overall(a)
-    return Judgement("RoB 2", dict(r.domains), r.overall, r.reason)
+def _rob2(a: dict[str, str], over: dict[str, tuple[str, str]]) -> Judgement:
+    found = rob2_questions.rob2_domains(a)
+    algorithm = {k: d.judgement for k, d in found.items()}
+    columns = {k: over[k][0] if k in over else v for k, v in algorithm.items()}
+    r = rob2.rob2_overall(columns)
+    return Judgement("RoB 2", columns, r.overall, r.reason, algorithm=algorithm,
+                     paths={k: d.path for k, d in found.items()},
+                     overridden={k: reason for k, (_, reason) in over.items()})
 
 
-def _robins(a: dict[str, str]) -> Judgement:
+def _robins(a: dict[str, str], _: dict[str, tuple[str, str]]) -> Judgement:
     r = robins_i.robins_i_overall(a)
     return Judgement("ROBINS-I", dict(r.domains), r.overall, r.reason)
 
 
-def _ephpp(a: dict[str, str]) -> Judgement:
+def _ephpp(a: dict[str, str], _: dict[str, tuple[str, str]]) -> Judgement:
     r = ephpp.ephpp_rating(a)
     reason = (f"{r.n_weak} component{'s' if r.n_weak != 1 else ''} rated weak "
               "(none: strong; one: moderate; two or more: weak)")
@@ -173,7 +239,7 @@ def _ephpp(a: dict[str, str]) -> Judgement:
                      components=dict(r.components))
 
 
-def _amstar(a: dict[str, str]) -> Judgement:
+def _amstar(a: dict[str, str], _: dict[str, tuple[str, str]]) -> Judgement:
     r = amstar2.amstar2_rating({int(k): v for k, v in a.items()})
     flaws = ", ".join(map(str, r.critical_flaws)) or "none"
     weak = ", ".join(map(str, r.noncritical_weaknesses)) or "none"
@@ -181,7 +247,7 @@ def _amstar(a: dict[str, str]) -> Judgement:
                      f"critical flaws: items {flaws}; non-critical weaknesses: items {weak}")
 
 
-def _he(a: dict[str, str]) -> Judgement:
+def _he(a: dict[str, str], _: dict[str, tuple[str, str]]) -> Judgement:
     r = health_evidence.health_evidence_rating(a)
     return Judgement("Health Evidence", dict(a), r.rating,
                      f"score {r.score}/10 (8-10 strong, 5-7 moderate, 0-4 weak)", score=r.score)
@@ -200,10 +266,14 @@ def _amstar_options(i: int) -> tuple[str, ...]:
 #: The forms, by instrument name.
 FORMS: dict[str, Form] = {f.instrument: f for f in (
     Form("RoB 2", "rob2",
-         tuple(FormField(d.key, d.key, d.name, rob2.JUDGEMENTS) for d in rob2.DOMAINS),
+         tuple(FormField(q.key, q.key, q.text, q.options, group=q.domain)
+               for q in rob2_questions.QUESTIONS),
          rob2.JUDGEMENTS,
-         "Domain judgements (the library has no signalling questions for RoB 2); the overall "
-         "judgement follows from them (Sterne et al. 2019, Table 2).", _rob2),
+         "The signalling questions for the effect of assignment to intervention; each "
+         "domain's judgement follows by the guidance's algorithm (22 August 2019), the overall "
+         "judgement from the domains (Sterne et al. 2019, Table 2).", _rob2,
+         columns=tuple(FormField(d.key, d.key, d.name, rob2.JUDGEMENTS) for d in rob2.DOMAINS),
+         overridable=rob2.KEYS, _applicable=rob2_questions.applicable),
     Form("ROBINS-I", "robins-i",
          tuple(FormField(d.key, d.key, d.name, robins_i.JUDGEMENTS) for d in robins_i.DOMAINS),
          robins_i.JUDGEMENTS,
@@ -273,7 +343,8 @@ class AgreedAppraisal:
     overall : str
         The overall rating used: the algorithm's, or the owner's override.
     override_reason : str or None
-        Why the owner overrode the algorithm's overall rating (None: not overridden).
+        Why the owner overrode the algorithm's overall rating (None: not overridden). Domain
+        overrides are in ``judgement.overridden``.
     """
 
     study: str

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -273,27 +273,43 @@ def _may_write(state: AppraisalState, appraiser: str, f: Form) -> None:
         raise InputError(f"{where}: {appraiser} has submitted; reopen to change an answer")
 
 
+def _override_checked(f: Form, field: str, value: str | None, reason: str | None,
+                      where: str) -> tuple[str | None, str | None]:
+    """An override's value and reason, cleaned and checked: ``field`` is ``"overall"`` or a
+    column the algorithm gives (RoB 2's domains); a value needs a reason."""
+    if field == OVERALL:
+        options = f.overall_options
+    elif field in f.overridable:
+        options = next(c.options for c in f.columns if c.key == field)
+    else:
+        raise InputError(f"{where}: not a judgement the algorithm gives, so there is nothing "
+                         "to override")
+    value = _clean(value, 100, where)
+    reason = _clean(reason, 5000, f"{where}, reason")
+    if value is not None:
+        if value not in options:
+            raise InputError(f"{where}: {value!r} is not a judgement "
+                             f"(options: {', '.join(options)})")
+        if reason is None:
+            raise InputError(f"{where}: an override of the algorithm needs a reason")
+    return value, reason
+
+
 def set_override(engine: Engine, study: str, instrument: str, appraiser: str,
-                 value: str | None, reason: str | None) -> None:
+                 value: str | None, reason: str | None, *, field: str = OVERALL) -> None:
     """Record (or with ``value`` None withdraw) an appraiser's override of the algorithm's
-    overall rating.
+    judgement of a domain (``field`` one of the form's ``overridable``) or of the overall
+    rating (``field`` ``"overall"``).
 
     Raises
     ------
     InputError
-        A rating not on the instrument's scale, an override without a reason, or one the
-        appraiser may not write (see :func:`save_answers`).
+        A judgement not on the scale, an override without a reason, a field the algorithm
+        does not judge, or one the appraiser may not write (see :func:`save_answers`).
     """
     f = form(instrument)
-    where = f"study {study}, {f.instrument} overall"
-    value = _clean(value, 100, where)
-    reason = _clean(reason, 5000, f"{where}, reason")
-    if value is not None:
-        if value not in f.overall_options:
-            raise InputError(f"{where}: {value!r} is not a rating "
-                             f"(options: {', '.join(f.overall_options)})")
-        if reason is None:
-            raise InputError(f"{where}: an override of the algorithm needs a reason")
+    where = f"study {study}, {f.instrument} {field}"
+    value, reason = _override_checked(f, field, value, reason, where)
     with db.write_session(engine) as s:
         _lock(s, study)
         state = _state_in(s, study, f.instrument)
@@ -301,10 +317,11 @@ def set_override(engine: Engine, study: str, instrument: str, appraiser: str,
         if state.of(appraiser) is None:
             raise InputError(f"{where}: answer the form before overriding its result")
         s.add(AppraisalAnswerRow(study_id=study, instrument=f.instrument, kind="override",
-                                 appraiser=appraiser, field=OVERALL, value=value,
+                                 appraiser=appraiser, field=field, value=value,
                                  reason=reason, created_at=_now()))
         _audit(s, appraiser, "appraisal-override", {"study": study, "instrument": f.instrument,
-                                                    "value": value, "reason": reason})
+                                                    "field": field, "value": value,
+                                                    "reason": reason})
 
 
 def _event(engine: Engine, study: str, instrument: str, who: str, action: str,
@@ -364,9 +381,19 @@ def reopen(engine: Engine, study: str, instrument: str, appraiser: str) -> None:
     _event(engine, study, f.instrument, appraiser, "reopen", check)
 
 
+def _visible_rows(engine: Engine, study: str, f: Form, appraiser: str, viewer: str
+                  ) -> list[AppraisalAnswerRow]:
+    with Session(engine) as s:
+        rows = _rows(s, study, f.instrument)
+        if viewer != appraiser and not _state_in(s, study, f.instrument, rows).both_submitted:
+            raise InputError(f"study {study}, {f.instrument}: {appraiser}'s answers are hidden "
+                             "until both appraisers have submitted")
+    return rows
+
+
 def answers(engine: Engine, study: str, instrument: str, appraiser: str, *, viewer: str
             ) -> dict[str, StoredAnswer]:
-    """An appraiser's current answers (field → answer), plus ``"overall"`` for an override.
+    """An appraiser's current answers (field → answer).
 
     Blind: ``viewer`` sees another appraiser's answers only once both have submitted.
 
@@ -376,21 +403,33 @@ def answers(engine: Engine, study: str, instrument: str, appraiser: str, *, view
         Another appraiser's answers asked for before both have submitted.
     """
     f = form(instrument)
-    with Session(engine) as s:
-        rows = _rows(s, study, f.instrument)
-        if viewer != appraiser and not _state_in(s, study, f.instrument, rows).both_submitted:
-            raise InputError(f"study {study}, {f.instrument}: {appraiser}'s answers are hidden "
-                             "until both appraisers have submitted")
-    out = {k[1]: _stored(r) for k, r in _current(rows, "answer").items() if k[0] == appraiser}
-    over = _current(rows, "override").get((appraiser, OVERALL))
-    if over is not None and over.value is not None:
-        out[OVERALL] = _stored(over)
-    return out
+    rows = _visible_rows(engine, study, f, appraiser, viewer)
+    return {k[1]: _stored(r) for k, r in _current(rows, "answer").items() if k[0] == appraiser}
 
 
-def judgement(f: Form, given: dict[str, StoredAnswer]) -> Judgement | None:
-    """The algorithm's judgement of a set of stored answers (None while incomplete)."""
-    return f.judge({k: a.value for k, a in given.items() if k != OVERALL})
+def _overrides_of(rows: Sequence[AppraisalAnswerRow], name: str) -> dict[str, StoredAnswer]:
+    return {k[1]: _stored(r) for k, r in _current(rows, "override").items()
+            if k[0] == name and r.value is not None}
+
+
+def overrides(engine: Engine, study: str, instrument: str, appraiser: str, *, viewer: str
+              ) -> dict[str, StoredAnswer]:
+    """An appraiser's standing overrides (domain key or ``"overall"`` → override with its
+    reason); blind as :func:`answers`."""
+    f = form(instrument)
+    return _overrides_of(_visible_rows(engine, study, f, appraiser, viewer), appraiser)
+
+
+def _domain_overrides(f: Form, over: dict[str, StoredAnswer]) -> dict[str, tuple[str, str]]:
+    return {k: (str(o.value), str(o.reason)) for k, o in over.items() if k in f.overridable}
+
+
+def judgement(f: Form, given: dict[str, StoredAnswer],
+              over: dict[str, StoredAnswer] | None = None) -> Judgement | None:
+    """The algorithm's judgement of a set of stored answers, with the domain overrides among
+    ``over`` applied (None while incomplete). An overall override is the caller's to show."""
+    return f.judge({k: a.value for k, a in given.items()},
+                   _domain_overrides(f, over or {}))
 
 
 def history(engine: Engine, study: str, instrument: str, field: str, *, viewer: str
@@ -408,6 +447,10 @@ def history(engine: Engine, study: str, instrument: str, field: str, *, viewer: 
 # -- comparison and consensus ---------------------------------------------------------------
 
 
+def _value(a: StoredAnswer | None) -> str:
+    return (a.value if a is not None else None) or "NA"
+
+
 @dataclass(frozen=True)
 class FieldComparison:
     """One field's two answers and the agreed one, if settled."""
@@ -418,25 +461,30 @@ class FieldComparison:
     a: StoredAnswer | None
     b: StoredAnswer | None
     consensus: StoredAnswer | None
+    applies: bool = True
 
     @property
     def same(self) -> bool:
-        """Both appraisers gave the same answer."""
-        return (self.a is not None and self.b is not None and self.a.value == self.b.value)
+        """Both appraisers gave the same answer (a question left unanswered because it did not
+        apply counts as NA)."""
+        return _value(self.a) == _value(self.b)
 
     @property
     def agreed_value(self) -> str | None:
         """The owner's settlement, else the shared answer, else None (to settle)."""
         if self.consensus is not None:
             return self.consensus.value
-        return self.a.value if self.same and self.a is not None else None
+        return _value(self.a) if self.same else None
 
     @property
     def status(self) -> str:
-        """``agree``, ``settled`` or ``disagree``."""
+        """``agree``, ``settled``, ``disagree``, or ``not applicable`` (a question the agreed
+        answers so far do not ask)."""
         if self.consensus is not None:
             return "settled"
-        return "agree" if self.same else "disagree"
+        if self.same:
+            return "agree"
+        return "disagree" if self.applies else "not applicable"
 
 
 @dataclass(frozen=True)
@@ -452,12 +500,13 @@ class Comparison:
         One per form field, in the instrument's order.
     judged_a, judged_b : Judgement
         The algorithm's judgement of each appraiser's answers.
-    override_a, override_b : StoredAnswer or None
-        Each appraiser's override of the overall rating, with its reason.
+    overrides_a, overrides_b : dict
+        Each appraiser's overrides (domain key or ``"overall"`` → override with its reason).
     agreed : AgreedAppraisal or None
         The agreed appraisal, once every field is agreed.
-    owner_override : StoredAnswer or None
-        The owner's override of the agreed overall rating, with its reason.
+    owner_overrides : dict
+        The owner's overrides of the agreed judgements (domain key or ``"overall"``), with
+        their reasons.
     """
 
     study: str
@@ -466,10 +515,15 @@ class Comparison:
     fields: tuple[FieldComparison, ...]
     judged_a: Judgement | None
     judged_b: Judgement | None
-    override_a: StoredAnswer | None
-    override_b: StoredAnswer | None
+    overrides_a: dict[str, StoredAnswer]
+    overrides_b: dict[str, StoredAnswer]
     agreed: AgreedAppraisal | None
-    owner_override: StoredAnswer | None
+    owner_overrides: dict[str, StoredAnswer]
+
+    @property
+    def owner_override(self) -> StoredAnswer | None:
+        """The owner's override of the agreed overall rating, if any."""
+        return self.owner_overrides.get(OVERALL)
 
     @property
     def disagreements(self) -> tuple[FieldComparison, ...]:
@@ -519,28 +573,27 @@ def _compare_in(s: Session, study: str, f: Form) -> Comparison:
         fields.append(FieldComparison(fld.key, fld.label, fld.text,
                                       _stored(ra) if ra else None, _stored(rb) if rb else None,
                                       _stored(rc) if rc else None))
-    overrides = _current(rows, "override")
+    asked = set(f.applicable({c.field: c.agreed_value for c in fields}))
+    fields = [replace(c, applies=c.field in asked) for c in fields]
+    over_a, over_b = _overrides_of(rows, a), _overrides_of(rows, b)
 
-    def override_of(name: str) -> StoredAnswer | None:
-        r = overrides.get((name, OVERALL))
-        return _stored(r) if r is not None and r.value is not None else None
+    def judged(name: str, over: dict[str, StoredAnswer]) -> Judgement | None:
+        return f.judge({k[1]: r.value for k, r in cur.items() if k[0] == name},
+                       _domain_overrides(f, over))
 
-    def judged(name: str) -> Judgement | None:
-        return f.judge({k[1]: r.value for k, r in cur.items() if k[0] == name})
-
-    owner = agreed_rows.get(OVERALL)
-    owner_override = _stored(owner) if owner is not None and owner.value is not None else None
+    owner = {k: _stored(r) for k, r in agreed_rows.items()
+             if (k == OVERALL or k in f.overridable) and r.value is not None}
     agreed = None
     values = {c.field: c.agreed_value for c in fields}
-    if all(values.values()):
-        j = f.judge(values)
-        assert j is not None  # every field has a value
-        agreed = AgreedAppraisal(
-            _label(s, study), j,
-            owner_override.value if owner_override else j.overall,  # type: ignore[arg-type]
-            owner_override.reason if owner_override else None)
-    return Comparison(study, f.instrument, (a, b), tuple(fields), judged(a), judged(b),
-                      override_of(a), override_of(b), agreed, owner_override)
+    if not f.missing(values):
+        j = f.judge(values, _domain_overrides(f, owner))
+        assert j is not None  # every applicable field has a value
+        top = owner.get(OVERALL)
+        agreed = AgreedAppraisal(_label(s, study), j,
+                                 str(top.value) if top else j.overall,
+                                 top.reason if top else None)
+    return Comparison(study, f.instrument, (a, b), tuple(fields), judged(a, over_a),
+                      judged(b, over_b), over_a, over_b, agreed, owner)
 
 
 def compare(engine: Engine, study: str, instrument: str) -> Comparison:
@@ -560,9 +613,9 @@ def resolve(engine: Engine, study: str, instrument: str, field: str, *, by: str,
             value: str | None = None, reason: str | None = None) -> None:
     """Settle one field: take A's answer, B's, or enter one with a reason.
 
-    ``field`` ``"overall"`` overrides the algorithm's overall rating of the agreed answers
-    (``choice`` ``"entered"``, a rating and a reason); ``value`` None there withdraws the
-    override.
+    ``field`` ``"overall"`` (or a domain the algorithm judges, RoB 2's ``"D1"`` ...)
+    overrides the algorithm's judgement of the agreed answers (``choice`` ``"entered"``, a
+    judgement and a reason); ``value`` None there withdraws the override.
 
     Raises
     ------
@@ -583,15 +636,11 @@ def resolve(engine: Engine, study: str, instrument: str, field: str, *, by: str,
         if _state_in(s, study, f.instrument).applied_by is not None:
             raise InputError(f"study {study}, {f.instrument}: the agreed appraisal was applied")
         support = location = None
-        if field == OVERALL:
+        if field == OVERALL or field in f.overridable:
             if choice != "entered":
-                raise InputError(f"{where}: the overall rating is the algorithm's unless "
+                raise InputError(f"{where}: the judgement is the algorithm's unless "
                                  "entered with a reason")
-            if value is not None and value not in f.overall_options:
-                raise InputError(f"{where}: {value!r} is not a rating "
-                                 f"(options: {', '.join(f.overall_options)})")
-            if value is not None and reason is None:
-                raise InputError(f"{where}: an override of the algorithm needs a reason")
+            value, reason = _override_checked(f, field, value, reason, where)
         else:
             fc = next((c for c in cmp.fields if c.field == field), None)
             if fc is None:
@@ -635,7 +684,7 @@ def apply(engine: Engine, study: str, instrument: str, *, by: str) -> Study:
     if state.applied_by is not None:
         raise InputError(f"study {study}, {f.instrument}: applied already by {state.applied_by}")
     if cmp.agreed is None:
-        left = ", ".join(c.label for c in cmp.fields if c.agreed_value is None)
+        left = ", ".join(f.missing({c.field: c.agreed_value for c in cmp.fields}))
         raise InputError(f"study {study}, {f.instrument}: settle {left} first")
     data = study_store.read_review_data(engine)
     current = data.studies.get(study)
@@ -643,7 +692,9 @@ def apply(engine: Engine, study: str, instrument: str, *, by: str) -> Study:
         raise InputError(f"study {study}: not extracted yet; its quality has nowhere to go")
     j, ag = cmp.agreed.judgement, cmp.agreed
     a, b = cmp.appraisers
-    note = f", overall overridden by {by}: {ag.override_reason}" if ag.override_reason else ""
+    note = "".join(f", {k} overridden by {by}: {why}" for k, why in j.overridden.items())
+    if ag.override_reason:
+        note += f", overall overridden by {by}: {ag.override_reason}"
     location = (f"appraisal {f.instrument}: consensus of {a} and {b}, applied by {by} on "
                 f"{_now().date().isoformat()}{note}")
     quality = Quality(instrument=f.instrument, rating=ag.overall,  # type: ignore[arg-type]

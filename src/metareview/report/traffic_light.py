@@ -54,10 +54,11 @@ def traffic_light(
         if a.judgement.instrument != form.instrument:
             raise ValueError(f"{a.study}: its {a.judgement.instrument} appraisal cannot go in "
                              f"the {form.instrument} plot")
-    cols = [f.label for f in form.fields] + ["Overall"]
+    columns = form.plot_columns()
+    cols = [f.label for f in columns] + ["Overall"]
     n, m = max(len(appraisals), 1), len(cols)
     cell = 0.42
-    key_lines = len(form.fields) + 2
+    key_lines = len(columns) + 2
     width = 2.4 + m * cell + 1.9  # room for the colour key on the right
     height = 0.9 + n * cell + 0.17 * key_lines + 0.3
     fig = Figure(figsize=(max(width, 6.0), height))
@@ -82,7 +83,7 @@ def traffic_light(
     overridden = False
     for row, a in enumerate(appraisals):
         cats = a.categories()
-        values: list[str | None] = [cats[f.key] for f in form.fields] + [a.risk_of_bias]
+        values: list[str | None] = [cats[f.key] for f in columns] + [a.risk_of_bias]
         for col, cat in enumerate(values):
             colour, symbol, _ = STYLE[cat]
             ax.scatter([col], [row], s=330, color=colour, edgecolors="#333333", linewidths=0.6,
@@ -90,19 +91,23 @@ def traffic_light(
             ax.text(col, row, symbol, ha="center", va="center_baseline", fontsize=12,
                     fontweight="bold", color="black" if cat == "some concerns" else "white",
                     zorder=4)
+        # an asterisk beside each judgement that overrides the algorithm's
+        marked = [i for i, f in enumerate(columns) if f.key in a.judgement.overridden]
         if a.override_reason:
+            marked.append(m - 1)
+        for col in marked:
             overridden = True
-            ax.text(m - 0.5 + 0.08, row, "*", ha="left", va="center", fontsize=12,
-                    clip_on=False)
+            ax.text(col + 0.2, row - 0.2, "*", ha="left", va="center", fontsize=11,
+                    fontweight="bold", zorder=5)
     if not appraisals:
         ax.text((m - 1) / 2, 0, "No agreed appraisals yet", ha="center", va="center",
                 fontsize=10, color="#555555")
     ax.set_title(f"{form.instrument}: agreed judgements", loc="left", fontsize=10, pad=22)
     # the key: what each column is, and what each colour means
     lines = [f"{f.label}: {f.text if len(f.text) <= 90 else f.text[:87] + '...'}"
-             + (" [critical domain]" if f.critical else "") for f in form.fields]
+             + (" [critical domain]" if f.critical else "") for f in columns]
     if overridden:
-        lines.append("* Overall judgement overridden by the owner, with a reason")
+        lines.append("* Judgement overrides the algorithm's, with a reason")
     y0 = (top - grid_h) - 0.35 / height
     fig.text(0.02, y0, "Domains", fontsize=8.5, fontweight="bold", va="top")
     fig.text(0.02, y0 - 0.2 / height, "\n".join(lines), fontsize=8, va="top", linespacing=1.5)

@@ -65,7 +65,7 @@ def register(app: Flask, tools: PageTools) -> None:
             for f in FORMS.values():
                 st = states.get((e.id, f.instrument))
                 cells.append({"slug": f.slug, "state": st,
-                              "text": _state_text(st, me, len(f.fields))})
+                              "text": _state_text(st, me)})
             rows.append({"id": e.id, "label": e.label, "cells": cells})
         plots = [f for f in FORMS.values()
                  if any(st.both_submitted for (_, ins), st in states.items()
@@ -97,18 +97,20 @@ def register(app: Flask, tools: PageTools) -> None:
         state = team.appraisal_state(p.engine, study, f.instrument)
         mine_state = state.of(me)
         mine = team.answers(p.engine, study, f.instrument, me, viewer=me) if mine_state else {}
-        judged = team.judgement(f, mine) if mine else None
+        over = team.overrides(p.engine, study, f.instrument, me, viewer=me) if mine_state else {}
+        values = {k: a.value for k, a in mine.items()}
+        judged = team.judgement(f, mine, over) if mine else None
         may_answer = (role != "viewer" and state.applied_by is None
                       and ((mine_state is not None and not mine_state.submitted)
                            or (mine_state is None and len(state.appraisers) < 2)))
         return render_template(
             "appraisal_form.html", slug=slug, role=role, study=study, label=label, f=f,
-            state=state, state_text=_state_text(state, me, len(f.fields)),
+            state=state, state_text=_state_text(state, me),
             mine=mine, mine_state=mine_state, judged=judged,
             category=CATEGORY_CLASS.get(judged.risk_of_bias) if judged else None,
-            override=mine.get(team.OVERALL), may_answer=may_answer,
-            missing=f.missing({k: a.value for k, a in mine.items()}),
-            pdf=_pdf(p, study))
+            override=over.get(team.OVERALL), overrides=over, may_answer=may_answer,
+            missing=f.missing(values), asked=set(f.applicable(values)),
+            groups=_groups(f), pdf=_pdf(p, study))
 
     @app.post("/p/<slug>/appraisal/<study>/<inst>")
     def appraisal_save(slug: str, study: str, inst: str) -> Any:
@@ -139,9 +141,12 @@ def register(app: Flask, tools: PageTools) -> None:
 
         def run() -> Any:
             value = request.form.get("value") or None
+            field = request.form.get("field") or team.OVERALL
             team.set_override(p.engine, study, f.instrument, g.user.name, value,
-                              request.form.get("reason"))
-            flash("override recorded" if value else "override withdrawn", "info")
+                              request.form.get("reason"), field=field)
+            what = "overall judgement" if field == team.OVERALL else field
+            flash(f"{what}: override recorded" if value else f"{what}: override withdrawn",
+                  "info")
             return redirect(back)
 
         return guarded(run, back)
@@ -171,7 +176,8 @@ def register(app: Flask, tools: PageTools) -> None:
         ag = cmp.agreed
         return render_template(
             "appraisal_consensus.html", slug=slug, role=role, study=study, label=label, f=f,
-            state=state, cmp=cmp, agreed=ag,
+            state=state, cmp=cmp, agreed=ag, groups=_groups(f),
+            by_key={c.field: c for c in cmp.fields},
             category=CATEGORY_CLASS.get(ag.risk_of_bias) if ag else None,
             may_settle=role == "owner" and state.applied_by is None)
 
@@ -208,20 +214,27 @@ def register(app: Flask, tools: PageTools) -> None:
         return guarded(run, back)
 
 
-def _state_text(st: team.AppraisalState | None, me: str, n_fields: int) -> str:
+def _state_text(st: team.AppraisalState | None, me: str) -> str:
     """The state of one appraisal in a few words, without anyone's answers."""
     if st is None or not st.appraisers:
         return "not started"
     parts = []
     for a in st.appraisers:
         who = "you" if a.name == me else a.name
-        parts.append(f"{who}: {'submitted' if a.submitted else f'{a.answered}/{n_fields}'}")
+        parts.append(f"{who}: {'submitted' if a.submitted else f'{a.answered} answered'}")
     if st.applied_by:
         parts.append(f"applied by {st.applied_by}")
     elif st.both_submitted:
         parts.append(f"consensus: {st.resolved} settled" if st.resolved
                      else "awaiting the owner")
     return "; ".join(parts)
+
+
+def _groups(f: Form) -> list[tuple[Any, list[Any]]]:
+    """The form's fields by domain: [(domain column or None, fields)], in the tool's order."""
+    if not f.columns:
+        return [(None, list(f.fields))]
+    return [(c, [x for x in f.fields if x.group == c.key]) for c in f.columns]
 
 
 def _pdf(p: Project, study: str) -> tuple[int, FullText] | None:
