@@ -222,9 +222,14 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     row.find_element(By.NAME, "reason").send_keys("outcome assessors blinded (Methods)")
     browser_tests._submit(d, row.find_element(By.XPATH, ".//button[text()='Enter']"))
     browser_tests._shot(d, "appraisal-consensus-settled")
+    d.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    browser_tests._shot(d, "appraisal-consensus-apply")
     browser_tests._submit(d, d.find_element(By.XPATH,
                                             "//button[text()='Apply the agreed appraisal']"))
     assert "quality set to RoB 2 high" in d.page_source
+    d.get(form + "/history/1.2")
+    assert "see the report" in d.page_source  # both appraisers' answers, and the agreed one
+    browser_tests._shot(d, "appraisal-history")
     d.get(base + "/p/ketamine/appraisal")
     img = d.find_element(By.CSS_SELECTOR, ".rb-plot img")
     assert d.execute_script("return arguments[0].naturalWidth", img) > 0  # the SVG drew
@@ -233,3 +238,15 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     browser_tests._shot(d, "appraisal-list-plot")
     d.get(base + "/p/ketamine/appraisal/rob2.svg")
     browser_tests._shot(d, "appraisal-traffic-light")
+
+
+def test_history_of_an_answer_is_shown_and_blind(workspace):
+    bob, carol, dan = _as(workspace, "bob"), _as(workspace, "carol"), _as(workspace, "dan")
+    bob.post(FORM, _answers(["low"] * 5, support="first reading"))
+    bob.post(FORM, {**_answers(["high", "low", "low", "low", "low"], support="second reading")})
+    page = bob.get(f"{FORM}/history/1.2").text
+    assert page.index("first reading") < page.index("second reading")
+    assert "<strong>Y</strong>" in page and "<strong>N</strong>" in page
+    assert "first reading" not in carol.get(f"{FORM}/history/1.2").text  # blind
+    assert dan.get(f"{FORM}/history/1.2").status_code == 404
+    assert bob.get(f"{FORM}/history/9.9").status_code == 404

@@ -18,6 +18,7 @@ from flask import Flask, Response, abort, flash, g, redirect, render_template, r
 
 from metareview.appraisal import team
 from metareview.appraisal.forms import FORMS, SLUGS, Form, form
+from metareview.errors import InputError
 from metareview.report.traffic_light import traffic_light
 from metareview.store.project import FullText, Project
 from metareview.web.tools import PageTools
@@ -180,6 +181,19 @@ def register(app: Flask, tools: PageTools) -> None:
             by_key={c.field: c for c in cmp.fields},
             category=CATEGORY_CLASS.get(ag.risk_of_bias) if ag else None,
             may_settle=role == "owner" and state.applied_by is None)
+
+    @app.get("/p/<slug>/appraisal/<study>/<inst>/history/<field>")
+    def appraisal_history(slug: str, study: str, inst: str, field: str) -> Any:
+        role = member(slug)
+        p, label, f = lookup(slug, study, inst)
+        if field != team.OVERALL and field not in f.overridable:
+            try:
+                f.field(field)
+            except InputError:
+                abort(404)
+        rows = team.history(p.engine, study, f.instrument, field, viewer=g.user.name)
+        return render_template("appraisal_history.html", slug=slug, role=role, study=study,
+                               label=label, f=f, field=field, rows=rows)
 
     @app.post("/p/<slug>/appraisal/<study>/<inst>/consensus")
     def appraisal_resolve(slug: str, study: str, inst: str) -> Any:
