@@ -26,6 +26,7 @@ from metareview.appraisal.forms import FORMS, form
 from metareview.appraisal.rob2_questions import applicable, rob2_domains
 from metareview.appraisal.team import AnswerInput
 from metareview.errors import InputError
+from metareview.records.model import ImportBatch, Record
 from metareview.store.project import Project, load_review_data
 from metareview.synthesis.review import synthesize
 
@@ -332,3 +333,28 @@ def test_traffic_light_rows_columns_and_colours():
     assert colours[1] == colours[5] == to_rgba(STYLE["some concerns"][0])
     with pytest.raises(ValueError, match="its RoB 2 appraisal cannot go in the EPHPP plot"):
         traffic_light(agreed, form("ephpp"))
+
+
+@given(st.fixed_dictionaries({k: st.sampled_from(["Y", "PY", "PN", "N", "NI"])
+                              for k in rob2_questions.KEYS}),
+       st.sampled_from(["Y", "PY", "PN", "N", "NI", "NA"]))
+def test_answers_to_questions_not_asked_change_nothing(answers, other):
+    answers = {**answers, "3.2": "N" if answers["3.2"] == "NI" else answers["3.2"]}
+    asked = applicable(answers)
+    changed = {k: (v if k in asked else other if other != "NI" or k != "3.2" else "N")
+               for k, v in answers.items()}
+    assert applicable(changed) == asked
+    assert rob2_domains(changed) == rob2_domains(answers)
+
+
+def test_apply_needs_an_extracted_study(bcg):
+    bcg.add_import(ImportBatch((Record(title="A new trial", year=2001),), "PubMed",
+                               kind="database", format="ris", filename="n.ris", sha256="n"))
+    sid = bcg.link_study(1, "Newman 2001", by="alice")
+    for who in ("bob", "carol"):
+        ap.save_answers(bcg.engine, sid, ROB2, who,
+                        [AnswerInput(k, v) for k, v in rob2_answers(["low"] * 5).items()])
+        ap.submit(bcg.engine, sid, ROB2, who)
+    assert ap.compare(bcg.engine, sid, ROB2).agreed.overall == "low"
+    with pytest.raises(InputError, match="study newman-2001: not extracted yet"):
+        ap.apply(bcg.engine, sid, ROB2, by="alice")

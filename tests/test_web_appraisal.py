@@ -101,6 +101,10 @@ def test_two_appraisers_consensus_and_the_traffic_light_plot(workspace):
     assert alice.post(f"{FORM}/consensus", {"field": "1.2", "choice": "A"}).status_code == 302
     alice.post(f"{FORM}/consensus", {"field": "4.3", "choice": "entered", "value": "N",
                                      "reason": "assessors blinded, Methods"})
+    assert "Apply the agreed appraisal" in alice.get(f"{FORM}/consensus").text
+    read = _as(workspace, "vera").get(f"{FORM}/consensus")  # viewers read, settle nothing
+    assert read.status_code == 200 and "1.2" in read.text
+    assert "Take A's" not in read.text and "Apply the agreed appraisal" not in read.text
     assert alice.post(f"{FORM}/apply").status_code == 302
     with _project(workspace) as p:
         q = p.review_data().studies[SID].quality
@@ -108,7 +112,9 @@ def test_two_appraisers_consensus_and_the_traffic_light_plot(workspace):
     assert "consensus of bob and carol, applied by alice" in q.source.location
     listing = alice.get("/p/alpha/appraisal")
     assert listing.status_code == 200 and "/p/alpha/appraisal/rob2.svg" in listing.text
-    svg = _as(workspace, "vera").get("/p/alpha/appraisal/rob2.svg")
+    vera = _as(workspace, "vera")
+    assert "applied by alice" in vera.get(f"{FORM}/consensus").text
+    svg = vera.get("/p/alpha/appraisal/rob2.svg")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
     assert svg.data.lstrip().startswith(b"<svg") and b"<script" not in svg.data
     assert "script-src" not in svg.headers["Content-Security-Policy"]  # none: default-src
