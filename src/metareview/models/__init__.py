@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from metareview.models.mh import mantel_haenszel, peto
     from metareview.models.result import MetaAnalysis
     from metareview.models.rma import design_matrix, fit_design, meta_analysis, refit
+    from metareview.models.robust import HTZTest, RobustResult, robust
     from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
     from metareview.models.tau2 import (
         ESTIMATORS,
@@ -26,6 +27,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "metareview.models.mh": ("mantel_haenszel", "peto"),
     "metareview.models.result": ("MetaAnalysis",),
     "metareview.models.rma": ("design_matrix", "fit_design", "meta_analysis", "refit"),
+    "metareview.models.robust": ("HTZTest", "RobustResult", "robust"),
     "metareview.models.subgroup": ("SubgroupAnalysis", "subgroup_analysis"),
     "metareview.models.tau2": (
         "ESTIMATORS", "Estimator", "Tau2Estimate", "UnknownMethodError", "check_method", "codes",
@@ -37,7 +39,9 @@ __all__ = [
     "ESTIMATORS",
     "TESTS",
     "Estimator",
+    "HTZTest",
     "MetaAnalysis",
+    "RobustResult",
     "SubgroupAnalysis",
     "Tau2Estimate",
     "UnknownMethodError",
@@ -50,5 +54,6 @@ __all__ = [
     "meta_analysis",
     "peto",
     "refit",
+    "robust",
     "subgroup_analysis",
 ]
