@@ -13,12 +13,13 @@ from metareview.errors import InputError
 
 if TYPE_CHECKING:
     from metareview.effects import EffectSizes, effect_sizes, from_arrays
-    from metareview.models import MetaAnalysis, meta_analysis
+    from metareview.models import MetaAnalysis, anova, fitstats, meta_analysis, predict, rstandard
 
 # Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "metareview.effects": ("EffectSizes", "effect_sizes", "from_arrays"),
-    "metareview.models": ("MetaAnalysis", "meta_analysis"),
+    "metareview.models": ("MetaAnalysis", "anova", "fitstats", "meta_analysis", "predict",
+                          "rstandard"),
 })
 
 __all__ = [
@@ -26,7 +27,11 @@ __all__ = [
     "InputError",
     "MetaAnalysis",
     "__version__",
+    "anova",
     "effect_sizes",
+    "fitstats",
     "from_arrays",
     "meta_analysis",
+    "predict",
+    "rstandard",
 ]
