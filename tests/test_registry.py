@@ -100,13 +100,15 @@ def test_adding_an_estimator_is_one_entry(monkeypatch):
 
 
 def test_the_measure_table_knows_computed_and_reported_measures():
-    assert MEASURES == ("RR", "OR", "RD", "MD", "SMD", "ROM", "PLO", "PR", "PFT", "PAS", "ZCOR",
-                        "COR", "GEN")
-    assert {c for c in MEASURE_TABLE if is_ratio(c)} == {"RR", "OR", "ROM", "HR", "IRR"}
+    assert MEASURES[:13] == ("RR", "OR", "RD", "MD", "SMD", "ROM", "PLO", "PR", "PFT", "PAS",
+                             "ZCOR", "COR", "GEN")
+    assert len(MEASURES) == 48 and {"MC", "SMCR", "IRR", "IRFT", "PETO", "SPCOR"} <= set(MEASURES)
+    assert {c for c in MEASURE_TABLE if is_ratio(c)} == {"RR", "OR", "ROM", "HR", "IRR", "PETO",
+                                                         "CVR", "VR"}
     assert is_ratio("hr") and not is_ratio("MD") and not is_ratio("nonsense")
     assert measure_label("HR") == "Hazard ratio" and measure_label("OR") == "Odds ratio"
     assert measure_label("XYZ") == "XYZ"
-    assert {c for c in MEASURE_TABLE if is_reported_only(c)} == {"HR", "IRR", "WMD"}
+    assert {c for c in MEASURE_TABLE if is_reported_only(c)} == {"HR", "WMD"}
     # What the review report's outcome rows need: comparative effects (not event rates).
     assert {"MD", "SMD", "WMD", "RR", "OR", "HR", "RD"} <= {
         c for c in MEASURE_TABLE if is_comparative(c)}

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from metareview.cli._common import AsJson, check_figures, echo, progress_bar
+from metareview.effects.measures import MEASURES
 from metareview.errors import InputError
 
 
@@ -21,7 +22,7 @@ def analyze(
     data: Annotated[Path, typer.Argument(help="CSV with metafor column names, one row a study.")],
     measure: Annotated[
         str | None,
-        typer.Option(help="Effect measure: RR OR RD MD SMD ROM PLO PR PFT PAS ZCOR COR GEN."),
+        typer.Option(help=f"Effect measure (metafor's escalc codes): {' '.join(MEASURES)}."),
     ] = None,
     method: Annotated[
         str, typer.Option(help="FE, DL, REML, ML, PM, HS, SJ, HE, EB, MH or PETO.")

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import gammaln, hyp2f1
+from scipy.stats import norm
 
 from metareview.effects.measures import (
-    INPUTS,
     MEASURES,
     RATIO,
     family,
     is_reported_only,
+    measure_inputs,
     measure_label,
 )
 from metareview.errors import InputError, where
@@ -127,8 +128,7 @@ def _resolve(
     measure: str, df: pd.DataFrame, columns: dict[str, str], source: str | None
 ) -> tuple[str, ...]:
     """Pick the input column set for the measure from what the caller mapped or the data has."""
-    fam = family(measure)
-    options = INPUTS[fam]
+    options = measure_inputs(measure)
     for names in options:
         if all(columns.get(n, n) in df.columns for n in names):
             return names
@@ -154,6 +154,229 @@ def _check(cond: np.ndarray, msg: str, values, source, rows, labels, col) -> Non
         raise _fail(f"{msg} ({values[i]:g})", source, rows, labels, col, i)
 
 
+#: Measures metafor corrects for zero counts only when asked (``add`` given): the arcsine,
+#: square-root and phi formulas are finite at zero.
+_NO_ADD = ("AS", "PHI", "IRSD", "PAS", "PFT", "IRS", "IRFT")
+#: metafor's ``vtype`` options implemented here, per measure; the first is the default ("LS").
+_VTYPES: dict[str, tuple[str, ...]] = {
+    "PHI": ("LS", "CS", "ST"), "RPB": ("LS", "ST", "CS"), "UCOR": ("LS", "UB"),
+    "SMCC": ("LS", "LS2"), "SMCR": ("LS", "LS2"), "SMDH": ("LS", "LS2"), "SMD1": ("LS", "LS2"),
+}
+_CONTINUOUS_MORE = ("SMDH", "SMD1", "CVR", "VR", "RPB", "RBIS", "D2ORN", "D2ORL")
+
+
+def _binary_more(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+                 vtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """PETO, AS, PHI, YUQ and YUY from (continuity-corrected) 2x2 cells, as metafor 3.8."""
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    p1, p2 = a / n1, c / n2
+    if measure == "PETO":
+        # Observed minus expected events in group 1 over the hypergeometric variance.
+        v = (a + c) * (b + d) * (n1 / n) * (n2 / n) / (n - 1)
+        return (a - (a + c) * n1 / n) / v, 1 / v
+    if measure == "AS":
+        return (np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)),
+                1 / (4 * n1) + 1 / (4 * n2))
+    if measure == "PHI":
+        yi = (a * d - b * c) / np.sqrt(n1 * n2 * (a + c) * (b + d))
+        q1, q2 = 1 - p1, 1 - p2
+        if vtype == "ST":  # sampled by group (stratified): Bonett (2007)'s delta-method variance
+            mix = p2 * q1 + p1 * q2
+            vi = (n**2 * (4 * n1**3 * p1**2 * p2 * q1**2 * q2 + 4 * n2**3 * p1 * p2**2 * q1 * q2**2
+                          + n1 * n2**2 * p2 * q2 * mix * (p2 * q1 + p1 * (4 * q1 + q2))
+                          + n1**2 * n2 * p1 * q1 * mix * (p1 * q2 + p2 * (q1 + 4 * q2)))
+                  / (4 * (a + c) ** 3 * (b + d) ** 3))
+        else:  # LS, CS: cross-sectional sampling
+            r1, r2, c1, c2 = n1 / n, n2 / n, (a + c) / n, (b + d) / n
+            vi = (1 - yi**2
+                  + yi * (1 + yi**2 / 2) * (r1 - r2) * (c1 - c2) / np.sqrt(r1 * r2 * c1 * c2)
+                  - 0.75 * yi**2 * ((r1 - r2) ** 2 / (r1 * r2) + (c1 - c2) ** 2 / (c1 * c2))) / n
+        return yi, vi
+    odds = (a / b) / (c / d)
+    inv = 1 / a + 1 / b + 1 / c + 1 / d
+    if measure == "YUQ":
+        yi = (odds - 1) / (odds + 1)
+        return yi, (1 - yi**2) ** 2 * inv / 4
+    yi = (np.sqrt(odds) - 1) / (np.sqrt(odds) + 1)  # YUY
+    return yi, (1 - yi**2) ** 2 * inv / 16
+
+
+def _continuous_more(measure: str, m1: np.ndarray, sd1: np.ndarray, n1: np.ndarray,
+                     m2: np.ndarray, sd2: np.ndarray, n2: np.ndarray, vtype: str
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """SMDH, SMD1, CVR, VR, RPB, RBIS, D2ORN and D2ORL from two groups, as metafor 3.8."""
+    n = n1 + n2
+    if measure == "SMDH":  # Bonett (2009): the SD is the root mean of the two variances
+        c = hedges_correction(n - 2)
+        s2 = sd1**2 + sd2**2
+        yi = c * (m1 - m2) / np.sqrt(s2 / 2)
+        if vtype == "LS2":
+            vi = (yi**2 * sd1**2 / (2 * n1 * s2**2) + yi**2 * sd2**2 / (2 * n2 * s2**2)
+                  + 2 * sd1**2 / (n1 * s2) + 2 * sd2**2 / (n2 * s2))
+        else:
+            vi = c**2 * (yi**2 * (sd1**4 / (n1 - 1) + sd2**4 / (n2 - 1)) / (2 * s2**2)
+                         + (sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)) / (s2 / 2))
+        return yi, vi
+    if measure == "SMD1":  # Glass's delta: standardised by group 2's SD
+        c = hedges_correction(n2 - 1)
+        d = (m1 - m2) / sd2
+        yi = c * d
+        if vtype == "LS2":
+            return yi, c**2 * (1 / n1 + 1 / n2 + d**2 / (2 * n2))
+        return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * n2)
+    if measure == "CVR":
+        return (np.log(sd1 / m1) + 1 / (2 * (n1 - 1)) - np.log(sd2 / m2) - 1 / (2 * (n2 - 1)),
+                1 / (2 * (n1 - 1)) + sd1**2 / (n1 * m1**2) + 1 / (2 * (n2 - 1))
+                + sd2**2 / (n2 * m2**2))
+    if measure == "VR":
+        return (np.log(sd1 / sd2) + 1 / (2 * (n1 - 1)) - 1 / (2 * (n2 - 1)),
+                1 / (2 * (n1 - 1)) + 1 / (2 * (n2 - 1)))
+    # The rest start from Cohen's d with the pooled SD (no small-sample correction).
+    mi = n - 2
+    d = (m1 - m2) / np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)
+    vd = 1 / n1 + 1 / n2 + d**2 / (2 * n)
+    if measure == "D2ORN":
+        return 1.65 * d, 1.65**2 * vd
+    if measure == "D2ORL":
+        return np.pi / np.sqrt(3) * d, np.pi**2 / 3 * vd
+    h = mi / n1 + mi / n2
+    rpb = d / np.sqrt(d**2 + h)
+    if measure == "RPB":
+        if vtype == "CS":
+            vi = (1 - rpb**2) ** 2 * (n * rpb**2 / (4 * n1 * n2) + (2 - 3 * rpb**2) / (2 * n))
+            return rpb, vi
+        return rpb, h**2 / (h + d**2) ** 3 * vd
+    # RBIS: the point-biserial scaled by sqrt(p q) / phi(z) (Soper 1914), variance as metafor.
+    p1, p2 = n1 / n, n2 / n
+    z = norm.isf(p1)
+    fz = norm.pdf(z)
+    yi = np.sqrt(p1 * p2) / fz * rpb
+    yt = np.where(np.abs(yi) > 1, np.sign(yi), yi)
+    vi = (p1 * p2 / fz**2 - (1.5 + (1 - p1 * z / fz) * (1 + p2 * z / fz)) * yt**2 + yt**4) / (n - 1)
+    return yi, vi
+
+
+def _other_family(measure, fam, raw, chk, add, to, drop00, vtype, labels):
+    """Change scores, person-time, single means and partial correlations (metafor 3.8).
+
+    Returns ``yi, vi, arms, keep, warnings``.
+    """
+    k = len(next(iter(raw.values())))
+    keep = np.ones(k, dtype=bool)
+    warnings: list[str] = []
+    if fam == "change":
+        m1, m2, sd1, ni, ri = (raw[n] for n in ("m1i", "m2i", "sd1i", "ni", "ri"))
+        chk(sd1 < 0, "negative standard deviation", "sd1i")
+        if "sd2i" in raw:
+            chk(raw["sd2i"] < 0, "negative standard deviation", "sd2i")
+        chk(np.abs(ri) > 1, "correlation outside [-1, 1]", "ri")
+        chk(ni <= 0, "sample size must be positive", "ni")
+        arms = dict(raw)
+        c = hedges_correction(ni - 1)
+        if measure == "SMCR":
+            d = (m1 - m2) / sd1
+            yi = c * d
+            if vtype == "LS2":
+                return yi, c**2 * (2 * (1 - ri) / ni + d**2 / (2 * ni)), arms, keep, warnings
+            return yi, 2 * (1 - ri) / ni + yi**2 / (2 * ni), arms, keep, warnings
+        sd2 = raw["sd2i"]
+        var_change = sd1**2 + sd2**2 - 2 * ri * sd1 * sd2  # the SD of the change scores, squared
+        if measure == "MC":
+            return m1 - m2, var_change / ni, arms, keep, warnings
+        if measure == "SMCC":
+            d = (m1 - m2) / np.sqrt(var_change)
+            yi = c * d
+            if vtype == "LS2":
+                return yi, c**2 * (1 / ni + d**2 / (2 * ni)), arms, keep, warnings
+            return yi, 1 / ni + yi**2 / (2 * ni), arms, keep, warnings
+        yi = c * (m1 - m2) / sd1  # SMCRH
+        vi = c**2 * (var_change / (sd1**2 * (ni - 1)) + yi**2 / (2 * (ni - 1)))
+        return yi, vi, arms, keep, warnings
+    if fam == "incidence":
+        x1, t1, x2, t2 = (raw[n] for n in ("x1i", "t1i", "x2i", "t2i"))
+        for n in ("x1i", "x2i"):
+            chk(raw[n] < 0, "negative count", n)
+        for n in ("t1i", "t2i"):
+            chk(raw[n] <= 0, "person-time must be positive", n)
+        arms = dict(raw)
+        both = (x1 == 0) & (x2 == 0)
+        if drop00 and both.any():
+            keep &= ~both
+            warnings.append(f"dropped {int(both.sum())} stud{'y' if both.sum() == 1 else 'ies'} "
+                            f"with no events in either group for {measure} (drop00=True): "
+                            + "; ".join(labels[i] for i in np.flatnonzero(both)))
+        cells = [x1.copy(), x2.copy()]
+        corrected = _continuity(cells, ((x1 == 0) | (x2 == 0)) & keep, add, to)
+        if corrected.any():
+            warnings.append(f"added {add:g} to the events of studies with a zero count: "
+                            + "; ".join(labels[i] for i in np.flatnonzero(corrected)))
+        x1, x2 = cells
+        r1, r2 = x1 / t1, x2 / t2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if measure == "IRR":
+                return np.log(r1) - np.log(r2), 1 / x1 + 1 / x2, arms, keep, warnings
+            if measure == "IRD":
+                return r1 - r2, r1 / t1 + r2 / t2, arms, keep, warnings
+            return np.sqrt(r1) - np.sqrt(r2), 1 / (4 * t1) + 1 / (4 * t2), arms, keep, warnings
+    if fam == "rate":
+        xi, ti = raw["xi"], raw["ti"]
+        chk(xi < 0, "negative count", "xi")
+        chk(ti <= 0, "person-time must be positive", "ti")
+        arms = dict(raw)
+        cells = [xi.copy()]
+        corrected = _continuity(cells, xi == 0, add, to)
+        if corrected.any():
+            warnings.append(f"added {add:g} to the events of studies with no events: "
+                            + "; ".join(labels[i] for i in np.flatnonzero(corrected)))
+        x = cells[0]
+        r = x / ti
+        with np.errstate(divide="ignore"):
+            if measure == "IR":
+                return r, r / ti, arms, keep, warnings
+            if measure == "IRLN":
+                return np.log(r), 1 / x, arms, keep, warnings
+            if measure == "IRS":
+                return np.sqrt(r), 1 / (4 * ti), arms, keep, warnings
+            # IRFT: uses the events as given (no correction needed)
+            r = xi / ti
+            return 0.5 * (np.sqrt(r) + np.sqrt(r + 1 / ti)), 1 / (4 * ti), arms, keep, warnings
+    if fam == "mean":
+        sdi, ni = raw["sdi"], raw["ni"]
+        chk(sdi < 0, "negative standard deviation", "sdi")
+        chk(ni <= 0, "sample size must be positive", "ni")
+        arms = dict(raw)
+        if measure == "SDLN":
+            return np.log(sdi) + 1 / (2 * (ni - 1)), 1 / (2 * (ni - 1)), arms, keep, warnings
+        mi = raw["mi"]
+        if measure in ("MNLN", "CVLN"):
+            chk(mi <= 0, f"{measure} needs a positive mean", "mi")
+        with np.errstate(divide="ignore"):
+            if measure == "MN":
+                return mi, sdi**2 / ni, arms, keep, warnings
+            if measure == "MNLN":
+                return np.log(mi), sdi**2 / (ni * mi**2), arms, keep, warnings
+            return (np.log(sdi / mi) + 1 / (2 * (ni - 1)),
+                    1 / (2 * (ni - 1)) + sdi**2 / (ni * mi**2), arms, keep, warnings)
+    # partial: a regression coefficient's t statistic, n and the number of predictors mi
+    ti, ni, mi = raw["ti"], raw["ni"], raw["mi"]
+    chk(ni <= 0, "sample size must be positive", "ni")
+    chk(mi < 0, "number of predictors cannot be negative", "mi")
+    chk(ni - mi - 1 <= 0, "sample size must exceed the number of predictors + 1", "ni")
+    arms = dict(raw)
+    df = ni - mi - 1
+    if measure == "SPCOR":
+        r2 = raw["r2i"]
+        chk((r2 < 0) | (r2 > 1), "R^2 outside [0, 1]", "r2i")
+        yi = ti * np.sqrt(1 - r2) / np.sqrt(df)
+        vi = (r2**2 - 2 * r2 + (r2 - yi**2) + 1 - (r2 - yi**2) ** 2) / ni
+        return yi, vi, arms, keep, warnings
+    r = ti / np.sqrt(ti**2 + df)
+    if measure == "ZPCOR":
+        return np.arctanh(r), 1 / df, arms, keep, warnings
+    return r, (1 - r**2) ** 2 / df, arms, keep, warnings
+
+
 def hedges_correction(m: np.ndarray) -> np.ndarray:
     """Exact small-sample correction factor ``c(m)`` for Hedges' g.
 
@@ -172,9 +395,10 @@ def effect_sizes(
     measure: str,
     *,
     study: str | None = None,
-    add: float = 0.5,
+    add: float | None = None,
     to: str = "only0",
     drop00: bool = False,
+    vtype: str = "LS",
     source: str | None = None,
     first_row: int = 2,
     **columns: str,
@@ -186,20 +410,33 @@ def effect_sizes(
     df : DataFrame
         One row per study.
     measure : str
-        One of ``RR, OR, RD`` (2x2 tables), ``MD, SMD, ROM`` (means), ``PLO, PR, PFT, PAS``
-        (single proportions), ``ZCOR, COR`` (correlations), ``GEN`` (precomputed ``yi`` with
-        ``vi`` or ``sei``).
+        A code of :data:`~metareview.effects.measures.MEASURES`, with metafor's columns:
+        ``RR, OR, RD, PETO, AS, PHI, YUQ, YUY, OR2DN, OR2DL`` (2x2 tables ``ai, bi, ci, di`` or
+        ``ai, n1i, ci, n2i``); ``MD, SMD, SMDH, SMD1, ROM, CVR, VR, RPB, RBIS, D2ORN, D2ORL``
+        (two groups ``m1i, sd1i, n1i, m2i, sd2i, n2i``); ``MC, SMCC, SMCR, SMCRH`` (pre-post
+        change ``m1i, m2i, sd1i, sd2i, ni, ri``); ``IRR, IRD, IRSD`` (person-time
+        ``x1i, t1i, x2i, t2i``); ``IR, IRLN, IRS, IRFT`` (``xi, ti``); ``MN, MNLN, CVLN, SDLN``
+        (``mi, sdi, ni``); ``PLO, PR, PLN, PFT, PAS`` (``xi, ni``); ``ZCOR, COR, UCOR``
+        (``ri, ni``); ``PCOR, ZPCOR, SPCOR`` (``ti, ni, mi`` and ``r2i``); ``GEN`` (``yi`` with
+        ``vi`` or ``sei``). Measures needing fewer columns are in
+        :data:`~metareview.effects.measures.MEASURE_INPUTS`.
     study : str, optional
         Column holding study labels. Defaults to ``study`` if present, else ``Study 1`` ….
     add, to : float, str
         Continuity correction, as metafor: ``to="only0"`` adds ``add`` to every cell of a study
         with a zero cell; ``"all"`` to every study; ``"if0all"`` to every study if any has a
-        zero; ``"none"`` never. It applies to RR, OR, RD, PLO and PR (PFT and PAS need none).
+        zero; ``"none"`` never. It applies to 2x2 tables, person-time and PLO, PR, PLN.
+        ``add`` defaults to 0.5, and to 0 for AS, PHI, IRSD, PAS, PFT, IRS and IRFT (as
+        metafor: their formulas need no correction).
     drop00 : bool
         Drop double-zero studies (no events, or only events, in both arms) of 2x2 measures.
         False by default, as metafor's ``escalc`` (and ``rma.uni``): such a study is kept and,
         with ``to="only0"``, gets ``add`` in every cell. Either way a
         :class:`DoubleZeroWarning` names the studies and says whether they were kept or dropped.
+    vtype : str
+        metafor's sampling-variance type: ``"LS"`` (default, large-sample) for every measure;
+        also ``"LS2"`` for SMCC, SMCR, SMDH, SMD1, ``"CS"``/``"ST"`` for PHI and RPB, ``"UB"``
+        for UCOR.
     source : str, optional
         File name used in error messages.
     first_row : int
@@ -226,12 +463,19 @@ def effect_sizes(
     ``(asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1)))) / 2`` with ``vi = 1 / (4 n + 2)``.
     """
     measure = measure.upper()
+    if add is None:
+        # metafor adds nothing by default for measures whose formula copes with zero counts.
+        add = 0.0 if measure in _NO_ADD else 0.5
     if is_reported_only(measure):
         raise InputError(f"measure {measure!r} ({measure_label(measure)}) is only taken from "
                          "reported results; effect_sizes computes "
                          f"{', '.join(MEASURES)}")
     if measure not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    vtypes = _VTYPES.get(measure, ("LS",))
+    if vtype not in vtypes:
+        raise InputError(f"vtype {vtype!r} is not available for measure {measure}; choose "
+                         f"{' or '.join(vtypes)}")
     if to not in ("only0", "all", "if0all", "none"):
         raise InputError(f"to must be only0, all, if0all or none, not {to!r}")
     if df.shape[0] == 0:
@@ -302,21 +546,32 @@ def effect_sizes(
             if measure == "RR":
                 yi = np.log(p1) - np.log(p2)
                 vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
-            elif measure == "OR":
+            elif measure in ("OR", "OR2DN", "OR2DL"):
                 yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
                 vi = 1 / a + 1 / b + 1 / c + 1 / d
-            else:  # RD
+                # OR to d: the logistic distribution's SD (pi / sqrt 3), or the normal's 1.65.
+                scale = {"OR": 1.0, "OR2DN": 1 / 1.65, "OR2DL": np.sqrt(3) / np.pi}[measure]
+                yi, vi = scale * yi, scale**2 * vi
+            elif measure == "RD":
                 yi = p1 - p2
                 vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+            else:
+                yi, vi = _binary_more(measure, a, b, c, d, vtype)
 
     elif fam == "continuous":
-        m1, sd1, n1, m2, sd2, n2 = (raw[n] for n in names)
-        chk(sd1 < 0, "negative standard deviation", "sd1i")
-        chk(sd2 < 0, "negative standard deviation", "sd2i")
+        # VR needs no means and SMD1 no sd1i (metafor): absent inputs are NaN, never used.
+        nan = np.full(len(df), np.nan)
+        m1, sd1, n1, m2, sd2, n2 = (raw.get(n, nan) for n in
+                                    ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"))
+        for n in ("sd1i", "sd2i"):
+            if n in raw:
+                chk(raw[n] < 0, "negative standard deviation", n)
         chk(n1 <= 0, "group size must be positive", "n1i")
         chk(n2 <= 0, "group size must be positive", "n2i")
-        arms = {"m1i": m1, "sd1i": sd1, "n1i": n1, "m2i": m2, "sd2i": sd2, "n2i": n2}
-        if measure == "MD":
+        arms = {n: raw[n] for n in names}
+        if measure in _CONTINUOUS_MORE:
+            yi, vi = _continuous_more(measure, m1, sd1, n1, m2, sd2, n2, vtype)
+        elif measure == "MD":
             yi = m1 - m2
             vi = sd1**2 / n1 + sd2**2 / n2
         elif measure == "SMD":
@@ -346,17 +601,20 @@ def effect_sizes(
                         rows, labels, col["xi"], i)
         arms = {"xi": xi, "ni": ni}
         x, m = xi.copy(), ni - xi
-        if measure in ("PLO", "PR"):
+        if measure in ("PLO", "PR", "PLN"):
             cells = [x, m]
             corrected = _continuity(cells, (xi == 0) | (m == 0), add, to)
-            if corrected.any() and measure == "PLO":
+            if corrected.any() and measure in ("PLO", "PLN"):
                 warnings.append(f"added {add:g} to events and non-events of studies with 0% or "
                                 "100%: " + "; ".join(labels[i] for i in np.flatnonzero(corrected)))
             x, m = cells
         n = x + m
         p = x / n
         with np.errstate(divide="ignore"):
-            if measure == "PLO":
+            if measure == "PLN":
+                yi = np.log(p)
+                vi = 1 / x - 1 / n
+            elif measure == "PLO":
                 yi = np.log(p / (1 - p))
                 vi = 1 / x + 1 / m
             elif measure == "PR":
@@ -379,9 +637,23 @@ def effect_sizes(
             chk(np.abs(ri) == 1, "correlation of exactly +-1 has no Fisher z", "ri")
             yi = np.arctanh(ri)
             vi = 1 / (ni - 3)
+        elif measure == "UCOR":
+            chk(ni <= 4, "sample size too small for UCOR (ni must exceed 4)", "ni")
+            # Olkin and Pratt (1958): r 2F1(1/2, 1/2; (n - 2)/2; 1 - r^2), metafor's .Fcalc.
+            yi = ri * hyp2f1(0.5, 0.5, (ni - 2) / 2, 1 - ri**2)
+            if vtype == "UB":
+                vi = yi**2 - (1 - (ni - 3) / (ni - 2) * (1 - ri**2)
+                              * hyp2f1(1, 1, ni / 2, 1 - ri**2))
+            else:
+                vi = (1 - yi**2) ** 2 / (ni - 1)
         else:
             yi = ri.copy()
             vi = (1 - ri**2) ** 2 / (ni - 1)
+
+    elif fam in ("change", "incidence", "rate", "mean", "partial"):
+        yi, vi, arms, keep, extra = _other_family(measure, fam, raw, chk, add, to, drop00,
+                                                  vtype, labels)
+        warnings.extend(extra)
 
     else:  # generic
         yi = raw["yi"]

@@ -2,7 +2,7 @@
 it needs, and how results are back-transformed.
 
 The codes and column names are metafor's (``escalc``), so a metafor script translates line by
-line; the table also knows measures that only appear in reported results (HR, IRR, WMD).
+line; the table also knows measures that only appear in reported results (HR, WMD).
 Back-transformations follow metafor's ``transf.*`` functions.
 """
 
@@ -65,9 +65,55 @@ MEASURE_TABLE: dict[str, Measure] = {m.code: m for m in (
     Measure("ZCOR", "Correlation (Fisher's z)", "correlation"),
     Measure("COR", "Correlation", "correlation"),
     Measure("GEN", "Effect size", "generic"),
+    # Pre-post change in one group (metafor's "change" measures).
+    Measure("MC", "Mean change", "change"),
+    Measure("SMCC", "Standardised mean change (change-score SD)", "change"),
+    Measure("SMCR", "Standardised mean change (raw-score SD)", "change"),
+    Measure("SMCRH", "Standardised mean change (raw-score SD, heteroscedastic)", "change"),
+    # Person-time: events x over person-time t.
+    Measure("IRR", "Incidence rate ratio", "incidence", ratio=True, comparative=True),
+    Measure("IRD", "Incidence rate difference", "incidence", comparative=True),
+    Measure("IRSD", "Incidence rate difference (square root)", "incidence", comparative=True),
+    Measure("IR", "Incidence rate", "rate", single_group=True),
+    Measure("IRLN", "Incidence rate (log)", "rate", single_group=True),
+    Measure("IRS", "Incidence rate (square root)", "rate", single_group=True),
+    Measure("IRFT", "Incidence rate (Freeman-Tukey)", "rate", single_group=True),
+    # More 2x2-table measures.
+    Measure("PETO", "Odds ratio (Peto)", "binary", ratio=True, comparative=True),
+    Measure("AS", "Risk difference (arcsine square root)", "binary", comparative=True),
+    Measure("PHI", "Phi coefficient", "binary"),
+    Measure("YUQ", "Yule's Q", "binary"),
+    Measure("YUY", "Yule's Y", "binary"),
+    Measure("OR2DN", "Standardised mean difference from an odds ratio (normal)", "binary",
+            comparative=True),
+    Measure("OR2DL", "Standardised mean difference from an odds ratio (logistic)", "binary",
+            comparative=True),
+    # More measures from two groups' means.
+    Measure("SMDH", "Standardised mean difference (heteroscedastic)", "continuous",
+            comparative=True),
+    Measure("SMD1", "Standardised mean difference (SD of group 2)", "continuous",
+            comparative=True),
+    Measure("CVR", "Coefficient of variation ratio", "continuous", ratio=True, comparative=True),
+    Measure("VR", "Variability ratio", "continuous", ratio=True, comparative=True),
+    Measure("RPB", "Point-biserial correlation", "continuous"),
+    Measure("RBIS", "Biserial correlation", "continuous"),
+    Measure("D2ORN", "Log odds ratio from a standardised mean difference (normal)",
+            "continuous", comparative=True),
+    Measure("D2ORL", "Log odds ratio from a standardised mean difference (logistic)",
+            "continuous", comparative=True),
+    # One group's mean or spread.
+    Measure("MN", "Mean", "mean", single_group=True),
+    Measure("MNLN", "Mean (log)", "mean", single_group=True),
+    Measure("CVLN", "Coefficient of variation (log)", "mean", single_group=True),
+    Measure("SDLN", "Standard deviation (log)", "mean", single_group=True),
+    Measure("PLN", "Proportion (log)", "proportion", single_group=True),
+    # Correlations.
+    Measure("UCOR", "Correlation (bias-corrected)", "correlation"),
+    Measure("PCOR", "Partial correlation", "partial"),
+    Measure("ZPCOR", "Partial correlation (Fisher's z)", "partial"),
+    Measure("SPCOR", "Semi-partial correlation", "partial"),
     # Reported-only: in published results (a review's outcome rows), not computed here.
     Measure("HR", "Hazard ratio", None, ratio=True, comparative=True),
-    Measure("IRR", "Incidence rate ratio", None, ratio=True, comparative=True),
     Measure("WMD", "Weighted mean difference", None, comparative=True),
 )}
 
@@ -86,6 +132,8 @@ GENERIC = _codes(family="generic")
 MEASURES = tuple(c for c, m in MEASURE_TABLE.items() if not m.reported_only)
 #: Measures analysed on the log scale (computable and reported-only).
 RATIO = _codes(ratio=True)
+#: One group's quantity analysed on the log scale: back-transformed with ``exp``, no null.
+LOG_SINGLE = ("IRLN", "MNLN", "CVLN", "SDLN", "PLN")
 #: Labels for people, by code.
 LABELS = {c: m.label for c, m in MEASURE_TABLE.items()}
 
@@ -96,7 +144,37 @@ INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "proportion": (("xi", "ni"),),
     "correlation": (("ri", "ni"),),
     "generic": (("yi", "vi"), ("yi", "sei")),
+    "change": (("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),),
+    "incidence": (("x1i", "t1i", "x2i", "t2i"),),
+    "rate": (("xi", "ti"),),
+    "mean": (("mi", "sdi", "ni"),),
+    "partial": (("ti", "ni", "mi"),),
 }
+
+#: Measures that need fewer (or other) columns than their family's first set, as metafor.
+MEASURE_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "SMCR": (("m1i", "m2i", "sd1i", "ni", "ri"),),
+    "SMD1": (("m1i", "sd2i", "n1i", "m2i", "n2i"),),
+    "VR": (("sd1i", "n1i", "sd2i", "n2i"),),
+    "SDLN": (("sdi", "ni"),),
+    "SPCOR": (("ti", "ni", "mi", "r2i"),),
+}
+
+
+def measure_inputs(measure: str) -> tuple[tuple[str, ...], ...]:
+    """The input column sets a measure accepts, in the order they are tried.
+
+    Parameters
+    ----------
+    measure : str
+        Measure code (case-insensitive).
+
+    Returns
+    -------
+    tuple of tuple of str
+        metafor's argument names, e.g. ``(("x1i", "t1i", "x2i", "t2i"),)`` for IRR.
+    """
+    return MEASURE_INPUTS.get(_key(measure), INPUTS[family(measure)])
 
 
 def _key(measure: str) -> str:
@@ -109,7 +187,7 @@ def measure_info(measure: str) -> Measure | None:
 
 
 def is_ratio(measure: str) -> bool:
-    """Whether a measure is a ratio, analysed on the log scale (RR, OR, ROM, HR, IRR).
+    """Whether a measure is a ratio, analysed on the log scale (RR, OR, ROM, HR, IRR, PETO …).
 
     Unknown codes are not ratios.
     """
@@ -124,7 +202,7 @@ def is_comparative(measure: str) -> bool:
 
 
 def is_reported_only(measure: str) -> bool:
-    """Whether a measure appears only in reported results (HR, IRR, WMD): known, but not
+    """Whether a measure appears only in reported results (HR, WMD): known, but not
     computable by :func:`~metareview.effects.escalc.effect_sizes`."""
     m = measure_info(measure)
     return m is not None and m.reported_only
@@ -217,7 +295,9 @@ def back_transform(measure: str, ni: np.ndarray | None = None) -> BackTransform 
             raise ValueError("PFT back-transformation needs the sample sizes")
         sizes = np.asarray(ni, dtype=float)
         return BackTransform("proportion", lambda x: ipft_hm(x, sizes), np.nan)
-    if measure == "ZCOR":
+    if measure in ("ZCOR", "ZPCOR"):
         return BackTransform("correlation", ztor, 0.0)
+    if measure in LOG_SINGLE:
+        return BackTransform(measure_label(measure).split(" (")[0].lower(), np.exp, np.nan)
     return None
 

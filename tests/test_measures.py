@@ -1,0 +1,149 @@
+"""metafor's effect-size measures beyond the first thirteen, against escalc itself.
+
+reference: metafor 3.8-1, tests/reference/measures.R -> measures.json: escalc(measure, vtype)
+yi and vi for every case, the inputs stored beside them. Tolerance: rel 1e-6 (both sides are
+closed forms in double precision; the only special function, UCOR's 2F1, agrees to ~1e-15).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from metareview.cli import app
+from metareview.effects import effect_sizes
+from metareview.effects.measures import MEASURE_TABLE, MEASURES, back_transform, measure_inputs
+from metareview.errors import InputError
+
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "measures.json").read_text())
+CASES = REFERENCE["escalc"]
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c['measure']}-{c['vtype']}" for c in CASES])
+def test_each_measure_matches_metafor_escalc(case):
+    df = pd.DataFrame(case["data"])
+    es = effect_sizes(df, case["measure"], vtype=case["vtype"])
+    assert es.yi == pytest.approx(case["yi"], rel=1e-6, abs=1e-12)
+    assert es.vi == pytest.approx(case["vi"], rel=1e-6)
+
+
+def test_every_new_computable_measure_has_a_reference_case():
+    referenced = {c["measure"] for c in CASES}
+    first = {"RR", "OR", "RD", "MD", "SMD", "ROM", "PLO", "PR", "PFT", "PAS", "ZCOR", "COR",
+             "GEN"}
+    assert set(MEASURES) - first == referenced
+
+
+def test_zero_counts_get_metafors_continuity_correction_only_where_metafor_adds_it():
+    # IRR: 0.5 added to both groups' events (metafor's to="only0"); IRSD adds nothing.
+    df = pd.DataFrame({"x1i": [0.0], "t1i": [100.0], "x2i": [4.0], "t2i": [80.0]})
+    irr = effect_sizes(df, "IRR")
+    assert irr.yi[0] == pytest.approx(np.log(0.5 / 100) - np.log(4.5 / 80), rel=1e-12)
+    assert irr.vi[0] == pytest.approx(1 / 0.5 + 1 / 4.5, rel=1e-12)
+    assert "added 0.5" in irr.warnings[0]
+    irsd = effect_sizes(df, "IRSD")
+    assert irsd.yi[0] == pytest.approx(-np.sqrt(4 / 80), rel=1e-12) and not irsd.warnings
+    # add given explicitly is honoured even where metafor's default is none
+    assert effect_sizes(df, "IRSD", add=0.5).yi[0] == pytest.approx(
+        np.sqrt(0.5 / 100) - np.sqrt(4.5 / 80), rel=1e-12)
+
+
+@pytest.mark.parametrize(("measure", "data", "message"), [
+    ("SMCC", {"m1i": [1.0], "m2i": [2.0], "sd1i": [-1.0], "sd2i": [1.0], "ni": [10],
+              "ri": [0.5]}, r"trial.csv row 2 \(Study 1\), column sd1i: negative standard "
+                            r"deviation \(-1\)"),
+    ("MC", {"m1i": [1.0], "m2i": [2.0], "sd1i": [1.0], "sd2i": [1.0], "ni": [10],
+            "ri": [1.5]}, r"column ri: correlation outside \[-1, 1\] \(1.5\)"),
+    ("IRR", {"x1i": [3], "t1i": [0.0], "x2i": [4], "t2i": [10.0]},
+     r"column t1i: person-time must be positive \(0\)"),
+    ("IR", {"xi": [-1], "ti": [10.0]}, r"column xi: negative count \(-1\)"),
+    ("MNLN", {"mi": [-2.0], "sdi": [1.0], "ni": [10]},
+     r"column mi: MNLN needs a positive mean \(-2\)"),
+    ("SDLN", {"sdi": [-2.0], "ni": [10]}, r"column sdi: negative standard deviation \(-2\)"),
+    ("PCOR", {"ti": [2.0], "ni": [5], "mi": [4]},
+     r"column ni: sample size must exceed the number of predictors \+ 1 \(5\)"),
+    ("SPCOR", {"ti": [2.0], "ni": [50], "mi": [4], "r2i": [1.2]},
+     r"column r2i: R\^2 outside \[0, 1\] \(1.2\)"),
+    ("VR", {"sd1i": [1.0], "n1i": [10], "sd2i": [-3.0], "n2i": [10]},
+     r"column sd2i: negative standard deviation \(-3\)"),
+])
+def test_bad_input_names_file_row_column_and_why(measure, data, message):
+    with pytest.raises(InputError, match=message):
+        effect_sizes(pd.DataFrame(data), measure, source="trial.csv")
+
+
+@pytest.mark.parametrize(("measure", "missing"), [
+    ("SMCR", "ri"), ("IRR", "t2i"), ("IRFT", "ti"), ("CVLN", "sdi"), ("SPCOR", "r2i")])
+def test_a_missing_column_is_named_with_what_the_measure_needs(measure, missing):
+    need = measure_inputs(measure)[0]
+    df = pd.DataFrame({n: [1.0] for n in need if n != missing})
+    with pytest.raises(InputError, match=rf"trial.csv: missing column {missing} \(measure "
+                                         rf"{measure} needs columns {','.join(need)}\)"):
+        effect_sizes(df, measure, source="trial.csv")
+
+
+def test_a_vtype_metafor_offers_but_not_here_is_refused_in_one_line():
+    df = pd.DataFrame({"xi": [3], "ti": [10.0]})
+    with pytest.raises(InputError, match="vtype 'UB' is not available for measure IR; choose LS"):
+        effect_sizes(df, "IR", vtype="UB")
+
+
+def test_the_table_lists_the_new_families_and_back_transforms():
+    assert MEASURE_TABLE["IRR"].family == "incidence" and MEASURE_TABLE["IRR"].ratio
+    assert measure_inputs("SMD1") == (("m1i", "sd2i", "n1i", "m2i", "n2i"),)
+    assert back_transform("IRLN").func(np.log(2.0)) == pytest.approx(2.0)
+    assert back_transform("ZPCOR").func(np.arctanh(0.3)) == pytest.approx(0.3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.integers(1, 60), b=st.integers(1, 60), c=st.integers(1, 60), d=st.integers(1, 60))
+def test_swapping_the_groups_flips_the_sign_of_symmetric_2x2_measures(a, b, c, d):
+    df = pd.DataFrame({"ai": [a, c], "bi": [b, d], "ci": [c, a], "di": [d, b]})
+    for measure in ("PETO", "AS", "YUQ", "YUY", "PHI", "OR2DL"):
+        es = effect_sizes(df, measure)
+        assert es.yi[0] == pytest.approx(-es.yi[1], rel=1e-9, abs=1e-12)
+        assert es.vi[0] == pytest.approx(es.vi[1], rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x1=st.integers(1, 200), x2=st.integers(1, 200),
+       t1=st.floats(1, 1e4), t2=st.floats(1, 1e4), scale=st.floats(0.01, 100))
+def test_the_incidence_rate_ratio_does_not_depend_on_the_time_unit(x1, x2, t1, t2, scale):
+    df = pd.DataFrame({"x1i": [x1], "t1i": [t1], "x2i": [x2], "t2i": [t2]})
+    scaled = df.assign(t1i=df.t1i * scale, t2i=df.t2i * scale)
+    assert effect_sizes(scaled, "IRR").yi[0] == pytest.approx(
+        effect_sizes(df, "IRR").yi[0], rel=1e-9, abs=1e-12)
+    assert effect_sizes(scaled, "IRD").yi[0] == pytest.approx(
+        effect_sizes(df, "IRD").yi[0] / scale, rel=1e-9)
+
+
+def test_analyze_takes_a_new_measure_code_and_fits_as_metafor(tmp_path):
+    # reference: metafor 3.8-1, tests/reference/measures.R, rma(measure="IRR", ...,
+    # method="REML") on dat.hart1999 plus a trial with no events in one group
+    ref = REFERENCE["rma_irr"]
+    path = tmp_path / "hart.csv"
+    pd.DataFrame(ref["data"]).to_csv(path, index=False)
+    res = runner.invoke(app, ["analyze", str(path), "--measure", "irr", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["estimate"] == pytest.approx(ref["estimate"], rel=1e-6)
+    assert out["se"] == pytest.approx(ref["se"], rel=1e-6)
+    assert out["tau2"] == pytest.approx(ref["tau2"], abs=1e-8)
+
+
+def test_analyze_says_in_one_line_what_a_person_time_file_lacks(tmp_path):
+    path = tmp_path / "rates.csv"
+    pd.DataFrame({"x1i": [3], "t1i": [10.0], "x2i": [4]}).to_csv(path, index=False)
+    res = runner.invoke(app, ["analyze", str(path), "--measure", "IRR"])
+    assert res.exit_code == 2
+    assert res.output.strip().endswith(
+        "missing column t2i (measure IRR needs columns x1i,t1i,x2i,t2i)")
+    assert len(res.output.strip().splitlines()) == 1
