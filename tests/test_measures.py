@@ -17,10 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from metareview.batch import run_batch
 from metareview.cli import app
 from metareview.effects import effect_sizes
 from metareview.effects.measures import MEASURE_TABLE, MEASURES, back_transform, measure_inputs
 from metareview.errors import InputError
+from metareview.models.rma import meta_analysis
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "measures.json").read_text())
 CASES = REFERENCE["escalc"]
@@ -147,3 +149,15 @@ def test_analyze_says_in_one_line_what_a_person_time_file_lacks(tmp_path):
     assert res.output.strip().endswith(
         "missing column t2i (measure IRR needs columns x1i,t1i,x2i,t2i)")
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_batch_reads_the_columns_a_measure_needs_beyond_its_family(tmp_path):
+    # SPCOR needs r2i, which the partial-correlation family's first set lacks.
+    case = next(c for c in CASES if c["measure"] == "SPCOR")
+    df = pd.DataFrame(case["data"]).assign(analysis="a", study=list("VWXYZ"))
+    path = tmp_path / "spcor.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    run_batch(path, out, group="analysis", measure="SPCOR", method="FE", progress=False)
+    fit = meta_analysis(effect_sizes(df, "SPCOR"), method="FE")
+    assert pd.read_csv(out)["estimate"][0] == pytest.approx(fit.estimate, rel=1e-9)

@@ -32,11 +32,11 @@ aloe <- with(dat.aloe2013, data.frame(ti = tval, ni = n, mi = preds, r2i = R2))
 
 cases <- list(
   list("PETO", bcg), list("AS", bcg), list("PHI", bcg), list("PHI", bcg, "ST"),
-  list("YUQ", bcg), list("YUY", bcg), list("OR2DN", bcg), list("OR2DL", bcg),
+  list("YUQ", bcg), list("YUY", bcg), list("OR2DN", bcg), list("OR2DL", bcg), list("OR2D", bcg),
   list("SMDH", two), list("SMDH", two, "LS2"), list("SMD1", two), list("SMD1", two, "LS2"),
   list("CVR", two), list("VR", two[, c("sd1i", "n1i", "sd2i", "n2i")]),
   list("RPB", two), list("RPB", two, "CS"), list("RBIS", two), list("D2ORN", two),
-  list("D2ORL", two),
+  list("D2ORL", two), list("D2OR", two),
   list("MC", change), list("SMCC", change), list("SMCC", change, "LS2"),
   list("SMCR", change[, c("m1i", "m2i", "sd1i", "ni", "ri")]),
   list("SMCR", change[, c("m1i", "m2i", "sd1i", "ni", "ri")], "LS2"), list("SMCRH", change),

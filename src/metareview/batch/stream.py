@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from metareview.batch.frame import check_options, fit_frame, fit_runs, group_runs, repeat_error
-from metareview.effects.measures import INPUTS, family
+from metareview.effects.measures import measure_inputs
 from metareview.errors import InputError
 
 #: Default rows per chunk: large enough that per-chunk overheads vanish, small enough that a
@@ -70,7 +70,7 @@ def _wanted(available: Sequence[str], group: str, measure: str, mods: Sequence[s
             columns: dict[str, str]) -> list[str]:
     """Columns to read: the key, the measure's inputs, moderators and study labels."""
     names = {group, *mods} | ({"study"} if measure != "GEN" else set())  # labels for errors
-    for option in INPUTS[family(measure)]:
+    for option in measure_inputs(measure):
         names.update(columns.get(n, n) for n in option)
     return [c for c in available if c in names]
 

@@ -162,7 +162,7 @@ _VTYPES: dict[str, tuple[str, ...]] = {
     "PHI": ("LS", "CS", "ST"), "RPB": ("LS", "ST", "CS"), "UCOR": ("LS", "UB"),
     "SMCC": ("LS", "LS2"), "SMCR": ("LS", "LS2"), "SMDH": ("LS", "LS2"), "SMD1": ("LS", "LS2"),
 }
-_CONTINUOUS_MORE = ("SMDH", "SMD1", "CVR", "VR", "RPB", "RBIS", "D2ORN", "D2ORL")
+_CONTINUOUS_MORE = ("SMDH", "SMD1", "CVR", "VR", "RPB", "RBIS", "D2ORN", "D2ORL", "D2OR")
 
 
 def _binary_more(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
@@ -238,7 +238,7 @@ def _continuous_more(measure: str, m1: np.ndarray, sd1: np.ndarray, n1: np.ndarr
     vd = 1 / n1 + 1 / n2 + d**2 / (2 * n)
     if measure == "D2ORN":
         return 1.65 * d, 1.65**2 * vd
-    if measure == "D2ORL":
+    if measure in ("D2ORL", "D2OR"):  # D2OR: metafor's older name for D2ORL
         return np.pi / np.sqrt(3) * d, np.pi**2 / 3 * vd
     h = mi / n1 + mi / n2
     rpb = d / np.sqrt(d**2 + h)
@@ -412,8 +412,8 @@ def effect_sizes(
     measure : str
         A code of :data:`~metareview.effects.measures.MEASURES`, with metafor's columns:
         ``RR, OR, RD, PETO, AS, PHI, YUQ, YUY, OR2DN, OR2DL`` (2x2 tables ``ai, bi, ci, di`` or
-        ``ai, n1i, ci, n2i``); ``MD, SMD, SMDH, SMD1, ROM, CVR, VR, RPB, RBIS, D2ORN, D2ORL``
-        (two groups ``m1i, sd1i, n1i, m2i, sd2i, n2i``); ``MC, SMCC, SMCR, SMCRH`` (pre-post
+        ``ai, n1i, ci, n2i``; OR2D = OR2DL); ``MD, SMD, SMDH, SMD1, ROM, CVR, VR, RPB, RBIS,
+        D2ORN, D2ORL`` (two groups ``m1i, sd1i, n1i, m2i, sd2i, n2i``; D2OR = D2ORL); ``MC, SMCC, SMCR, SMCRH`` (pre-post
         change ``m1i, m2i, sd1i, sd2i, ni, ri``); ``IRR, IRD, IRSD`` (person-time
         ``x1i, t1i, x2i, t2i``); ``IR, IRLN, IRS, IRFT`` (``xi, ti``); ``MN, MNLN, CVLN, SDLN``
         (``mi, sdi, ni``); ``PLO, PR, PLN, PFT, PAS`` (``xi, ni``); ``ZCOR, COR, UCOR``
@@ -546,11 +546,11 @@ def effect_sizes(
             if measure == "RR":
                 yi = np.log(p1) - np.log(p2)
                 vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
-            elif measure in ("OR", "OR2DN", "OR2DL"):
+            elif measure in ("OR", "OR2DN", "OR2DL", "OR2D"):
                 yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
                 vi = 1 / a + 1 / b + 1 / c + 1 / d
                 # OR to d: the logistic distribution's SD (pi / sqrt 3), or the normal's 1.65.
-                scale = {"OR": 1.0, "OR2DN": 1 / 1.65, "OR2DL": np.sqrt(3) / np.pi}[measure]
+                scale = {"OR": 1.0, "OR2DN": 1 / 1.65}.get(measure, np.sqrt(3) / np.pi)
                 yi, vi = scale * yi, scale**2 * vi
             elif measure == "RD":
                 yi = p1 - p2

@@ -88,6 +88,8 @@ MEASURE_TABLE: dict[str, Measure] = {m.code: m for m in (
             comparative=True),
     Measure("OR2DL", "Standardised mean difference from an odds ratio (logistic)", "binary",
             comparative=True),
+    Measure("OR2D", "Standardised mean difference from an odds ratio (logistic; = OR2DL)",
+            "binary", comparative=True),
     # More measures from two groups' means.
     Measure("SMDH", "Standardised mean difference (heteroscedastic)", "continuous",
             comparative=True),
@@ -100,6 +102,8 @@ MEASURE_TABLE: dict[str, Measure] = {m.code: m for m in (
     Measure("D2ORN", "Log odds ratio from a standardised mean difference (normal)",
             "continuous", comparative=True),
     Measure("D2ORL", "Log odds ratio from a standardised mean difference (logistic)",
+            "continuous", comparative=True),
+    Measure("D2OR", "Log odds ratio from a standardised mean difference (logistic; = D2ORL)",
             "continuous", comparative=True),
     # One group's mean or spread.
     Measure("MN", "Mean", "mean", single_group=True),
