@@ -8,6 +8,8 @@ and FE, tests z and knha. Tolerance: 1e-6 relative (absolute 1e-10 near 0) throu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -255,3 +257,46 @@ def test_wald_with_one_coefficient_is_its_squared_statistic(rows, method, test):
     else:
         assert np.isnan(p.pi_high).all()
     assert weights(res).sum() == pytest.approx(100)
+
+
+# ---- the command line ---------------------------------------------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "metareview.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+BCG_CSV = str(Path(__file__).parents[1] / "src" / "metareview" / "data" / "bcg.csv")
+
+
+def test_cli_newmods_prints_and_json_has_metafors_predictions():
+    ref = REF["cases"]["REML/knha"]
+    nm = REF["newmods"]
+    at = ";".join(f"{a:g},{y:g}" for a, y in nm)
+    out = run_cli("analyze", BCG_CSV, "--measure", "RR", "--mods", "ablat,year", "--test",
+                  "knha", "--newmods", at, "--json")
+    assert out.returncode == 0, out.stderr
+    analysis, back = json.loads(out.stdout)["predictions"]
+    assert back["transf"] == "RR" and analysis["transf"] is None
+    close([r["pred"] for r in analysis["predictions"]], ref["predict_newmods"]["pred"])
+    close([r["pi_high"] for r in analysis["predictions"]], ref["predict_newmods"]["pi.ub"])
+    close([r["ci_low"] for r in back["predictions"]], ref["predict_newmods_exp"]["ci.lb"])
+    assert [r["ablat"] for r in analysis["predictions"]] == [a for a, _ in nm]
+    text = run_cli("analyze", BCG_CSV, "--measure", "RR", "--mods", "ablat", "--newmods",
+                   "10,20,30")
+    assert text.returncode == 0, text.stderr
+    # metafor's documented predict(res, newmods = 10, transf = exp) for dat.bcg: 0.9612
+    assert "Predicted effects, back-transformed (RR):" in text.stdout
+    assert "1 0.9612 0.6668 1.3857 0.5001 1.8477      10" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--mods", "ablat", "--newmods", "10,x"), "--newmods: 'x' is not a number"),
+    (("--newmods", "10"),
+     "--newmods needs --mods (without moderators, give --newmods '' for the pooled effect)"),
+    (("--mods", "ablat,year", "--newmods", "10,20,30"),
+     "newmods: give 2 values per prediction (ablat, year); got 3"),
+])
+def test_cli_bad_newmods_is_one_line_and_exit_2(args, message):
+    out = run_cli("analyze", BCG_CSV, "--measure", "RR", *args)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"metareview: error: {message}"

@@ -6,6 +6,7 @@ and collects their results; it computes nothing itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from metareview._util.jsonable import jsonable
 from metareview.effects.escalc import effect_sizes
 from metareview.effects.io import read_study_table
 from metareview.errors import InputError
+from metareview.models.inference import Predictions, predict
 from metareview.models.rma import MetaAnalysis, meta_analysis
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 
@@ -28,6 +30,7 @@ class AnalysisReport:
     bias_text: str = ""
     plot: str | None = None
     extra_warnings: tuple[str, ...] = field(default_factory=tuple)
+    predictions: tuple[Predictions, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON: the fit's fields, plus ``subgroups`` and the bias fields if run."""
@@ -41,11 +44,16 @@ class AnalysisReport:
             out.update(self.bias)
         if self.plot is not None:
             out["plot"] = self.plot
+        if self.predictions:
+            out["predictions"] = [p.to_dict() for p in self.predictions]
         return jsonable(out)
 
     def summary(self) -> str:
         """Readable text: the model, subgroup tests and bias diagnostics."""
         parts = [self.subgroups.summary() if self.subgroups is not None else self.fit.summary()]
+        for p in self.predictions:
+            scale = f", back-transformed ({p.transf})" if p.transf else ""
+            parts += ["", f"Predicted effects{scale}:", "", p.summary()]
         if self.bias_text:
             parts += ["", self.bias_text]
         if self.plot is not None:
@@ -64,6 +72,7 @@ def run_analysis(
     subgroup: str | None = None,
     bias: bool = False,
     plot: str | Path | None = None,
+    newmods: Sequence[float] | Sequence[Sequence[float]] | None = None,
 ) -> AnalysisReport:
     """Read a study table and run the requested meta-analysis.
 
@@ -81,6 +90,10 @@ def run_analysis(
         Run Egger's regression test, the rank correlation test and trim-and-fill on the model.
     plot : path, optional
         Write a forest plot (SVG or PNG by extension).
+    newmods : array-like, optional
+        Moderator values to predict at (:func:`~metareview.models.inference.predict`): one
+        value per prediction with one moderator, else one row per prediction; an empty
+        sequence predicts the pooled effect (or each study's fitted value).
     """
     name = str(data)
     df = read_study_table(data)
@@ -103,7 +116,23 @@ def run_analysis(
     written = None
     if plot is not None:
         written = _plot(fit, sub, Path(plot))
-    return AnalysisReport(fit, sub, bias_dict, bias_text, written)
+    preds = _predictions(fit, newmods) if newmods is not None else ()
+    return AnalysisReport(fit, sub, bias_dict, bias_text, written, predictions=preds)
+
+
+def _predictions(fit: MetaAnalysis, newmods: Sequence[float] | Sequence[Sequence[float]]
+                 ) -> tuple[Predictions, ...]:
+    """Predictions on the analysis scale, and back-transformed for ratio, proportion and
+    correlation measures (metafor's ``predict(res, newmods, transf=exp)``)."""
+    at = newmods if len(newmods) else None
+    out = [predict(fit, at)]
+    try:
+        bt = predict(fit, at, transf="auto")
+    except InputError:  # PFT without sample sizes: no back-transformation
+        bt = None
+    if bt is not None and bt.transf is not None:
+        out.append(bt)
+    return tuple(out)
 
 
 def _bias(fit: MetaAnalysis) -> tuple[dict[str, Any], str]:

@@ -39,6 +39,9 @@ def analyze(
     plot: Annotated[
         Path | None, typer.Option(help="Write a forest plot here (.svg or .png).")
     ] = None,
+    newmods: Annotated[str | None, typer.Option(
+        help="Predict at these moderator values (metafor's predict(newmods=)): '10,20,30' with "
+             "one moderator, '10,1950;20,1960' with two; '' for the pooled effect.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run a meta-analysis of DATA and print the results."""
@@ -49,6 +52,10 @@ def analyze(
         raise InputError("use either --mods or --subgroup, not both")
     if bias and mods:
         raise InputError("--bias applies to a model without --mods")
+    if newmods and not mods:
+        raise InputError("--newmods needs --mods (without moderators, give --newmods '' "
+                         "for the pooled effect)")
+    at = _newmods(newmods) if newmods is not None else None
     if bias and method.upper() in ("MH", "PETO"):
         raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
                          f"not {method.upper()}")
@@ -58,7 +65,7 @@ def analyze(
             result = run_analysis(
                 data, measure=measure, method=method, test=test, level=level,
                 mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
-                subgroup=subgroup, bias=bias, plot=plot,
+                subgroup=subgroup, bias=bias, plot=plot, newmods=at,
             )
     except InputError as exc:
         if exc.parameter == "measure":
@@ -73,6 +80,21 @@ def analyze(
     for message in dict.fromkeys(str(w.message) for w in caught):
         if as_json or f"Note: {message}" not in text:
             typer.echo(f"metareview: warning: {message}", err=True)
+
+
+def _newmods(text: str) -> list[float] | list[list[float]]:
+    """'10,20,30' -> [10, 20, 30]; '10,1950;20,1960' -> [[10, 1950], [20, 1960]]."""
+    def num(cell: str) -> float:
+        try:
+            return float(cell)
+        except ValueError:
+            raise InputError(f"--newmods: {cell.strip()!r} is not a number") from None
+
+    rows = [r for r in text.split(";") if r.strip()]
+    parsed = [[num(c) for c in r.split(",")] for r in rows]
+    if len(parsed) == 1:
+        return parsed[0]
+    return parsed
 
 
 def report(
