@@ -6,7 +6,7 @@
 ##
 ## Requires R >= 4.2, metafor 3.8-1, jsonlite. Data: tests/data/dat.bcg.csv (written by
 ## metafor_reference.R). predict() with newmods and transf, anova() with btt and with X
-## (Wald tests, z and knha), anova(full, reduced) (LRT, ML and REML with equal fixed
+## (Wald tests, z, t and knha), anova(full, reduced) (LRT, ML and REML with equal fixed
 ## effects), fitstats(), weights(), residuals(), rstandard(). Writes inference.json.
 ## ---------------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ cases <- list()
 newmods <- cbind(c(10, 20, 30, 40, 55), c(1950, 1960, 1970, 1975, 1980))
 Xc <- rbind(c(0, 1, 0), c(0, 0, 1), c(1, 30, 1970))
 for (method in c("REML", "ML", "DL", "FE")) {
-  for (test in c("z", "knha")) {
+  for (test in c("z", "t", "knha")) {
     key <- paste(method, test, sep = "/")
     res <- rma(yi, vi, mods = ~ ablat + year, data = dat, method = method, test = test,
                control = CTRL)
