@@ -300,3 +300,26 @@ def test_cli_bad_newmods_is_one_line_and_exit_2(args, message):
     out = run_cli("analyze", BCG_CSV, "--measure", "RR", *args)
     assert out.returncode == 2
     assert out.stderr.strip() == f"metareview: error: {message}"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(range(13)), st.sampled_from(["REML", "ML", "DL"]),
+       st.sampled_from(["z", "knha"]))
+def test_study_order_does_not_matter(order, method, test):
+    """Predictions, Wald tests, fit statistics and the LRT are the same for any study order;
+    rstandard follows the studies."""
+    es = bcg()
+    perm = es.subset(np.array(order))
+    a = meta_analysis(es, method=method, test=test, mods=["ablat", "year"])
+    b = meta_analysis(perm, method=method, test=test, mods=["ablat", "year"])
+    at = np.array(REF["newmods"])
+    np.testing.assert_allclose(predict(b, at).pi_high, predict(a, at).pi_high, rtol=1e-7)
+    assert anova(b, btt=2).qm == pytest.approx(anova(a, btt=2).qm, rel=1e-7)
+    assert fitstats(b).aicc == pytest.approx(fitstats(a).aicc, rel=1e-9)
+    np.testing.assert_allclose(rstandard(b).z, rstandard(a).z[list(order)], rtol=1e-6,
+                               atol=1e-12)
+    if method == "ML":
+        r_a = meta_analysis(es, method="ML", test=test)
+        r_b = meta_analysis(perm, method="ML", test=test)
+        assert anova(b, r_b).lrt == pytest.approx(anova(a, r_a).lrt, rel=1e-7)
