@@ -17,6 +17,7 @@ from metareview.effects.io import read_study_table
 from metareview.errors import InputError
 from metareview.models.inference import Predictions, predict
 from metareview.models.rma import MetaAnalysis, meta_analysis
+from metareview.models.robust import RobustResult, robust
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 
 
@@ -31,6 +32,7 @@ class AnalysisReport:
     plot: str | None = None
     extra_warnings: tuple[str, ...] = field(default_factory=tuple)
     predictions: tuple[Predictions, ...] = ()
+    robust: RobustResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON: the fit's fields, plus ``subgroups`` and the bias fields if run."""
@@ -46,11 +48,22 @@ class AnalysisReport:
             out["plot"] = self.plot
         if self.predictions:
             out["predictions"] = [p.to_dict() for p in self.predictions]
+        if self.robust is not None:
+            # robust_* beside se and p (first coefficient) and beside each coefficient's.
+            rob = self.robust.to_dict()
+            per = [{"robust_se": c["robust_se"], "robust_df": c["robust_df"],
+                    "robust_p": c["robust_p"]} for c in rob["coefficients"]]
+            out.update(per[0])
+            for c, extra in zip(out.get("coefficients", []), per, strict=False):
+                c.update(extra)
+            out["robust"] = rob
         return jsonable(out)
 
     def summary(self) -> str:
         """Readable text: the model, subgroup tests and bias diagnostics."""
         parts = [self.subgroups.summary() if self.subgroups is not None else self.fit.summary()]
+        if self.robust is not None:
+            parts += ["", self.robust.summary()]
         for p in self.predictions:
             scale = f", back-transformed ({p.transf})" if p.transf else ""
             parts += ["", f"Predicted effects{scale}:", "", p.summary()]
@@ -73,6 +86,8 @@ def run_analysis(
     bias: bool = False,
     plot: str | Path | None = None,
     newmods: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    cluster: str | None = None,
+    clubsandwich: bool = False,
 ) -> AnalysisReport:
     """Read a study table and run the requested meta-analysis.
 
@@ -94,6 +109,11 @@ def run_analysis(
         Moderator values to predict at (:func:`~metareview.models.inference.predict`): one
         value per prediction with one moderator, else one row per prediction; an empty
         sequence predicts the pooled effect (or each study's fitted value).
+    cluster : str, optional
+        Column of clusters: add cluster-robust tests of the model (:func:`~metareview.models.
+        robust.robust`; metafor's sandwich, or clubSandwich's CR2 with ``clubsandwich``).
+    clubsandwich : bool
+        With ``cluster``, use CR2 with Satterthwaite df and the HTZ test.
     """
     name = str(data)
     df = read_study_table(data)
@@ -117,7 +137,8 @@ def run_analysis(
     if plot is not None:
         written = _plot(fit, sub, Path(plot))
     preds = _predictions(fit, newmods) if newmods is not None else ()
-    return AnalysisReport(fit, sub, bias_dict, bias_text, written, predictions=preds)
+    rob = robust(fit, cluster, clubsandwich=clubsandwich) if cluster else None
+    return AnalysisReport(fit, sub, bias_dict, bias_text, written, predictions=preds, robust=rob)
 
 
 def _predictions(fit: MetaAnalysis, newmods: Sequence[float] | Sequence[Sequence[float]]

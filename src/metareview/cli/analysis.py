@@ -42,6 +42,10 @@ def analyze(
     newmods: Annotated[str | None, typer.Option(
         help="Predict at these moderator values (metafor's predict(newmods=)): '10,20,30' with "
              "one moderator, '10,1950;20,1960' with two; '' for the pooled effect.")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="Column of clusters: add cluster-robust SEs, df and p (metafor's robust()).")] = None,
+    clubsandwich: Annotated[bool, typer.Option(
+        "--clubsandwich", help="With --cluster: CR2, Satterthwaite df and the HTZ test.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run a meta-analysis of DATA and print the results."""
@@ -50,6 +54,8 @@ def analyze(
     # Conflicts between options are the command line's to word; run_analysis checks them too.
     if mods and subgroup:
         raise InputError("use either --mods or --subgroup, not both")
+    if clubsandwich and not cluster:
+        raise InputError("--clubsandwich needs --cluster COLUMN")
     if bias and mods:
         raise InputError("--bias applies to a model without --mods")
     if newmods and not mods:
@@ -65,7 +71,8 @@ def analyze(
             result = run_analysis(
                 data, measure=measure, method=method, test=test, level=level,
                 mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
-                subgroup=subgroup, bias=bias, plot=plot, newmods=at,
+                subgroup=subgroup, bias=bias, plot=plot, newmods=at, cluster=cluster,
+                clubsandwich=clubsandwich,
             )
     except InputError as exc:
         if exc.parameter == "measure":
