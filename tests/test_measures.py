@@ -161,3 +161,22 @@ def test_batch_reads_the_columns_a_measure_needs_beyond_its_family(tmp_path):
     run_batch(path, out, group="analysis", measure="SPCOR", method="FE", progress=False)
     fit = meta_analysis(effect_sizes(df, "SPCOR"), method="FE")
     assert pd.read_csv(out)["estimate"][0] == pytest.approx(fit.estimate, rel=1e-9)
+
+
+def _figure_texts(fig) -> list[str]:
+    from matplotlib.text import Text
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_the_forest_of_a_one_group_change_shows_no_r_column_and_no_favours_labels():
+    from metareview.report import forest_plot
+
+    case = next(c for c in CASES if c["measure"] == "SMCC" and c["vtype"] == "LS")
+    fit = meta_analysis(effect_sizes(pd.DataFrame(case["data"]), "SMCC"), method="REML")
+    found = _figure_texts(forest_plot(fit))
+    # the pre-post correlation is an input, not the effect: the columns are SMCC and its SE
+    assert "r" not in found and "SMCC" in found and "SE" in found
+    assert "Favours experimental" not in found
+    # a comparative new measure keeps them
+    irr = meta_analysis(effect_sizes(pd.DataFrame(REFERENCE["rma_irr"]["data"]), "IRR"))
+    assert "Favours experimental" in _figure_texts(forest_plot(irr))

@@ -413,12 +413,12 @@ def effect_sizes(
         A code of :data:`~metareview.effects.measures.MEASURES`, with metafor's columns:
         ``RR, OR, RD, PETO, AS, PHI, YUQ, YUY, OR2DN, OR2DL`` (2x2 tables ``ai, bi, ci, di`` or
         ``ai, n1i, ci, n2i``; OR2D = OR2DL); ``MD, SMD, SMDH, SMD1, ROM, CVR, VR, RPB, RBIS,
-        D2ORN, D2ORL`` (two groups ``m1i, sd1i, n1i, m2i, sd2i, n2i``; D2OR = D2ORL); ``MC, SMCC, SMCR, SMCRH`` (pre-post
-        change ``m1i, m2i, sd1i, sd2i, ni, ri``); ``IRR, IRD, IRSD`` (person-time
-        ``x1i, t1i, x2i, t2i``); ``IR, IRLN, IRS, IRFT`` (``xi, ti``); ``MN, MNLN, CVLN, SDLN``
-        (``mi, sdi, ni``); ``PLO, PR, PLN, PFT, PAS`` (``xi, ni``); ``ZCOR, COR, UCOR``
-        (``ri, ni``); ``PCOR, ZPCOR, SPCOR`` (``ti, ni, mi`` and ``r2i``); ``GEN`` (``yi`` with
-        ``vi`` or ``sei``). Measures needing fewer columns are in
+        D2ORN, D2ORL`` (two groups ``m1i, sd1i, n1i, m2i, sd2i, n2i``; D2OR = D2ORL);
+        ``MC, SMCC, SMCR, SMCRH`` (pre-post change ``m1i, m2i, sd1i, sd2i, ni, ri``);
+        ``IRR, IRD, IRSD`` (person-time ``x1i, t1i, x2i, t2i``); ``IR, IRLN, IRS, IRFT``
+        (``xi, ti``); ``MN, MNLN, CVLN, SDLN`` (``mi, sdi, ni``); ``PLO, PR, PLN, PFT, PAS``
+        (``xi, ni``); ``ZCOR, COR, UCOR`` (``ri, ni``); ``PCOR, ZPCOR, SPCOR`` (``ti, ni, mi``,
+        and ``r2i``); ``GEN`` (``yi`` with ``vi`` or ``sei``). Measures needing fewer columns are in
         :data:`~metareview.effects.measures.MEASURE_INPUTS`.
     study : str, optional
         Column holding study labels. Defaults to ``study`` if present, else ``Study 1`` ….

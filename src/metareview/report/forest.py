@@ -30,7 +30,7 @@ from scipy import stats
 
 from metareview._util.figures import new_figure, save_figure
 from metareview._util.textfmt import figure_data, figure_estimate
-from metareview.effects.measures import RATIO, family, ipft, ipft_hm
+from metareview.effects.measures import RATIO, family, ipft, ipft_hm, is_comparative
 from metareview.effects.measures import back_transform as _back_transform
 from metareview.models.rma import MetaAnalysis
 from metareview.models.subgroup import SubgroupAnalysis, difference_test
@@ -266,7 +266,7 @@ def _family(fit: MetaAnalysis) -> str:
         return "continuous"
     if has("xi", "ni"):
         return "proportion"
-    if has("ri", "ni"):
+    if has("ri", "ni") and family(fit.measure) == "correlation":  # not change scores' ri
         return "correlation"
     return "generic"
 
@@ -616,7 +616,9 @@ def forest_plot(
     scale = _scale(overall if overall is not None else first)
     (xlo, xhi), ticks = _axis(rows, scale, xlim)
 
-    if favours is DEFAULT_FAVOURS and first.measure in ("ZCOR", "COR", "PLO", "PR", "PFT", "PAS"):
+    # One group's quantity or an association has no side to favour (GEN may be comparative).
+    if (favours is DEFAULT_FAVOURS and first.measure != "GEN"
+            and not is_comparative(first.measure)):
         favours = ("", "")
     return _draw(rows, columns, footer, scale, (xlo, xhi), ticks, favours, title, path, first)
 
