@@ -44,6 +44,7 @@ def _fit(case: str) -> metareview.MetaAnalysis:
     else:
         df = pd.read_csv(HERE / "data" / f"dat.{data}.csv")
         df["study"] = [f"{d}/{s}" for d, s in zip(df["district"], df["school"], strict=True)]
+        df["d11"] = (df["district"] == 11).astype(float)  # as robust.R
         es = metareview.effect_sizes(df, "GEN")
     return metareview.meta_analysis(es, method=method, test=test,
                                     mods=None if mods == "int" else mods.split("+"))

@@ -46,6 +46,10 @@ k11 <- as.data.frame(metadat::dat.konstantopoulos2011)
 k11$yi <- as.vector(k11$yi); k11$vi <- as.vector(k11$vi)
 write.csv(k11, konst_csv, row.names = FALSE)
 k11 <- read.csv(konst_csv)
+## a dummy that is 1 in one district only: that cluster holds all the information on it, so
+## CR2's (Theta_j - X_j M X_j') is singular and clubSandwich's matrix_power zeroes eigenvalues
+## at or below 1e-12
+k11$d11 <- as.numeric(k11$district == 11)
 
 ## id, data, cluster column, moderator formula (NULL: intercept only), method, test
 CASES <- list(
@@ -57,7 +61,8 @@ CASES <- list(
   list("bcg/decade/int/FE", "bcg", "decade", NULL, "FE", "z"),
   list("bcg/decade/ablat/DL/knha", "bcg", "decade", ~ ablat, "DL", "knha"),
   list("konstantopoulos2011/district/int", "k11", "district", NULL, "REML", "z"),
-  list("konstantopoulos2011/district/year", "k11", "district", ~ year, "REML", "z")
+  list("konstantopoulos2011/district/year", "k11", "district", ~ year, "REML", "z"),
+  list("konstantopoulos2011/district/d11", "k11", "district", ~ d11, "REML", "z")
 )
 
 out <- list()

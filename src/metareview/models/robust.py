@@ -314,10 +314,17 @@ def _label(v: Any) -> str:
     return str(v).strip()
 
 
-def _inv_sqrt_sym(a: np.ndarray) -> np.ndarray:
-    """Symmetric inverse square root of (a stack of) symmetric positive-definite matrices."""
+def _inv_sqrt_sym(a: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Symmetric inverse square root of (a stack of) symmetric matrices.
+
+    As clubSandwich's ``matrix_power(x, -1/2)``: eigenvalues at or below ``tol`` give 0 (a
+    generalised inverse), which happens when a cluster holds all the information on a
+    coefficient (a dummy moderator that is 1 in one cluster only).
+    """
     vals, vecs = np.linalg.eigh(a)
-    return (vecs / np.sqrt(vals)[..., None, :]) @ np.swapaxes(vecs, -1, -2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(vals > tol, 1.0 / np.sqrt(np.where(vals > tol, vals, 1.0)), 0.0)
+    return (vecs * root[..., None, :]) @ np.swapaxes(vecs, -1, -2)
 
 
 def _cr2(
@@ -332,6 +339,10 @@ def _cr2(
     and ``k_sj = L' X_j' u_sj`` (``M = L L'``), so only per-cluster blocks are formed.
     """
     p = X.shape[1]
+    # clubSandwich scales the weights to mean 1 (weightMatrix.rma.uni); the results do not
+    # depend on it except through the eigenvalue threshold of the inverse square root.
+    scale = w.mean()
+    w, theta = w / scale, theta * scale
     M = np.linalg.inv((X * w[:, None]).T @ X)
     L = np.linalg.cholesky(M)
     meat_scores = np.zeros((n, p))
