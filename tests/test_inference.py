@@ -323,3 +323,15 @@ def test_study_order_does_not_matter(order, method, test):
         r_a = meta_analysis(es, method="ML", test=test)
         r_b = meta_analysis(perm, method="ML", test=test)
         assert anova(b, r_b).lrt == pytest.approx(anova(a, r_a).lrt, rel=1e-7)
+
+
+def test_intercept_false_and_level_match_the_contrast_and_the_quantile():
+    res = fit("REML")
+    p = predict(res, [[10, 1950]], intercept=False, level=90)
+    c = anova(res, X=[[0, 10, 1950]])
+    close(p.pred, c.estimate)
+    close(p.se, c.se)
+    assert p.pred[0] == pytest.approx(res.coef[1] * 10 + res.coef[2] * 1950, rel=1e-12)
+    assert p.ci_high[0] - p.pred[0] == pytest.approx(1.6448536269514722 * p.se[0], rel=1e-12)
+    with pytest.raises(InputError, match="level must be between 0 and 100"):
+        predict(res, [[10, 1950]], level=100)
