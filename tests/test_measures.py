@@ -180,3 +180,12 @@ def test_the_forest_of_a_one_group_change_shows_no_r_column_and_no_favours_label
     # a comparative new measure keeps them
     irr = meta_analysis(effect_sizes(pd.DataFrame(REFERENCE["rma_irr"]["data"]), "IRR"))
     assert "Favours experimental" in _figure_texts(forest_plot(irr))
+
+
+def test_a_row_whose_effect_is_not_finite_is_named():
+    # IRLN of no events is log(0) once the continuity correction is turned off.
+    df = pd.DataFrame({"xi": [3, 0, 0], "ti": [10.0, 12.0, 9.0]})
+    with pytest.raises(InputError, match=r"^r.csv row 3 \(Study 2\): the IRLN effect size "
+                                         r"cannot be computed from this row"):
+        effect_sizes(df, "IRLN", add=0, source="r.csv")
+    assert effect_sizes(df, "IRLN").vi[1:] == pytest.approx([2.0, 2.0])  # 1 / 0.5

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         is_ratio,
         is_reported_only,
         measure_info,
+        measure_inputs,
         measure_label,
     )
 
@@ -50,7 +51,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     ),
     "metareview.effects.measures": (
         "MEASURE_TABLE", "MEASURES", "Measure", "back_transform", "is_comparative", "is_ratio",
-        "is_reported_only", "measure_info", "measure_label",
+        "is_reported_only", "measure_info", "measure_inputs", "measure_label",
     ),
 })
 
@@ -75,6 +76,7 @@ __all__ = [
     "is_reported_only",
     "mean_from_median",
     "measure_info",
+    "measure_inputs",
     "measure_label",
     "median_to_mean_sd",
     "p_to_se",

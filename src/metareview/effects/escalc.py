@@ -668,9 +668,10 @@ def effect_sizes(
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     idx = np.flatnonzero(keep)
-    bad = [i for i in idx if not (np.isfinite(yi[i]) and np.isfinite(vi[i]))]
-    if bad:
-        i = bad[0]
+    # Vectorised: a per-row loop here took 2.4 s of 3.3 s for a million rows.
+    bad = idx[~(np.isfinite(yi[idx]) & np.isfinite(vi[idx]))]
+    if len(bad):
+        i = int(bad[0])
         raise InputError(f"{where(source, int(rows[i]), labels[i])}: the {measure} effect size "
                          "cannot be computed from this row (check for zero counts or SDs)")
     dropped = tuple(labels[i] for i in np.flatnonzero(~keep))
@@ -678,7 +679,7 @@ def effect_sizes(
         yi=yi[idx],
         vi=vi[idx],
         measure=measure,
-        study=tuple(labels[i] for i in idx),
+        study=tuple(labels) if len(idx) == len(labels) else tuple(labels[i] for i in idx),
         data=df.iloc[idx].reset_index(drop=True),
         arms={k: v[idx] for k, v in arms.items()},
         rows=rows[idx],
