@@ -34,6 +34,7 @@ cases <- list(
   list("PETO", bcg), list("AS", bcg), list("PHI", bcg), list("PHI", bcg, "ST"),
   list("YUQ", bcg), list("YUY", bcg), list("OR2DN", bcg), list("OR2DL", bcg), list("OR2D", bcg),
   list("SMDH", two), list("SMDH", two, "LS2"), list("SMD1", two), list("SMD1", two, "LS2"),
+  list("SMD1", two, "UB"), list("SMD1", two, "AV"),
   list("CVR", two), list("VR", two[, c("sd1i", "n1i", "sd2i", "n2i")]),
   list("RPB", two), list("RPB", two, "CS"), list("RBIS", two), list("D2ORN", two),
   list("D2ORL", two), list("D2OR", two),
@@ -43,10 +44,10 @@ cases <- list(
   list("IRR", hart), list("IRD", hart), list("IRSD", hart),
   list("IR", rate), list("IRLN", rate), list("IRS", rate), list("IRFT", rate),
   list("MN", single), list("MNLN", single), list("CVLN", single),
-  list("SDLN", single[, c("sdi", "ni")]), list("PLN", prop),
-  list("UCOR", craft), list("UCOR", craft, "UB"),
-  list("PCOR", aloe[, c("ti", "ni", "mi")]), list("ZPCOR", aloe[, c("ti", "ni", "mi")]),
-  list("SPCOR", aloe)
+  list("SDLN", single[, c("sdi", "ni")]), list("PLN", prop), list("PLN", prop, "AV"),
+  list("UCOR", craft), list("UCOR", craft, "UB"), list("UCOR", craft, "AV"),
+  list("PCOR", aloe[, c("ti", "ni", "mi")]), list("PCOR", aloe[, c("ti", "ni", "mi")], "AV"),
+  list("ZPCOR", aloe[, c("ti", "ni", "mi")]), list("SPCOR", aloe), list("SPCOR", aloe, "AV")
 )
 
 out <- lapply(cases, function(cs) {

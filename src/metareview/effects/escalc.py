@@ -159,9 +159,17 @@ def _check(cond: np.ndarray, msg: str, values, source, rows, labels, col) -> Non
 _NO_ADD = ("AS", "PHI", "IRSD", "PAS", "PFT", "IRS", "IRFT")
 #: metafor's ``vtype`` options implemented here, per measure; the first is the default ("LS").
 _VTYPES: dict[str, tuple[str, ...]] = {
-    "PHI": ("LS", "CS", "ST"), "RPB": ("LS", "ST", "CS"), "UCOR": ("LS", "UB"),
-    "SMCC": ("LS", "LS2"), "SMCR": ("LS", "LS2"), "SMDH": ("LS", "LS2"), "SMD1": ("LS", "LS2"),
+    "PHI": ("LS", "CS", "ST"), "RPB": ("LS", "ST", "CS"), "UCOR": ("LS", "UB", "AV"),
+    "SMCC": ("LS", "LS2"), "SMCR": ("LS", "LS2"), "SMDH": ("LS", "LS2"),
+    "SMD1": ("LS", "LS2", "UB", "AV"), "PLN": ("LS", "AV"), "PCOR": ("LS", "AV"),
+    "SPCOR": ("LS", "AV"),
 }
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    """Weighted mean over the finite rows (metafor's ``.wmean(..., na.rm=TRUE)``), for AV."""
+    ok = np.isfinite(x) & np.isfinite(w)
+    return float(np.sum(w[ok] * x[ok]) / np.sum(w[ok]))
 _CONTINUOUS_MORE = ("SMDH", "SMD1", "CVR", "VR", "RPB", "RBIS", "D2ORN", "D2ORL", "D2OR")
 
 
@@ -224,6 +232,11 @@ def _continuous_more(measure: str, m1: np.ndarray, sd1: np.ndarray, n1: np.ndarr
         yi = c * d
         if vtype == "LS2":
             return yi, c**2 * (1 / n1 + 1 / n2 + d**2 / (2 * n2))
+        if vtype == "UB":
+            m = n2 - 1
+            return yi, 1 / n1 + 1 / n2 + (1 - (m - 2) / (m * c**2)) * yi**2
+        if vtype == "AV":  # the sample-size weighted mean effect in place of each study's
+            return yi, 1 / n1 + 1 / n2 + _wmean(yi, n) ** 2 / (2 * n2)
         return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * n2)
     if measure == "CVR":
         return (np.log(sd1 / m1) + 1 / (2 * (n1 - 1)) - np.log(sd2 / m2) - 1 / (2 * (n2 - 1)),
@@ -369,12 +382,14 @@ def _other_family(measure, fam, raw, chk, add, to, drop00, vtype, labels):
         r2 = raw["r2i"]
         chk((r2 < 0) | (r2 > 1), "R^2 outside [0, 1]", "r2i")
         yi = ti * np.sqrt(1 - r2) / np.sqrt(df)
-        vi = (r2**2 - 2 * r2 + (r2 - yi**2) + 1 - (r2 - yi**2) ** 2) / ni
+        y2 = _wmean(yi, ni) ** 2 if vtype == "AV" else yi**2
+        vi = (r2**2 - 2 * r2 + (r2 - y2) + 1 - (r2 - y2) ** 2) / ni
         return yi, vi, arms, keep, warnings
     r = ti / np.sqrt(ti**2 + df)
     if measure == "ZPCOR":
         return np.arctanh(r), 1 / df, arms, keep, warnings
-    return r, (1 - r**2) ** 2 / df, arms, keep, warnings
+    r2 = _wmean(r, ni) ** 2 if vtype == "AV" else r**2
+    return r, (1 - r2) ** 2 / df, arms, keep, warnings
 
 
 def hedges_correction(m: np.ndarray) -> np.ndarray:
@@ -436,7 +451,8 @@ def effect_sizes(
     vtype : str
         metafor's sampling-variance type: ``"LS"`` (default, large-sample) for every measure;
         also ``"LS2"`` for SMCC, SMCR, SMDH, SMD1, ``"CS"``/``"ST"`` for PHI and RPB, ``"UB"``
-        for UCOR.
+        for UCOR and SMD1, ``"AV"`` (the weighted mean effect in each variance) for UCOR, SMD1,
+        PLN, PCOR and SPCOR.
     source : str, optional
         File name used in error messages.
     first_row : int
@@ -613,7 +629,7 @@ def effect_sizes(
         with np.errstate(divide="ignore"):
             if measure == "PLN":
                 yi = np.log(p)
-                vi = 1 / x - 1 / n
+                vi = 1 / (_wmean(p, n) * n) - 1 / n if vtype == "AV" else 1 / x - 1 / n
             elif measure == "PLO":
                 yi = np.log(p / (1 - p))
                 vi = 1 / x + 1 / m
@@ -644,6 +660,8 @@ def effect_sizes(
             if vtype == "UB":
                 vi = yi**2 - (1 - (ni - 3) / (ni - 2) * (1 - ri**2)
                               * hyp2f1(1, 1, ni / 2, 1 - ri**2))
+            elif vtype == "AV":
+                vi = np.full(len(ri), (1 - _wmean(yi, ni) ** 2) ** 2) / (ni - 1)
             else:
                 vi = (1 - yi**2) ** 2 / (ni - 1)
         else:
