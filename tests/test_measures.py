@@ -189,3 +189,24 @@ def test_a_row_whose_effect_is_not_finite_is_named():
                                          r"cannot be computed from this row"):
         effect_sizes(df, "IRLN", add=0, source="r.csv")
     assert effect_sizes(df, "IRLN").vi[1:] == pytest.approx([2.0, 2.0])  # 1 / 0.5
+
+
+@pytest.mark.parametrize("measure", ["AS", "PHI", "YUQ", "YUY", "OR2DN", "OR2DL", "PETO"])
+def test_mantel_haenszel_refuses_2x2_measures_it_has_no_estimator_for(measure):
+    df = pd.DataFrame(next(c for c in CASES if c["measure"] == "PETO")["data"])
+    with pytest.raises(InputError, match=f"Mantel-Haenszel needs measure OR, RR or RD "
+                                         rf"\(got {measure}\)"):
+        meta_analysis(effect_sizes(df, measure), method="MH")
+
+
+def test_the_peto_method_on_peto_effect_sizes_is_metafors_rma_peto():
+    # reference: metafor 3.8-1, tests/reference/metafor_reference.json, bcg/OR/PETO
+    ref = json.loads((Path(__file__).parent / "reference" / "metafor_reference.json")
+                     .read_text())
+    case = next(c for c in ref["peto"] if c["id"] == "bcg/OR/PETO")
+    bcg = pd.read_csv(Path(__file__).parent / "data" / "dat.bcg.csv")
+    es = effect_sizes(bcg, "PETO", ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    assert meta_analysis(es, method="PETO").estimate == pytest.approx(case["estimate"], rel=1e-6)
+    with pytest.raises(InputError, match=r"Peto's method needs 2x2 tables \(measure OR\); got AS"):
+        meta_analysis(effect_sizes(bcg, "AS", ai="tpos", bi="tneg", ci="cpos", di="cneg"),
+                      method="PETO")

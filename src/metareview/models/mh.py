@@ -110,7 +110,8 @@ def mantel_haenszel(es: EffectSizes, level: float = 95, *, drop00: bool = True) 
     drop00 : bool
         Leave double-zero studies out of Q, I^2 and H^2 (metafor's ``rma.mh`` default, True).
     """
-    if family(es.measure) != "binary":
+    # Not family == "binary": PETO, AS, PHI … come from 2x2 tables too but have no MH estimator.
+    if es.measure not in ("OR", "RR", "RD"):
         raise InputError(f"Mantel-Haenszel needs measure OR, RR or RD (got {es.measure})")
     a, b, c, d = _tables(es, "MH")
     n1, n2 = a + b, c + d
@@ -202,7 +203,7 @@ def peto(es: EffectSizes, level: float = 95, *, drop00: bool = True) -> MetaAnal
     drop00 : bool
         Leave double-zero studies out of the degrees of freedom of Q, I^2 and H^2.
     """
-    if family(es.measure) != "binary":
+    if family(es.measure) != "binary" or es.measure not in ("OR", "RR", "RD", "PETO"):
         raise InputError(f"Peto's method needs 2x2 tables (measure OR); got {es.measure}")
     a, b, c, d = _tables(es, "PETO")
     n1, n2 = a + b, c + d
