@@ -210,3 +210,18 @@ def test_the_peto_method_on_peto_effect_sizes_is_metafors_rma_peto():
     with pytest.raises(InputError, match=r"Peto's method needs 2x2 tables \(measure OR\); got AS"):
         meta_analysis(effect_sizes(bcg, "AS", ai="tpos", bi="tneg", ci="cpos", di="cneg"),
                       method="PETO")
+
+
+@settings(max_examples=60, deadline=None)
+@given(m1=st.floats(-50, 50), m2=st.floats(-50, 50), sd1=st.floats(0.5, 20), sd2=st.floats(0.5, 20),
+       n=st.integers(4, 300), r=st.floats(-0.9, 0.9), scale=st.floats(0.01, 100))
+def test_standardised_changes_do_not_depend_on_the_unit(m1, m2, sd1, sd2, n, r, scale):
+    df = pd.DataFrame({"m1i": [m1], "m2i": [m2], "sd1i": [sd1], "sd2i": [sd2], "ni": [n],
+                       "ri": [r]})
+    scaled = df.assign(m1i=m1 * scale, m2i=m2 * scale, sd1i=sd1 * scale, sd2i=sd2 * scale)
+    for measure in ("SMCC", "SMCR", "SMCRH"):
+        a, b = effect_sizes(df, measure), effect_sizes(scaled, measure)
+        assert b.yi[0] == pytest.approx(a.yi[0], rel=1e-9, abs=1e-12)
+        assert b.vi[0] == pytest.approx(a.vi[0], rel=1e-9)
+    mc, mcs = effect_sizes(df, "MC"), effect_sizes(scaled, "MC")
+    assert mcs.vi[0] == pytest.approx(mc.vi[0] * scale**2, rel=1e-9)
