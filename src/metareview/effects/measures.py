@@ -26,9 +26,11 @@ class Measure:
         Name for people.
     family : str or None
         Input family for :func:`~metareview.effects.escalc.effect_sizes` (``"binary"``,
-        ``"continuous"``, ``"proportion"``, ``"correlation"``, ``"generic"``; the columns are in
-        :data:`INPUTS`); None for a reported-only measure, which ``effect_sizes`` cannot compute
-        but reviews report (a hazard ratio, a weighted mean difference).
+        ``"continuous"``, ``"change"``, ``"incidence"``, ``"rate"``, ``"mean"``,
+        ``"proportion"``, ``"correlation"``, ``"partial"``, ``"generic"``; the columns are in
+        :data:`INPUTS`, or :data:`MEASURE_INPUTS` for a measure needing fewer); None for a
+        reported-only measure, which ``effect_sizes`` cannot compute but reviews report (a
+        hazard ratio, a weighted mean difference).
     ratio : bool
         Analysed on the log scale and back-transformed with ``exp`` (no effect = 1).
     comparative : bool
