@@ -286,6 +286,12 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
             p.save_extraction(SID, name, {k: ValueInput(v) for k, v in STUDY.items()
                                           if k.startswith("study|")})
 
+    def shown(d, text: str) -> None:
+        """Wait for ``text`` in the page (page_source can be read as '' while it loads)."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(d, 20).until(lambda drv: text in drv.page_source)
+
     def press(d, button) -> None:
         """Click a button in the middle of the window (the save bar stays at its bottom)."""
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
@@ -326,7 +332,7 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     browser_tests._sign_in(owner, base, "alice")
     # before the agreed data are written: the twelve other trials
     owner.get(base + "/p/ketamine/analysis?outcome=tb")
-    assert "<td class=\"num\">12</td>" in owner.page_source
+    shown(owner, "<td class=\"num\">12</td>")
     sof_before = owner.find_element(By.TAG_NAME, "main").text
     owner.get(base + "/p/ketamine/extraction")
     assert "1 field to settle" in owner.page_source
@@ -354,16 +360,17 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     # the analysis, its forest plot and the Summary of Findings follow: all 13 trials of
     # dat.bcg (reference: metafor 3.8-1, rma(measure="RR", …, method="REML"): RR 0.489)
     owner.get(base + "/p/ketamine/analysis?outcome=tb")
-    assert "<td class=\"num\">13</td>" in owner.page_source
+    shown(owner, "<td class=\"num\">13</td>")
     assert "0.489 (0.344 to 0.696)" in owner.page_source
     forest = owner.find_element(By.CSS_SELECTOR, "img.plot")
     assert owner.execute_script("return arguments[0].naturalWidth", forest) > 300
     browser_tests._shot(owner, "analysis-after-extraction")
     owner.get(base + "/p/ketamine/sof")
-    assert "RR 0.49 (0.34 to 0.70)" in owner.page_source
+    shown(owner, "RR 0.49 (0.34 to 0.70)")
     assert owner.find_element(By.TAG_NAME, "main").text != sof_before
     # a GRADE judgement that differs from the suggestion needs a reason; the log keeps it
     owner.get(base + "/p/ketamine/grade")
+    shown(owner, "Judge otherwise")
     reason = "I² 92%, but every trial favours the vaccine: judged serious, not very serious"
     Select(owner.find_element(By.ID, "change-0-inconsistency")).select_by_visible_text(
         "serious")
@@ -374,7 +381,7 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
         owner.page_source)
     browser_tests._shot(owner, "grade-override")
     owner.get(base + "/p/ketamine/audit")
-    assert reason in owner.page_source
+    shown(owner, reason)
     # the Word report from the dashboard's link: its SoF table has the engine's numbers
     import io
     import urllib.request

@@ -293,5 +293,8 @@ def _pause_before_commit() -> None:
     """
     flag = os.environ.get(PAUSE_BEFORE_COMMIT)
     if flag:
-        Path(flag).write_text(str(os.getpid()), encoding="utf-8")
+        # written aside, then renamed: the watching test never reads a created, empty file
+        tmp = Path(f"{flag}.{os.getpid()}.tmp")
+        tmp.write_text(str(os.getpid()), encoding="utf-8")
+        os.replace(tmp, flag)
         time.sleep(120)
