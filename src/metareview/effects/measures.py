@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # the table is read by the command line's help: numpy only when computing
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -228,22 +230,30 @@ def family(measure: str) -> str:
 
 def ilogit(x: np.ndarray) -> np.ndarray:
     """Inverse logit (metafor ``transf.ilogit``)."""
+    import numpy as np
+
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
 
 
 def iarcsin(x: np.ndarray) -> np.ndarray:
     """Inverse arcsine square-root transform (metafor ``transf.iarcsin``), clipped to [0, 1]."""
+    import numpy as np
+
     x = np.clip(np.asarray(x, dtype=float), 0.0, np.pi / 2)
     return np.sin(x) ** 2
 
 
 def ztor(x: np.ndarray) -> np.ndarray:
     """Fisher's z back to a correlation (metafor ``transf.ztor``)."""
+    import numpy as np
+
     return np.tanh(np.asarray(x, dtype=float))
 
 
 def pft(p: np.ndarray, n: float) -> np.ndarray:
     """Freeman-Tukey double arcsine of a proportion ``p`` at sample size ``n`` (``transf.pft``)."""
+    import numpy as np
+
     x = np.asarray(p, dtype=float) * n
     return 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
 
@@ -255,6 +265,8 @@ def ipft(x: np.ndarray, n: float) -> np.ndarray:
     in metafor's form (``transf.ipft``): yi there is half the sum of the two arcsines, hence
     the ``2 x``. Values beyond the transforms of 0 and 1 map to 0 and 1, as in metafor.
     """
+    import numpy as np
+
     x = np.asarray(x, dtype=float)
     s = np.sin(2 * x)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -265,6 +277,8 @@ def ipft(x: np.ndarray, n: float) -> np.ndarray:
 
 def ipft_hm(x: np.ndarray, ni: np.ndarray) -> np.ndarray:
     """Inverse Freeman-Tukey using the harmonic mean of the sample sizes (``transf.ipft.hm``)."""
+    import numpy as np
+
     ni = np.asarray(ni, dtype=float)
     hm = 1.0 / np.mean(1.0 / ni)
     return ipft(x, hm)
@@ -290,6 +304,8 @@ def back_transform(measure: str, ni: np.ndarray | None = None) -> BackTransform 
         Study sample sizes; needed for ``PFT`` (harmonic-mean inverse, as metafor's
         ``transf.ipft.hm``).
     """
+    import numpy as np
+
     if is_ratio(measure):
         return BackTransform(_key(measure), np.exp, 1.0)
     if measure == "PLO":
