@@ -1,4 +1,4 @@
-"""Cluster-robust inference (models.robust) against metafor 3.8 + clubSandwich 0.5.8, same run.
+"""Cluster-robust inference (models.sandwich) against metafor 3.8 + clubSandwich 0.5.8, same run.
 
 Simulates k estimates in J clusters (sizes 1 to 2k/J - 1) with one moderator, fits REML with
 metareview and with metafor (fit time not counted), then times robust() (metafor's CR1) and
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import have_metafor, ratio, rscript, timed, write_csv
 
 from metareview import from_arrays, meta_analysis
-from metareview.models.robust import robust
+from metareview.models.sandwich import robust
 
 R_SCRIPT = r"""
 suppressMessages({library(metafor); library(clubSandwich)})

@@ -1,4 +1,4 @@
-"""Cluster-robust inference (metareview.models.robust) against metafor 3.8-1 and clubSandwich 0.5.8.
+"""Cluster-robust inference (models.sandwich) against metafor 3.8-1 and clubSandwich 0.5.8.
 
 Reference: tests/reference/robust.R (R 4.2.2, metafor 3.8-1, clubSandwich 0.5.8), which wrote
 tests/reference/robust.json: metafor's robust(fit, cluster, adjust = TRUE / FALSE) (CR1 / CR0)
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import metareview
 from metareview.errors import InputError
-from metareview.models.robust import robust
+from metareview.models.sandwich import robust
 
 HERE = Path(__file__).parent
 REF = json.loads((HERE / "reference" / "robust.json").read_text())["cases"]

@@ -17,7 +17,7 @@ from metareview.effects.io import read_study_table
 from metareview.errors import InputError
 from metareview.models.inference import Predictions, predict
 from metareview.models.rma import MetaAnalysis, meta_analysis
-from metareview.models.robust import RobustResult, robust
+from metareview.models.sandwich import RobustResult, robust
 from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
 
 

@@ -6,10 +6,24 @@ from metareview._util.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from metareview.models.core import TESTS
+    from metareview.models.inference import (
+        FitStatistics,
+        LikelihoodRatioTest,
+        Predictions,
+        StandardizedResiduals,
+        WaldTest,
+        anova,
+        fitstats,
+        predict,
+        pseudo_r2,
+        residuals,
+        rstandard,
+        weights,
+    )
     from metareview.models.mh import mantel_haenszel, peto
     from metareview.models.result import MetaAnalysis
     from metareview.models.rma import design_matrix, fit_design, meta_analysis, refit
-    from metareview.models.robust import HTZTest, RobustResult, robust
+    from metareview.models.sandwich import HTZTest, RobustResult, robust
     from metareview.models.subgroup import SubgroupAnalysis, subgroup_analysis
     from metareview.models.tau2 import (
         ESTIMATORS,
@@ -24,10 +38,15 @@ if TYPE_CHECKING:
 # Imported on first use (metareview._util.lazy): the CLI starts without numpy's stack.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "metareview.models.core": ("TESTS",),
+    "metareview.models.inference": (
+        "FitStatistics", "LikelihoodRatioTest", "Predictions", "StandardizedResiduals",
+        "WaldTest", "anova", "fitstats", "predict", "pseudo_r2", "residuals", "rstandard",
+        "weights",
+    ),
     "metareview.models.mh": ("mantel_haenszel", "peto"),
     "metareview.models.result": ("MetaAnalysis",),
     "metareview.models.rma": ("design_matrix", "fit_design", "meta_analysis", "refit"),
-    "metareview.models.robust": ("HTZTest", "RobustResult", "robust"),
+    "metareview.models.sandwich": ("HTZTest", "RobustResult", "robust"),
     "metareview.models.subgroup": ("SubgroupAnalysis", "subgroup_analysis"),
     "metareview.models.tau2": (
         "ESTIMATORS", "Estimator", "Tau2Estimate", "UnknownMethodError", "check_method", "codes",
@@ -39,21 +58,33 @@ __all__ = [
     "ESTIMATORS",
     "TESTS",
     "Estimator",
+    "FitStatistics",
     "HTZTest",
+    "LikelihoodRatioTest",
     "MetaAnalysis",
+    "Predictions",
     "RobustResult",
+    "StandardizedResiduals",
     "SubgroupAnalysis",
     "Tau2Estimate",
     "UnknownMethodError",
+    "WaldTest",
+    "anova",
     "check_method",
     "codes",
     "design_matrix",
     "estimate_tau2",
     "fit_design",
+    "fitstats",
     "mantel_haenszel",
     "meta_analysis",
     "peto",
+    "predict",
+    "pseudo_r2",
     "refit",
+    "residuals",
     "robust",
+    "rstandard",
     "subgroup_analysis",
+    "weights",
 ]

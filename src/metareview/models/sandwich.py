@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
@@ -249,8 +249,8 @@ def robust(
         nu = None
     se = np.sqrt(np.diag(vb))
     tval = b / se
-    pval = 2 * stats.t.sf(np.abs(tval), df)
-    crit = stats.t.isf((1 - level) / 2, df)
+    pval = 2 * special.stdtr(df, -np.abs(tval))  # scipy.special: no scipy.stats import
+    crit = special.stdtrit(df, 1 - (1 - level) / 2)
     htz = None
     if p == 1:
         qm, qm_df, qm_p = float(tval[0] ** 2), (1, float(df[0])), float(pval[0])
@@ -261,7 +261,7 @@ def robust(
         delta = (nu - q + 1) / nu
         df2 = nu - q + 1
         f = delta * q_stat / q
-        p_htz = float(stats.f.sf(f, q, df2)) if df2 > 0 else np.nan
+        p_htz = float(special.fdtrc(q, df2, f)) if df2 > 0 else np.nan
         htz = HTZTest(float(f), float(delta), q, float(df2), p_htz,
                       tuple(fit.coef_names[i] for i in btt))
         qm, qm_df, qm_p = max(0.0, float(f)), (q, float(df2)), p_htz
@@ -269,7 +269,7 @@ def robust(
         m = len(btt)
         sub = b[btt]
         qm = float(sub @ np.linalg.solve(vb[np.ix_(btt, btt)], sub)) / m
-        qm_df, qm_p = (m, float(n - p)), float(stats.f.sf(qm, m, n - p))
+        qm_df, qm_p = (m, float(n - p)), float(special.fdtrc(m, n - p, qm))
     return RobustResult(
         fit=fit, vcov_type=vtype, clusters=tuple(str(c) for c in clusters), cluster_sizes=sizes,
         coef_names=fit.coef_names, coef=b, robust_se=se, robust_stat=tval, robust_df=df,
