@@ -82,3 +82,29 @@ def test_any_choice_keeps_each_outcomes_grade_and_relative_effect(order, risk):
             g.outcome, g.certainty, g.estimate, g.ci_low)
         if i in ratio:
             assert row.absolute.risk_comparator == pytest.approx(1000 * risk)
+
+
+def test_a_judgement_is_the_row_that_makes_it_count():
+    from metareview.synthesis.panel import judgement
+
+    syn = _syn("bcg-tuberculosis")
+    row = judgement(syn, 0, "inconsistency", -1, "  I² 92%,\nbut all favour the vaccine ",
+                    by="ann", date="2026-12-06")
+    assert (row.question, row.outcome, row.domain, row.change, row.by) == (
+        *syn.grades[0].key[:2], "inconsistency", -1, "ann")
+    assert row.reason == "I² 92%, but all favour the vaccine"
+
+
+@pytest.mark.parametrize(("index", "domain", "change", "reason", "message"), [
+    (5, "imprecision", -1, "r", "no such graded outcome"),
+    (0, "imprecision", 1, "r", "imprecision: not a judgement GRADE allows here"),
+    (0, "large_effect", -1, "r", "large effect: not a judgement GRADE allows here"),
+    (0, "made_up", 0, "r", "made_up: not a judgement"),
+    (0, "imprecision", -1, "  ", "give the reason"),
+])
+def test_a_judgement_grade_does_not_allow_is_refused(index, domain, change, reason, message):
+    from metareview.synthesis.panel import judgement
+
+    with pytest.raises(InputError, match=message):
+        judgement(_syn("bcg-tuberculosis"), index, domain, change, reason, by="a",
+                  date="2026-12-06")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from metareview.errors import InputError
+from metareview.grade.certainty import DOMAIN_LABELS, DOWNGRADE_DOMAINS
 from metareview.grade.sof import (
     ABSOLUTE_MEASURES,
     SoFRow,
@@ -20,7 +21,17 @@ from metareview.grade.sof import (
     summary_of_findings,
     with_comparator_risk,
 )
+from metareview.studies.schema import JudgementRow
 from metareview.synthesis.review import ReviewSynthesis, control_risk
+
+#: The level changes a reviewer may choose per GRADE domain, in GRADEpro's words.
+JUDGEMENTS: dict[str, tuple[tuple[int, str], ...]] = {
+    **{d: ((0, "not serious"), (-1, "serious"), (-2, "very serious"))
+       for d in DOWNGRADE_DOMAINS},
+    "large_effect": ((0, "none"), (1, "large (+1)"), (2, "very large (+2)")),
+    "dose_response": ((0, "none"), (1, "gradient (+1)")),
+    "plausible_confounding": ((0, "none"), (1, "would reduce the effect (+1)")),
+}
 
 
 def panel_row(syn: ReviewSynthesis, index: int, risk: float | None = None) -> SoFRow:
@@ -90,4 +101,29 @@ def panel_sof(syn: ReviewSynthesis, outcomes: Sequence[int] | None = None,
         comparison=pico.comparator_name)
 
 
-__all__ = ["panel_row", "panel_sof"]
+def judgement(syn: ReviewSynthesis, index: int, domain: str, change: int, reason: str, *,
+              by: str, date: str) -> JudgementRow:
+    """A reviewer's GRADE judgement of one domain of graded outcome ``index``, as the row of
+    the study data's ``judgements`` table that makes it count (the newest row of a domain
+    counts; the reason becomes the SoF footnote).
+
+    Raises
+    ------
+    InputError
+        No such outcome, a change GRADE does not allow in that domain, or no reason.
+    """
+    if not 0 <= index < len(syn.grades):
+        raise InputError("no such graded outcome (the data changed: reload the page)")
+    if change not in dict(JUDGEMENTS.get(domain, ())):
+        raise InputError(f"{DOMAIN_LABELS.get(domain, domain or 'the domain')}: not a "
+                         "judgement GRADE allows here")
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError("give the reason for the judgement: it becomes the footnote")
+    question, outcome, comparison, window = syn.grades[index].key
+    return JudgementRow(question=question, outcome=outcome, comparison=comparison,
+                        window=window, domain=domain, change=change, reason=reason, by=by,
+                        date=date)
+
+
+__all__ = ["JUDGEMENTS", "judgement", "panel_row", "panel_sof"]

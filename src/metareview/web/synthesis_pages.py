@@ -20,8 +20,7 @@ from flask import Flask, Response, abort, flash, g, redirect, render_template, r
 
 from metareview._util.textfmt import in_sentence
 from metareview.errors import InputError
-from metareview.grade.certainty import DOMAIN_LABELS, DOWNGRADE_DOMAINS
-from metareview.studies.schema import JudgementRow
+from metareview.grade.certainty import DOMAIN_LABELS
 from metareview.synthesis.custom import (
     MEASURES,
     METHODS,
@@ -30,18 +29,9 @@ from metareview.synthesis.custom import (
     AnalysisSpec,
     run_analysis,
 )
-from metareview.synthesis.panel import panel_sof
+from metareview.synthesis.panel import JUDGEMENTS, judgement, panel_sof
 from metareview.synthesis.review import ReviewSynthesis, synthesize
 from metareview.web.tools import PageTools
-
-#: The level changes a reviewer may choose per domain, in GRADEpro's words.
-CHOICES = {
-    **{d: ((0, "not serious"), (-1, "serious"), (-2, "very serious"))
-       for d in DOWNGRADE_DOMAINS},
-    "large_effect": ((0, "none"), (1, "large (+1)"), (2, "very large (+2)")),
-    "dose_response": ((0, "none"), (1, "gradient (+1)")),
-    "plausible_confounding": ((0, "none"), (1, "would reduce the effect (+1)")),
-}
 
 
 def register(app: Flask, tools: PageTools) -> None:
@@ -57,7 +47,7 @@ def register(app: Flask, tools: PageTools) -> None:
             syn = synthesis(slug)
         except InputError as exc:
             return render_template("grade.html", slug=slug, role=role, missing=str(exc))
-        outcomes = [(i, o, [(k, DOMAIN_LABELS.get(k, k), d, CHOICES.get(k, ()))
+        outcomes = [(i, o, [(k, DOMAIN_LABELS.get(k, k), d, JUDGEMENTS.get(k, ()))
                             for k, d in o.certainty.domains.items()])
                     for i, o in enumerate(syn.grades)]
         return render_template("grade.html", slug=slug, role=role, outcomes=outcomes,
@@ -76,22 +66,12 @@ def register(app: Flask, tools: PageTools) -> None:
                 change = int(form.get("change", ""))
             except ValueError:
                 raise InputError("choose an outcome and a judgement") from None
-            if not 0 <= index < len(syn.grades):
-                raise InputError("no such graded outcome (the data changed: reload the page)")
             domain = form.get("domain", "")
-            if change not in dict(CHOICES.get(domain, ())):
-                raise InputError(f"{domain or 'the domain'}: not a judgement GRADE allows here")
-            reason = " ".join(form.get("reason", "").split())
-            if not reason:
-                raise InputError("give the reason for the judgement: it becomes the footnote")
-            graded = syn.grades[index]
-            question, outcome, comparison, window = graded.key
-            row = JudgementRow(question=question, outcome=outcome, comparison=comparison,
-                               window=window, domain=domain, change=change, reason=reason,
-                               by=g.user.name, date=dt.date.today().isoformat())
+            row = judgement(syn, index, domain, change, form.get("reason", ""),
+                            by=g.user.name, date=dt.date.today().isoformat())
             tools.project(slug).add_study_rows("judgements", [row], actor=g.user.name)
-            flash(f"{graded.name}: {DOMAIN_LABELS.get(domain, domain)} judged "
-                  f"{dict(CHOICES[domain])[change]}", "info")
+            flash(f"{syn.grades[index].name}: {DOMAIN_LABELS.get(domain, domain)} judged "
+                  f"{dict(JUDGEMENTS[domain])[change]}", "info")
             return redirect(f"{back}#outcome-{index}")
         return tools.guarded(store, back)
 
@@ -203,4 +183,4 @@ def _per_1000(risk: float | None) -> str:
     return "" if risk is None else f"{1000 * risk:g}"
 
 
-__all__ = ["CHOICES", "register"]
+__all__ = ["register"]
