@@ -158,7 +158,10 @@ def test_an_analysis_defined_in_the_app_is_the_engines(app):
     assert "Show all studies" in page
     bad = b.get("/p/alpha/analysis?outcome=tb&measure=XYZ").text
     assert "measure &#39;XYZ&#39;: one of RR, OR, RD" in bad
-    assert b.get("/p/alpha/analysis/forest.svg?measure=XYZ").status_code == 404
+    assert b.get("/p/alpha/analysis/forest.svg?outcome=tb&measure=XYZ").status_code == 404
+    assert b.get("/p/alpha/analysis/forest.svg").status_code == 404  # the page names it all
+    page = b.get("/p/alpha/analysis").text  # the default analysis: its images name it in full
+    assert "forest.svg?outcome=tb&amp;measure=RR&amp;method=REML&amp;test=z" in page
     assert b.get("/p/beta/analysis").status_code == 404  # vera is not on beta
 
 

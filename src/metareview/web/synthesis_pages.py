@@ -21,6 +21,7 @@ from flask import Flask, Response, abort, flash, g, redirect, render_template, r
 from metareview._util.textfmt import in_sentence
 from metareview.errors import InputError
 from metareview.grade.certainty import DOMAIN_LABELS
+from metareview.studies import ReviewData
 from metareview.synthesis.custom import (
     MEASURES,
     METHODS,
@@ -82,8 +83,9 @@ def register(app: Flask, tools: PageTools) -> None:
             syn = synthesis(slug)
         except InputError as exc:
             return render_template("analysis.html", slug=slug, role=role, missing=str(exc))
+        pooled = [p.category for p in syn.pooled if p.ratio is not None]
         try:
-            spec = _spec(syn)
+            spec = _spec(syn.data, default=pooled[0] if pooled else None)
             result = run_analysis(syn.data, spec)
             error = None
         except InputError as exc:
@@ -93,7 +95,8 @@ def register(app: Flask, tools: PageTools) -> None:
         return render_template(
             "analysis.html", slug=slug, role=role, missing=None, error=error, spec=spec,
             result=result, categories=[(c.id, c.title) for c in syn.data.protocol.arm_categories],
-            measures=MEASURES, methods=METHODS, tests=TESTS, subgroups=SUBGROUPS, query=query,
+            measures=MEASURES, methods=METHODS, tests=TESTS, subgroups=SUBGROUPS,
+            plot_query=_query(spec) if spec else {},
             toggle=url_for("analysis", slug=slug, **other))
 
     @app.get("/p/<slug>/analysis/<kind>.svg")
@@ -101,9 +104,12 @@ def register(app: Flask, tools: PageTools) -> None:
         tools.member(slug)
         if kind not in ("forest", "funnel"):
             abort(404)
+        # the page names the analysis in full: no synthesis of the whole review per image
+        if not request.args.get("outcome"):
+            abort(404)
         try:
-            syn = synthesis(slug)
-            result = run_analysis(syn.data, _spec(syn))
+            data = tools.project(slug).review_data()
+            result = run_analysis(data, _spec(data))
         except InputError:
             abort(404)
         if result.fit is None:
@@ -113,10 +119,10 @@ def register(app: Flask, tools: PageTools) -> None:
 
         if kind == "forest":
             # left of 1 favours the intervention for harms, the control for benefits (RevMan)
-            pico = syn.data.protocol.pico
+            pico = data.protocol.pico
             fav = (f"Favours {in_sentence(pico.intervention_name)}",
                    f"Favours {pico.comparator_name}")
-            benefit = any(c.benefit for c in syn.data.protocol.arm_categories
+            benefit = any(c.benefit for c in data.protocol.arm_categories
                           if c.id == result.spec.category)
             return _svg(forest_plot(result.fit, subgroups=result.subgroups,
                                     title=result.title, favours=fav[::-1] if benefit else fav))
@@ -154,18 +160,24 @@ def register(app: Flask, tools: PageTools) -> None:
                                table=table.to_html(), error=error)
 
 
-def _spec(syn: ReviewSynthesis) -> AnalysisSpec:
-    """The analysis the query string asks for (default: the first arm category with a pooled
-    ratio, else the first category, with the engine's defaults)."""
+def _spec(data: ReviewData, default: str | None = None) -> AnalysisSpec:
+    """The analysis the query string asks for (outcome by default ``default``, else the
+    protocol's first arm category; the engine's defaults for the rest)."""
     args = request.args
-    cats = [c.id for c in syn.data.protocol.arm_categories]
+    cats = [c.id for c in data.protocol.arm_categories]
     if not cats:
         raise InputError("the protocol has no arm categories to pool")
-    pooled = [p.category for p in syn.pooled if p.ratio is not None]
-    return AnalysisSpec(args.get("outcome") or (pooled or cats)[0],
+    return AnalysisSpec(args.get("outcome") or default or cats[0],
                         measure=args.get("measure", "RR"), method=args.get("method", "REML"),
                         test=args.get("test", "z"), subgroup=args.get("subgroup") or None,
                         exclude_high_rob=args.get("sensitivity") == "1")
+
+
+def _query(spec: AnalysisSpec) -> dict[str, str]:
+    """The query string that names ``spec`` in full (what the plot images ask for)."""
+    return {"outcome": spec.category, "measure": spec.measure, "method": spec.method,
+            "test": spec.test, "subgroup": spec.subgroup or "",
+            "sensitivity": "1" if spec.exclude_high_rob else "0"}
 
 
 def _svg(fig: Any) -> Response:
