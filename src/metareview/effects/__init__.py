@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         se_to_sd,
         t_to_se,
     )
+    from metareview.effects.covariance import vcalc
     from metareview.effects.escalc import (
         DoubleZeroWarning,
         EffectSizes,
@@ -46,6 +47,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "mean_from_median", "median_to_mean_sd", "p_to_se", "sd_from_median", "se_to_sd",
         "t_to_se",
     ),
+    "metareview.effects.covariance": ("vcalc",),
     "metareview.effects.escalc": (
         "DoubleZeroWarning", "EffectSizes", "effect_sizes", "from_arrays", "hedges_correction",
     ),
@@ -83,4 +85,5 @@ __all__ = [
     "sd_from_median",
     "se_to_sd",
     "t_to_se",
+    "vcalc",
 ]

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
         weights,
     )
     from metareview.models.mh import mantel_haenszel, peto
+    from metareview.models.multilevel import (
+        Component,
+        MultilevelMetaAnalysis,
+        meta_analysis_mv,
+    )
     from metareview.models.result import MetaAnalysis
     from metareview.models.rma import design_matrix, fit_design, meta_analysis, refit
     from metareview.models.sandwich import HTZTest, RobustResult, robust
@@ -44,6 +49,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "weights",
     ),
     "metareview.models.mh": ("mantel_haenszel", "peto"),
+    "metareview.models.multilevel": ("Component", "MultilevelMetaAnalysis", "meta_analysis_mv"),
     "metareview.models.result": ("MetaAnalysis",),
     "metareview.models.rma": ("design_matrix", "fit_design", "meta_analysis", "refit"),
     "metareview.models.sandwich": ("HTZTest", "RobustResult", "robust"),
@@ -57,11 +63,13 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "ESTIMATORS",
     "TESTS",
+    "Component",
     "Estimator",
     "FitStatistics",
     "HTZTest",
     "LikelihoodRatioTest",
     "MetaAnalysis",
+    "MultilevelMetaAnalysis",
     "Predictions",
     "RobustResult",
     "StandardizedResiduals",
@@ -78,6 +86,7 @@ __all__ = [
     "fitstats",
     "mantel_haenszel",
     "meta_analysis",
+    "meta_analysis_mv",
     "peto",
     "predict",
     "pseudo_r2",

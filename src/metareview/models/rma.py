@@ -36,13 +36,14 @@ class KnappHartungWarning(UserWarning):
 # ---------------------------------------------------------------------------------------------
 def design_matrix(
     data: pd.DataFrame, mods: Sequence[str], *, source: str | None = None,
-    categorical: Sequence[str] = (),
+    categorical: Sequence[str] = (), intercept: bool = True,
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Model matrix for moderators: intercept, numeric columns, and dummies for categories.
 
     A column is categorical if named in ``categorical`` or not numeric. Levels are sorted
     (as R's ``factor``) and the first is the reference, so coefficients match metafor's
-    ``mods = ~ factor(x)``.
+    ``mods = ~ factor(x)``. Without an intercept (``mods = ~ x - 1``), the first categorical
+    moderator has a column for every level, as in R.
 
     Returns
     -------
@@ -51,9 +52,10 @@ def design_matrix(
         boolean mask of rows used.
     """
     k = len(data)
-    cols = [np.ones(k)]
-    names = ["intrcpt"]
+    cols = [np.ones(k)] if intercept else []
+    names = ["intrcpt"] if intercept else []
     complete = np.ones(k, dtype=bool)
+    full = not intercept  # the next categorical moderator gets every level
     for m in mods:
         if m not in data.columns:
             raise InputError(f"{source or 'data'}: missing column {m} (named as a moderator)")
@@ -67,12 +69,15 @@ def design_matrix(
             if len(levels) < 2:
                 raise InputError(f"{source or 'data'}, column {m}: a categorical moderator needs "
                                  f"at least two levels (found {len(levels)})")
-            for lev in levels[1:]:
+            for lev in levels if full else levels[1:]:
                 cols.append((raw.astype(str) == lev).to_numpy(dtype=float))
                 names.append(f"{m}[{lev}]")
+            full = False
         else:
             cols.append(numeric.to_numpy(dtype=float))
             names.append(m)
+    if not cols:
+        raise InputError(f"{source or 'data'}: a model without an intercept needs a moderator")
     X = np.column_stack(cols)[complete]
     return X, tuple(names), complete
 
