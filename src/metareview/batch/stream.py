@@ -67,16 +67,18 @@ class BatchSummary:
 
 # ---- reading ----------------------------------------------------------------------------------
 def _wanted(available: Sequence[str], group: str, measure: str, mods: Sequence[str],
-            columns: dict[str, str]) -> list[str]:
-    """Columns to read: the key, the measure's inputs, moderators and study labels."""
-    names = {group, *mods} | ({"study"} if measure != "GEN" else set())  # labels for errors
+            columns: dict[str, str], factors: Sequence[str] = ()) -> list[str]:
+    """Columns to read: the key, the measure's inputs, moderators, random factors and study
+    labels."""
+    names = {group, *mods, *factors} | ({"study"} if measure != "GEN" else set())
     for option in measure_inputs(measure):
         names.update(columns.get(n, n) for n in option)
     return [c for c in available if c in names]
 
 
 def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
-              columns: dict[str, str], chunk_rows: int) -> tuple[int, Iterator[tuple]]:
+              columns: dict[str, str], chunk_rows: int,
+              factors: dict[str, str]) -> tuple[int, Iterator[tuple]]:
     """CSV chunks with the file position after each (for a progress bar in bytes)."""
     try:
         header = pd.read_csv(path, nrows=0).columns
@@ -84,12 +86,15 @@ def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
         raise InputError(f"{path}: cannot read as CSV ({exc})") from exc
     if group not in header:
         raise InputError(f"{path}: missing column {group} (the analysis key)")
-    usecols = _wanted(list(header), group, measure, mods, columns)
+    _check_factors(path, list(header), factors)
+    usecols = _wanted(list(header), group, measure, mods, columns, list(factors))
+    # Keys and random factors are labels: read as text so "007" stays "007" and every chunk
+    # agrees on their type.
+    text = dict.fromkeys([group, *factors], str)
 
     def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
         with open(path, "rb") as fh:
-            # Keys are labels: read as text so "007" stays "007" and every chunk agrees on type.
-            reader = pd.read_csv(fh, chunksize=chunk_rows, usecols=usecols, dtype={group: str})
+            reader = pd.read_csv(fh, chunksize=chunk_rows, usecols=usecols, dtype=text)
             with reader:
                 for chunk in reader:
                     yield chunk, fh.tell()
@@ -98,7 +103,8 @@ def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
 
 
 def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
-                  columns: dict[str, str], chunk_rows: int) -> tuple[int, Iterator[tuple]]:
+                  columns: dict[str, str], chunk_rows: int,
+                  factors: dict[str, str]) -> tuple[int, Iterator[tuple]]:
     """Parquet record batches as DataFrames, with the running row count."""
     import pyarrow.parquet as pq
 
@@ -111,7 +117,8 @@ def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
     names = pf.schema_arrow.names
     if group not in names:
         raise InputError(f"{path}: missing column {group} (the analysis key)")
-    cols = _wanted(names, group, measure, mods, columns)
+    _check_factors(path, names, factors)
+    cols = _wanted(names, group, measure, mods, columns, list(factors))
 
     def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
         done = 0
@@ -121,6 +128,14 @@ def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
                 yield batch.to_pandas(), done
 
     return pf.metadata.num_rows, chunks()
+
+
+def _check_factors(path: Path, available: Sequence[str], factors: dict[str, str]) -> None:
+    """Every column the random-effects formulas name is in the file."""
+    for col, formula in factors.items():
+        if col not in available:
+            raise InputError(f"{path}: missing column {col} (named in the random effects "
+                             f"{formula!r})")
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -135,6 +150,12 @@ class _Sink:
     def write(self, df: pd.DataFrame) -> None:
         import pyarrow as pa
 
+        if self.schema is not None and list(df.columns) != self.schema.names:
+            # A multilevel term whose parameters follow the levels present (HCS, UN, DIAG ...)
+            # can name other components in another chunk.
+            raise InputError(f"results of a later chunk have the columns {list(df.columns)}, "
+                             f"the first had {self.schema.names}; give every analysis the same "
+                             "levels of the inner factor, or a larger --chunk-rows")
         if self.writer is None:
             table = pa.Table.from_pandas(df, preserve_index=False)
             self.schema = table.schema
@@ -212,6 +233,8 @@ def run_batch(
     chunk_rows: int = CHUNK_ROWS,
     client: Any = None,
     progress: bool = True,
+    random: str | Sequence[str] | None = None,
+    struct: str | Sequence[str] = "CS",
     **columns: str,
 ) -> BatchSummary:
     """Fit one meta-analysis per analysis key of a long-format file, streaming.
@@ -222,8 +245,8 @@ def run_batch(
         ``.csv`` or ``.parquet``: one row per study, a column (``group``) naming its analysis.
         Each analysis's rows must be contiguous.
     out_path : path
-        ``.csv`` or ``.parquet``: one row per analysis, as :func:`~metareview.batch.fit_frame`,
-        in input order.
+        ``.csv`` or ``.parquet``: one row per analysis, as :func:`~metareview.batch.fit_frame`
+        (or, with ``random``, :func:`~metareview.batch.multilevel.fit_mv_runs`), in input order.
     group : str
         Column holding the analysis key. CSV keys are read as text.
     measure, method, test, level, mods
@@ -236,6 +259,13 @@ def run_batch(
         order, so the output is identical to a local run.
     progress : bool
         Show a progress bar on stderr (bytes for CSV, rows for Parquet).
+    random : str or list of str, optional
+        Random-effects formulas (``"~ 1 | study/es"``): fit each analysis as a multilevel model
+        (metafor's ``rma.mv``; :func:`~metareview.models.multilevel.fit_mv_groups`) instead of
+        ``rma``. Needs measure GEN, method REML or ML and test z; the columns the formulas name
+        are read too.
+    struct : str or list of str
+        Structure of ``~ inner | outer`` terms (``CS, HCS, UN, AR, ID, DIAG``).
     **columns : str
         metafor argument name to column name, e.g. ``yi="effect"``.
 
@@ -269,11 +299,22 @@ def run_batch(
     if not dst.parent.is_dir():
         raise InputError(f"{dst}: the folder {dst.parent} does not exist")
 
+    factors: dict[str, str] = {}
+    if random is not None:
+        from metareview.batch.multilevel import check_mv_options, random_columns, random_list
+
+        check_mv_options(measure, method, test)
+        random = random_list(random)
+        factors = random_columns(random)
     reader = _read_csv if in_kind == "csv" else _read_parquet
-    total, chunks = reader(src, group, measure, mods, columns, chunk_rows)
+    total, chunks = reader(src, group, measure, mods, columns, chunk_rows, factors)
     source = str(src)
-    options = dict(group=group, measure=measure, method=method, test=test, level=level,
-                   mods=mods, source=source, **columns)
+    if random is None:
+        options = dict(group=group, measure=measure, method=method, test=test, level=level,
+                       mods=mods, source=source, **columns)
+    else:
+        options = dict(group=group, random=random, struct=struct, method=method, level=level,
+                       mods=mods, source=source, **columns)
 
     # The writer creates the file itself, so it gets the user's usual permissions (mkstemp's
     # would be 0600).
@@ -291,13 +332,23 @@ def run_batch(
 
     def dispatch(body: pd.DataFrame, first_row: int, starts: np.ndarray,
                  uniques: pd.Index) -> None:
-        if client is None:
+        if random is not None:
+            from metareview.batch.multilevel import fit_mv_runs
+
+            if client is None:
+                write(fit_mv_runs(body, starts, uniques, first_row=first_row, **options))
+                return
+            data = client.scatter(body, hash=False)
+            inflight.append((data, client.submit(fit_mv_runs, data, starts, uniques,
+                                                 first_row=first_row, pure=False, **options)))
+        elif client is None:
             # The runs are known already; fit_frame would find the same ones again.
             write(fit_runs(body, starts, uniques, first_row=first_row, **options))
             return
-        data = client.scatter(body, hash=False)
-        inflight.append((data, client.submit(fit_frame, data, first_row=first_row,
-                                             pure=False, **options)))
+        else:
+            data = client.scatter(body, hash=False)
+            inflight.append((data, client.submit(fit_frame, data, first_row=first_row,
+                                                 pure=False, **options)))
         while len(inflight) >= limit:
             _, fut = inflight.popleft()
             write(fut.result())

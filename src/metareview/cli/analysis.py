@@ -152,8 +152,21 @@ def batch(
         str | None, typer.Option(help="Fit on the Dask cluster at this scheduler address.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    random: Annotated[list[str] | None, typer.Option(
+        help="Random-effects formula, repeatable: fit each analysis as a multilevel model "
+             "(metafor's rma.mv; GEN data, REML or ML, z tests), e.g. "
+             "--random '~ 1 | study/es'.")] = None,
+    struct: Annotated[str, typer.Option(
+        help="With --random: structure of '~ inner | outer' terms (CS, HCS, UN, AR, ID, DIAG); "
+             "comma-separated for two such terms.")] = "CS",
 ) -> None:
-    """Fit one meta-analysis per analysis key of DATA, streaming, and write one row each."""
+    """Fit one meta-analysis per analysis key of DATA, streaming, and write one row each.
+
+    Example, a three-level model per analysis (estimates es nested in studies):
+
+    \b
+    metareview batch data.csv --group g --random "~ 1 | study/es" --out res.csv
+    """
     from metareview.batch import run_batch
 
     columns = {k: v for k, v in (("yi", yi), ("vi", vi), ("sei", sei)) if v}
@@ -169,7 +182,10 @@ def batch(
         summary = run_batch(
             data, out, group=group, measure=measure, method=method, test=test, level=level,
             mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else (),
-            chunk_rows=chunk_rows, client=client, progress=progress, **columns,
+            chunk_rows=chunk_rows, client=client, progress=progress,
+            random=list(random) if random else None,
+            struct=[x.strip() for x in struct.split(",")] if "," in struct else struct,
+            **columns,
         )
     finally:
         if client is not None:
