@@ -27,6 +27,19 @@ _LOG2PI = float(np.log(2 * np.pi))
 Transform = str | Callable[[np.ndarray], np.ndarray] | None
 
 
+def _is_mv(fit: Any) -> bool:
+    from metareview.models.multilevel import MultilevelMetaAnalysis
+
+    return isinstance(fit, MultilevelMetaAnalysis)
+
+
+def _fitstats_mv(fit: Any, reml: bool | None) -> FitStatistics:
+    reml = fit.method == "REML" if reml is None else bool(reml)
+    fs = fit.fitstats(reml)
+    return FitStatistics(loglik=fs["logLik"], deviance=fs["deviance"], aic=fs["AIC"],
+                         bic=fs["BIC"], aicc=fs["AICc"], reml=reml, parms=fit.parms, k=fit.k)
+
+
 def _check_iv(fit: MetaAnalysis, what: str) -> None:
     if not fit.is_inverse_variance:
         raise InputError(f"{what} needs an inverse-variance model (FE or a tau^2 estimator), "
@@ -135,6 +148,7 @@ def predict(
     intercept: bool = True,
     transf: Transform = None,
     level: float | None = None,
+    **mv_levels: Any,
 ) -> Predictions:
     """Predicted effects with confidence and prediction intervals (metafor's ``predict.rma``).
 
@@ -159,11 +173,20 @@ def predict(
         measure's back-transformation (exp for ratios), as :attr:`MetaAnalysis.back_transformed`.
     level : float, optional
         Confidence level in percent; the fit's by default.
+    **mv_levels
+        For multilevel fits (:func:`~metareview.models.multilevel_tools.predict_mv`):
+        ``tau2_levels`` / ``gamma2_levels``, the inner level of each prediction.
 
     Returns
     -------
     Predictions
     """
+    if _is_mv(fit):
+        from metareview.models.multilevel_tools import predict_mv
+
+        if transf is not None:
+            raise InputError("predict: transf is not available for multilevel models yet")
+        return predict_mv(fit, newmods, intercept=intercept, level=level, **mv_levels)
     _check_iv(fit, "predict")
     level = fit.level if level is None else float(level)
     if not 0 < level < 100:
@@ -314,7 +337,8 @@ def _wald_stat(fit: MetaAnalysis, est: np.ndarray, V: np.ndarray, m: int
                ) -> tuple[float, tuple[int, int | None], float]:
     qm = float(est @ np.linalg.solve(V, est))
     if fit.test in ("t", "knha"):
-        ddf = fit.k - fit.p_coef
+        ddf = fit.k - fit.p_coef if getattr(fit, "coef_df", None) is None else float(
+            np.min(fit.coef_df))
         qm /= m
         return qm, (m, ddf), float(special.fdtrc(m, ddf, qm))
     return qm, (m, None), float(special.chdtrc(m, qm))
@@ -393,6 +417,8 @@ def fitstats(fit: MetaAnalysis, reml: bool | None = None) -> FitStatistics:
     -------
     FitStatistics
     """
+    if _is_mv(fit):
+        return _fitstats_mv(fit, reml)
     _check_iv(fit, "fitstats")
     reml = fit.method == "REML" if reml is None else bool(reml)
     k, p = fit.k, fit.p_coef
@@ -480,7 +506,36 @@ def pseudo_r2(full: MetaAnalysis, reduced: MetaAnalysis) -> float:
     return float(100 * max(0.0, (reduced.tau2 - full.tau2) / reduced.tau2))
 
 
+def _lrt_mv(a: Any, b: Any) -> LikelihoodRatioTest:
+    """Likelihood-ratio test of two nested multilevel models (``anova.rma`` for ``rma.mv``)."""
+    if not (_is_mv(a) and _is_mv(b)):
+        raise InputError("anova: compare a multilevel model with another multilevel model")
+    if a.parms == b.parms:
+        raise InputError("anova: the models have the same number of parameters "
+                         f"({a.parms}), so they are not nested and a likelihood-ratio test "
+                         "means nothing")
+    full, reduced = (a, b) if a.parms > b.parms else (b, a)
+    if not np.array_equal(a.yi, b.yi):
+        raise InputError("anova: the models are not fitted to the same effect sizes")
+    reml = full.method == "REML"
+    if reml and not (full.X.shape == reduced.X.shape and np.array_equal(full.X, reduced.X)):
+        raise InputError(
+            "anova: REML likelihoods of models with different fixed effects (moderators) "
+            "cannot be compared; refit both models with method='ML' for a likelihood-ratio "
+            "test of moderators (metafor warns and reports a meaningless LRT)")
+    fs_f, fs_r = _fitstats_mv(full, reml), _fitstats_mv(reduced, reml)
+    lrt = max(0.0, fs_r.deviance - fs_f.deviance)
+    df = fs_f.parms - fs_r.parms
+    return LikelihoodRatioTest(
+        full=fs_f, reduced=fs_r, lrt=lrt, df=df, p=float(special.chdtrc(df, lrt)),
+        qe_full=full.qe, qe_reduced=reduced.qe, tau2_full=float("nan"),
+        tau2_reduced=float("nan"), r2=float("nan"), method=full.method,
+    )
+
+
 def _lrt(a: MetaAnalysis, b: MetaAnalysis) -> LikelihoodRatioTest:
+    if _is_mv(a) or _is_mv(b):
+        return _lrt_mv(a, b)
     _check_iv(b, "anova")
     pa = a.p_coef + (1 if a.is_random_effects else 0)
     pb = b.p_coef + (1 if b.is_random_effects else 0)
@@ -634,6 +689,10 @@ def rstandard(fit: MetaAnalysis) -> StandardizedResiduals:
     ``v_i + tau^2 - x_i' A x_i``, O(k p^2) without the k x k matrix. The Knapp-Hartung factor
     is not applied (as metafor).
     """
+    if _is_mv(fit):
+        from metareview.models.multilevel_tools import rstandard_mv
+
+        return rstandard_mv(fit)
     _check_iv(fit, "rstandard")
     tau2 = fit.tau2 if fit.is_random_effects else 0.0
     m = fit.vi + tau2

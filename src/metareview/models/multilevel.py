@@ -141,6 +141,10 @@ class MultilevelMetaAnalysis:
         """Number of coefficients."""
         return len(self.coef)
 
+    #: every multilevel model weighs estimates by the inverse of their covariance
+    is_inverse_variance = True
+    is_random_effects = True
+
     @property
     def parms(self) -> int:
         """Parameters counted by the fit statistics: coefficients and estimated components."""
@@ -360,9 +364,11 @@ def meta_analysis_mv(
     test: str = "z",
     dfs: str = "residual",
     level: float = 95,
-    mods: Sequence[str] | None = None,
+    mods: Sequence[str] | np.ndarray | None = None,
     categorical: Sequence[str] = (),
     intercept: bool = True,
+    coef_names: Sequence[str] | None = None,
+    btt: Any = None,
     sigma2: Any = None,
     tau2: Any = None,
     rho: Any = None,
@@ -393,11 +399,15 @@ def meta_analysis_mv(
         containment rule).
     level : float
         Confidence level in percent.
-    mods : list of str, optional
-        Moderator columns (non-numeric ones become dummies; see ``categorical``).
+    mods : list of str or ndarray, optional
+        Moderator columns (non-numeric ones become dummies; see ``categorical``), or a model
+        matrix (k x m; metafor's ``mods = X``) whose columns ``coef_names`` names.
     intercept : bool
         Include an intercept (metafor's ``- 1`` in ``mods`` is ``intercept=False``: the first
         categorical moderator then gets a column for every level).
+    btt : int, str or list, optional
+        Coefficients for the test of moderators, numbered from 1 or named (metafor's
+        ``btt``); by default every coefficient but the intercept.
     sigma2, tau2, rho, gamma2, phi : float or list, optional
         Hold components at values (``None``/NaN entries are estimated).
 
@@ -416,8 +426,12 @@ def meta_analysis_mv(
         raise InputError(f"dfs {dfs!r}: use residual or contain")
     src = es.source
     data = es.data.reset_index(drop=True)
-    X, names, complete = design_matrix(data, list(mods or ()), source=src,
-                                       categorical=categorical, intercept=intercept)
+    if isinstance(mods, np.ndarray):
+        X, names, complete = _matrix_mods(mods, es.k, intercept, coef_names, src)
+        mods = ()
+    else:
+        X, names, complete = design_matrix(data, list(mods or ()), source=src,
+                                           categorical=categorical, intercept=intercept)
     keep = np.flatnonzero(complete)
     warnings: list[str] = []
     if len(keep) < es.k:
@@ -449,20 +463,40 @@ def meta_analysis_mv(
         raise InputError(f"{src or 'data'}: V is not positive definite")
     sol = blocks.fit(prob, reml=method == "REML")
     return _result(es_k, prob, sol, method, test, dfs, level, names, tuple(mods or ()),
-                   intercept, tuple(warnings), Vm)
+                   intercept, tuple(warnings), Vm, btt)
+
+
+def _matrix_mods(mods: np.ndarray, k: int, intercept: bool, names: Sequence[str] | None,
+                 src: str | None) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    X = np.asarray(mods, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.shape[0] != k:
+        raise InputError(f"{src or 'data'}: the moderator matrix has {X.shape[0]} rows for {k} "
+                         "estimates")
+    names = list(names) if names is not None else [f"X{j + 1}" for j in range(X.shape[1])]
+    if len(names) != X.shape[1]:
+        raise InputError(f"{src or 'data'}: {len(names)} coefficient names for {X.shape[1]} "
+                         "moderator columns")
+    if intercept:
+        X = np.column_stack([np.ones(k), X])
+        names = ["intrcpt", *names]
+    complete = np.isfinite(X).all(axis=1)
+    return X[complete], tuple(names), complete
 
 
 def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, level, names,
-            mods, intercept, warnings, Vm) -> MultilevelMetaAnalysis:
+            mods, intercept, warnings, Vm, btt_spec=None) -> MultilevelMetaAnalysis:
     k, p = prob.n, prob.p
     theta = sol.theta[0]
     beta = sol.beta[0]
+    is_var = np.array([q.kind == "var" for q in prob.params])
+    theta = np.where(is_var & (theta <= 10 * np.finfo(float).eps), 0.0, theta)
     vb = sol.A[0]
     se = np.sqrt(np.diag(vb))
     stat = beta / se
     if test == "t":
-        df = (np.full(p, float(k - p)) if dfs == "residual"
-              else containment_df(prob, intercept))
+        df = (np.full(p, float(k - p)) if dfs == "residual" else containment_df(prob))
         crit = stats.t.ppf(0.5 + level / 200, df)
         pval = 2 * stats.t.sf(np.abs(stat), df)
     else:
@@ -474,7 +508,18 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
     e0 = prob.evaluate(zero, reml=True, need=0)
     qe = float(e0["rss"][0])
     qe_p = float(stats.chi2.sf(qe, k - p)) if k > p else np.nan
-    btt = np.arange(1 if intercept and p > 1 else 0, p)
+    # as metafor, a first column of ones is the intercept, however the matrix was given
+    has_int = bool(np.all(prob.X[:, 0] == 1.0))
+    intercept = has_int
+    btt = np.arange(1 if has_int and p > 1 else 0, p)
+    if btt_spec is not None:
+        from metareview.models.inference import _btt
+
+        class _Names:
+            p_coef = p
+            coef_names = tuple(names)
+
+        btt = np.array(_btt(_Names, btt_spec)) - 1
     bsub = beta[btt]
     qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
     m = len(btt)
@@ -666,17 +711,34 @@ def trace_p0(prob: blocks.Problem) -> np.ndarray:
     return out
 
 
-def containment_df(prob: blocks.Problem, intercept: bool) -> np.ndarray:
+def containment_df(prob: blocks.Problem) -> np.ndarray:
     """Degrees of freedom per coefficient by metafor's containment rule (``dfs = "contain"``).
 
-    For each coefficient, the df is the number of levels of the outermost random factor
-    within whose levels the coefficient's column does not vary ... minus p (see
-    :func:`_containment`)."""
-    return _containment(prob)
-
-
-def _containment(prob: blocks.Problem) -> np.ndarray:
-    raise NotImplementedError  # filled in below once the rule is pinned down against metafor
+    A random factor *contains* a column of X when the column is constant within each of the
+    factor's levels. A coefficient's df is the number of levels of the smallest factor that
+    contains its column (k if none does), minus p, and at least 1 (metafor 3.8's
+    ``.ddf.calc``: each ``~ 1 | f`` factor, and the inner and outer factors of
+    ``~ inner | outer`` terms, are candidates).
+    """
+    k, p = prob.n, prob.p
+    factors = []
+    for t in prob.terms:
+        factors.append(t.outer)
+        if t.kind == "struct":
+            factors.append(np.asarray(t.inner).astype(str))
+    df = np.full(p, float(k))
+    for f in factors:
+        _, code = np.unique(np.asarray(f).astype(str), return_inverse=True)
+        n_f = int(code.max()) + 1
+        for j in range(p):
+            x = prob.X[:, j]
+            lo = np.full(n_f, np.inf)
+            hi = np.full(n_f, -np.inf)
+            np.minimum.at(lo, code, x)
+            np.maximum.at(hi, code, x)
+            if np.all(lo == hi):
+                df[j] = min(df[j], n_f)
+    return np.maximum(df - p, 1.0)
 
 
 __all__ = ["Component", "GroupFitsMV", "MultilevelMetaAnalysis", "containment_df",

@@ -27,7 +27,7 @@ import pandas as pd
 from metareview.errors import InputError
 
 #: metafor's variance structures for ``~ inner | outer`` terms.
-STRUCTS = ("CS", "HCS", "UN", "AR", "ID", "DIAG")
+STRUCTS = ("CS", "HCS", "UN", "AR", "HAR", "ID", "DIAG")
 
 _FORMULA = re.compile(r"^\s*~\s*(?P<inner>[^|]+?)\s*\|\s*(?P<outer>.+?)\s*$")
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
@@ -93,7 +93,7 @@ class Term:
             idx = np.abs(a - b)
         elif s == "DIAG":
             idx = np.where(a == b, a, -1)
-        else:  # HCS, UN: one coefficient per unordered pair of inner levels
+        else:  # HCS, UN, HAR: one coefficient per unordered pair of inner levels
             lo, hi = np.minimum(a, b), np.maximum(a, b)
             idx = np.where(lo == hi, lo, m + _pair_index(lo, hi, m))
         return np.where(same, idx, -1)
@@ -128,22 +128,22 @@ class Term:
         elif s == "DIAG":
             c[:] = theta
             J[:, np.arange(m), np.arange(m)] = 1.0
-        else:  # HCS, UN
+        else:  # HCS, UN, HAR: c_ab = r_ab sqrt(ta tb)
             t2 = theta[:, :m]
             c[:, :m] = t2
             J[:, np.arange(m), np.arange(m)] = 1.0
             sd = np.sqrt(np.maximum(t2, 0.0))
             for a in range(m):
                 for b in range(a + 1, m):
-                    q = m + _pair_index(np.array(a), np.array(b), m)
-                    ri = m if s == "HCS" else m + _pair_index(np.array(a), np.array(b), m)
-                    rho = theta[:, ri]
-                    c[:, q] = rho * sd[:, a] * sd[:, b]
-                    J[:, q, ri] = sd[:, a] * sd[:, b]
+                    q = m + int(_pair_index(np.array(a), np.array(b), m))
+                    ri = q if s == "UN" else m
+                    r, dr = _cor(s, theta[:, ri], b - a)
+                    c[:, q] = r * sd[:, a] * sd[:, b]
+                    J[:, q, ri] = dr * sd[:, a] * sd[:, b]
                     # d(sqrt(ta tb))/dta = sqrt(tb) / (2 sqrt(ta)); 0 at the boundary ta = 0
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        J[:, q, a] = np.where(sd[:, a] > 0, rho * sd[:, b] / (2 * sd[:, a]), 0.0)
-                        J[:, q, b] = np.where(sd[:, b] > 0, rho * sd[:, a] / (2 * sd[:, b]), 0.0)
+                        J[:, q, a] = np.where(sd[:, a] > 0, r * sd[:, b] / (2 * sd[:, a]), 0.0)
+                        J[:, q, b] = np.where(sd[:, b] > 0, r * sd[:, a] / (2 * sd[:, b]), 0.0)
         return c, J
 
     def curvature(self, theta: np.ndarray) -> np.ndarray:
@@ -161,24 +161,27 @@ class Term:
             for d in range(1, nb):
                 H[:, d, 0, 1] = H[:, d, 1, 0] = d * rho ** (d - 1)
                 H[:, d, 1, 1] = t2 * d * (d - 1) * rho ** (d - 2) if d > 1 else 0.0
-        else:  # HCS, UN: c = rho sqrt(ta tb)
+        else:  # HCS, UN, HAR: c = r(rho) sqrt(ta tb)
             m = len(self.inner_levels)
             sd = np.sqrt(np.maximum(theta[:, :m], 0.0))
             with np.errstate(divide="ignore", invalid="ignore"):
                 for a in range(m):
                     for b in range(a + 1, m):
                         q = m + int(_pair_index(np.array(a), np.array(b), m))
-                        ri = m if s == "HCS" else q
-                        rho = theta[:, ri]
+                        ri = q if s == "UN" else m
+                        rho, drho = _cor(s, theta[:, ri], b - a)
+                        d2 = (b - a) * (b - a - 1) * theta[:, ri] ** max(b - a - 2, 0) \
+                            if s == "HAR" else 0.0
+                        H[:, q, ri, ri] = d2 * sd[:, a] * sd[:, b]
                         pos = (sd[:, a] > 0) & (sd[:, b] > 0)
                         H[:, q, a, a] = np.where(pos, -rho * sd[:, b] / (4 * sd[:, a] ** 3), 0)
                         H[:, q, b, b] = np.where(pos, -rho * sd[:, a] / (4 * sd[:, b] ** 3), 0)
                         H[:, q, a, b] = H[:, q, b, a] = np.where(
                             pos, rho / (4 * sd[:, a] * sd[:, b]), 0)
                         H[:, q, a, ri] = H[:, q, ri, a] = np.where(
-                            pos, sd[:, b] / (2 * sd[:, a]), 0)
+                            pos, drho * sd[:, b] / (2 * sd[:, a]), 0)
                         H[:, q, b, ri] = H[:, q, ri, b] = np.where(
-                            pos, sd[:, a] / (2 * sd[:, b]), 0)
+                            pos, drho * sd[:, a] / (2 * sd[:, b]), 0)
         return H
 
     def G(self, theta: np.ndarray) -> np.ndarray:
@@ -189,6 +192,14 @@ class Term:
         idx = _struct_index(self.struct, a.ravel(), b.ravel(), m)
         out = np.where(idx >= 0, c[0][np.maximum(idx, 0)], 0.0)
         return out.reshape(m, m)
+
+
+def _cor(struct: str | None, rho: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """The correlation of two inner levels ``lag`` apart and its derivative in ``rho``
+    (``rho^lag`` for HAR, ``rho`` itself for HCS and UN)."""
+    if struct == "HAR":
+        return rho ** lag, lag * rho ** (lag - 1)
+    return rho, np.ones_like(rho)
 
 
 def _pair_index(lo: np.ndarray, hi: np.ndarray, m: int) -> np.ndarray:
@@ -211,6 +222,12 @@ def _struct_index(struct: str | None, a: np.ndarray, b: np.ndarray, m: int) -> n
 
 
 # ---------------------------------------------------------------------------------------------
+def _unfactor(name: str) -> str:
+    """``factor(x)`` is ``x``: random-effects factors are factors already."""
+    m = re.fullmatch(r"(?:as\.)?factor\(\s*([^()]+?)\s*\)", name)
+    return m.group(1) if m else name
+
+
 def _column(data: pd.DataFrame, name: str, formula: str, source: str | None) -> pd.Series:
     if name not in data.columns:
         raise InputError(f"{source or 'data'}: random effects {formula!r} name column {name}, "
@@ -284,7 +301,7 @@ def parse_random(
         if not m:
             raise InputError(f"random effects {f!r}: expected a formula like '~ 1 | study', "
                              "'~ 1 | district/school' or '~ outcome | study'")
-        inner, outer = m.group("inner").strip(), m.group("outer").strip()
+        inner, outer = (_unfactor(m.group(g).strip()) for g in ("inner", "outer"))
         if inner == "1":
             parts = [p.strip() for p in outer.split("/")]
             for p in parts:
@@ -336,7 +353,7 @@ def parse_random(
         params += [Param(f"{cname}" if _n_cors(s, m) == 1 else f"{cname}.{i + 1}", "cor", ti, fx)
                    for i, fx in enumerate(cor_fixed)]
         n_basis = {"CS": 2, "ID": 1, "AR": m, "DIAG": m}.get(s, m + m * (m - 1) // 2)
-        if s in ("HCS", "UN", "DIAG", "AR", "CS") and m < 2 and s != "DIAG":
+        if s not in ("DIAG", "ID") and m < 2:
             raise InputError(f"random effects {f!r}: struct {s} needs at least two levels of "
                              f"{inner} (found {m})")
         terms.append(Term(kind="struct", formula=f, name=f"{inner} | {outer}", outer=o, inner=a,
@@ -346,11 +363,11 @@ def parse_random(
 
 
 def _n_vars(s: str, m: int) -> int:
-    return m if s in ("HCS", "UN", "DIAG") else 1
+    return m if s in ("HCS", "UN", "DIAG", "HAR") else 1
 
 
 def _n_cors(s: str, m: int) -> int:
-    return {"CS": 1, "HCS": 1, "AR": 1, "UN": m * (m - 1) // 2}.get(s, 0)
+    return {"CS": 1, "HCS": 1, "AR": 1, "HAR": 1, "UN": m * (m - 1) // 2}.get(s, 0)
 
 
 def _fixed_list(value, n: int, name: str) -> list[float | None]:
