@@ -20,6 +20,7 @@ from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError
+from metareview.models.coefficients import select_btt as _btt
 from metareview.models.result import MetaAnalysis
 
 _LOG2PI = float(np.log(2 * np.pi))
@@ -186,7 +187,8 @@ def predict(
 
         if transf is not None:
             raise InputError("predict: transf is not available for multilevel models yet")
-        return predict_mv(fit, newmods, intercept=intercept, level=level, **mv_levels)
+        return Predictions(*predict_mv(fit, newmods, intercept=intercept, level=level,
+                                       **mv_levels), None)
     _check_iv(fit, "predict")
     level = fit.level if level is None else float(level)
     if not 0 < level < 100:
@@ -306,31 +308,6 @@ class WaldTest:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-def _btt(fit: MetaAnalysis, btt: int | str | Sequence[int | str] | None) -> tuple[int, ...]:
-    """1-based coefficient numbers as metafor's ``btt``; a name selects every coefficient whose
-    name contains it (``"alloc"`` gives each dummy of the factor), as metafor's grep."""
-    p = fit.p_coef
-    if btt is None:
-        if p == 1:
-            raise InputError("anova: the model has no moderators to test; give btt")
-        return tuple(range(2, p + 1))
-    items = [btt] if isinstance(btt, int | str) else list(btt)
-    chosen: set[int] = set()
-    for b in items:
-        if isinstance(b, str):
-            hit = [i + 1 for i, n in enumerate(fit.coef_names) if b in n]
-            if not hit:
-                raise InputError(f"anova: btt {b!r} names no coefficient "
-                                 f"(coefficients: {', '.join(fit.coef_names)})")
-            chosen.update(hit)
-        else:
-            if isinstance(b, bool) or int(b) != b or not 1 <= int(b) <= p:
-                raise InputError(f"anova: btt {b!r} is not a coefficient number 1 to {p} "
-                                 "(1 is the intercept, as in metafor)")
-            chosen.add(int(b))
-    return tuple(sorted(chosen))
 
 
 def _wald_stat(fit: MetaAnalysis, est: np.ndarray, V: np.ndarray, m: int
@@ -692,7 +669,7 @@ def rstandard(fit: MetaAnalysis) -> StandardizedResiduals:
     if _is_mv(fit):
         from metareview.models.multilevel_tools import rstandard_mv
 
-        return rstandard_mv(fit)
+        return StandardizedResiduals(*rstandard_mv(fit))
     _check_iv(fit, "rstandard")
     tau2 = fit.tau2 if fit.is_random_effects else 0.0
     m = fit.vi + tau2

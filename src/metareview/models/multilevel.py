@@ -28,6 +28,7 @@ from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
 from metareview.errors import InputError
 from metareview.models import blocks
+from metareview.models.coefficients import select_btt
 from metareview.models.random_terms import Term, parse_random
 
 METHODS = ("REML", "ML")
@@ -513,13 +514,11 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
     intercept = has_int
     btt = np.arange(1 if has_int and p > 1 else 0, p)
     if btt_spec is not None:
-        from metareview.models.inference import _btt
-
         class _Names:
             p_coef = p
             coef_names = tuple(names)
 
-        btt = np.array(_btt(_Names, btt_spec)) - 1
+        btt = np.array(select_btt(_Names, btt_spec)) - 1
     bsub = beta[btt]
     qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
     m = len(btt)

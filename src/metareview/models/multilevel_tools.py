@@ -322,14 +322,14 @@ def predict_mv(
     gamma2_levels: Sequence[int | str] | None = None,
     level: float | None = None,
 ):
-    """Predictions with CI and PI from a multilevel fit (metafor's ``predict.rma.mv``).
+    """Predictions with CI and PI from a multilevel fit (metafor's ``predict.rma.mv``): the
+    fields of :class:`~metareview.models.inference.Predictions` (``metareview.predict`` wraps
+    them).
 
     The PI adds every ``sigma2`` and, for ``~ inner | outer`` terms, the variance of the inner
     level named in ``tau2_levels`` / ``gamma2_levels`` (one per prediction; with a single
     ``tau2`` it is that). ``newmods`` excludes the intercept column when the model has one.
     """
-    from metareview.models.inference import Predictions
-
     level = fit.level if level is None else float(level)
     p = fit.p_coef
     if newmods is None:
@@ -367,15 +367,14 @@ def predict_mv(
                    for x in chosen]
             extra += var[np.asarray(idx)] if len(idx) == len(pred) else var[idx[0]]
     half = c * np.sqrt(se ** 2 + extra)
-    return Predictions(pred, se, pred - c * se, pred + c * se, pred - half, pred + half, X,
-                       fit.coef_names, labels, level, fit.test, None)
+    return (pred, se, pred - c * se, pred + c * se, pred - half, pred + half, X, fit.coef_names,
+            labels, level, fit.test)
 
 
 def rstandard_mv(fit: MultilevelMetaAnalysis):
     """Standardized residuals: ``e / sqrt(diag(M - X A X'))`` (metafor's
-    ``rstandard.rma.mv``)."""
-    from metareview.models.inference import StandardizedResiduals
-
+    ``rstandard.rma.mv``), as the fields of
+    :class:`~metareview.models.inference.StandardizedResiduals`."""
     prob = fit.problem
     diagM = np.zeros(prob.n)
     for bk, M, _Mi in prob.blocks_at(fit.theta[None, :]):
@@ -388,7 +387,7 @@ def rstandard_mv(fit: MultilevelMetaAnalysis):
     se = np.sqrt(np.maximum(ve, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = e / se
-    return StandardizedResiduals(fit.study, e, se, z)
+    return fit.study, e, se, z
 
 
 __all__ = ["ProfileIntervals", "RandomEffects", "confint", "predict_mv", "ranef", "rstandard_mv"]
