@@ -223,3 +223,28 @@ def test_three_level_model_equals_compound_symmetry():
     assert cs.tau2[0] == pytest.approx(ml3.sigma2.sum(), rel=1e-7)
     assert cs.rho[0] == pytest.approx(ml3.sigma2[0] / ml3.sigma2.sum(), rel=1e-7)
     np.testing.assert_allclose(cs.coef, ml3.coef, rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", [n for n in REF if n.startswith("robust/")])
+def test_cluster_robust_inference(name):
+    """metafor's robust() (CR1) and clubSandwich's CR2 with Satterthwaite df and the HTZ test,
+    on the free fits (tolerance as the components': metafor's optimum is good to ~1e-7)."""
+    r = REF[name]
+    c, fit = _fit(r["model"])
+    spread = c["check"]["max_rel_diff"] if isinstance(c.get("check"), dict) else 0.0
+    tol = max(1e-6, 10 * spread)
+    es, _ = _effects(c)
+    d = es.data
+    for kind, cr2 in (("CR1", False), ("CR2", True)):
+        got = mr.robust(fit, d[r["cluster"]].to_numpy(), clubsandwich=cr2)
+        ref = r[kind]
+        np.testing.assert_allclose(got.robust_se, ref["se"], rtol=tol)
+        np.testing.assert_allclose(got.robust_stat, ref["tval"], rtol=tol)
+        np.testing.assert_allclose(got.robust_df, np.broadcast_to(ref["df"], got.robust_df.shape),
+                                   rtol=tol)
+        np.testing.assert_allclose(got.robust_p, ref["pval"], rtol=tol)
+        np.testing.assert_allclose(got.ci_low, ref["ci_lb"], rtol=tol)
+        np.testing.assert_allclose(got.ci_high, ref["ci_ub"], rtol=tol)
+        assert got.qm == pytest.approx(ref["QM"], rel=tol)
+        assert got.qm_p == pytest.approx(ref["QMp"], rel=tol)
+        assert got.qm_df[1] == pytest.approx(ref["QMdf"][1], rel=tol)

@@ -88,6 +88,12 @@ def run_analysis(
     newmods: Sequence[float] | Sequence[Sequence[float]] | None = None,
     cluster: str | None = None,
     clubsandwich: bool = False,
+    random: Sequence[str] | None = None,
+    struct: str | Sequence[str] = "CS",
+    V: str | Path | None = None,
+    rho: float | None = None,
+    rho_cluster: str | None = None,
+    dfs: str = "residual",
 ) -> AnalysisReport:
     """Read a study table and run the requested meta-analysis.
 
@@ -114,6 +120,18 @@ def run_analysis(
         robust.robust`; metafor's sandwich, or clubSandwich's CR2 with ``clubsandwich``).
     clubsandwich : bool
         With ``cluster``, use CR2 with Satterthwaite df and the HTZ test.
+    random : list of str, optional
+        Random-effects formulas: fit a multilevel / multivariate model
+        (:func:`~metareview.models.multilevel.meta_analysis_mv`, metafor's ``rma.mv``).
+    struct, dfs
+        As :func:`~metareview.models.multilevel.meta_analysis_mv`.
+    V : path, optional
+        CSV file with the k x k sampling covariance matrix (one row and one column per
+        estimate, in the data's order; a header row is allowed).
+    rho : float, optional
+        Build ``V`` with :func:`~metareview.effects.covariance.vcalc`: estimates of the same
+        cluster (``rho_cluster``, by default the outermost factor of the first random term)
+        correlate ``rho``.
     """
     name = str(data)
     df = read_study_table(data)
@@ -123,6 +141,14 @@ def run_analysis(
                              parameter="measure")
         measure = "GEN"
     es = effect_sizes(df, measure, source=name)
+    if random:
+        return _multilevel(es, name, method=method, test=test, level=level, mods=mods,
+                           newmods=newmods, cluster=cluster, clubsandwich=clubsandwich,
+                           random=list(random), struct=struct, V=V, rho=rho,
+                           rho_cluster=rho_cluster, dfs=dfs, others={
+                               "subgroup": subgroup, "bias": bias, "plot": plot})
+    if V is not None or rho is not None:
+        raise InputError("a sampling covariance matrix (V or rho) needs random effects")
     if mods and subgroup:
         raise InputError("use either mods or subgroup, not both")
     if bias and mods:
@@ -139,6 +165,70 @@ def run_analysis(
     preds = _predictions(fit, newmods) if newmods is not None else ()
     rob = robust(fit, cluster, clubsandwich=clubsandwich) if cluster else None
     return AnalysisReport(fit, sub, bias_dict, bias_text, written, predictions=preds, robust=rob)
+
+
+def _multilevel(es, name: str, *, method, test, level, mods, newmods, cluster, clubsandwich,
+                random, struct, V, rho, rho_cluster, dfs, others) -> AnalysisReport:
+    """The multilevel branch of :func:`run_analysis`."""
+    from metareview.effects.covariance import vcalc
+    from metareview.models.multilevel import meta_analysis_mv
+    from metareview.models.random_terms import parse_random
+
+    for option, value in others.items():
+        if value:
+            raise InputError(f"{option} is not available for multilevel models (random)")
+    if V is not None and rho is not None:
+        raise InputError("give either V (a matrix file) or rho, not both")
+    Vm = None
+    if V is not None:
+        Vm = read_matrix(V, es.k)
+    elif rho is not None:
+        if rho_cluster is None:
+            first = parse_random(es.data, random[0], struct, source=name)[0]
+            rho_cluster = first.extra.get("outer_name") or first.name.split("/")[0]
+        if rho_cluster not in es.data.columns:
+            raise InputError(f"{name}: no column {rho_cluster} (named as the cluster of rho)")
+        Vm = vcalc(es.vi, es.data[rho_cluster].astype(str).to_numpy(),
+                   obs=list(range(es.k)), rho=float(rho))
+    fit = meta_analysis_mv(es, random, V=Vm, struct=struct, method=method, test=test, dfs=dfs,
+                           level=level, mods=mods)
+    preds = (predict(fit, newmods if len(newmods) else None),) if newmods is not None else ()
+    rob = robust(fit, cluster, clubsandwich=clubsandwich) if cluster else None
+    return AnalysisReport(fit, predictions=preds, robust=rob)
+
+
+def read_matrix(path: str | Path, k: int) -> Any:
+    """A k x k numeric matrix from a CSV file (a header row is allowed), checked cell by
+    cell: the error names the file, row and column."""
+    import numpy as np
+    import pandas as pd
+
+    name = str(path)
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{name}: not a readable CSV file ({exc})") from None
+    first = 1
+    # a header row: text, or one row more than the matrix has (column numbers as names)
+    if len(raw) and (pd.to_numeric(raw.iloc[0], errors="coerce").isna().any()
+                     or len(raw) == k + 1):
+        raw = raw.iloc[1:]
+        first = 2
+    if raw.shape != (k, k):
+        raise InputError(f"{name}: V must be {k} x {k} (one row and column per estimate); "
+                         f"the file has {raw.shape[0]} rows and {raw.shape[1]} columns")
+    out = np.empty((k, k))
+    for j in range(k):
+        col = pd.to_numeric(raw.iloc[:, j].str.strip(), errors="coerce")
+        bad = np.flatnonzero(col.isna().to_numpy())
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(f"{name}, row {i + first}, column {j + 1}: "
+                             f"{raw.iloc[i, j]!r} is not a number")
+        out[:, j] = col.to_numpy()
+    return out
 
 
 def _predictions(fit: MetaAnalysis, newmods: Sequence[float] | Sequence[Sequence[float]]

@@ -46,9 +46,28 @@ def analyze(
         help="Column of clusters: add cluster-robust SEs, df and p (metafor's robust()).")] = None,
     clubsandwich: Annotated[bool, typer.Option(
         "--clubsandwich", help="With --cluster: CR2, Satterthwaite df and the HTZ test.")] = False,
+    random: Annotated[list[str] | None, typer.Option(
+        help="Random-effects formula, repeatable: a multilevel or multivariate model "
+             "(metafor's rma.mv), e.g. '~ 1 | district/school' or '~ outcome | trial'.")] = None,
+    struct: Annotated[str, typer.Option(
+        help="With --random: structure of '~ inner | outer' terms: CS, HCS, UN, AR, HAR, ID or "
+             "DIAG (comma-separated for two such terms).")] = "CS",
+    V: Annotated[Path | None, typer.Option(
+        "--V", help="With --random: CSV of the k x k sampling covariance matrix.")] = None,
+    rho: Annotated[float | None, typer.Option(
+        help="With --random: estimates of one cluster correlate rho (metafor's vcalc); the "
+             "cluster is --rho-cluster or the first random term's outer factor.")] = None,
+    rho_cluster: Annotated[str | None, typer.Option(
+        help="Column of the clusters for --rho.")] = None,
+    dfs: Annotated[str, typer.Option(
+        help="With --random and --test t: residual (k - p) or contain (containment).")
+    ] = "residual",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run a meta-analysis of DATA and print the results."""
+    """Run a meta-analysis of DATA and print the results.
+
+    Example: metareview analyze data.csv --measure GEN --random "~ 1 | district/school" --json
+    """
     from metareview.analysis import run_analysis
 
     # Conflicts between options are the command line's to word; run_analysis checks them too.
@@ -61,6 +80,10 @@ def analyze(
     if newmods and not mods:
         raise InputError("--newmods needs --mods (without moderators, give --newmods '' "
                          "for the pooled effect)")
+    if (V is not None or rho is not None or rho_cluster) and not random:
+        raise InputError("--V, --rho and --rho-cluster need --random")
+    if random and (subgroup or bias or plot):
+        raise InputError("--subgroup, --bias and --plot are not available with --random yet")
     at = _newmods(newmods) if newmods is not None else None
     if bias and method.upper() in ("MH", "PETO"):
         raise InputError("--bias needs an inverse-variance model (FE or a tau^2 estimator), "
@@ -72,7 +95,9 @@ def analyze(
                 data, measure=measure, method=method, test=test, level=level,
                 mods=[m.strip() for m in mods.split(",") if m.strip()] if mods else None,
                 subgroup=subgroup, bias=bias, plot=plot, newmods=at, cluster=cluster,
-                clubsandwich=clubsandwich,
+                clubsandwich=clubsandwich, random=random,
+                struct=[x.strip() for x in struct.split(",")], V=V, rho=rho,
+                rho_cluster=rho_cluster, dfs=dfs,
             )
     except InputError as exc:
         if exc.parameter == "measure":

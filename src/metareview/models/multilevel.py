@@ -204,7 +204,7 @@ class MultilevelMetaAnalysis:
             "dfs": self.dfs if self.test == "t" else None,
             "level": self.level,
             "k": self.k,
-            "random": [t.formula for t in self.terms],
+            "random": list(dict.fromkeys(t.formula for t in self.terms)),
             "sigma2": list(self.sigma2),
             "sigma2_names": [c.level for c in self.components if c.kind == "sigma2"],
             "sigma2_nlevels": [c.nlevels for c in self.components if c.kind == "sigma2"],

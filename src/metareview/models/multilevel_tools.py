@@ -36,15 +36,21 @@ from metareview.models.multilevel import MultilevelMetaAnalysis
 
 def _inverse(fit: MultilevelMetaAnalysis) -> sp.csr_matrix:
     """``M^-1`` of the fit as a sparse block-diagonal matrix (rows in the fit's order)."""
+    return marginal(fit, inverse=True)
+
+
+def marginal(fit: MultilevelMetaAnalysis, inverse: bool = False) -> sp.csr_matrix:
+    """The fitted marginal covariance ``M`` (or its inverse) as a sparse block-diagonal
+    matrix, rows in the fit's order."""
     prob = fit.problem
     rows, cols, vals = [], [], []
-    for bk, _M, Mi in prob.blocks_at(fit.theta[None, :]):
+    for bk, M, Mi in prob.blocks_at(fit.theta[None, :]):
         valid = bk.rows >= 0
         pair = valid[:, :, None] & valid[:, None, :]
         n, i, j = np.nonzero(pair)
         rows.append(bk.rows[n, i])
         cols.append(bk.rows[n, j])
-        vals.append(Mi[n, i, j])
+        vals.append((Mi if inverse else M)[n, i, j])
     k = prob.n
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(k, k))
@@ -390,4 +396,5 @@ def rstandard_mv(fit: MultilevelMetaAnalysis):
     return fit.study, e, se, z
 
 
-__all__ = ["ProfileIntervals", "RandomEffects", "confint", "predict_mv", "ranef", "rstandard_mv"]
+__all__ = ["ProfileIntervals", "RandomEffects", "confint", "marginal", "predict_mv", "ranef",
+           "rstandard_mv"]

@@ -228,18 +228,30 @@ def robust(
                          f"coefficient{'s' if p != 1 else ''}; cluster-robust tests need more "
                          "clusters than coefficients")
     X, b = fit.X, fit.coef
-    theta = fit.vi + (fit.tau2 if fit.is_random_effects else 0.0)
-    w = 1.0 / theta
+    multilevel = hasattr(fit, "problem")
     e = fit.yi - X @ b
     level = fit.level / 100
-    btt = np.arange(1, p) if p > 1 else np.array([0])
-    if clubsandwich:
+    btt = (np.arange(1, p) if p > 1 and getattr(fit, "intercept", True) else
+           np.arange(p) if p > 1 else np.array([0]))
+    if multilevel:
+        from metareview.models.multilevel_tools import marginal
+
+        Mfull = marginal(fit)
+        WX = marginal(fit, inverse=True) @ X
+    else:
+        theta = fit.vi + (fit.tau2 if fit.is_random_effects else 0.0)
+        w = 1.0 / theta
+        WX = X * w[:, None]
+    if clubsandwich and multilevel:
+        vb, df, nu = _cr2_blocks(fit, X, Mfull, e, inv, n, btt)
+        vtype = "CR2"
+    elif clubsandwich:
         vb, df, nu = _cr2(X, w, theta, e, inv, n, btt)
         vtype = "CR2"
     else:
         # metafor's bread is the fit's vb (Knapp-Hartung's s2w included) times X'W.
         scores = np.zeros((n, p))
-        np.add.at(scores, inv, ((fit.vcov @ (X * w[:, None]).T) * e).T)
+        np.add.at(scores, inv, ((fit.vcov @ WX.T) * e).T)
         vb = scores.T @ scores
         vtype = "CR0"
         if adjust:
@@ -314,6 +326,46 @@ def _label(v: Any) -> str:
     return str(v).strip()
 
 
+def _cr2_blocks(
+    fit: Any, X: np.ndarray, Mfull: Any, e: np.ndarray, inv: np.ndarray, n: int,
+    btt: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """CR2 for a multilevel fit: as :func:`_cr2` with each cluster's block ``Theta_j`` of the
+    fitted marginal covariance as working model (``W_j = Theta_j^-1``), ``A_j = R_j'
+    (R_j (Theta_j - X_j M X_j') R_j')^-1/2 R_j`` with ``Theta_j = R_j' R_j`` (clubSandwich's
+    ``CR2`` with ``inverse_var``). Clusters must hold whole blocks of correlated estimates."""
+    block = fit.problem.block
+    first = np.full(block.max() + 1, -1)
+    for row, (bl, cl) in enumerate(zip(block, inv, strict=True)):
+        if first[bl] == -1:
+            first[bl] = cl
+        elif first[bl] != cl:
+            raise InputError("cluster: clubSandwich's CR2 needs clusters that hold whole groups "
+                             "of correlated estimates (random effects or sampling covariance); "
+                             f"estimate {row + 1} is correlated with an estimate of another "
+                             "cluster")
+    p = X.shape[1]
+    M = fit.vcov
+    L = np.linalg.cholesky(M)
+    meat = np.zeros((n, p))
+    U_diag = np.zeros((n, p, p))
+    K = np.zeros((n, p, p))
+    members = [np.flatnonzero(inv == j) for j in range(n)]
+    Mcsr = Mfull.tocsr()
+    for j, idx in enumerate(members):
+        Th = Mcsr[idx][:, idx].toarray()
+        Xj, ej = X[idx], e[idx]
+        R = np.linalg.cholesky(Th).T  # upper: Th = R'R
+        G = R @ (Th - Xj @ M @ Xj.T) @ R.T
+        A = R.T @ _inv_sqrt_sym(G[None])[0] @ R
+        Wj = np.linalg.inv(Th)
+        Uj = A @ Wj @ Xj @ M
+        meat[j] = Uj.T @ ej
+        U_diag[j] = Uj.T @ Th @ Uj
+        K[j] = L.T @ Xj.T @ Uj
+    return _satterthwaite_htz(meat, U_diag, K, n, p, btt)
+
+
 def _inv_sqrt_sym(a: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """Symmetric inverse square root of (a stack of) symmetric matrices.
 
@@ -364,6 +416,13 @@ def _cr2(
         meat_scores[js] = np.einsum("jnp,jn->jp", Uj, ej)   # M X_j' W_j A_j e_j
         U_diag[js] = np.einsum("jnp,jn,jnq->jpq", Uj, th, Uj)
         K[js] = L.T @ np.swapaxes(Xj, -1, -2) @ Uj
+    return _satterthwaite_htz(meat_scores, U_diag, K, n, p, btt)
+
+
+def _satterthwaite_htz(meat_scores: np.ndarray, U_diag: np.ndarray, K: np.ndarray, n: int,
+                       p: int, btt: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """CR2's variance, Satterthwaite df per coefficient and the HTZ test's nu from the
+    per-cluster pieces (see :func:`_cr2`)."""
     vb = meat_scores.T @ meat_scores
     # Satterthwaite per coefficient s: P_s = diag(U_diag[:, s, s]) - K[:, :, s] K[:, :, s]'
     df = np.empty(p)
