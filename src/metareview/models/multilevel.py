@@ -184,6 +184,9 @@ class MultilevelMetaAnalysis:
                 "BIC": float(-2 * ll + q * np.log(n)),
                 "AICc": float(-2 * ll + 2 * q * nn / (nn - q - 1))}
 
+    def _struct_lines(self, t: Term) -> list[str]:
+        return _struct_table(self, t)
+
     def coefficients(self) -> pd.DataFrame:
         """Coefficient table like metafor's ``coef(summary(res))``."""
         cols = {"estimate": self.coef, "se": self.coef_se, self.stat_name + "val": self.coef_stat}
@@ -245,30 +248,19 @@ class MultilevelMetaAnalysis:
                                                           "AICc")) + f"   ({lab})")
         lines.append("")
         sig = [c for c in self.components if c.kind == "sigma2"]
+        lines += ["Variance Components:", ""]
         if sig:
-            lines.append("Variance Components:")
-            lines.append("")
             w = max(len(c.level) for c in sig)
-            lines.append(f"{'':<10}{'estim':>9}{'sqrt':>9}{'nlvls':>7}{'fixed':>7}  "
-                         f"{'factor':<{w}}")
+            lines.append(f"{'':<10}{'estim':>8}{'sqrt':>8}{'nlvls':>7}{'fixed':>7}  "
+                         f"{'factor':>{w}}")
             for i, c in enumerate(sig):
-                lines.append(f"{'sigma^2.' + str(i + 1):<10}{printout_num(c.value):>9}"
-                             f"{printout_num(np.sqrt(c.value)):>9}{c.nlevels:>7}"
-                             f"{'yes' if c.fixed else 'no':>7}  {c.level:<{w}}")
+                lines.append(f"{'sigma^2.' + str(i + 1):<10}{printout_num(c.value):>8}"
+                             f"{printout_num(np.sqrt(c.value)):>8}{c.nlevels:>7}"
+                             f"{'yes' if c.fixed else 'no':>7}  {c.level:>{w}}")
             lines.append("")
         for t in self.terms:
-            if t.kind != "struct":
-                continue
-            lines.append(f"outer factor: {t.extra['outer_name']} "
-                         f"({len(set(t.outer.tolist()))} levels)")
-            lines.append(f"inner factor: {t.extra['inner_name']} ({len(t.inner_levels)} levels; "
-                         f"struct: {t.struct})")
-            lines.append("")
-            for c in self.components:
-                if c.term == t.formula and c.kind in ("tau2", "rho", "gamma2", "phi"):
-                    lines.append(f"  {c.name:<10}{printout_num(c.value):>9}  {c.level}"
-                                 + ("  (fixed)" if c.fixed else ""))
-            lines.append("")
+            if t.kind == "struct":
+                lines += self._struct_lines(t)
         if sig:
             lines.append("I^2 by level: " + ", ".join(
                 f"{c.level} {v:.2f}%" for c, v in zip(sig, self.i2, strict=True))
@@ -314,6 +306,49 @@ class MultilevelMetaAnalysis:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _struct_table(fit: MultilevelMetaAnalysis, t: Term) -> list[str]:
+    """metafor's block for an ``~ inner | outer`` term: its factors, variances and
+    correlations."""
+    on, inn = t.extra["outer_name"], t.extra["inner_name"]
+    w = max(len(on), len(inn))
+    lines = [f"outer factor: {on:<{w}} (nlvls = {len(set(t.outer.tolist()))})",
+             f"inner factor: {inn:<{w}} (nlvls = {len(t.inner_levels)})", ""]
+    mine = [c for c in fit.components if c.term == t.formula
+            and c.kind in ("tau2", "rho", "gamma2", "phi")]
+    var = [c for c in mine if c.kind in ("tau2", "gamma2")]
+    cor = [c for c in mine if c.kind in ("rho", "phi")]
+    root = var[0].kind[:-1] if var else "tau"
+    if len(var) == 1:
+        lines.append(f"{'':<10}{'estim':>8}{'sqrt':>8}{'fixed':>7}")
+        lines.append(f"{root + '^2':<10}{printout_num(var[0].value):>8}"
+                     f"{printout_num(np.sqrt(var[0].value)):>8}"
+                     f"{'yes' if var[0].fixed else 'no':>7}")
+        for c in cor:
+            lines.append(f"{c.kind:<10}{printout_num(c.value):>8}{'':>8}"
+                         f"{'yes' if c.fixed else 'no':>7}")
+        return [*lines, ""]
+    counts = {lv: int(np.sum(t.inner == i)) for i, lv in enumerate(t.inner_levels)}
+    lw = max(len(c.level) for c in var)
+    lines.append(f"{'':<10}{'estim':>8}{'sqrt':>8}{'k.lvl':>7}{'fixed':>7}  {'level':>{lw}}")
+    for i, c in enumerate(var):
+        lines.append(f"{root + '^2.' + str(i + 1):<10}{printout_num(c.value):>8}"
+                     f"{printout_num(np.sqrt(c.value)):>8}{counts[c.level]:>7}"
+                     f"{'yes' if c.fixed else 'no':>7}  {c.level:>{lw}}")
+    if cor:
+        G = fit.G(0 if t is next(x for x in fit.terms if x.kind == "struct") else 1)
+        sd = np.sqrt(np.diag(G))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            R = G / np.outer(sd, sd)
+        levels = t.inner_levels
+        cw = max(8, *(len(lv) + 4 for lv in levels))
+        lines += ["", " " * lw + "".join(f"{cor[0].kind + '.' + lv:>{cw}}" for lv in levels)]
+        for i, lv in enumerate(levels):
+            cells = [printout_num(R[i, j]) if j < i else ("1" if j == i else "")
+                     for j in range(len(levels))]
+            lines.append(f"{lv:<{lw}}" + "".join(f"{x:>{cw}}" for x in cells))
+    return [*lines, ""]
 
 
 def _btt_label(fit: MultilevelMetaAnalysis) -> str:
