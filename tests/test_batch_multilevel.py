@@ -177,3 +177,24 @@ def test_library_error_is_an_input_error(table, tmp_path):
     with pytest.raises(InputError, match=r"cell.csv row 7 \(100\), column vi: not a number"):
         run_batch(tmp_path / "cell.csv", tmp_path / "o.csv", group="analysis", random=RANDOM,
                   progress=False)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_text_factor_labels_fit_as_numeric_ones(table, files, tmp_path, kind):
+    df = table.assign(study=[f"s-{s}" for s in table.study], es=[f"e{e}" for e in table.es])
+    path = tmp_path / f"text.{kind}"
+    df.to_csv(path, index=False) if kind == "csv" else df.to_parquet(path, index=False)
+    run_batch(path, tmp_path / "a.parquet", group="analysis", random=RANDOM, progress=False)
+    run_batch(files[kind], tmp_path / "b.parquet", group="analysis", random=RANDOM,
+              progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"),
+                                  pd.read_parquet(tmp_path / "b.parquet"))
+
+
+def test_blank_text_factor_cell_is_an_error(table, tmp_path):
+    df = table.assign(study=[f"s{s}" for s in table.study])
+    df.loc[12, "study"] = "  "
+    df.to_parquet(tmp_path / "blank.parquet", index=False)
+    with pytest.raises(InputError, match=r"blank.parquet row 14 \(\d+\), column study: empty "):
+        run_batch(tmp_path / "blank.parquet", tmp_path / "o.csv", group="analysis",
+                  random=RANDOM, progress=False)

@@ -121,7 +121,9 @@ def fit_mv_runs(
             raise InputError(f"{source or 'data'}: missing column {col} (named in the random "
                              f"effects {formula!r})")
         cells = df[col]
-        empty = cells.isna().to_numpy() | (cells.astype(str).str.strip() == "").to_numpy()
+        empty = cells.isna().to_numpy()
+        if not pd.api.types.is_numeric_dtype(cells.dtype):  # numbers cannot be blank text
+            empty = empty | (cells.astype(str).str.strip() == "").to_numpy()
         if empty.any():
             i = int(np.flatnonzero(empty)[0])
             raise InputError(f"{where(source, first_row + i, str(keys.iloc[i]), col)}: empty "

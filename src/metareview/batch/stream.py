@@ -88,9 +88,9 @@ def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
         raise InputError(f"{path}: missing column {group} (the analysis key)")
     _check_factors(path, list(header), factors)
     usecols = _wanted(list(header), group, measure, mods, columns, list(factors))
-    # Keys and random factors are labels: read as text so "007" stays "007" and every chunk
-    # agrees on their type.
-    text = dict.fromkeys([group, *factors], str)
+    # Keys are labels: read as text so "007" stays "007" and every chunk agrees on type. Random
+    # factors are parsed as R's read.csv would (007 is 7); the engine compares them as labels.
+    text = {group: str}
 
     def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
         with open(path, "rb") as fh:
