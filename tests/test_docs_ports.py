@@ -1,11 +1,14 @@
 """The outputs shown in the metafor and GRADE guides are what the commands print today.
 
 In ``docs/guides/from-metafor.md`` and ``docs/guides/grade.md``, a ```` ```sh ```` or
-```` ```python ```` block followed (after blank lines only) by a ```` ```text ```` block is run
-from the repository root, the blocks of a page in order, and its standard output must equal the
-text block. Every ```` ```text ```` block that follows an ```` ```r ```` block must appear in
-metafor's committed output, ``docs/guides/metafor_ports.Rout``, so neither side of a port can
-go stale.
+```` ```python ```` block followed (after blank lines only) by a ```` ```text ```` block is run,
+the blocks of a page in order, and its standard output must equal the text block. They run in a
+temporary folder that links to the repository's files but has an ``out/`` of its own, so this
+test and ``tests/test_docs_commands.py`` (which runs the same ``sh`` blocks in the repository)
+never delete each other's ``out/docs/<page>/``.
+
+Every ```` ```text ```` block that follows an ```` ```r ```` block must appear in metafor's
+committed output, ``docs/guides/metafor_ports.Rout``, so neither side of a port can go stale.
 
 After a deliberate change of output, ``python tests/test_docs_ports.py --write`` rewrites the
 text blocks of the metareview commands (never the R ones); read the diff before committing.
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,39 +74,38 @@ def pairs(page: list[Block]) -> list[tuple[int, Block, Block | None]]:
     return out
 
 
-def run(block: Block) -> str:
-    """Run a block from the repository root with the venv first on PATH; its stdout."""
+def sandbox(where: Path) -> Path:
+    """``where`` as a stand-in repository root: links to every top-level entry but ``out``."""
+    for entry in ROOT.iterdir():
+        if entry.name != "out":
+            (where / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return where
+
+
+def run(block: Block, cwd: Path) -> str:
+    """Run a block in ``cwd`` (a :func:`sandbox`) with the venv first on PATH; its stdout."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "80"  # help and tables do not depend on the terminal
-    cmd = ["bash", "-ec", block.body] if block.lang == "sh" else [sys.executable, "-c", block.body]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+    cmd = (["bash", "-e", "-o", "pipefail", "-c", block.body] if block.lang == "sh"
+           else [sys.executable, "-c", block.body])
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode} from\n{block.body}\n{proc.stderr[-3000:]}")
     return proc.stdout
 
 
-def _clean(name: str) -> None:
-    shutil.rmtree(ROOT / "out" / "docs" / name, ignore_errors=True)
-
-
-@pytest.fixture(params=sorted(PAGES))
-def page(request: pytest.FixtureRequest):
-    """A page's name, its output folder removed before and after."""
-    _clean(request.param)
-    yield request.param
-    _clean(request.param)
-
-
-def test_outputs_match(page: str) -> None:
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_outputs_match(page: str, tmp_path: Path) -> None:
     """Every output the page shows is what its command prints now."""
     parsed = blocks(PAGES[page].read_text(encoding="utf-8"))
     shown = [(b, t) for _, b, t in pairs(parsed) if b.lang in RUNNABLE]
     assert any(t is not None for _, t in shown), f"{page}: no command with its output"
+    root = sandbox(tmp_path)
     wrong = []
     for b, t in shown:
-        got = run(b)
+        got = run(b, root)
         if t is not None and normalise(got) != normalise(t.body):
             wrong.append(f"--- {b.body.strip().splitlines()[0]}\npage:\n{t.body}\nnow:\n{got}")
     assert not wrong, "outputs on the page differ from the commands' (see --write):\n" + \
@@ -133,21 +135,20 @@ def test_ports_script_and_output_agree() -> None:
 
 def write() -> None:
     """Rewrite the text blocks after the metareview commands with what they print now."""
-    for name, path in PAGES.items():
-        _clean(name)
+    for path in PAGES.values():
         text = path.read_text(encoding="utf-8")
         parsed = blocks(text)
         edits = []
-        for _, b, t in pairs(parsed):
-            if b.lang in RUNNABLE:
-                got = run(b)
-                if t is not None:
-                    body = "\n".join(line.rstrip() for line in got.strip("\n").splitlines())
-                    edits.append((t.start, t.end, body + "\n"))
+        with tempfile.TemporaryDirectory() as tmp:
+            root = sandbox(Path(tmp))
+            outputs = [(run(b, root), t) for _, b, t in pairs(parsed) if b.lang in RUNNABLE]
+        for got, t in outputs:
+            if t is not None:
+                body = "\n".join(line.rstrip() for line in got.strip("\n").splitlines())
+                edits.append((t.start, t.end, body + "\n"))
         for start, end, body in sorted(edits, reverse=True):
             text = text[:start] + body + text[end:]
         path.write_text(text, encoding="utf-8")
-        _clean(name)
         print(f"{path.relative_to(ROOT)}: {len(edits)} outputs written")
 
 
