@@ -23,9 +23,25 @@ _METADATA: dict[str, dict[str, None]] = {
 _RC = {"svg.hashsalt": "metareview"}
 
 
+class NotebookFigure(Figure):
+    """A Figure that notebooks show as an image, with or without pyplot.
+
+    Jupyter draws a plain Figure only once pyplot has switched on the inline backend; ours are
+    made without pyplot, so they say how to draw themselves (``_repr_png_``), as the files are
+    written.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        with matplotlib.rc_context(_RC):
+            self.savefig(buf, format="png", facecolor="white", metadata=_METADATA["png"])
+        return buf.getvalue()
+
+
 def new_figure(width: float, height: float, dpi: float = 150) -> Figure:
-    """A matplotlib Figure on an Agg canvas, independent of pyplot and the session's backend."""
-    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
+    """A matplotlib Figure on an Agg canvas, independent of pyplot and the session's backend;
+    notebooks display it inline (:class:`NotebookFigure`)."""
+    fig = NotebookFigure(figsize=(width, height), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     return fig
 

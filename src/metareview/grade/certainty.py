@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import prose_num, prose_p
 from metareview.effects.measures import MEASURE_TABLE
@@ -597,6 +598,37 @@ class Certainty:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The evidence profile of :meth:`summary` as an HTML table, for notebooks."""
+        head = [f"GRADE certainty: {self.outcome}",
+                f"Evidence: {self.design} (starts {self.start.upper()})"]
+        if self.estimate is not None and self.measure is not None:
+            eff = f"{self.measure} {_fmt(self.estimate)}"
+            if self.ci_low is not None and self.ci_high is not None:
+                eff += f" ({self.level:g}% CI {_fmt(self.ci_low)} to {_fmt(self.ci_high)})"
+            head.append(f"Effect: {eff}")
+        size = [f"k = {self.k}"] if self.k is not None else []
+        size += [f"N = {self.n_participants}"] if self.n_participants is not None else []
+        if size:
+            head.append("Studies: " + ", ".join(size))
+        rows = []
+        for name, d in self.domains.items():
+            flags = ([] if d.applied else ["not applied"])
+            if d.overridden:
+                flags.insert(0, "overridden" + (f" by {d.by}" if d.by else "")
+                             + (f" on {d.date}" if d.date else "")
+                             + (f" (proposed: {d.proposed.label})" if d.proposed else ""))
+            rows.append([DOMAIN_LABELS[name], d.label, f"{d.change:+d}" if d.change else "0",
+                         "; ".join(flags), d.rationale])
+        parts = [_html.table(["Domain", "Judgement", "Change", "Note", "Rationale"], rows,
+                             caption="Domains")]
+        parts.append(f"<p><strong>Certainty: {_html.esc(self.label)}</strong></p>")
+        if self.cap_note is not None:
+            parts.append(f"<p>{_html.esc(self.cap_note)}</p>")
+        if self.footnotes:
+            parts.append(_html.listing(self.footnotes, lettered=True))
+        return _html.block(head, parts)
 
 
 def _letters(n: int) -> list[str]:

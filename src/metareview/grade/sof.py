@@ -848,6 +848,10 @@ class SummaryOfFindings:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        """The table of :meth:`to_html`, for notebooks."""
+        return self.to_html()
+
 
 def summary_of_findings(
     rows: list[SoFRow] | tuple[SoFRow, ...],

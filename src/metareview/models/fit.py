@@ -140,6 +140,40 @@ class GroupFits:
 
         return jsonable(self.to_frame().to_dict(orient="list"))
 
+    def _repr_html_(self) -> str:
+        """The first rows of :meth:`to_frame` as an HTML table, for notebooks (numbers as
+        metafor prints them: four decimals, I² two, p-values below 1e-4 as ``<.0001``)."""
+        from metareview._util import html
+        from metareview._util.textfmt import printout_num, printout_p
+
+        stat = "tval" if self.test in ("t", "knha") else "zval"
+        cols = ["", "k", "estimate", "se", stat, "pval", "ci.lb", "ci.ub", "tau²", "I² (%)",
+                "Q", "pval(Q)"]
+        for name in self.coef_names[1:]:
+            cols += [f"b[{name}]", f"se[{name}]", f"p[{name}]"]
+        if self.p > 1:
+            cols += ["QM", "pval(QM)"]
+        cols.append("status")
+        n = min(self.n_groups, html.MAX_ROWS)
+        rows = []
+        for g in range(n):
+            row = [str(g), str(self.k[g]), *(printout_num(x) for x in (
+                self.beta[g, 0], self.se[g, 0], self.stat[g, 0])), printout_p(self.pval[g, 0]),
+                printout_num(self.ci_low[g, 0]), printout_num(self.ci_high[g, 0]),
+                printout_num(self.tau2[g]), printout_num(self.i2[g], 2), printout_num(self.q[g]),
+                printout_p(self.q_p[g])]
+            for j in range(1, self.p):
+                row += [printout_num(self.beta[g, j]), printout_num(self.se[g, j]),
+                        printout_p(self.pval[g, j])]
+            if self.p > 1:
+                row += [printout_num(self.qm[g]), printout_p(self.qm_p[g])]
+            rows.append([*row, str(self.status[g])])
+        more = self.n_groups - n
+        table = html.table(cols, rows, caption=f"Model results by group (first {n})" if more
+                           else "Model results by group")
+        notes = [f"… {more:,} more groups; to_frame() has them all."] if more else []
+        return html.block(self.summary().splitlines(), [table], notes)
+
 
 def _needs(method: str, test: str, p: int, estimated: bool = True) -> int:
     """Fewest studies a model can be fitted to (as metafor: one more than p with an estimated

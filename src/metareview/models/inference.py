@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError
 from metareview.models.coefficients import select_btt as _btt
+from metareview.models.kinds import require_univariate
 from metareview.models.result import MetaAnalysis
 
 _LOG2PI = float(np.log(2 * np.pi))
@@ -120,6 +122,22 @@ class Predictions:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The table of :meth:`summary` in HTML, for notebooks."""
+        mods = [(j, n) for j, n in enumerate(self.coef_names) if n != "intrcpt"]
+        cols = [(h, v) for h, v in (("pred", self.pred), ("se", self.se), ("ci.lb", self.ci_low),
+                                    ("ci.ub", self.ci_high), ("pi.lb", self.pi_low),
+                                    ("pi.ub", self.pi_high))
+                if not (h == "se" and self.transf is not None)
+                and not (h.startswith("pi") and np.isnan(v).all())]
+        rows = [[lab, *(printout_num(v[i]) for _, v in cols),
+                 *(f"{self.X[i, j]:g}" for j, _ in mods)] for i, lab in enumerate(self.labels)]
+        notes = ([f"Back-transformed: {self.transf}; se not shown."]
+                 if self.transf is not None else [])
+        return _html.block([f"Predicted values ({self.level:g}% intervals)"], [_html.table(
+            ["", *(h for h, _ in cols), *(f"X.{n}" for _, n in mods)], rows,
+            caption="Predictions")], notes)
 
 
 def _transform(fit: MetaAnalysis, transf: Transform) -> tuple[Callable | None, str | None]:
@@ -620,6 +638,7 @@ def anova(
 def weights(fit: MetaAnalysis) -> np.ndarray:
     """Each study's weight in percent, ``100 w_i / sum w`` with ``w_i = 1/(v_i + tau^2)``
     (metafor's ``weights``)."""
+    require_univariate(fit, "weights")
     _check_iv(fit, "weights")
     return np.asarray(fit.weights, dtype=float).copy()
 

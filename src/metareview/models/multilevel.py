@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
@@ -306,6 +307,63 @@ class MultilevelMetaAnalysis:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The summary as compact HTML tables, for notebooks (numbers as :meth:`summary`)."""
+        fs = self.fitstats()
+        head = [f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})"]
+        if self.measure:
+            head.append(f"Measure: {self.measure}")
+        parts = [_html.table(["logLik", "Deviance", "AIC", "BIC", "AICc"],
+                             [[printout_num(fs[h]) for h in ("logLik", "deviance", "AIC", "BIC",
+                                                             "AICc")]],
+                             row_labels=False, caption=f"Fit statistics ({self.method})")]
+        sig = [c for c in self.components if c.kind == "sigma2"]
+        if sig:
+            parts.append(_html.table(
+                ["", "estim", "sqrt", "nlvls", "fixed", "factor", "I² (%)"],
+                [[f"sigma².{i + 1}", printout_num(c.value), printout_num(np.sqrt(c.value)),
+                  str(c.nlevels), "yes" if c.fixed else "no", c.level, printout_num(v, 2)]
+                 for i, (c, v) in enumerate(zip(sig, self.i2, strict=True))],
+                caption="Variance components"))
+        for t in dict.fromkeys(c.term for c in self.components if c.kind != "sigma2"):
+            mine = [c for c in self.components if c.term == t]
+            parts.append(_html.table(
+                ["", "level", "estim", "sqrt", "fixed"],
+                [[c.name.replace("2", "²", 1) if c.kind in ("tau2", "gamma2") else c.name,
+                  c.level, printout_num(c.value),
+                  printout_num(np.sqrt(c.value)) if c.kind in ("tau2", "gamma2") else "",
+                  "yes" if c.fixed else "no"] for c in mine],
+                caption=f"Structured term {t}"))
+        moderators = self.p_coef > 1 or not self.intercept
+        cols = ["QE" if moderators else "Q", "df", "pval"]
+        row = [printout_num(self.qe), str(self.qe_df), printout_p(self.qe_p)]
+        if sig:
+            cols.append("I² total (%)")
+            row.append(printout_num(self.i2_total, 2))
+        parts.append(_html.table(cols, [row], row_labels=False,
+                                 caption=f"{'Residual h' if moderators else 'H'}eterogeneity"))
+        if moderators:
+            m, ddf = self.qm_df
+            name, dfs = ("QM", [str(m)]) if ddf is None else ("F", [str(m), f"{ddf:g}"])
+            parts.append(_html.table(
+                [name, *(["df"] if ddf is None else ["df1", "df2"]), "pval"],
+                [[printout_num(self.qm), *dfs, printout_p(self.qm_p)]], row_labels=False,
+                caption=f"Test of moderators (coefficients {_btt_label(self)})"))
+        header = ["", "estimate", "se", f"{self.stat_name}val"]
+        header += ["df"] if self.coef_df is not None else []
+        header += ["pval", "ci.lb", "ci.ub", ""]
+        rows = []
+        for i, name in enumerate(self.coef_names):
+            rows.append([name, *(printout_num(x) for x in (self.coef[i], self.coef_se[i],
+                                                           self.coef_stat[i])),
+                         *([f"{self.coef_df[i]:g}"] if self.coef_df is not None else []),
+                         printout_p(self.coef_p[i]), printout_num(self.coef_ci_low[i]),
+                         printout_num(self.coef_ci_high[i]), signif_stars(self.coef_p[i])])
+        parts.append(_html.table(header, rows, caption="Model results"))
+        notes = [] if self.converged else ["Note: the optimiser did not converge."]
+        notes += [f"Note: {w}" for w in self.warnings]
+        return _html.block(head, parts, notes)
 
 
 def _struct_table(fit: MultilevelMetaAnalysis, t: Term) -> list[str]:

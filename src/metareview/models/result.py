@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
@@ -291,6 +292,67 @@ class MetaAnalysis:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The summary as compact HTML tables, for notebooks (numbers as :meth:`summary`)."""
+        kind = self.estimator.model_label
+        if not self.intercept_only:
+            kind = "Mixed-Effects" if self.is_random else "Fixed-Effects with Moderators"
+        head = [f"{kind} Model (k = {self.k}"
+                + (f"; tau² estimator: {self.method})" if self.is_random else ")"),
+                f"Measure: {self.measure} ({measure_label(self.measure)})"]
+        resid = "" if self.intercept_only else "E"
+        cols, row = [], []
+        if self.is_random:
+            cols += ["tau²", "SE(tau²)", "tau"]
+            row += [printout_num(self.tau2), printout_num(self.se_tau2), printout_num(self.tau)]
+        cols += ["I² (%)", "H²"]
+        row += [printout_num(self.i2, 2), printout_num(self.h2, 2)]
+        if not self.intercept_only and self.is_random and not np.isnan(self.r2):
+            cols.append("R² (%)")
+            row.append(printout_num(self.r2, 2))
+        cols += [f"Q{resid}", "df", "pval"]
+        row += [printout_num(self.q), str(self.q_df), printout_p(self.q_p)]
+        parts = [_html.table(cols, [row], row_labels=False,
+                             caption=f"{'Residual h' if resid else 'H'}eterogeneity")]
+        if not self.intercept_only:
+            m, ddf = self.qm_df
+            name, dfs = ("QM", [str(m)]) if ddf is None else ("F", [str(m), str(ddf)])
+            parts.append(_html.table(
+                [name, *(["df"] if ddf is None else ["df1", "df2"]), "pval"],
+                [[printout_num(self.qm), *dfs, printout_p(self.qm_p)]], row_labels=False,
+                caption=f"Test of moderators (coefficients 2:{self.p_coef})"))
+        pi = self.intercept_only and self.is_random
+        header = ["", "estimate", "se", f"{self.stat_name}val", "pval", "ci.lb", "ci.ub"]
+        header += ["pi.lb", "pi.ub"] if pi else []
+        rows = []
+        for i in range(self.p_coef):
+            rows.append([self.coef_names[i], *(printout_num(x) for x in (
+                self.coef[i], self.coef_se[i], self.coef_stat[i])),
+                printout_p(self.coef_p[i]), printout_num(self.coef_ci_low[i]),
+                printout_num(self.coef_ci_high[i]),
+                *((printout_num(self.pi_low), printout_num(self.pi_high)) if pi else ()),
+                signif_stars(self.coef_p[i])])
+        parts.append(_html.table([*header, ""], rows, caption="Model results"))
+        bt = self.back_transformed
+        if bt is not None:
+            keys = ["estimate", "ci_low", "ci_high"] + (["pi_low", "pi_high"] if pi else [])
+            parts.append(_html.table(
+                ["estimate", "ci.lb", "ci.ub", "pi.lb", "pi.ub"][:len(keys)],
+                [[printout_num(bt[k]) for k in keys]], row_labels=False,
+                caption=f"Back-transformed ({bt['scale']})"))
+        parts.append(_html.details(f"Studies (k = {self.k}): yi, vi, weight (%)", _html.table(
+            ["study", "yi", "vi", "weight (%)"],
+            ([s, printout_num(y), printout_num(v), printout_num(w, 2)] for s, y, v, w in zip(
+                self.study, self.yi, self.vi, self.weights, strict=True)),
+            max_rows=_html.MAX_ROWS, what="studies")))
+        notes = [f"{label}: {printout_num(self.extra[key])}, pval "
+                 f"{printout_p(self.extra[key + '_p'])}"
+                 for key, label in (("mh_stat", "Cochran-Mantel-Haenszel test"),
+                                    ("tarone", "Tarone's test"))
+                 if self.extra.get(key) is not None]
+        notes += [f"Note: {w}" for w in self.warnings]
+        return _html.block(head, parts, notes)
 
 
 def _p_eq(p: float) -> str:

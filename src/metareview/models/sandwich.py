@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.errors import InputError
@@ -171,6 +172,35 @@ class RobustResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The summary as compact HTML tables, for notebooks (numbers as :meth:`summary`)."""
+        sizes = self.cluster_sizes
+        m, df2 = self.qm_df
+        what = ("coefficient 1" if len(self.coef) == 1
+                else f"coefficients 2:{len(self.coef)}" if m > 1 else "coefficient 2")
+        parts = [
+            _html.table(["estimates", "clusters", "min per cluster", "max per cluster",
+                         "mean", "median"],
+                        [[str(self.fit.k), str(self.n_clusters), str(sizes.min()),
+                          str(sizes.max()), f"{sizes.mean():.2f}", f"{np.median(sizes):g}"]],
+                        row_labels=False, caption="Clusters"),
+            _html.table([f"{'HTZ ' if self.htz is not None else ''}F", "df1", "df2", "pval"],
+                        [[printout_num(self.qm), str(m), _df(df2), printout_p(self.qm_p)]],
+                        row_labels=False,
+                        caption=(f"Test of moderators ({what})" if len(self.coef) > 1
+                                 else f"Test of the intercept ({what})")),
+            _html.table(
+                ["", "estimate", "se", "tval", "df", "pval", "ci.lb", "ci.ub", ""],
+                [[name, *(printout_num(x) for x in (self.coef[i], self.robust_se[i],
+                                                    self.robust_stat[i])),
+                  _df(self.robust_df[i]), printout_p(self.robust_p[i]),
+                  printout_num(self.ci_low[i]), printout_num(self.ci_high[i]),
+                  signif_stars(self.robust_p[i])] for i, name in enumerate(self.coef_names)],
+                caption="Model results"),
+        ]
+        return _html.block([f"Cluster-robust inference ({self.vcov_type}; df: {self.df_method})"],
+                           parts)
 
 
 def _df(x: float) -> str:

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from metareview._util import html as _html
+from metareview._util.textfmt import printout_num, printout_p
 from metareview.effects.escalc import EffectSizes
 from metareview.errors import InputError
 from metareview.models.rma import MetaAnalysis, meta_analysis
@@ -57,6 +59,26 @@ class SubgroupAnalysis:
                      f"p-val {p}; I^2 = {self.i2:.1f}%")
         parts += [f"Note: {w}" for w in self.warnings]
         return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        """One row per subgroup and the overall model, then the test for subgroup differences,
+        as HTML tables for notebooks (numbers as :meth:`summary`)."""
+        o = self.overall
+        head = [f"Subgroup analysis by {self.by} ({len(self.groups)} subgroups)",
+                f"Measure: {o.measure}; method: {o.method}"]
+        rows = [[name, str(f.k), *(printout_num(x) for x in (f.estimate, f.se, f.ci_low,
+                                                             f.ci_high)),
+                 printout_p(f.p), printout_num(f.tau2), printout_num(f.i2, 2)]
+                for name, f in [*self.groups.items(), ("Overall", o)]]
+        parts = [
+            _html.table([self.by, "k", "estimate", "se", "ci.lb", "ci.ub", "pval", "tau²",
+                         "I² (%)"], rows, caption="Subgroups"),
+            _html.table(["Q", "df", "pval", "I² (%)"],
+                        [[printout_num(self.q), str(self.df), printout_p(self.p),
+                          printout_num(self.i2, 1)]],
+                        row_labels=False, caption="Test for subgroup differences"),
+        ]
+        return _html.block(head, parts, [f"Note: {w}" for w in self.warnings])
 
 
 def subgroup_analysis(

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num
 from metareview.errors import InputError, where
@@ -171,6 +172,39 @@ class Agreement:
                              f"kappa = {printout_num(p.kappa)} "
                              f"(SE {printout_num(p.se)})")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The statistics of :meth:`summary` as HTML tables, for notebooks."""
+        kname = "Cohen's kappa" if self.kappa_method == "cohen" else "Fleiss' kappa"
+        head = [f"Inter-rater agreement ({len(self.reviewers)} reviewers: "
+                f"{', '.join(self.reviewers)}; categories: {', '.join(self.categories)})",
+                f"Records rated by two or more reviewers: {self.n_records} "
+                f"({self.n_ratings} ratings); seen by one reviewer only: {self.n_single} "
+                "(not used)"]
+        rows = [["Percent agreement (%)", printout_num(self.percent_agreement, 2), "", "", ""]]
+        for name, est, se, lo, hi in (
+            (kname, self.kappa, self.kappa_se, self.kappa_ci_low, self.kappa_ci_high),
+            ("Gwet's AC1", self.ac1, self.ac1_se, self.ac1_ci_low, self.ac1_ci_high),
+            ("Krippendorff's alpha", self.alpha, self.alpha_se, self.alpha_ci_low,
+             self.alpha_ci_high),
+        ):
+            rows.append([name, *(printout_num(x) for x in (est, se, lo, hi))])
+        parts = [_html.table(["", "estimate", "se", "ci.lb", "ci.ub"], rows,
+                             caption=f"Agreement ({self.level:g}% CI)")]
+        if self.table is not None:
+            a, b = self.reviewers
+            parts.append(_html.table(
+                [f"{a} \\ {b}", *self.categories],
+                [[cat, *(str(x) for x in row)] for cat, row in zip(self.categories, self.table,
+                                                                   strict=True)],
+                caption="Decisions (rows: first reviewer, columns: second)"))
+        if self.pairwise:
+            parts.append(_html.table(
+                ["reviewer A", "reviewer B", "n", "agreement (%)", "kappa", "se"],
+                [[p.reviewer_a, p.reviewer_b, str(p.n), printout_num(p.percent_agreement, 1),
+                  printout_num(p.kappa), printout_num(p.se)] for p in self.pairwise],
+                caption="Cohen's kappa by pair of reviewers"))
+        return _html.block(head, parts)
 
 
 # -- input --------------------------------------------------------------------------------------

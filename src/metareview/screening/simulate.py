@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from metareview._util import html as _html
 from metareview.errors import InputError
 from metareview.screening.active import (
     Features,
@@ -359,6 +360,17 @@ class SimulationResult:
             lines.append(f"  {label:<12} {s['mean']:.3f} (SD {s['sd']:.3f}, "
                          f"{s['min']:.3f}–{s['max']:.3f})")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The metrics of :meth:`summary` as an HTML table, for notebooks."""
+        head = [f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
+                f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
+                f"{self.n_prior_excluded} irrelevant",
+                f"Model: {self.learner.summary()}, {self.retraining()}"]
+        rows = [[label, *(f"{s[k]:.3f}" for k in ("mean", "sd", "min", "max"))]
+                for label, s in self.mean_metrics().items()]
+        return _html.block(head, [_html.table(["metric", "mean", "SD", "min", "max"], rows,
+                                              caption=f"Metrics over {len(self.runs)} seed(s)")])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
