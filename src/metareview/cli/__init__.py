@@ -11,7 +11,7 @@ and :class:`_Group` prints it, once for all. The JSON printed by ``--json`` is t
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
@@ -33,12 +33,27 @@ class _Group(TyperGroup):
             raise typer.Exit(code=2) from None
 
 
-def _root() -> None:
+def _print_version(value: bool) -> None:
+    """``--version``: print the version (as ``metareview version``) and stop."""
+    if value:
+        version()
+        raise typer.Exit()
+
+
+def _root(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
     """metareview: evidence synthesis from study data to a graded answer."""
 
 
 def version() -> None:
-    """Print the version."""
+    """Print the version.
+
+    \b
+    Example: metareview version
+    """
     from metareview._util.version import __version__
 
     typer.echo(__version__)
@@ -65,7 +80,8 @@ def _app(only: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         # click's plain help: drawing it with rich doubled the time `metareview --help` took.
         rich_markup_mode=None,
-        help="metareview: meta-analysis with metafor's vocabulary.",
+        help="metareview: meta-analysis with metafor's vocabulary.\n\n\b\n"
+             "Example: metareview analyze trials.csv --measure RR",
         no_args_is_help=True,
     )
     new.callback()(_root)

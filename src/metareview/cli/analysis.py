@@ -66,6 +66,8 @@ def analyze(
 ) -> None:
     """Run a meta-analysis of DATA and print the results.
 
+    \b
+    Example: metareview analyze trials.csv --measure RR --method REML --mods year
     Example: metareview analyze data.csv --measure GEN --random "~ 1 | district/school" --json
     """
     from metareview.analysis import run_analysis
@@ -136,7 +138,11 @@ def report(
         help="Where to write the report: .html (self-contained) or .docx (Word).")] = Path(
         "report.html"),
 ) -> None:
-    """Build a review's report from its data, as self-contained HTML or a Word document."""
+    """Build a review's report from its data, as self-contained HTML or a Word document.
+
+    \b
+    Example: metareview report review-folder --out report.html
+    """
     kind = out.suffix.lower()
     if kind not in (".html", ".docx"):
         raise InputError(f"--out {out}: the report is written as .html or .docx (Word), "
@@ -187,10 +193,11 @@ def batch(
 ) -> None:
     """Fit one meta-analysis per analysis key of DATA, streaming, and write one row each.
 
-    Example, a three-level model per analysis (estimates es nested in studies):
+    The second example fits a three-level model per analysis (estimates es nested in studies).
 
     \b
-    metareview batch data.csv --group g --random "~ 1 | study/es" --out res.csv
+    Example: metareview batch data.csv --group g --out res.csv --measure GEN --method REML
+    Example: metareview batch data.csv --group g --random "~ 1 | study/es" --out res.csv
     """
     from metareview.batch import run_batch
 
@@ -247,7 +254,11 @@ def simulate(
     as_json: AsJson = False,
 ) -> None:
     """Replay screening of a labelled dataset with active learning (ASReview's simulate):
-    recall at 10/25/50%, WSS@95, ERF, ATD and loss over seeds, with plots."""
+    recall at 10/25/50%, WSS@95, ERF, ATD and loss over seeds, with plots.
+
+    \b
+    Example: metareview simulate labelled.csv --seeds 0,1,2 --plot recall.png
+    """
     from metareview.screening.simulate import read_labelled
     from metareview.screening.simulate import simulate as run_simulation
 

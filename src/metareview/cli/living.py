@@ -21,7 +21,8 @@ from metareview.errors import InputError
 if TYPE_CHECKING:
     from metareview.store.living import UpdateResult
 
-search_app = typer.Typer(help="Saved searches (searches.yaml): add, list, remove.",
+search_app = typer.Typer(help="Saved searches (searches.yaml): add, list, remove.\n\n\b\n"
+                         "Example: metareview search list --review my-review",
                          no_args_is_help=True)
 
 
@@ -43,7 +44,11 @@ def search_add(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Save a search (one per source) in the project's searches.yaml."""
+    """Save a search (one per source) in the project's searches.yaml.
+
+    \b
+    Example: metareview search add "aspirin" --by anna --mindate 2020 --maxdate 2024 -r my-review
+    """
     from metareview.store.project import Project
     from metareview.store.searches import add_search
 
@@ -56,7 +61,11 @@ def search_add(
 
 @search_app.command(name="list")
 def search_list(review: ReviewDir = Path("."), as_json: AsJson = False) -> None:
-    """List the saved searches, with when each last ran and what it imported."""
+    """List the saved searches, with when each last ran and what it imported.
+
+    \b
+    Example: metareview search list --review my-review
+    """
     from metareview.store.living import last_runs
     from metareview.store.project import Project
     from metareview.store.searches import load_searches
@@ -83,7 +92,11 @@ def search_remove(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Remove a saved search (what it imported stays)."""
+    """Remove a saved search (what it imported stays).
+
+    \b
+    Example: metareview search remove pubmed-1 --by anna --review my-review
+    """
     from metareview.store.project import Project
     from metareview.store.searches import remove_search
 
@@ -108,7 +121,11 @@ def update(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: AsJson = False,
 ) -> None:
-    """Re-run the saved PubMed searches: import new records, de-duplicate, rank them."""
+    """Re-run the saved PubMed searches: import new records, de-duplicate, rank them.
+
+    \b
+    Example: metareview update --review my-review --top 10
+    """
     from metareview.records.pubmed import EUTILS, PubMedClient
     from metareview.store.living import update_project
     from metareview.store.project import Project
@@ -164,7 +181,11 @@ def changes(
                                               "HTML page.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Compare a review's analyses before and after an update; say which triggers fired."""
+    """Compare a review's analyses before and after an update; say which triggers fired.
+
+    \b
+    Example: metareview changes review-v1 review-v2 --html changes.html
+    """
     from metareview.store.living import snapshot_before
     from metareview.store.project import load_review_data
     from metareview.synthesis.changes import compare_reviews

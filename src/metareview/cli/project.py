@@ -39,7 +39,11 @@ def init(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Create a review project (dual independent screening unless --single)."""
+    """Create a review project (dual independent screening unless --single).
+
+    \b
+    Example: metareview init my-review --criteria @criteria.txt
+    """
     from metareview.store.project import Project
 
     text = criteria or ""
@@ -108,7 +112,11 @@ def import_(
     actor: Annotated[str, typer.Option(help="Who is importing.")] = "metareview",
     as_json: AsJson = False,
 ) -> None:
-    """Import search results; each file is stored whole or not at all."""
+    """Import search results; each file is stored whole or not at all.
+
+    \b
+    Example: metareview import pubmed.nbib --source PubMed --searched-on 2024-05-01 -r my-review
+    """
     import datetime as dt
 
     from metareview.records.readers import read_records
@@ -149,7 +157,11 @@ def dedupe(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: AsJson = False,
 ) -> None:
-    """Find duplicate records (exact DOI/PMID, then fuzzy) and keep one per cluster."""
+    """Find duplicate records (exact DOI/PMID, then fuzzy) and keep one per cluster.
+
+    \b
+    Example: metareview dedupe --review my-review
+    """
     from metareview.store.project import Project
 
     with Project.open(review) as rv:
@@ -184,7 +196,11 @@ def screen(
     limit: Annotated[int | None, typer.Option(help="Stop after this many decisions.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Screen records at the terminal (i/e/m, u undo), the model's top-ranked record first."""
+    """Screen records at the terminal (i/e/m, u undo), the model's top-ranked record first.
+
+    \b
+    Example: metareview screen --reviewer anna --stage ta --review my-review
+    """
     from metareview.screening.decisions import parse_stage
     from metareview.store.project import Project
 
@@ -226,7 +242,11 @@ def fulltext(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Record full-text retrieval (PRISMA: reports not retrieved) and report-to-study links."""
+    """Record full-text retrieval (PRISMA: reports not retrieved) and report-to-study links.
+
+    \b
+    Example: metareview fulltext 12 15 --retrieved --by anna --review my-review
+    """
     from metareview.store.project import Project
 
     if retrieved is None and study is None:
@@ -256,6 +276,10 @@ def conflicts(
 
     With --resolve it prints what was resolved and how many conflicts remain (run
     ``metareview conflicts`` for the list).
+
+    \b
+    Example: metareview conflicts --stage ta --review my-review
+    Example: metareview conflicts --resolve 12=include --by anna --review my-review
     """
     from metareview.screening.decisions import parse_stage
     from metareview.store.project import Project
@@ -331,7 +355,11 @@ def progress(
                                      "stops at.")] = 50,
     as_json: AsJson = False,
 ) -> None:
-    """Stopping aids: may this reviewer stop screening? (BUSCAR, irrelevant run, records left)"""
+    """Stopping aids: may this reviewer stop screening? (BUSCAR, irrelevant run, records left)
+
+    \b
+    Example: metareview progress --reviewer anna --recall 95 --review my-review
+    """
     from metareview.screening.decisions import parse_stage
     from metareview.screening.stopping import stopping_aids
     from metareview.store.project import Project
@@ -357,7 +385,11 @@ def prisma(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """PRISMA 2020 counts from the review, and its flow diagram."""
+    """PRISMA 2020 counts from the review, and its flow diagram.
+
+    \b
+    Example: metareview prisma --review my-review --out prisma.svg
+    """
     from metareview.screening.prisma import prisma_counts, screening_progress
     from metareview.store.project import Project
 
@@ -385,7 +417,11 @@ def export(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Export records with their screening decisions to RIS or CSV."""
+    """Export records with their screening decisions to RIS or CSV.
+
+    \b
+    Example: metareview export records.ris --review my-review
+    """
     from metareview.store.exchange import export_records
     from metareview.store.project import Project
 

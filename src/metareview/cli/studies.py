@@ -16,9 +16,11 @@ import typer
 from metareview.cli._common import AsJson, ReviewDir, echo
 from metareview.errors import InputError
 
-review_app = typer.Typer(help="Move a review folder's study data into or out of the project.",
-                         no_args_is_help=True)
-study_app = typer.Typer(help="Studies: link reports to a study, extract it, add its rows.",
+review_app = typer.Typer(help="Move a review folder's study data into or out of the project."
+                         "\n\n\b\nExample: metareview review import review-folder "
+                         "--review my-review", no_args_is_help=True)
+study_app = typer.Typer(help="Studies: link reports to a study, extract it, add its rows."
+                        "\n\n\b\nExample: metareview study list --review my-review",
                         no_args_is_help=True)
 
 #: CSV options of ``study rows``: option name -> ReviewData table.
@@ -33,7 +35,11 @@ def review_import(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Load a review folder into the project (replacing its study data)."""
+    """Load a review folder into the project (replacing its study data).
+
+    \b
+    Example: metareview review import review-folder --review my-review
+    """
     from metareview.store.project import Project
     from metareview.studies import load_folder
 
@@ -51,7 +57,11 @@ def review_export(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Write the project's study data as a review folder (the round trip is lossless)."""
+    """Write the project's study data as a review folder (the round trip is lossless).
+
+    \b
+    Example: metareview review export exported-review --review my-review
+    """
     from metareview.store.project import Project
 
     with Project.open(review) as rv:
@@ -72,7 +82,11 @@ def study_link(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Link reports (records included at full text) to one study, new or existing."""
+    """Link reports (records included at full text) to one study, new or existing.
+
+    \b
+    Example: metareview study link 12 15 --study "Alvarez 2023" --by anna --review my-review
+    """
     from metareview.store.project import Project
 
     with Project.open(review) as rv:
@@ -84,7 +98,11 @@ def study_link(
 
 @study_app.command(name="list")
 def study_list(review: ReviewDir = Path("."), as_json: AsJson = False) -> None:
-    """The project's studies: reports, whether extracted, rows of data."""
+    """The project's studies: reports, whether extracted, rows of data.
+
+    \b
+    Example: metareview study list --review my-review
+    """
     from metareview.store.project import Project
 
     with Project.open(review) as rv:
@@ -103,7 +121,11 @@ def study_extract(
     review: ReviewDir = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Store studies' extracted descriptions, checked against the protocol."""
+    """Store studies' extracted descriptions, checked against the protocol.
+
+    \b
+    Example: metareview study extract studies/alvarez-2023.yaml --by anna --review my-review
+    """
     from metareview.store.project import Project
     from metareview.studies import Study, load_yaml
 
@@ -128,7 +150,11 @@ def study_rows(
     as_json: AsJson = False,
 ) -> None:
     """Add extracted rows from CSV files (the review folder's columns), checked against the
-    protocol and the studies; nothing is stored unless every row checks."""
+    protocol and the studies; nothing is stored unless every row checks.
+
+    \b
+    Example: metareview study rows --arms arms.csv --by anna --review my-review
+    """
     from metareview.store.project import Project
     from metareview.studies import DATA_FILES, load_csv
 

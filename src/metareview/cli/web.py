@@ -12,7 +12,9 @@ import typer
 
 from metareview.errors import InputError
 
-user_app = typer.Typer(help="Accounts of the web app (metareview serve).", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts of the web app (metareview serve).\n\n\b\nExample: "
+                       "metareview user create anna --password-file pw.txt --workspace team",
+                       no_args_is_help=True)
 
 
 def serve(
@@ -26,7 +28,11 @@ def serve(
     threads: Annotated[int, typer.Option(help="Requests served at once.")] = 8,
 ) -> None:
     """Serve the web app for a team (accounts: METAREVIEW_WEB_DATABASE_URL or a SQLite file
-    in the folder)."""
+    in the folder).
+
+    \b
+    Example: metareview serve team --port 8000
+    """
     from waitress import serve as waitress_serve
 
     from metareview.web.app import create_app
@@ -48,7 +54,11 @@ def user_create(
         "--admin/--no-admin", help="Workspace administrator (default: the first account "
         "is).")] = None,
 ) -> None:
-    """Make an account; the first one administers the workspace and owns its projects."""
+    """Make an account; the first one administers the workspace and owns its projects.
+
+    \b
+    Example: metareview user create anna --password-file pw.txt --workspace team
+    """
     from metareview.web.accounts import Site
 
     try:
