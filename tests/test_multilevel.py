@@ -248,3 +248,23 @@ def test_cluster_robust_inference(name):
         assert got.qm == pytest.approx(ref["QM"], rel=tol)
         assert got.qm_p == pytest.approx(ref["QMp"], rel=tol)
         assert got.qm_df[1] == pytest.approx(ref["QMdf"][1], rel=tol)
+
+
+def test_functions_for_univariate_models_refuse_a_multilevel_fit():
+    from metareview.batch import permutest
+    from metareview.diagnostics import influence, leave_one_out, regtest, trimfill
+    from metareview.models.inference import weights
+
+    _, fit = _fit("k11/ml3/REML")
+    for func in (weights, leave_one_out, influence, regtest, trimfill, permutest):
+        with pytest.raises(mr.InputError, match="not available for multilevel models"):
+            func(fit)
+
+
+def test_effect_sizes_frame_with_study_yi_and_vi_columns():
+    d = pd.read_csv(ROOT / "data" / "dat.konstantopoulos2011.csv").assign(study="s")
+    es = mr.effect_sizes(d, "GEN", yi="yi", vi="vi")
+    frame = es.to_frame()
+    assert list(frame.columns[:3]) == ["study", "yi", "vi"]
+    assert frame.columns.is_unique
+    np.testing.assert_array_equal(frame["yi"], es.yi)

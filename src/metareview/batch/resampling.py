@@ -39,6 +39,7 @@ from scipy import special, stats
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.models.fit import fit_groups
+from metareview.models.kinds import require_univariate
 from metareview.models.rma import MetaAnalysis
 
 __all__ = [
@@ -406,6 +407,7 @@ def permutest(
     extreme as the observed one, up to ``comptol = sqrt(eps)``; the omnibus p-value is the
     share with ``QM* >= QM - comptol`` (with the t/Knapp-Hartung tests, the F statistic).
     """
+    require_univariate(fit, "permutest")
     _check_fit(fit, "permutest")
     iter = int(np.round(iter))
     if iter < 2:
@@ -651,6 +653,7 @@ def bootstrap(
     ``t - bias -/+ z_{1-a/2} se`` (bias-corrected, as ``boot.ci``'s "norm"). Basic and normal
     bounds for tau^2 are not truncated at 0.
     """
+    require_univariate(fit, "bootstrap")
     _check_fit(fit, "bootstrap")
     if kind not in ("parametric", "nonparametric"):
         raise ValueError(f"kind must be parametric or nonparametric (got {kind!r})")
@@ -852,6 +855,7 @@ def gosh(
     with tau^2 = 0. Subsets the model cannot be fitted to
     (too few studies for an estimated tau^2, collinear moderators) are NaN except ``k``.
     """
+    require_univariate(fit, "gosh")
     _check_fit(fit, "gosh")
     if fit.k < 2:
         raise ValueError("gosh: stopped because k = 1")

@@ -35,6 +35,7 @@ from metareview.diagnostics.influence import (
 )
 from metareview.effects.escalc import from_arrays
 from metareview.errors import InputError
+from metareview.models.kinds import require_univariate
 from metareview.models.rma import MetaAnalysis, fit_design, meta_analysis, refit
 from metareview.models.tau2 import estimator
 
@@ -171,6 +172,7 @@ def regtest(fit: MetaAnalysis, predictor: str = "sei", *, ni: np.ndarray | None 
     -------
     RegTest
     """
+    require_univariate(fit, "regtest")
     predictor = predictor.lower()
     if predictor not in PREDICTORS:
         raise InputError(f"unknown predictor {predictor!r}; choose one of {', '.join(PREDICTORS)}")
@@ -322,6 +324,7 @@ def ranktest(x: MetaAnalysis | np.ndarray, vi: np.ndarray | None = None) -> Rank
     in the p-value (it uses the exact test only for small k and no ties, and otherwise its
     own variance), so only its tau-b is used here.
     """
+    require_univariate(x, "ranktest")
     yi, vi = _yi_vi(x, vi, "ranktest")
     k = len(yi)
     if k < 2:
@@ -472,6 +475,7 @@ def trimfill(
     model keeps the original test and level. If all deviations are zero the R0 estimator has
     no negative rank (metafor fails); k0 = 0 is returned.
     """
+    require_univariate(fit, "trimfill")
     estimator = estimator.upper()
     if estimator not in ("L0", "R0"):
         raise InputError(f"unknown trim-and-fill estimator {estimator!r}; choose L0 or R0")

@@ -25,6 +25,7 @@ from scipy.optimize import brentq
 
 from metareview._util.textfmt import printout_num
 from metareview.diagnostics.influence import _fixed_tau2, _num
+from metareview.models.kinds import require_univariate
 from metareview.models.rma import MetaAnalysis
 from metareview.models.tau2 import generalized_q
 
@@ -161,6 +162,7 @@ def tau2_confint(
     default; here they are solved to machine precision (metafor agrees to 1e-10 with
     ``control = list(tol = 1e-13)``).
     """
+    require_univariate(fit, "tau2_confint")
     if not fit.is_random_effects:
         raise ValueError("tau2_confint: the model does not contain a random-effects component")
     if _fixed_tau2(fit) is not None:

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from metareview._util.textfmt import printout_num, printout_p
+from metareview.models.kinds import require_univariate
 from metareview.models.rma import MetaAnalysis, meta_analysis, refit
 from metareview.models.tau2 import estimator
 
@@ -233,6 +234,7 @@ def leave_one_out(fit: MetaAnalysis) -> LeaveOneOut:
     to the other k - 1 studies; a refit that fails gives NaN, as metafor's NA. CI bounds are
     sorted (metafor's ``.psort``).
     """
+    require_univariate(fit, "leave_one_out")
     _require_effects(fit, "leave-one-out")
     _require_intercept_only(fit, "leave-one-out analysis")
     fits = [_subfit(fit, np.delete(np.arange(fit.k), i)) for i in range(fit.k)]
@@ -380,6 +382,7 @@ def influence(fit: MetaAnalysis) -> Influence:
     coefficients (metafor's default ``btt``), and the influence flag uses ``m = p`` degrees of
     freedom for Cook's distance. A deletion that leaves a coefficient inestimable gives NaN.
     """
+    require_univariate(fit, "influence")
     _require_effects(fit, "influence")
     _require_uni(fit, "influence()")
     k, p = fit.X.shape
@@ -515,6 +518,7 @@ def cumulative(
     -----
     Step 1 is a single study: as metafor, tau^2 is 0 and the z-test is used there.
     """
+    require_univariate(fit, "cumulative")
     if fit.effects is None:
         raise ValueError("cumulative: this result does not carry its effect sizes; cannot refit")
     _require_intercept_only(fit, "cumulative meta-analysis")
@@ -587,6 +591,7 @@ def baujat(fit: MetaAnalysis) -> Baujat:
     model refitted without study i (tau^2 re-estimated; Knapp-Hartung scaling included in
     ``Var(b_(-i))``).
     """
+    require_univariate(fit, "baujat")
     _require_effects(fit, "Baujat")
     k = fit.k
     X = fit.X

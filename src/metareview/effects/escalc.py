@@ -100,11 +100,12 @@ class EffectSizes:
 
     def to_frame(self) -> pd.DataFrame:
         """Return a DataFrame with ``study``, ``yi``, ``vi`` and the input columns."""
-        out = self.data.copy()
+        # the computed columns replace input columns of the same names (GEN data has yi, vi)
+        out = self.data.drop(columns=[c for c in ("study", "yi", "vi") if c in self.data.columns])
         out.insert(0, "vi", self.vi)
         out.insert(0, "yi", self.yi)
         out.insert(0, "study", list(self.study))
-        return out.loc[:, ~out.columns.duplicated()]
+        return out
 
 
 def _numeric(

@@ -483,7 +483,7 @@ def meta_analysis_mv(
         The k x k sampling covariance matrix (default ``diag(es.vi)``); block-diagonal by
         cluster, e.g. from :func:`~metareview.effects.covariance.vcalc`.
     struct : str or list of str
-        Structure of ``~ inner | outer`` terms: ``CS, HCS, UN, AR, ID, DIAG``.
+        Structure of ``~ inner | outer`` terms: ``CS, HCS, UN, AR, HAR, ID, DIAG``.
     method : str
         ``REML`` or ``ML``.
     test : str
