@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-engine bench-dedupe bench-screening bench-startup bench-web clean
+.PHONY: install demo test lint docs bench bench-engine bench-dedupe bench-screening bench-startup bench-web clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	$(COMPILE)
 	touch $(STAMP)
 
@@ -40,10 +40,16 @@ demo: install
 	@echo "Demo outputs are in out/"
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples tools docs/examples
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The documentation site into site/, offline: the docstring check, then MkDocs in strict mode
+# (a broken reference or internal link fails), executing the notebooks in docs/examples/.
+docs: install
+	$(BIN)/python tools/check_docstrings.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Every benchmark, each against its peers in the same run, rewriting bench/RESULTS*.md:
 # the engine against metafor (Rscript; skipped with a message when R is absent), PyMARE and
@@ -84,4 +90,4 @@ bench-web: install
 	$(BIN)/python bench/bench_web.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out site .pytest_cache .ruff_cache

@@ -75,18 +75,22 @@ class PrismaBox:
 
     @property
     def cx(self) -> float:
+        """Horizontal centre."""
         return self.x + self.w / 2
 
     @property
     def cy(self) -> float:
+        """Vertical centre."""
         return self.y + self.h / 2
 
     @property
     def bottom(self) -> float:
+        """Bottom edge."""
         return self.y + self.h
 
     @property
     def right(self) -> float:
+        """Right edge."""
         return self.x + self.w
 
 
