@@ -46,10 +46,12 @@ test: lint
 	$(BIN)/python -m pytest
 
 # The documentation site into site/, offline: the docstring check, then MkDocs in strict mode
-# (a broken reference or internal link fails), executing the notebooks in docs/examples/.
+# (a broken reference or internal link fails), executing the notebooks in docs/examples/, then
+# the links of the built pages (the notebooks' links included).
 docs: install
 	$(BIN)/python tools/check_docstrings.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/python tools/check_site_links.py site
 
 # Every benchmark, each against its peers in the same run, rewriting bench/RESULTS*.md:
 # the engine against metafor (Rscript; skipped with a message when R is absent), PyMARE and
