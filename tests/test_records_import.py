@@ -727,3 +727,11 @@ def test_reader_arguments(tmp_path):
     assert b.warnings == ("<text>: the source database was not given and the file does not "
                           "name it; recorded as 'unknown'",)
     assert b.to_dict()["imported"] == 1
+
+
+def test_covidence_published_year_is_the_year():
+    """Covidence's CSV of references names the year 'Published Year' (tests/data/covidence)."""
+    from metareview.records.readers import read_records
+
+    recs = read_records(Path(__file__).parent / "data" / "covidence" / "references.csv").records
+    assert recs and all(r.year is not None for r in recs)

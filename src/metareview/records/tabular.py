@@ -63,7 +63,7 @@ AUTO_COLUMNS: dict[str, tuple[str, ...]] = {
     "title": ("title", "articletitle", "documenttitle", "primarytitle", "ti"),
     "abstract": ("abstract", "abstractnote", "ab"),
     "authors": ("authors", "author", "au", "authorlist"),
-    "year": ("year", "publicationyear", "pubyear", "yearpublished", "py"),
+    "year": ("year", "publicationyear", "pubyear", "yearpublished", "publishedyear", "py"),
     "journal": ("journal", "sourcetitle", "publicationtitle", "journaltitle", "journalname",
                 "secondarytitle", "so", "jo"),
     "volume": ("volume", "vol", "vl"),
