@@ -28,3 +28,12 @@ def test_the_check_sees_the_lazy_exports_and_methods() -> None:
 
     members = dict(check._own_members(MetaAnalysis))
     assert "summary" in members and all(not name.startswith("_") for name in members)
+
+
+def test_sphinx_roles_are_shown_as_code_on_the_site() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "griffe_rst_roles", _SCRIPT.parent / "griffe_rst_roles.py")
+    roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roles)
+    text = ":func:`~metareview.models.meta_analysis`, :class:`Fit <a.Fit>`, :mod:`a.b`, ``x``"
+    assert roles.strip_roles(text) == "`meta_analysis`, `Fit`, `a.b`, ``x``"
