@@ -268,3 +268,23 @@ def test_effect_sizes_frame_with_study_yi_and_vi_columns():
     assert list(frame.columns[:3]) == ["study", "yi", "vi"]
     assert frame.columns.is_unique
     np.testing.assert_array_equal(frame["yi"], es.yi)
+
+
+def test_many_models_with_levels_some_do_not_have():
+    """A group without an inner level reports no variance for it (NaN), and its other numbers
+    are its own fit's."""
+    from metareview.models.multilevel import fit_mv_groups
+
+    rows = [(g, s, lv) for g, levels in ((0, "ab"), (1, "abc")) for s in range(8) for lv in levels]
+    d = pd.DataFrame(rows, columns=["g", "study", "outcome"])
+    rng = np.random.default_rng(3)
+    d["vi"] = rng.uniform(0.01, 0.1, len(d))
+    d["yi"] = 0.2 + rng.normal(0, 0.3, len(d))
+    many = fit_mv_groups(d, "g", "~ outcome | study", struct="HCS").to_frame()
+    assert np.isnan(many.loc[0, "tau2.3"]) and np.isfinite(many.loc[1, "tau2.3"])
+    one = meta_analysis_mv(mr.effect_sizes(d[d.g == 0], "GEN"), "~ outcome | study",
+                           struct="HCS")
+    np.testing.assert_allclose(many.loc[0, ["tau2.1", "tau2.2"]].astype(float), one.tau2,
+                               rtol=1e-6)
+    assert many.loc[0, "rho"] == pytest.approx(one.rho[0], rel=1e-6)
+    assert many.loc[0, "estimate"] == pytest.approx(one.coef[0], rel=1e-8)

@@ -52,12 +52,13 @@ def random_columns(random: str | Sequence[str]) -> dict[str, str]:
 def check_mv_options(measure: str, method: str, test: str) -> None:
     """The options a multilevel batch run takes: GEN data, REML or ML, z tests."""
     if measure != "GEN":
-        raise InputError(f"--random fits yi with vi or sei as given (measure GEN), not "
-                         f"{measure}; compute the effect sizes first")
+        raise InputError(f"multilevel batch runs (random effects) fit yi with vi or sei as "
+                         f"given (measure GEN), not {measure}; compute the effect sizes first")
     if method not in ("REML", "ML"):
-        raise InputError(f"--random: multilevel models are fitted by REML or ML, not {method}")
+        raise InputError(f"random effects: multilevel models are fitted by REML or ML, not "
+                         f"{method}")
     if test != "z":
-        raise InputError(f"--random: batch multilevel models use z tests, not {test}")
+        raise InputError(f"random effects: batch multilevel models use z tests, not {test}")
 
 
 def fit_mv_runs(

@@ -155,7 +155,7 @@ class _Sink:
             # can name other components in another chunk.
             raise InputError(f"results of a later chunk have the columns {list(df.columns)}, "
                              f"the first had {self.schema.names}; give every analysis the same "
-                             "levels of the inner factor, or a larger --chunk-rows")
+                             "levels of the inner factor, or larger chunks (chunk_rows)")
         if self.writer is None:
             table = pa.Table.from_pandas(df, preserve_index=False)
             self.schema = table.schema

@@ -766,6 +766,7 @@ def fit_mv_groups(
         sol = blocks.fit(prob, reml=method == "REML")
         theta[ok_g], beta[ok_g], A[ok_g] = sol.theta, sol.beta, sol.A
         ll[ok_g], conv[ok_g], its[ok_g] = sol.ll, sol.converged, sol.iterations
+        _absent_levels(theta, terms, gid[rows], G)
     se = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
     stat = beta / se
     crit = stats.norm.ppf(0.5 + level / 200)
@@ -774,6 +775,26 @@ def fit_mv_groups(
         coef_names=names, theta=theta, beta=beta, se=se, stat=stat,
         pval=2 * stats.norm.sf(np.abs(stat)), ci_low=beta - crit * se, ci_high=beta + crit * se,
         ll=ll, converged=conv, iterations=its, status=status)
+
+
+def _absent_levels(theta: np.ndarray, terms: tuple[Term, ...], gid: np.ndarray, G: int) -> None:
+    """NaN for the components of inner levels a group does not have (one variance per level:
+    HCS, UN, DIAG, HAR): the terms' levels are those of all groups together, and a model
+    says nothing about a level it has no estimate of."""
+    off = 0
+    for t in terms:
+        r = len(t.params)
+        m = len(t.inner_levels)
+        if t.kind == "struct" and t.struct in ("HCS", "UN", "DIAG", "HAR"):
+            have = np.zeros((G, m), dtype=bool)
+            have[gid, t.inner] = True
+            theta[:, off:off + m] = np.where(have, theta[:, off:off + m], np.nan)
+            if t.struct == "UN":
+                pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
+                for q, (a, b) in enumerate(pairs):
+                    col = off + m + q
+                    theta[:, col] = np.where(have[:, a] & have[:, b], theta[:, col], np.nan)
+        off += r
 
 
 def _param_level(t: Term, prm) -> str:
