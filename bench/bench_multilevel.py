@@ -331,7 +331,8 @@ def case_convergence(args: argparse.Namespace, tmp: Path) -> list[str]:
     gap = both.loglik - both.ll
     worse, better = ok & (gap < -1e-6), ok & (gap > 1e-6)
     counts = Counter(_message_kind(x) for ms in msgs for x in ms if x)
-    head = (f"metafor fitted {m:,} of the {n:,} datasets in {t_r:.0f} s"
+    head = (f"metafor ran on {m:,} of the {n:,} datasets in {t_r:.0f} s ("
+            f"{int(is_err.sum()):,} stopped with an error)"
             + (f" before the {args.r_timeout:.0f} s timeout stopped it; the comparison below "
                f"covers those {m:,}" if timed_out else "") + ".")
     lines += [head, "",
