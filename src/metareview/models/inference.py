@@ -479,6 +479,9 @@ class LikelihoodRatioTest:
              printout_num(self.tau2_reduced),
              "" if np.isnan(self.r2) else f"{self.r2:.4f}%"],
         ]
+        if np.isnan(self.tau2_full) and np.isnan(self.tau2_reduced):  # multilevel models
+            heads = heads[:-2]
+            rows = [row[:-2] for row in rows]
         widths = [max(len(h), *(len(row[i + 1]) for row in rows)) for i, h in enumerate(heads)]
         out = ["        " + " ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True))]
         for row in rows:
