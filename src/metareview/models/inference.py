@@ -707,16 +707,89 @@ def rstandard(fit: MetaAnalysis) -> StandardizedResiduals:
     return StandardizedResiduals(fit.study, e, se, z)
 
 
+# ---- BLUPs --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class StudyPredictions:
+    """Per-study predictions with standard errors and intervals (metafor's ``blup`` and
+    ``ranef`` tables for ``rma.uni``)."""
+
+    study: tuple[str, ...]
+    pred: np.ndarray
+    se: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    what: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values, one entry per study."""
+        return jsonable({"what": self.what, "studies": [
+            {"study": s, "pred": p, "se": e, "pi_low": lo, "pi_high": hi}
+            for s, p, e, lo, hi in zip(self.study, self.pred, self.se, self.pi_low,
+                                       self.pi_high, strict=True)]})
+
+    def summary(self) -> str:
+        """The table as metafor prints it."""
+        w = max(len(s) for s in self.study)
+        lines = [" " * w + " " + " ".join(f"{h:>8}" for h in ("pred", "se", "pi.lb", "pi.ub"))]
+        for row in zip(self.study, self.pred, self.se, self.pi_low, self.pi_high, strict=True):
+            lines.append(f"{row[0]:<{w}} " + " ".join(f"{printout_num(x):>8}" for x in row[1:]))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _shrinkage(fit: MetaAnalysis, what: str) -> tuple[np.ndarray, np.ndarray, float]:
+    _check_iv(fit, what)
+    tau2 = fit.tau2 if fit.is_random_effects else 0.0
+    li = tau2 / (tau2 + fit.vi)
+    xvx = np.einsum("ij,jk,ik->i", fit.X, fit.vcov, fit.X)
+    return li, xvx, _crit(fit, fit.level)
+
+
+def blup(fit: MetaAnalysis) -> StudyPredictions:
+    """Best linear unbiased predictions of each study's true effect (metafor's
+    ``blup.rma.uni``): ``l_i y_i + (1 - l_i) x_i'b`` with ``l_i = tau^2 / (tau^2 + v_i)`` and
+    variance ``l_i v_i + (1 - l_i)^2 x_i' V_b x_i``; a multilevel fit's are
+    :func:`~metareview.models.multilevel_tools.ranef`."""
+    if _is_mv(fit):
+        raise InputError("blup: a multilevel model's predictions of its random effects are "
+                         "ranef(fit)")
+    li, xvx, c = _shrinkage(fit, "blup")
+    fitted = fit.X @ fit.coef
+    pred = li * fit.yi + (1 - li) * fitted
+    se = np.sqrt(li * fit.vi + (1 - li) ** 2 * xvx)
+    return StudyPredictions(fit.study, pred, se, pred - c * se, pred + c * se, "blup")
+
+
+def ranef(fit: Any) -> Any:
+    """Predicted random effects (metafor's ``ranef``): for a univariate fit, each study's
+    ``l_i (y_i - x_i'b)`` with variance ``l_i v_i + l_i^2 x_i' V_b x_i`` (0 for a fixed-effect
+    model); for a multilevel fit, the BLUPs of every random-effects term
+    (:func:`~metareview.models.multilevel_tools.ranef`)."""
+    if _is_mv(fit):
+        from metareview.models.multilevel_tools import ranef as ranef_mv
+
+        return ranef_mv(fit)
+    li, xvx, c = _shrinkage(fit, "ranef")
+    pred = li * (fit.yi - fit.X @ fit.coef)
+    se = np.sqrt(li * fit.vi + li ** 2 * xvx)
+    return StudyPredictions(fit.study, pred, se, pred - c * se, pred + c * se, "ranef")
+
+
 __all__ = [
     "FitStatistics",
     "LikelihoodRatioTest",
     "Predictions",
     "StandardizedResiduals",
+    "StudyPredictions",
     "WaldTest",
     "anova",
+    "blup",
     "fitstats",
     "predict",
     "pseudo_r2",
+    "ranef",
     "residuals",
     "rstandard",
     "weights",
