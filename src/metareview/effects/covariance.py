@@ -52,6 +52,22 @@ def _same_or_phi(a: np.ndarray, b: np.ndarray, ga: np.ndarray, gb: np.ndarray,
     return np.where(ga == gb, val, 0.0)
 
 
+def pairs_within(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair of rows (``i[n]``, ``j[n]``) with the same label, each row with
+    itself included, enumerated cluster size by cluster size (no k x k array)."""
+    codes, _ = pd.factorize(pd.Series(np.asarray(labels)).astype(str))
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    ii, jj = [], []
+    for s in np.unique(sizes):
+        st = starts[sizes == s]
+        a, b = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
+        ii.append(order[(st[:, None] + a.ravel()[None, :]).ravel()])
+        jj.append(order[(st[:, None] + b.ravel()[None, :]).ravel()])
+    return np.concatenate(ii), np.concatenate(jj)
+
+
 def vcalc(
     vi: np.ndarray | Sequence[float] | str,
     cluster: Any,
@@ -128,19 +144,7 @@ def vcalc(
     ph = 1.0 if phi is None else float(phi)
     a1 = np.ones(k) if w1 is None else np.asarray(_col(data, w1, "w1", k), float)
     a2 = a1 if w2 is None else np.asarray(_col(data, w2, "w2", k), float)
-    # all pairs within clusters
-    codes, _ = pd.factorize(pd.Series(cl).astype(str))
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    ii, jj = [], []
-    for s in np.unique(sizes):
-        st = starts[sizes == s]
-        a, b = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
-        ii.append(order[(st[:, None] + a.ravel()[None, :]).ravel()])
-        jj.append(order[(st[:, None] + b.ravel()[None, :]).ravel()])
-    i = np.concatenate(ii)
-    j = np.concatenate(jj)
+    i, j = pairs_within(cl)
     base = np.where(ty[i] == ty[j], np.where(ob[i] == ob[j], 1.0, r_obs), r_type)
     s11 = np.sqrt(1 / a1[i] / a1[j])
     s12 = np.sqrt(1 / a1[i] / a2[j])
@@ -163,4 +167,4 @@ def vcalc(
     return sp.csr_matrix((vals[keep], (i[keep], j[keep])), shape=(k, k))
 
 
-__all__ = ["vcalc"]
+__all__ = ["pairs_within", "vcalc"]

@@ -504,39 +504,18 @@ def pseudo_r2(full: MetaAnalysis, reduced: MetaAnalysis) -> float:
     return float(100 * max(0.0, (reduced.tau2 - full.tau2) / reduced.tau2))
 
 
-def _lrt_mv(a: Any, b: Any) -> LikelihoodRatioTest:
-    """Likelihood-ratio test of two nested multilevel models (``anova.rma`` for ``rma.mv``)."""
-    if not (_is_mv(a) and _is_mv(b)):
+def _parms(fit: Any) -> int:
+    """Parameters counted by the fit statistics (coefficients and variance components)."""
+    return fit.parms if _is_mv(fit) else fit.p_coef + (1 if fit.is_random_effects else 0)
+
+
+def _lrt(a: Any, b: Any) -> LikelihoodRatioTest:
+    mv = _is_mv(a)
+    if mv != _is_mv(b):
         raise InputError("anova: compare a multilevel model with another multilevel model")
-    if a.parms == b.parms:
-        raise InputError("anova: the models have the same number of parameters "
-                         f"({a.parms}), so they are not nested and a likelihood-ratio test "
-                         "means nothing")
-    full, reduced = (a, b) if a.parms > b.parms else (b, a)
-    if not np.array_equal(a.yi, b.yi):
-        raise InputError("anova: the models are not fitted to the same effect sizes")
-    reml = full.method == "REML"
-    if reml and not (full.X.shape == reduced.X.shape and np.array_equal(full.X, reduced.X)):
-        raise InputError(
-            "anova: REML likelihoods of models with different fixed effects (moderators) "
-            "cannot be compared; refit both models with method='ML' for a likelihood-ratio "
-            "test of moderators (metafor warns and reports a meaningless LRT)")
-    fs_f, fs_r = _fitstats_mv(full, reml), _fitstats_mv(reduced, reml)
-    lrt = max(0.0, fs_r.deviance - fs_f.deviance)
-    df = fs_f.parms - fs_r.parms
-    return LikelihoodRatioTest(
-        full=fs_f, reduced=fs_r, lrt=lrt, df=df, p=float(special.chdtrc(df, lrt)),
-        qe_full=full.qe, qe_reduced=reduced.qe, tau2_full=float("nan"),
-        tau2_reduced=float("nan"), r2=float("nan"), method=full.method,
-    )
-
-
-def _lrt(a: MetaAnalysis, b: MetaAnalysis) -> LikelihoodRatioTest:
-    if _is_mv(a) or _is_mv(b):
-        return _lrt_mv(a, b)
-    _check_iv(b, "anova")
-    pa = a.p_coef + (1 if a.is_random_effects else 0)
-    pb = b.p_coef + (1 if b.is_random_effects else 0)
+    if not mv:
+        _check_iv(b, "anova")
+    pa, pb = _parms(a), _parms(b)
     if pa == pb:
         raise InputError("anova: the models have the same number of parameters "
                          f"({pa}), so they are not nested and a likelihood-ratio test means "
@@ -545,7 +524,7 @@ def _lrt(a: MetaAnalysis, b: MetaAnalysis) -> LikelihoodRatioTest:
     if not (np.array_equal(a.yi, b.yi) and np.array_equal(a.vi, b.vi)):
         raise InputError("anova: the models are not fitted to the same effect sizes "
                          "(yi and vi differ), so they cannot be compared")
-    if not full.is_random_effects and reduced.is_random_effects:
+    if not mv and not full.is_random_effects and reduced.is_random_effects:
         raise InputError("anova: the full model is fixed-effect and the reduced model has "
                          "tau^2, so they are not nested")
     reml = full.method == "REML"
@@ -559,9 +538,10 @@ def _lrt(a: MetaAnalysis, b: MetaAnalysis) -> LikelihoodRatioTest:
     df = fs_f.parms - fs_r.parms
     return LikelihoodRatioTest(
         full=fs_f, reduced=fs_r, lrt=lrt, df=df, p=float(special.chdtrc(df, lrt)),
-        qe_full=full.q, qe_reduced=reduced.q,
-        tau2_full=full.tau2, tau2_reduced=reduced.tau2,
-        r2=pseudo_r2(full, reduced), method=full.method,
+        qe_full=full.qe if mv else full.q, qe_reduced=reduced.qe if mv else reduced.q,
+        tau2_full=float("nan") if mv else full.tau2,
+        tau2_reduced=float("nan") if mv else reduced.tau2,
+        r2=float("nan") if mv else pseudo_r2(full, reduced), method=full.method,
     )
 
 

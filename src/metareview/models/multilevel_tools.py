@@ -29,6 +29,7 @@ from scipy import optimize, stats
 
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num
+from metareview.effects.covariance import pairs_within
 from metareview.errors import InputError
 from metareview.models import blocks
 from metareview.models.multilevel import MultilevelMetaAnalysis
@@ -143,18 +144,7 @@ def ranef(fit: MultilevelMetaAnalysis, level: float | None = None) -> dict[str, 
         else:
             G = t.G(th)
             o = t.outer
-            codes, _ = pd.factorize(pd.Series(o))
-            order = np.argsort(codes, kind="stable")
-            sizes = np.bincount(codes)
-            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            ii, jj = [], []
-            for s_ in np.unique(sizes):
-                st = starts[sizes == s_]
-                a, b = np.meshgrid(np.arange(s_), np.arange(s_), indexing="ij")
-                ii.append(order[(st[:, None] + a.ravel()[None, :]).ravel()])
-                jj.append(order[(st[:, None] + b.ravel()[None, :]).ravel()])
-            i = np.concatenate(ii)
-            j = np.concatenate(jj)
+            i, j = pairs_within(o)
             Gf = sp.csr_matrix((G[t.inner[i], t.inner[j]], (i, j)), shape=(k, k))
             pred_rows = Gf @ Pr
             GM = Gf @ Mi
