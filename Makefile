@@ -42,8 +42,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench examples tools docs/examples
 
+# On every core (pytest-xdist): the tests are independent (each store test has its own
+# database, each browser test its own server).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The documentation site into site/, offline: the docstring check, then MkDocs in strict mode
 # (a broken reference or internal link fails), executing the notebooks in docs/examples/, then
