@@ -84,18 +84,7 @@ class Term:
         same = self.outer[i] == self.outer[j]
         if self.kind == "sigma":
             return np.where(same, 0, -1)
-        a, b = self.inner[i], self.inner[j]
-        m = len(self.inner_levels)
-        s = self.struct
-        if s in ("CS", "ID"):
-            idx = np.where(a == b, 0, 1 if s == "CS" else -1)
-        elif s == "AR":
-            idx = np.abs(a - b)
-        elif s == "DIAG":
-            idx = np.where(a == b, a, -1)
-        else:  # HCS, UN, HAR: one coefficient per unordered pair of inner levels
-            lo, hi = np.minimum(a, b), np.maximum(a, b)
-            idx = np.where(lo == hi, lo, m + _pair_index(lo, hi, m))
+        idx = _struct_index(self.struct, self.inner[i], self.inner[j], len(self.inner_levels))
         return np.where(same, idx, -1)
 
     def coefficients(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +200,9 @@ def _pair_index(lo: np.ndarray, hi: np.ndarray, m: int) -> np.ndarray:
 
 
 def _struct_index(struct: str | None, a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
+    """Basis index of each pair of inner levels ``(a, b)`` under ``struct`` (-1: none): CS one
+    for equal and one for different levels, AR one per lag, DIAG one per level, HCS/UN/HAR
+    one per level and one per unordered pair."""
     if struct in ("CS", "ID"):
         return np.where(a == b, 0, 1 if struct == "CS" else -1)
     if struct == "AR":
