@@ -114,20 +114,39 @@ def _submit(driver, button) -> None:
 
 def _loaded(driver, old) -> None:
     """Wait until ``old`` (an element of the page before) is gone and the new page is whole."""
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, 15)
-    wait.until(staleness_of(old))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete"
-               and d.find_elements(By.TAG_NAME, "main"))
+    WebDriverWait(driver, 15).until(staleness_of(old))
+    _whole(driver)
+
+
+def _whole(driver) -> None:
+    """Wait until the page is loaded and has its ``main``.
+
+    On the loaded 2-core CI machine chromedriver has returned from ``get`` with the document
+    still being replaced (``page_source`` was ''), so every page read waits for this first.
+    """
+    from selenium.common.exceptions import JavascriptException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 15, ignored_exceptions=(JavascriptException,
+                                                  StaleElementReferenceException)).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+        and d.find_elements(By.TAG_NAME, "main"))
+
+
+def _open(driver, url: str) -> None:
+    """Go to ``url`` (an HTML page of the app) and wait until it is whole."""
+    driver.get(url)
+    _whole(driver)
 
 
 def _sign_in(driver, base: str, name: str) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.get(base + "/")
+    _open(driver, base + "/")
     assert "/sign-in" in driver.current_url
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
@@ -139,7 +158,7 @@ def _screen_all(driver, base: str, decide) -> list[str]:
     """Vote on every record by keyboard; returns the titles in the order shown."""
     from selenium.webdriver.common.by import By
 
-    driver.get(base + "/p/ketamine/screen")
+    _open(driver, base + "/p/ketamine/screen")
     seen = []
     for _ in range(10):
         titles = driver.find_elements(By.CSS_SELECTOR, "h1.title")
@@ -160,7 +179,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
 
     base, root, app = server
     owner = browsers()
-    owner.get(base + "/")
+    _open(owner, base + "/")
     _shot(owner, "01-sign-in")
     _sign_in(owner, base, "alice")
     _shot(owner, "02-projects")
@@ -182,20 +201,21 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     link = owner.find_element(By.CSS_SELECTOR, ".invite input").get_attribute("value")
     _shot(owner, "03-dashboard")
     guest = browsers()
-    guest.get(link)
+    _open(guest, link)
     _shot(guest, "04-invitation")
     guest.find_element(By.ID, "name").send_keys("bob")
     guest.find_element(By.ID, "password").send_keys(PASSWORD)
     _submit(guest, guest.find_element(By.XPATH, "//button[text()='Join the project']"))
     assert guest.current_url.endswith("/p/ketamine/")
     # Both screen blind by keyboard; they disagree on the cohort.
-    guest.get(base + "/p/ketamine/screen")
+    _open(guest, base + "/p/ketamine/screen")
     # page_source can be read before the document is there (seen as '' now and then)
     WebDriverWait(guest, 15).until(lambda d: "adults with chronic pain" in d.page_source)
     first = guest.find_element(By.CSS_SELECTOR, "h1.title").text
     _submit(guest, guest.find_element(By.CSS_SELECTOR, "button.vote.include"))
     assert app.extensions["metareview_screenings"]["ketamine"].wait("bob")
     guest.refresh()
+    _whole(guest)
     assert "1 of 3 (1 relevant)" in guest.page_source
     assert "keep screening (p = " in guest.page_source
     assert guest.find_element(By.CSS_SELECTOR, "h1.title").text != first
@@ -208,7 +228,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     seen_a = _screen_all(owner, base, lambda t: "e" if "Nitrogen" in t else "i")
     assert sorted(seen_a) == sorted([first, *seen_b]) and len(seen_a) == 3
     # The owner resolves the conflict with a reason.
-    owner.get(base + "/p/ketamine/conflicts")
+    _open(owner, base + "/p/ketamine/conflicts")
     _shot(owner, "06-conflicts")
     assert "alice: <strong>include</strong>" in owner.page_source
     assert "bob: <strong>exclude</strong>" in owner.page_source
@@ -216,7 +236,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     _submit(owner, owner.find_element(By.CSS_SELECTOR, "button.vote.exclude"))
     assert "No conflicts." in owner.page_source
     # The dashboard's PRISMA diagram is drawn and the exports are linked.
-    owner.get(base + "/p/ketamine/")
+    _open(owner, base + "/p/ketamine/")
     img = owner.find_element(By.CSS_SELECTOR, "img.prisma")
     assert owner.execute_script("return arguments[0].naturalWidth", img) > 100
     _shot(owner, "07-dashboard-after")
@@ -229,7 +249,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     other = browsers()
     _sign_in(other, base, "carol")
     assert "not on any project" in other.page_source
-    other.get(base + "/p/ketamine/screen")
+    _open(other, base + "/p/ketamine/screen")
     assert "404" in other.title
 
 
@@ -239,7 +259,7 @@ def test_import_errors_are_one_clear_line_in_the_page(server, browsers, tmp_path
     base, root, _ = server
     d = browsers()
     _sign_in(d, base, "alice")
-    d.get(base + "/p/ketamine/")
+    _open(d, base + "/p/ketamine/")
     bad = tmp_path / "broken.csv"
     bad.write_text("title,year\nA trial,20x1\n", encoding="utf-8")
     d.find_element(By.ID, "file").send_keys(str(bad))
