@@ -198,3 +198,15 @@ def test_blank_text_factor_cell_is_an_error(table, tmp_path):
     with pytest.raises(InputError, match=r"blank.parquet row 14 \(\d+\), column study: empty "):
         run_batch(tmp_path / "blank.parquet", tmp_path / "o.csv", group="analysis",
                   random=RANDOM, progress=False)
+
+
+@pytest.mark.parametrize("random", [None, RANDOM])
+def test_a_key_column_named_as_a_result_column_is_an_error(table, tmp_path, random):
+    # univariate and multilevel batches share the rule; the output would have two "k" columns
+    table.rename(columns={"analysis": "k"}).to_csv(tmp_path / "k.csv", index=False)
+    kw = {"random": random} if random else {}
+    with pytest.raises(InputError) as e:
+        run_batch(tmp_path / "k.csv", tmp_path / "o.csv", group="k", progress=False, **kw)
+    assert str(e.value) == (f"{tmp_path / 'k.csv'}: the key column 'k' has the name of a result "
+                            "column; rename it")
+    assert not (tmp_path / "o.csv").exists()

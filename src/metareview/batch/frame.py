@@ -280,6 +280,11 @@ def fit_runs(
         out["k"] = k
         out["converged"] = out["converged"].fillna(False).astype(bool)
         out.loc[empty, "status"] = "no studies left (all double-zero, dropped)"
+    return _keyed(out, group, uniques, source)
+
+
+def _keyed(out: pd.DataFrame, group: str, uniques: pd.Index, source: str | None) -> pd.DataFrame:
+    """``out`` with the analyses' keys as its first column, named as the input's key column."""
     if group in out.columns:
         raise InputError(f"{source or 'data'}: the key column {group!r} has the name of a result "
                          "column; rename it")

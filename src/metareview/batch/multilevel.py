@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from metareview.batch.frame import _generic, _numeric
+from metareview.batch.frame import _generic, _keyed, _numeric
 from metareview.errors import InputError, where
 
 _FORMULA = re.compile(r"^\s*~\s*(?P<inner>[^|]+?)\s*\|\s*(?P<outer>.+?)\s*$")
@@ -142,11 +142,7 @@ def fit_mv_runs(
     # The engine orders groups by their text ("10" before "2"): back to input order.
     out = out.iloc[np.argsort(out.pop("group").astype(np.int64).to_numpy())].reset_index(
         drop=True)
-    if group in out.columns:
-        raise InputError(f"{source or 'data'}: the key column {group!r} has the name of a result "
-                         "column; rename it")
-    out.insert(0, group, uniques)
-    return out
+    return _keyed(out, group, uniques, source)
 
 
 __all__ = ["check_mv_options", "fit_mv_runs", "random_columns", "random_list"]
