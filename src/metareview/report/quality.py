@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from html import escape
 from os import PathLike
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from metareview._util.figures import NotebookFigure, save_figure
+from metareview._util.figures import new_figure, save_figure
 
 #: Rating order and colours (green to red, as RevMan's risk-of-bias graphs).
 LEVELS = ("strong", "moderate", "weak", "not rated")
@@ -46,8 +45,7 @@ def quality_chart(
         by.setdefault(instrument, Counter())[r] += 1
     instruments = sorted(by)
     height = 1.4 + 0.5 * max(1, len(instruments))
-    fig = NotebookFigure(figsize=(8.5, height))
-    FigureCanvasAgg(fig)
+    fig = new_figure(8.5, height, dpi=100)
     bottom = 1.0 / height  # room for the axis label and the legend below it
     ax = fig.add_axes((0.27, bottom, 0.58, 1 - bottom - 0.15 / height))
     for i, inst in enumerate(instruments):

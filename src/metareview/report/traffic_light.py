@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from os import PathLike
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from metareview._util.figures import NotebookFigure, save_figure
+from metareview._util.figures import new_figure, save_figure
 from metareview.appraisal.forms import AgreedAppraisal, Form
 
 #: Cell colour and symbol per risk-of-bias category (robvis's "cochrane" colours).
@@ -61,8 +60,7 @@ def traffic_light(
     key_lines = len(columns) + 2
     width = 2.4 + m * cell + 1.9  # room for the colour key on the right
     height = 0.9 + n * cell + 0.17 * key_lines + 0.3
-    fig = NotebookFigure(figsize=(max(width, 6.0), height))
-    FigureCanvasAgg(fig)
+    fig = new_figure(max(width, 6.0), height, dpi=100)
     top = 1 - 0.7 / height
     grid_h = n * cell / height
     ax = fig.add_axes((2.3 / fig.get_figwidth(), top - grid_h,
