@@ -10,10 +10,12 @@ Two kinds of check per case:
   predictions, fitted values, standardized residuals -- matches at 1e-8 relative (1e-10
   absolute for values near 0).
 * **Free fit**: our optimum is at least as high as metafor's (log-likelihood no more than
-  1e-9 lower), and the components agree within what metafor's own optimisers agree on: the
-  recorded difference between nlminb and BFGS (``check.max_rel_diff``) times 10, at least
-  1e-6 relative (components below 1e-6 absolute are compared absolutely: metafor leaves them
-  at ~1e-10 where the optimum is 0).
+  1e-9 lower), and the free components agree within what metafor's own optimisers agree on:
+  the recorded difference between nlminb and BFGS (``check.max_rel_diff``) times 10, at least
+  1e-6 and at most 1e-4 relative (components below 1e-6 absolute are compared absolutely:
+  metafor leaves them at ~1e-10 where the optimum is 0). Coefficients and their SEs agree at
+  1e-6 relative, up to 1e-5 where metafor's optimisers disagree by more than 1e-6.
+  ``bench/agreement_multilevel.py`` prints the actual differences.
 """
 
 from __future__ import annotations
@@ -72,9 +74,25 @@ def _fit(name: str, at_reference: bool = False, **extra):
 
 def _close(ours, theirs, rel=1e-8, abs_=1e-10):
     ours = np.asarray(ours, dtype=float)
-    theirs = np.asarray(np.array(theirs, dtype=float))
+    theirs = np.asarray(theirs, dtype=float)
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, rtol=rel, atol=abs_)
+
+
+def _spread(c: dict) -> float:
+    """metafor's own nlminb-vs-BFGS relative difference for the case (0 if not recorded)."""
+    return c["check"]["max_rel_diff"] if isinstance(c.get("check"), dict) else 0.0
+
+
+def _component_tol(c: dict) -> float:
+    """Relative tolerance for the free components: ten times metafor's spread, 1e-6 to 1e-4.
+
+    The cap: the spread exceeds 1e-4 only where it is a ratio of near-zero components (senn
+    and hasselblad inconsistency, sim/01, 03, 07: there metafor's ``max_abs_diff`` is at most
+    2.5e-8), which the absolute check covers; elsewhere it is at most 5.6e-5 (UN). Our largest
+    difference on a component above 1e-6 is 1.7e-5 (sim/09, UN).
+    """
+    return min(max(1e-6, 10 * _spread(c)), 1e-4)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -83,18 +101,26 @@ def test_free_fit_reaches_metafors_optimum(name):
     assert fit.converged
     ll = c["fitstats"]["logLik"]
     assert fit.ll >= ll - 1e-9 * max(1.0, abs(ll))
-    spread = c["check"]["max_rel_diff"] if isinstance(c.get("check"), dict) else 0.0
-    tol = max(1e-6, 10 * spread)
+    tol = _component_tol(c)
+    fixed = c["fixed"] or {}
     for kind in COMPONENTS:
         theirs = np.array(c.get(kind) or [], dtype=float)
-        ours = getattr(fit, kind)
+        ours = np.asarray(getattr(fit, kind), dtype=float)
         if not len(ours):  # ID/DIAG: metafor reports the fixed rho = 0
             assert np.all(theirs == 0)
             continue
-        big = np.abs(theirs) > 1e-6
+        # values we were given (rho = 0.5, sigma2 = 0) would only compare the input with
+        # metafor's copy of it: only the estimated ones are checked
+        free = np.array([v is None for v in (fixed.get(kind) or [None] * len(theirs))])
+        big = free & (np.abs(theirs) > 1e-6)
+        small = free & ~big
         np.testing.assert_allclose(ours[big], theirs[big], rtol=tol)
-        np.testing.assert_allclose(ours[~big], theirs[~big], atol=1e-6)
-    coef_tol = max(1e-6, 10 * spread)
+        np.testing.assert_allclose(ours[small], theirs[small], atol=1e-6)
+    # The coefficients are GLS at the components, so they carry the components' differences:
+    # 1e-6, except where metafor's optimisers themselves disagree by more (UN with moderators,
+    # HCS; largest: 6.6e-6 for a coefficient in berkey/UN/year/ML, 2.0e-6 for an SE in
+    # berkey/HCS), capped at 1e-5 as the spread is inflated by near-zero components.
+    coef_tol = min(max(1e-6, _spread(c)), 1e-5)
     np.testing.assert_allclose(fit.coef, c["beta"], rtol=coef_tol, atol=1e-9)
     np.testing.assert_allclose(fit.coef_se, c["se"], rtol=coef_tol)
     fs = c["fitstats"]
@@ -231,8 +257,7 @@ def test_cluster_robust_inference(name):
     on the free fits (tolerance as the components': metafor's optimum is good to ~1e-7)."""
     r = REF[name]
     c, fit = _fit(r["model"])
-    spread = c["check"]["max_rel_diff"] if isinstance(c.get("check"), dict) else 0.0
-    tol = max(1e-6, 10 * spread)
+    tol = _component_tol(c)
     es, _ = _effects(c)
     d = es.data
     for kind, cr2 in (("CR1", False), ("CR2", True)):
