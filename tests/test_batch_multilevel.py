@@ -210,3 +210,42 @@ def test_a_key_column_named_as_a_result_column_is_an_error(table, tmp_path, rand
     assert str(e.value) == (f"{tmp_path / 'k.csv'}: the key column 'k' has the name of a result "
                             "column; rename it")
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(("wrapped", "plain"), [
+    ("~ factor(es) | study", "~ es | study"),
+    ("~ 1 | as.factor(study)", "~ 1 | study"),
+])
+def test_factor_around_a_side_is_the_column_as_in_meta_analysis_mv(table, files, tmp_path,
+                                                                   wrapped, plain):
+    # the batch reads the formulas with meta_analysis_mv's reader: factor(es) is column es
+    run_batch(files["csv"], tmp_path / "a.csv", group="analysis", random=wrapped,
+              progress=False)
+    run_batch(files["csv"], tmp_path / "b.csv", group="analysis", random=plain, progress=False)
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(a, b)
+    one = table[table.analysis == 100].reset_index(drop=True)
+    fit = meta_analysis_mv(from_arrays(one.yi.to_numpy(), one.vi.to_numpy(), data=one), wrapped)
+    _close(a.estimate[0], fit.coef[0])
+    _close(a.loglik[0], fit.ll)
+
+
+@pytest.mark.parametrize(("random", "message"), [
+    ([], "random effects: give at least one formula such as '~ 1 | study'"),
+    ("study/es", "random effects 'study/es': expected a formula like '~ 1 | study', "
+                 "'~ 1 | district/school' or '~ outcome | study'"),
+    ("~ 1 | factor(study)/es", "random effects '~ 1 | factor(study)/es': 'factor(study)' is "
+                               "not a column name"),
+    ("~ es | study/es", "random effects '~ es | study/es': 'study/es' is not a column name "
+                        "(nested outer factors are written as one column)"),
+])
+def test_formula_errors_are_those_of_meta_analysis_mv(table, files, tmp_path, random, message):
+    with pytest.raises(InputError) as e:
+        run_batch(files["csv"], tmp_path / "o.csv", group="analysis", random=random,
+                  progress=False)
+    assert str(e.value) == message
+    es = from_arrays(table.yi.to_numpy(), table.vi.to_numpy(), data=table)
+    with pytest.raises(InputError) as e:
+        meta_analysis_mv(es, random)
+    assert str(e.value) == message
+    assert not (tmp_path / "o.csv").exists()

@@ -114,3 +114,20 @@ def test_a_v_file_of_the_wrong_size_names_the_file(tmp_path: Path) -> None:
     out = run("analyze", str(K11), "--random", "~ 1 | district/school", "--V", str(vfile))
     assert out.returncode == 2
     assert "row 6, column 3" in out.stderr
+
+
+def test_rho_clusters_by_the_first_formulas_outer_factor_with_factor_around_it() -> None:
+    # --rho without --rho-cluster takes the first formula's outermost factor, read from its
+    # text as the fit reads it: factor(study) is column study
+    data = HERE / "data" / "dat.assink2016.csv"
+    a = analyze_json(str(data), "--measure", "GEN", "--random", "~ 1 | factor(study)",
+                     "--random", "~ 1 | esid", "--rho", "0.6")
+    b = analyze_json(str(data), "--measure", "GEN", "--random", "~ 1 | study",
+                     "--random", "~ 1 | esid", "--rho", "0.6")
+    np.testing.assert_allclose(a["sigma2"], b["sigma2"], rtol=1e-12)
+    out = run("analyze", str(data), "--measure", "GEN", "--random", "~ 1 | nosuch", "--rho",
+              "0.6")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].endswith(
+        "no column nosuch (named in the random effects '~ 1 | nosuch')"), out.stderr
+

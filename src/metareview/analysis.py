@@ -172,7 +172,7 @@ def _multilevel(es, name: str, *, method, test, level, mods, newmods, cluster, c
     """The multilevel branch of :func:`run_analysis`."""
     from metareview.effects.covariance import vcalc
     from metareview.models.multilevel import meta_analysis_mv
-    from metareview.models.random_terms import parse_random
+    from metareview.models.random_terms import formula_columns
 
     for option, value in others.items():
         if value:
@@ -183,11 +183,13 @@ def _multilevel(es, name: str, *, method, test, level, mods, newmods, cluster, c
     if V is not None:
         Vm = read_matrix(V, es.k)
     elif rho is not None:
+        named = "named as the cluster of rho"
         if rho_cluster is None:
-            first = parse_random(es.data, random[0], struct, source=name)[0]
-            rho_cluster = first.extra.get("outer_name") or first.name.split("/")[0]
+            # the first formula's outermost factor (its text is enough; the fit reads the data)
+            rho_cluster = formula_columns(random[0])[0][2][0]
+            named = f"named in the random effects {random[0]!r}"
         if rho_cluster not in es.data.columns:
-            raise InputError(f"{name}: no column {rho_cluster} (named as the cluster of rho)")
+            raise InputError(f"{name}: no column {rho_cluster} ({named})")
         Vm = vcalc(es.vi, es.data[rho_cluster].astype(str).to_numpy(),
                    obs=list(range(es.k)), rho=float(rho))
     fit = meta_analysis_mv(es, random, V=Vm, struct=struct, method=method, test=test, dfs=dfs,

@@ -8,7 +8,6 @@ analysis in input order, as :func:`~metareview.batch.frame.fit_runs` does for ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,35 +15,29 @@ import pandas as pd
 
 from metareview.batch.frame import _generic, _keyed, _numeric
 from metareview.errors import InputError, where
-
-_FORMULA = re.compile(r"^\s*~\s*(?P<inner>[^|]+?)\s*\|\s*(?P<outer>.+?)\s*$")
+from metareview.models.random_terms import formula_columns
 
 
 def random_list(random: str | Sequence[str]) -> tuple[str, ...]:
-    """The random-effects formulas as a tuple (one string or several)."""
-    forms = (random,) if isinstance(random, str) else tuple(random)
-    if not forms:
-        raise InputError("random effects: give at least one formula such as '~ 1 | study'")
-    return forms
+    """The random-effects formulas as a tuple (one string or several), each checked as
+    :func:`~metareview.models.random_terms.formula_columns` checks it."""
+    return tuple(f for f, _, _ in formula_columns(random))
 
 
 def random_columns(random: str | Sequence[str]) -> dict[str, str]:
     """Column name -> the formula naming it, for every factor the formulas use.
 
+    ``factor(x)`` names column ``x``, as in
+    :func:`~metareview.models.multilevel.meta_analysis_mv`.
+
     Raises
     ------
     InputError
-        For a formula that is not ``~ inner | outer`` (the engine checks the names further).
+        For a formula that is not ``~ inner | outer`` or a side that is not a column name.
     """
     out: dict[str, str] = {}
-    for f in random_list(random):
-        m = _FORMULA.match(f)
-        if not m:
-            raise InputError(f"random effects {f!r}: expected a formula like '~ 1 | study', "
-                             "'~ 1 | district/school' or '~ outcome | study'")
-        inner, outer = m.group("inner").strip(), m.group("outer").strip()
-        names = [p.strip() for p in outer.split("/")] + ([] if inner == "1" else [inner])
-        for n in names:
+    for f, inner, outer in formula_columns(random):
+        for n in (*outer, *(() if inner is None else (inner,))):
             out.setdefault(n, f)
     return out
 

@@ -251,6 +251,58 @@ def _sort_levels(values: np.ndarray) -> tuple[str, ...]:
         return tuple(uniq)
 
 
+def formula_columns(
+    random: str | list[str] | tuple[str, ...],
+) -> tuple[tuple[str, str | None, tuple[str, ...]], ...]:
+    """The columns that random-effects formulas name, read from their text alone (no data).
+
+    The one reader of the formulas' text: :func:`parse_random` and the batch runs (which check
+    the columns of a file before reading it) both use it.
+
+    Parameters
+    ----------
+    random : str or list of str
+        ``"~ 1 | a/b"``, ``"~ inner | outer"`` ...; ``factor(x)`` or ``as.factor(x)`` around a
+        whole side is ``x``.
+
+    Returns
+    -------
+    tuple of (formula, inner, outer)
+        One per formula, in order: the formula as given, its inner column (``None`` for ``1``)
+        and its outer columns (``~ 1 | a/b`` gives ``("a", "b")``, outermost first; a
+        ``~ inner | outer`` term has one).
+
+    Raises
+    ------
+    InputError
+        For no formula, a formula not of the form ``~ inner | outer``, or a side that is not a
+        column name.
+    """
+    forms = [random] if isinstance(random, str) else list(random)
+    if not forms:
+        raise InputError("random effects: give at least one formula such as '~ 1 | study'")
+    out: list[tuple[str, str | None, tuple[str, ...]]] = []
+    for f in forms:
+        m = _FORMULA.match(f)
+        if not m:
+            raise InputError(f"random effects {f!r}: expected a formula like '~ 1 | study', "
+                             "'~ 1 | district/school' or '~ outcome | study'")
+        inner, outer = (_unfactor(m.group(g).strip()) for g in ("inner", "outer"))
+        if inner == "1":
+            parts = tuple(p.strip() for p in outer.split("/"))
+            for p in parts:
+                if not _NAME.match(p):
+                    raise InputError(f"random effects {f!r}: {p!r} is not a column name")
+            out.append((f, None, parts))
+        else:
+            for p in (inner, outer):
+                if not _NAME.match(p):
+                    raise InputError(f"random effects {f!r}: {p!r} is not a column name (nested "
+                                     "outer factors are written as one column)")
+            out.append((f, inner, (outer,)))
+    return tuple(out)
+
+
 def parse_random(
     data: pd.DataFrame,
     random: str | list[str] | tuple[str, ...],
@@ -283,22 +335,10 @@ def parse_random(
         The ``~ 1 | ...`` terms first (``sigma2`` in formula order, nested terms expanded
         outermost first), then the structured terms.
     """
-    forms = [random] if isinstance(random, str) else list(random)
-    if not forms:
-        raise InputError("random effects: give at least one formula such as '~ 1 | study'")
     sigma_terms: list[Term] = []
     struct_specs: list[tuple[str, str, str]] = []
-    for f in forms:
-        m = _FORMULA.match(f)
-        if not m:
-            raise InputError(f"random effects {f!r}: expected a formula like '~ 1 | study', "
-                             "'~ 1 | district/school' or '~ outcome | study'")
-        inner, outer = (_unfactor(m.group(g).strip()) for g in ("inner", "outer"))
-        if inner == "1":
-            parts = [p.strip() for p in outer.split("/")]
-            for p in parts:
-                if not _NAME.match(p):
-                    raise InputError(f"random effects {f!r}: {p!r} is not a column name")
+    for f, inner, parts in formula_columns(random):
+        if inner is None:
             labels = None
             for depth, p in enumerate(parts):
                 col = _labels(_column(data, p, f, source))
@@ -307,11 +347,7 @@ def parse_random(
                 sigma_terms.append(Term(kind="sigma", formula=f, name="/".join(parts[:depth + 1]),
                                         outer=labels))
         else:
-            for p in (inner, outer):
-                if not _NAME.match(p):
-                    raise InputError(f"random effects {f!r}: {p!r} is not a column name (nested "
-                                     "outer factors are written as one column)")
-            struct_specs.append((f, inner, outer))
+            struct_specs.append((f, inner, parts[0]))
     if len(struct_specs) > 2:
         raise InputError("random effects: at most two '~ inner | outer' terms (as metafor)")
     structs = [struct] if isinstance(struct, str) else list(struct)
