@@ -131,3 +131,20 @@ def test_rho_clusters_by_the_first_formulas_outer_factor_with_factor_around_it()
     assert out.stderr.strip().splitlines()[-1].endswith(
         "no column nosuch (named in the random effects '~ 1 | nosuch')"), out.stderr
 
+
+def test_a_v_file_with_a_numeric_row_too_many_is_an_error_not_a_header(tmp_path: Path) -> None:
+    # a first row of numbers is a header only if it is the column numbers (0..k-1 or 1..k);
+    # any other is the matrix's first row, and a file with one row too many is reported
+    vfile = tmp_path / "V.csv"
+    V = np.diag(np.full(56, 0.02))
+    pd.DataFrame(np.vstack([np.full(56, 0.01), V])).to_csv(vfile, index=False, header=False)
+    out = run("analyze", str(K11), "--random", "~ 1 | district/school", "--V", str(vfile))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr
+    assert lines[0].endswith("V.csv: V must be 56 x 56 (one row and column per estimate); "
+                             "the file has 57 rows and 56 columns"), out.stderr
+    for names in (range(56), range(1, 57), [f"V{j}" for j in range(1, 57)]):
+        pd.DataFrame(V, columns=list(names)).to_csv(vfile, index=False)
+        assert run("analyze", str(K11), "--random", "~ 1 | district/school", "--V",
+                   str(vfile), "--json").returncode == 0

@@ -200,8 +200,12 @@ def _multilevel(es, name: str, *, method, test, level, mods, newmods, cluster, c
 
 
 def read_matrix(path: str | Path, k: int) -> Any:
-    """A k x k numeric matrix from a CSV file (a header row is allowed), checked cell by
-    cell: the error names the file, row and column."""
+    """A k x k numeric matrix from a CSV file, checked cell by cell: the error names the file,
+    row and column.
+
+    A first row is a header if it has text (R's ``V1, V2, ...``) or is exactly the column
+    numbers ``0 .. k-1`` (pandas' ``to_csv``) or ``1 .. k``; any other numeric row is data, so
+    a file with a row too many is reported, not cut."""
     import numpy as np
     import pandas as pd
 
@@ -213,24 +217,23 @@ def read_matrix(path: str | Path, k: int) -> Any:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{name}: not a readable CSV file ({exc})") from None
     first = 1
-    # a header row: text, or one row more than the matrix has (column numbers as names)
-    if len(raw) and (pd.to_numeric(raw.iloc[0], errors="coerce").isna().any()
-                     or len(raw) == k + 1):
-        raw = raw.iloc[1:]
-        first = 2
+    if len(raw):
+        head = raw.iloc[0].str.strip()
+        numbers = [str(j) for j in range(len(head) + 1)]
+        if (pd.to_numeric(head, errors="coerce").isna().any()
+                or list(head) in (numbers[:-1], numbers[1:])):
+            raw = raw.iloc[1:]
+            first = 2
     if raw.shape != (k, k):
         raise InputError(f"{name}: V must be {k} x {k} (one row and column per estimate); "
                          f"the file has {raw.shape[0]} rows and {raw.shape[1]} columns")
-    out = np.empty((k, k))
-    for j in range(k):
-        col = pd.to_numeric(raw.iloc[:, j].str.strip(), errors="coerce")
-        bad = np.flatnonzero(col.isna().to_numpy())
-        if len(bad):
-            i = int(bad[0])
-            raise InputError(f"{name}, row {i + first}, column {j + 1}: "
-                             f"{raw.iloc[i, j]!r} is not a number")
-        out[:, j] = col.to_numpy()
-    return out
+    values = raw.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+    bad = np.argwhere(values.isna().to_numpy())
+    if len(bad):
+        i, j = (int(x) for x in bad[0])  # the first bad cell in reading order
+        raise InputError(f"{name}, row {i + first}, column {j + 1}: "
+                         f"{raw.iloc[i, j]!r} is not a number")
+    return values.to_numpy(dtype=float)
 
 
 def _predictions(fit: MetaAnalysis, newmods: Sequence[float] | Sequence[Sequence[float]]
