@@ -22,18 +22,12 @@ from metareview._util.textfmt import printout_num, printout_p
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError
 from metareview.models.coefficients import select_btt as _btt
-from metareview.models.kinds import require_univariate
+from metareview.models.kinds import is_multilevel, require_univariate
 from metareview.models.result import MetaAnalysis
 
 _LOG2PI = float(np.log(2 * np.pi))
 
 Transform = str | Callable[[np.ndarray], np.ndarray] | None
-
-
-def _is_mv(fit: Any) -> bool:
-    from metareview.models.multilevel import MultilevelMetaAnalysis
-
-    return isinstance(fit, MultilevelMetaAnalysis)
 
 
 def _fitstats_mv(fit: Any, reml: bool | None) -> FitStatistics:
@@ -57,9 +51,9 @@ def _crit(fit: MetaAnalysis, level: float) -> float:
     return float(-special.ndtri(alpha / 2))
 
 
-def _pvalue(fit: MetaAnalysis, stat: np.ndarray) -> np.ndarray:
+def _pvalue(fit: MetaAnalysis, stat: np.ndarray, ddf: np.ndarray) -> np.ndarray:
     if fit.test in ("t", "knha"):
-        return 2 * special.stdtr(fit.k - fit.p_coef, -np.abs(stat))
+        return 2 * special.stdtr(ddf, -np.abs(stat))
     return 2 * special.ndtr(-np.abs(stat))
 
 
@@ -200,7 +194,7 @@ def predict(
     -------
     Predictions
     """
-    if _is_mv(fit):
+    if is_multilevel(fit):
         from metareview.models.multilevel_tools import predict_mv
 
         if transf is not None:
@@ -328,15 +322,26 @@ class WaldTest:
         return self.summary()
 
 
-def _wald_stat(fit: MetaAnalysis, est: np.ndarray, V: np.ndarray, m: int
-               ) -> tuple[float, tuple[int, int | None], float]:
+def _wald_stat(fit: MetaAnalysis, est: np.ndarray, V: np.ndarray, m: int,
+               ddf: float | None) -> tuple[float, tuple[int, float | None], float]:
+    """Wald statistic of ``est`` with covariance ``V``: chi-square on m df, or for t and
+    Knapp-Hartung fits F on (m, ddf)."""
     qm = float(est @ np.linalg.solve(V, est))
     if fit.test in ("t", "knha"):
-        ddf = fit.k - fit.p_coef if getattr(fit, "coef_df", None) is None else float(
-            np.min(fit.coef_df))
+        assert ddf is not None
         qm /= m
         return qm, (m, ddf), float(special.fdtrc(m, ddf, qm))
     return qm, (m, None), float(special.chdtrc(m, qm))
+
+
+def _row_ddf(fit: MetaAnalysis, L: np.ndarray) -> np.ndarray:
+    """Each contrast row's t df: k - p, or with per-coefficient df (a multilevel fit's
+    containment df) the smallest over the coefficients the row uses, as metafor's anova."""
+    coef_df = getattr(fit, "coef_df", None)
+    if coef_df is None:
+        return np.full(len(L), fit.k - fit.p_coef)
+    return np.array([float(np.min(coef_df[row != 0])) if (row != 0).any() else np.nan
+                     for row in L])
 
 
 def _hypothesis(row: np.ndarray, names: tuple[str, ...]) -> str:
@@ -412,7 +417,7 @@ def fitstats(fit: MetaAnalysis, reml: bool | None = None) -> FitStatistics:
     -------
     FitStatistics
     """
-    if _is_mv(fit):
+    if is_multilevel(fit):
         return _fitstats_mv(fit, reml)
     _check_iv(fit, "fitstats")
     reml = fit.method == "REML" if reml is None else bool(reml)
@@ -506,12 +511,12 @@ def pseudo_r2(full: MetaAnalysis, reduced: MetaAnalysis) -> float:
 
 def _parms(fit: Any) -> int:
     """Parameters counted by the fit statistics (coefficients and variance components)."""
-    return fit.parms if _is_mv(fit) else fit.p_coef + (1 if fit.is_random_effects else 0)
+    return fit.parms if is_multilevel(fit) else fit.p_coef + (1 if fit.is_random_effects else 0)
 
 
 def _lrt(a: Any, b: Any) -> LikelihoodRatioTest:
-    mv = _is_mv(a)
-    if mv != _is_mv(b):
+    mv = is_multilevel(a)
+    if mv != is_multilevel(b):
         raise InputError("anova: compare a multilevel model with another multilevel model")
     if not mv:
         _check_iv(b, "anova")
@@ -587,9 +592,14 @@ def anova(
         raise InputError("anova: give either btt or X, not both")
     b, V, names = fit.coef, fit.vcov, fit.coef_names
     if X is None:
-        idx = _btt(fit, btt)
+        if btt is None and is_multilevel(fit):
+            idx = fit.btt  # as metafor: the fit's own btt
+        else:
+            idx = _btt(names, btt, intercept=getattr(fit, "intercept", True))
         sel = np.array(idx) - 1
-        qm, qdf, qp = _wald_stat(fit, b[sel], V[np.ix_(sel, sel)], len(idx))
+        # t df: those of the fit's own test of moderators (metafor's QMdf[2]), whichever btt
+        ddf = fit.qm_df[1] if is_multilevel(fit) else fit.k - fit.p_coef
+        qm, qdf, qp = _wald_stat(fit, b[sel], V[np.ix_(sel, sel)], len(idx), ddf)
         return WaldTest(qm, qdf, qp, fit.test, btt=idx, coef_names=names)
     L = np.asarray(X, dtype=float)
     if L.ndim == 1:
@@ -608,13 +618,14 @@ def anova(
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
     m = len(L)
+    row_ddf = _row_ddf(fit, L)
     if np.linalg.matrix_rank(L) == m:
-        qm, qdf, qp = _wald_stat(fit, est, VL, m)
+        qm, qdf, qp = _wald_stat(fit, est, VL, m, np.min(row_ddf).item())
     else:
         qm, qdf, qp = float("nan"), (m, None), float("nan")
     return WaldTest(qm, qdf, qp, fit.test, coef_names=names,
                     hypotheses=tuple(_hypothesis(r, names) for r in L),
-                    estimate=est, se=se, stat=stat, p=_pvalue(fit, stat))
+                    estimate=est, se=se, stat=stat, p=_pvalue(fit, stat, row_ddf))
 
 
 # ---- weights and residuals ------------------------------------------------------------------
@@ -668,7 +679,7 @@ def rstandard(fit: MetaAnalysis) -> StandardizedResiduals:
     ``v_i + tau^2 - x_i' A x_i``, O(k p^2) without the k x k matrix. The Knapp-Hartung factor
     is not applied (as metafor).
     """
-    if _is_mv(fit):
+    if is_multilevel(fit):
         from metareview.models.multilevel_tools import rstandard_mv
 
         return StandardizedResiduals(*rstandard_mv(fit))
@@ -732,7 +743,7 @@ def blup(fit: MetaAnalysis) -> StudyPredictions:
     ``blup.rma.uni``): ``l_i y_i + (1 - l_i) x_i'b`` with ``l_i = tau^2 / (tau^2 + v_i)`` and
     variance ``l_i v_i + (1 - l_i)^2 x_i' V_b x_i``; a multilevel fit's are
     :func:`~metareview.models.multilevel_tools.ranef`."""
-    if _is_mv(fit):
+    if is_multilevel(fit):
         raise InputError("blup: a multilevel model's predictions of its random effects are "
                          "ranef(fit)")
     li, xvx, c = _shrinkage(fit, "blup")
@@ -747,7 +758,7 @@ def ranef(fit: Any) -> Any:
     ``l_i (y_i - x_i'b)`` with variance ``l_i v_i + l_i^2 x_i' V_b x_i`` (0 for a fixed-effect
     model); for a multilevel fit, the BLUPs of every random-effects term
     (:func:`~metareview.models.multilevel_tools.ranef`)."""
-    if _is_mv(fit):
+    if is_multilevel(fit):
         from metareview.models.multilevel_tools import ranef as ranef_mv
 
         return ranef_mv(fit)

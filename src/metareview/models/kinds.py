@@ -7,6 +7,23 @@ from typing import Any
 from metareview.errors import InputError
 
 
+def is_multilevel(fit: Any) -> bool:
+    """Whether ``fit`` is a multilevel / multivariate model (``rma.mv``).
+
+    Parameters
+    ----------
+    fit : object
+        A fitted model.
+
+    Returns
+    -------
+    bool
+    """
+    from metareview.models.multilevel import MultilevelMetaAnalysis
+
+    return isinstance(fit, MultilevelMetaAnalysis)
+
+
 def require_univariate(fit: Any, what: str) -> None:
     """Refuse a multilevel fit where only a univariate model (``rma``) is handled.
 
@@ -22,11 +39,9 @@ def require_univariate(fit: Any, what: str) -> None:
     InputError
         If ``fit`` is a :class:`~metareview.models.multilevel.MultilevelMetaAnalysis`.
     """
-    from metareview.models.multilevel import MultilevelMetaAnalysis
-
-    if isinstance(fit, MultilevelMetaAnalysis):
+    if is_multilevel(fit):
         raise InputError(f"{what} is not available for multilevel models (rma.mv) yet; it takes "
                          "a model from meta_analysis (rma)")
 
 
-__all__ = ["require_univariate"]
+__all__ = ["is_multilevel", "require_univariate"]

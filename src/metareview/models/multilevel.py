@@ -29,7 +29,7 @@ from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
 from metareview.errors import InputError
 from metareview.models import blocks
-from metareview.models.coefficients import select_btt
+from metareview.models.coefficients import btt_label, select_btt
 from metareview.models.random_terms import Term, parse_random
 
 METHODS = ("REML", "ML")
@@ -107,6 +107,7 @@ class MultilevelMetaAnalysis:
     problem: Any = field(default=None, repr=False)
     V: Any = field(default=None, repr=False)
     information: np.ndarray | None = None
+    btt: tuple[int, ...] = ()
 
     # ---- components ------------------------------------------------------------------------
     def _values(self, kind: str) -> np.ndarray:
@@ -224,7 +225,7 @@ class MultilevelMetaAnalysis:
                     self.coef_p, self.coef_ci_low, self.coef_ci_high, strict=True)
             ],
             "qe": self.qe, "qe_df": self.qe_df, "qe_p": self.qe_p,
-            "qm": self.qm, "qm_df": list(self.qm_df), "qm_p": self.qm_p,
+            "qm": self.qm, "qm_df": list(self.qm_df), "qm_p": self.qm_p, "btt": list(self.btt),
             "fitstats": self.fitstats(),
             "converged": self.converged,
             "iterations": self.iterations,
@@ -274,7 +275,7 @@ class MultilevelMetaAnalysis:
         lines.append("")
         if self.p_coef > 1 or not self.intercept:
             m, ddf = self.qm_df
-            lines.append(f"Test of Moderators (coefficients {_btt_label(self)}):")
+            lines.append(f"Test of Moderators ({btt_label(self.btt)}):")
             if ddf is None:
                 lines.append(f"QM(df = {m}) = {self.qm:.4f}, p-val "
                              f"{printout_p(self.qm_p, bare=False)}")
@@ -349,7 +350,7 @@ class MultilevelMetaAnalysis:
             parts.append(_html.table(
                 [name, *(["df"] if ddf is None else ["df1", "df2"]), "pval"],
                 [[printout_num(self.qm), *dfs, printout_p(self.qm_p)]], row_labels=False,
-                caption=f"Test of moderators (coefficients {_btt_label(self)})"))
+                caption=f"Test of moderators ({btt_label(self.btt)})"))
         header = ["", "estimate", "se", f"{self.stat_name}val"]
         header += ["df"] if self.coef_df is not None else []
         header += ["pval", "ci.lb", "ci.ub", ""]
@@ -407,11 +408,6 @@ def _struct_table(fit: MultilevelMetaAnalysis, t: Term) -> list[str]:
                      for j in range(len(levels))]
             lines.append(f"{lv:<{lw}}" + "".join(f"{x:>{cw}}" for x in cells))
     return [*lines, ""]
-
-
-def _btt_label(fit: MultilevelMetaAnalysis) -> str:
-    first = 2 if fit.intercept else 1
-    return f"{first}:{fit.p_coef}" if fit.p_coef > first else f"{first}"
 
 
 def _ll_saturated(fit: MultilevelMetaAnalysis) -> float:
@@ -557,7 +553,7 @@ def meta_analysis_mv(
         raise InputError(f"{src or 'data'}: V is not positive definite")
     sol = blocks.fit(prob, reml=method == "REML")
     return _result(es_k, prob, sol, method, test, dfs, level, names, tuple(mods or ()),
-                   intercept, tuple(warnings), Vm, btt)
+                   tuple(warnings), Vm, btt)
 
 
 def _matrix_mods(mods: np.ndarray, k: int, intercept: bool, names: Sequence[str] | None,
@@ -580,7 +576,7 @@ def _matrix_mods(mods: np.ndarray, k: int, intercept: bool, names: Sequence[str]
 
 
 def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, level, names,
-            mods, intercept, warnings, Vm, btt_spec=None) -> MultilevelMetaAnalysis:
+            mods, warnings, Vm, btt_spec=None) -> MultilevelMetaAnalysis:
     k, p = prob.n, prob.p
     theta = sol.theta[0]
     beta = sol.beta[0]
@@ -603,15 +599,10 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
     qe = float(e0["rss"][0])
     qe_p = float(stats.chi2.sf(qe, k - p)) if k > p else np.nan
     # as metafor, a first column of ones is the intercept, however the matrix was given
-    has_int = bool(np.all(prob.X[:, 0] == 1.0))
-    intercept = has_int
-    btt = np.arange(1 if has_int and p > 1 else 0, p)
-    if btt_spec is not None:
-        class _Names:
-            p_coef = p
-            coef_names = tuple(names)
-
-        btt = np.array(select_btt(_Names, btt_spec)) - 1
+    intercept = bool(np.all(prob.X[:, 0] == 1.0))
+    btt_1 = ((1,) if p == 1 and btt_spec is None else
+             select_btt(names, btt_spec, intercept=intercept, what="meta_analysis_mv"))
+    btt = np.array(btt_1) - 1
     bsub = beta[btt]
     qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
     m = len(btt)
@@ -656,7 +647,7 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
         converged=bool(sol.converged[0]), iterations=int(sol.iterations[0]), yi=prob.y,
         vi=prob.vi, study=tuple(es.study), X=prob.X, terms=prob.terms, theta=theta,
         fitted=fitted, intercept=intercept, mods=mods, effects=es, warnings=warnings,
-        problem=prob, V=Vm, information=sol.info[0],
+        problem=prob, V=Vm, information=sol.info[0], btt=btt_1,
     )
 
 

@@ -33,6 +33,7 @@ from metareview.effects.covariance import pairs_within
 from metareview.errors import InputError
 from metareview.models import blocks
 from metareview.models.multilevel import MultilevelMetaAnalysis
+from metareview.models.random_terms import _sort_levels
 
 
 def _inverse(fit: MultilevelMetaAnalysis) -> sp.csr_matrix:
@@ -55,14 +56,6 @@ def marginal(fit: MultilevelMetaAnalysis, inverse: bool = False) -> sp.csr_matri
     k = prob.n
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(k, k))
-
-
-def _sorted_levels(labels: np.ndarray) -> list[str]:
-    uniq = sorted(set(labels.tolist()))
-    try:
-        return sorted(uniq, key=float)
-    except ValueError:
-        return uniq
 
 
 def _crit(fit: MultilevelMetaAnalysis, level: float, df: float | None) -> float:
@@ -129,7 +122,7 @@ def ranef(fit: MultilevelMetaAnalysis, level: float | None = None) -> dict[str, 
         th = fit.theta[off:off + r]
         off += r
         if t.kind == "sigma":
-            levels = _sorted_levels(t.outer)
+            levels = _sort_levels(t.outer)
             index = {lv: i for i, lv in enumerate(levels)}
             col = np.array([index[x] for x in t.outer])
             Z = sp.csr_matrix((np.ones(k), (np.arange(k), col)), shape=(k, len(levels)))
@@ -156,7 +149,7 @@ def ranef(fit: MultilevelMetaAnalysis, level: float | None = None) -> dict[str, 
             lab = np.array([f"{t.inner_levels[a]:>{width}} | {b}" for a, b in zip(t.inner, o,
                                                                                  strict=True)])
             # one entry per combination, ordered by outer level, then inner level
-            olev = _sorted_levels(o)
+            olev = _sort_levels(o)
             orank = {lv: n for n, lv in enumerate(olev)}
             key = np.array([orank[b] * len(t.inner_levels) + a for a, b in zip(t.inner, o,
                                                                                 strict=True)])

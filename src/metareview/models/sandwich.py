@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import special
@@ -35,7 +35,11 @@ from metareview._util import html as _html
 from metareview._util.jsonable import jsonable
 from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.errors import InputError
+from metareview.models.kinds import is_multilevel
 from metareview.models.result import MetaAnalysis
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -258,27 +262,24 @@ def robust(
                          f"coefficient{'s' if p != 1 else ''}; cluster-robust tests need more "
                          "clusters than coefficients")
     X, b = fit.X, fit.coef
-    multilevel = hasattr(fit, "problem")
+    multilevel = is_multilevel(fit)
     e = fit.yi - X @ b
     level = fit.level / 100
-    btt = (np.arange(1, p) if p > 1 and getattr(fit, "intercept", True) else
-           np.arange(p) if p > 1 else np.array([0]))
+    # the coefficients of the test of moderators: the fit's own (metafor's x$btt)
+    btt = (np.array(fit.btt) - 1 if multilevel else np.arange(1, p) if p > 1 else np.array([0]))
     if multilevel:
         from metareview.models.multilevel_tools import marginal
-
-        Mfull = marginal(fit)
-        WX = marginal(fit, inverse=True) @ X
     else:
         theta = fit.vi + (fit.tau2 if fit.is_random_effects else 0.0)
         w = 1.0 / theta
-        WX = X * w[:, None]
     if clubsandwich and multilevel:
-        vb, df, nu = _cr2_blocks(fit, X, Mfull, e, inv, n, btt)
+        vb, df, nu = _cr2_blocks(fit, X, marginal(fit), e, inv, n, btt)
         vtype = "CR2"
     elif clubsandwich:
         vb, df, nu = _cr2(X, w, theta, e, inv, n, btt)
         vtype = "CR2"
     else:
+        WX = marginal(fit, inverse=True) @ X if multilevel else X * w[:, None]
         # metafor's bread is the fit's vb (Knapp-Hartung's s2w included) times X'W.
         scores = np.zeros((n, p))
         np.add.at(scores, inv, ((fit.vcov @ WX.T) * e).T)
@@ -357,7 +358,7 @@ def _label(v: Any) -> str:
 
 
 def _cr2_blocks(
-    fit: Any, X: np.ndarray, Mfull: Any, e: np.ndarray, inv: np.ndarray, n: int,
+    fit: Any, X: np.ndarray, Mfull: sp.csr_matrix, e: np.ndarray, inv: np.ndarray, n: int,
     btt: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
     """CR2 for a multilevel fit: as :func:`_cr2` with each cluster's block ``Theta_j`` of the
@@ -365,15 +366,15 @@ def _cr2_blocks(
     (R_j (Theta_j - X_j M X_j') R_j')^-1/2 R_j`` with ``Theta_j = R_j' R_j`` (clubSandwich's
     ``CR2`` with ``inverse_var``). Clusters must hold whole blocks of correlated estimates."""
     block = fit.problem.block
-    first = np.full(block.max() + 1, -1)
-    for row, (bl, cl) in enumerate(zip(block, inv, strict=True)):
-        if first[bl] == -1:
-            first[bl] = cl
-        elif first[bl] != cl:
-            raise InputError("cluster: clubSandwich's CR2 needs clusters that hold whole groups "
-                             "of correlated estimates (random effects or sampling covariance); "
-                             f"estimate {row + 1} is correlated with an estimate of another "
-                             "cluster")
+    first_cluster = np.zeros(block.max() + 1, dtype=inv.dtype)
+    blocks, first_row = np.unique(block, return_index=True)
+    first_cluster[blocks] = inv[first_row]
+    split = np.flatnonzero(inv != first_cluster[block])
+    if len(split):
+        raise InputError("cluster: clubSandwich's CR2 needs clusters that hold whole groups "
+                         "of correlated estimates (random effects or sampling covariance); "
+                         f"estimate {split[0] + 1} is correlated with an estimate of another "
+                         "cluster")
     p = X.shape[1]
     M = fit.vcov
     L = np.linalg.cholesky(M)
@@ -381,9 +382,8 @@ def _cr2_blocks(
     U_diag = np.zeros((n, p, p))
     K = np.zeros((n, p, p))
     members = [np.flatnonzero(inv == j) for j in range(n)]
-    Mcsr = Mfull.tocsr()
     for j, idx in enumerate(members):
-        Th = Mcsr[idx][:, idx].toarray()
+        Th = Mfull[idx][:, idx].toarray()
         Xj, ej = X[idx], e[idx]
         R = np.linalg.cholesky(Th).T  # upper: Th = R'R
         G = R @ (Th - Xj @ M @ Xj.T) @ R.T
