@@ -187,8 +187,8 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     def appraise(name: str, judgements: list[str]) -> None:
         d = browsers()
         browser_tests._sign_in(d, base, name)
-        browser_tests._open(d, base + "/p/ketamine/appraisal")
-        browser_tests._open(d, form)
+        d.get(base + "/p/ketamine/appraisal")
+        d.get(form)
         answers = rob2_answers(judgements)
         for k, v in answers.items():
             box = d.find_element(By.CSS_SELECTOR, f"input[name='a-{k}'][value='{v}']")
@@ -216,7 +216,7 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     appraise("carol", ["low", "low", "low", "some concerns", "low"])
     d = browsers()
     browser_tests._sign_in(d, base, "alice")
-    browser_tests._open(d, form + "/consensus")
+    d.get(form + "/consensus")
     assert len(d.find_elements(By.CSS_SELECTOR, "tr.differs")) == 2
     browser_tests._shot(d, "appraisal-consensus")
     row = d.find_elements(By.CSS_SELECTOR, "tr.differs")[0]
@@ -233,10 +233,10 @@ def test_chromium_two_appraisers_a_consensus_and_the_plot(server, browsers):
     browser_tests._submit(d, d.find_element(By.XPATH,
                                             "//button[text()='Apply the agreed appraisal']"))
     assert "quality set to RoB 2 high" in d.page_source
-    browser_tests._open(d, form + "/history/1.2")
+    d.get(form + "/history/1.2")
     assert "see the report" in d.page_source  # both appraisers' answers, and the agreed one
     browser_tests._shot(d, "appraisal-history")
-    browser_tests._open(d, base + "/p/ketamine/appraisal")
+    d.get(base + "/p/ketamine/appraisal")
     img = d.find_element(By.CSS_SELECTOR, ".rb-plot img")
     assert d.execute_script("return arguments[0].naturalWidth", img) > 0  # the SVG drew
     browser_tests._shot(d, "appraisal-list")

@@ -78,6 +78,20 @@ def browsers():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    class Chrome(webdriver.Chrome):
+        """Chrome whose ``get`` and ``refresh`` return only once the page is whole.
+
+        The wait lives here, not at the call sites, so that no page read can skip it.
+        """
+
+        def get(self, url: str) -> None:
+            super().get(url)
+            _whole(self)
+
+        def refresh(self) -> None:
+            super().refresh()
+            _whole(self)
+
     made = []
 
     def new():
@@ -86,7 +100,7 @@ def browsers():
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                     "--window-size=1366,900", "--disable-gpu"):
             opts.add_argument(arg)
-        d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+        d = Chrome(service=Service(DRIVER), options=opts)
         d.implicitly_wait(5)
         made.append(d)
         return d
@@ -122,10 +136,12 @@ def _loaded(driver, old) -> None:
 
 
 def _whole(driver) -> None:
-    """Wait until the page is loaded and has its ``main``.
+    """Wait until the page is loaded and, if it is HTML, has its ``main``.
 
     On the loaded 2-core CI machine chromedriver has returned from ``get`` with the document
     still being replaced (``page_source`` was ''), so every page read waits for this first.
+    Other documents (the SVG charts) have no ``main``; their content type, not their URL,
+    tells them apart.
     """
     from selenium.common.exceptions import JavascriptException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -134,19 +150,14 @@ def _whole(driver) -> None:
     WebDriverWait(driver, 15, ignored_exceptions=(JavascriptException,
                                                   StaleElementReferenceException)).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
-        and d.find_elements(By.TAG_NAME, "main"))
-
-
-def _open(driver, url: str) -> None:
-    """Go to ``url`` (an HTML page of the app) and wait until it is whole."""
-    driver.get(url)
-    _whole(driver)
+        and (d.execute_script("return document.contentType") != "text/html"
+             or d.find_elements(By.TAG_NAME, "main")))
 
 
 def _sign_in(driver, base: str, name: str) -> None:
     from selenium.webdriver.common.by import By
 
-    _open(driver, base + "/")
+    driver.get(base + "/")
     assert "/sign-in" in driver.current_url
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
@@ -158,7 +169,7 @@ def _screen_all(driver, base: str, decide) -> list[str]:
     """Vote on every record by keyboard; returns the titles in the order shown."""
     from selenium.webdriver.common.by import By
 
-    _open(driver, base + "/p/ketamine/screen")
+    driver.get(base + "/p/ketamine/screen")
     seen = []
     for _ in range(10):
         titles = driver.find_elements(By.CSS_SELECTOR, "h1.title")
@@ -178,7 +189,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
 
     base, root, app = server
     owner = browsers()
-    _open(owner, base + "/")
+    owner.get(base + "/")
     _shot(owner, "01-sign-in")
     _sign_in(owner, base, "alice")
     _shot(owner, "02-projects")
@@ -200,20 +211,19 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     link = owner.find_element(By.CSS_SELECTOR, ".invite input").get_attribute("value")
     _shot(owner, "03-dashboard")
     guest = browsers()
-    _open(guest, link)
+    guest.get(link)
     _shot(guest, "04-invitation")
     guest.find_element(By.ID, "name").send_keys("bob")
     guest.find_element(By.ID, "password").send_keys(PASSWORD)
     _submit(guest, guest.find_element(By.XPATH, "//button[text()='Join the project']"))
     assert guest.current_url.endswith("/p/ketamine/")
     # Both screen blind by keyboard; they disagree on the cohort.
-    _open(guest, base + "/p/ketamine/screen")
+    guest.get(base + "/p/ketamine/screen")
     assert "adults with chronic pain" in guest.page_source  # the criteria, shown to screeners
     first = guest.find_element(By.CSS_SELECTOR, "h1.title").text
     _submit(guest, guest.find_element(By.CSS_SELECTOR, "button.vote.include"))
     assert app.extensions["metareview_screenings"]["ketamine"].wait("bob")
     guest.refresh()
-    _whole(guest)
     assert "1 of 3 (1 relevant)" in guest.page_source
     assert "keep screening (p = " in guest.page_source
     assert guest.find_element(By.CSS_SELECTOR, "h1.title").text != first
@@ -226,7 +236,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     seen_a = _screen_all(owner, base, lambda t: "e" if "Nitrogen" in t else "i")
     assert sorted(seen_a) == sorted([first, *seen_b]) and len(seen_a) == 3
     # The owner resolves the conflict with a reason.
-    _open(owner, base + "/p/ketamine/conflicts")
+    owner.get(base + "/p/ketamine/conflicts")
     _shot(owner, "06-conflicts")
     assert "alice: <strong>include</strong>" in owner.page_source
     assert "bob: <strong>exclude</strong>" in owner.page_source
@@ -234,7 +244,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     _submit(owner, owner.find_element(By.CSS_SELECTOR, "button.vote.exclude"))
     assert "No conflicts." in owner.page_source
     # The dashboard's PRISMA diagram is drawn and the exports are linked.
-    _open(owner, base + "/p/ketamine/")
+    owner.get(base + "/p/ketamine/")
     img = owner.find_element(By.CSS_SELECTOR, "img.prisma")
     assert owner.execute_script("return arguments[0].naturalWidth", img) > 100
     _shot(owner, "07-dashboard-after")
@@ -247,7 +257,7 @@ def test_a_team_screens_blind_and_resolves_a_conflict(server, browsers, tmp_path
     other = browsers()
     _sign_in(other, base, "carol")
     assert "not on any project" in other.page_source
-    _open(other, base + "/p/ketamine/screen")
+    other.get(base + "/p/ketamine/screen")
     assert "404" in other.title
 
 
@@ -257,7 +267,7 @@ def test_import_errors_are_one_clear_line_in_the_page(server, browsers, tmp_path
     base, root, _ = server
     d = browsers()
     _sign_in(d, base, "alice")
-    _open(d, base + "/p/ketamine/")
+    d.get(base + "/p/ketamine/")
     bad = tmp_path / "broken.csv"
     bad.write_text("title,year\nA trial,20x1\n", encoding="utf-8")
     d.find_element(By.ID, "file").send_keys(str(bad))

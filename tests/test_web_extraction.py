@@ -300,7 +300,7 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     def extract(name: str, control_events: str, page: str) -> None:
         d = browsers()
         browser_tests._sign_in(d, base, name)
-        browser_tests._open(d, base + "/p/ketamine/extraction")
+        d.get(base + "/p/ketamine/extraction")
         browser_tests._submit(d, d.find_element(By.LINK_TEXT, "Aronson 1948"))
         for field, value in (("arm|1|name", "BCG vaccinated"), ("arm|2|name",
                                                                  "not vaccinated")):
@@ -331,10 +331,10 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     owner = browsers()
     browser_tests._sign_in(owner, base, "alice")
     # before the agreed data are written: the twelve other trials
-    browser_tests._open(owner, base + "/p/ketamine/analysis?outcome=tb")
+    owner.get(base + "/p/ketamine/analysis?outcome=tb")
     shown(owner, "<td class=\"num\">12</td>")
     sof_before = owner.find_element(By.TAG_NAME, "main").text
-    browser_tests._open(owner, base + "/p/ketamine/extraction")
+    owner.get(base + "/p/ketamine/extraction")
     assert "1 field to settle" in owner.page_source
     browser_tests._shot(owner, "extraction-list")
     browser_tests._submit(owner, owner.find_element(By.PARTIAL_LINK_TEXT, "field to settle"))
@@ -359,17 +359,17 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
             (4, 123), (11, 139)]
     # the analysis, its forest plot and the Summary of Findings follow: all 13 trials of
     # dat.bcg (reference: metafor 3.8-1, rma(measure="RR", …, method="REML"): RR 0.489)
-    browser_tests._open(owner, base + "/p/ketamine/analysis?outcome=tb")
+    owner.get(base + "/p/ketamine/analysis?outcome=tb")
     shown(owner, "<td class=\"num\">13</td>")
     assert "0.489 (0.344 to 0.696)" in owner.page_source
     forest = owner.find_element(By.CSS_SELECTOR, "img.plot")
     assert owner.execute_script("return arguments[0].naturalWidth", forest) > 300
     browser_tests._shot(owner, "analysis-after-extraction")
-    browser_tests._open(owner, base + "/p/ketamine/sof")
+    owner.get(base + "/p/ketamine/sof")
     shown(owner, "RR 0.49 (0.34 to 0.70)")
     assert owner.find_element(By.TAG_NAME, "main").text != sof_before
     # a GRADE judgement that differs from the suggestion needs a reason; the log keeps it
-    browser_tests._open(owner, base + "/p/ketamine/grade")
+    owner.get(base + "/p/ketamine/grade")
     shown(owner, "Judge otherwise")
     reason = "I² 92%, but every trial favours the vaccine: judged serious, not very serious"
     Select(owner.find_element(By.ID, "change-0-inconsistency")).select_by_visible_text(
@@ -380,7 +380,7 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
     assert "Inconsistency judged serious" in owner.page_source or "judged serious" in (
         owner.page_source)
     browser_tests._shot(owner, "grade-override")
-    browser_tests._open(owner, base + "/p/ketamine/audit")
+    owner.get(base + "/p/ketamine/audit")
     shown(owner, reason)
     # the Word report from the dashboard's link: its SoF table has the engine's numbers
     import io
@@ -388,7 +388,7 @@ def test_chromium_two_extractors_and_a_consensus(server, browsers):
 
     from docx import Document
 
-    browser_tests._open(owner, base + "/p/ketamine/")
+    owner.get(base + "/p/ketamine/")
     link = owner.find_element(By.PARTIAL_LINK_TEXT, "Word").get_attribute("href")
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in owner.get_cookies())
     with urllib.request.urlopen(urllib.request.Request(link, headers={"Cookie": cookie})) as r:

@@ -474,7 +474,7 @@ def test_chromium_shows_the_uploaded_pdf_inside_the_record_page(server, browsers
         p.resolve(1, TA, "alice", "include", note="fits")
     d = browsers()
     browser_tests._sign_in(d, base, "alice")
-    browser_tests._open(d, base + "/p/ketamine/full-text")
+    d.get(base + "/p/ketamine/full-text")
     browser_tests._submit(d, d.find_element(By.PARTIAL_LINK_TEXT, "Intravenous ketamine"))
     (tmp_path / "Smith 2021.pdf").write_bytes(PDF)
     d.find_element(By.ID, "pdf").send_keys(str(tmp_path / "Smith 2021.pdf"))
