@@ -313,3 +313,16 @@ def test_many_models_with_levels_some_do_not_have():
                                rtol=1e-6)
     assert many.loc[0, "rho"] == pytest.approx(one.rho[0], rel=1e-6)
     assert many.loc[0, "estimate"] == pytest.approx(one.coef[0], rel=1e-8)
+
+
+def test_predict_checks_newmods_and_level_as_for_univariate_fits():
+    _, fit = _fit("assink/ml3/deltype")
+    with pytest.raises(mr.InputError, match=r"newmods: give 2 values per prediction "
+                                         r"\(deltypecovert, deltypeovert\); got 4"):
+        mr.predict(fit, [[1, 0, 0, 1]])
+    with pytest.raises(mr.InputError, match="every moderator value must be a finite number"):
+        mr.predict(fit, [[np.nan, 0]])
+    with pytest.raises(mr.InputError, match="level must be between 0 and 100"):
+        mr.predict(fit, [[0, 1]], level=100)
+    whole = mr.predict(fit, [[1, 0, 1]])  # rows with the intercept column, as rma.mv takes
+    np.testing.assert_allclose(whole.pred, mr.predict(fit, [[0, 1]]).pred, rtol=1e-12)

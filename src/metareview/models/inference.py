@@ -44,10 +44,13 @@ def _check_iv(fit: MetaAnalysis, what: str) -> None:
 
 
 def _crit(fit: MetaAnalysis, level: float) -> float:
-    """The two-sided critical value of the fit's test (t with k - p df for t and knha)."""
+    """The two-sided critical value of the fit's test (t for t and knha, with k - p df, or a
+    multilevel fit's smallest coefficient df, as metafor's predict)."""
     alpha = 1 - level / 100
     if fit.test in ("t", "knha"):
-        return float(-special.stdtrit(fit.k - fit.p_coef, alpha / 2))
+        coef_df = getattr(fit, "coef_df", None)
+        ddf = fit.k - fit.p_coef if coef_df is None else float(np.min(coef_df))
+        return float(-special.stdtrit(ddf, alpha / 2))
     return float(-special.ndtri(alpha / 2))
 
 
@@ -154,6 +157,30 @@ def _transform(fit: MetaAnalysis, transf: Transform) -> tuple[Callable | None, s
                      "back-transformation) or a function")
 
 
+def _newmods_rows(fit: MetaAnalysis, newmods: Any, intercept: bool) -> np.ndarray:
+    """Model-matrix rows for predictions at ``newmods``: one value per moderator, and the
+    intercept column (1, or 0 with ``intercept=False``) added when the model has one."""
+    p = fit.p_coef
+    has_intercept = getattr(fit, "intercept", True)
+    want = p - 1 if has_intercept else p
+    if want == 0:
+        raise InputError("newmods given but the model has no moderators")
+    nm = np.asarray(newmods, dtype=float)
+    if nm.ndim == 1:
+        nm = nm[:, None] if want == 1 else nm[None, :]
+    # metafor's rma.mv also takes rows that include the intercept column
+    whole = is_multilevel(fit) and has_intercept and nm.ndim == 2 and nm.shape[1] == p
+    if not whole and (nm.ndim != 2 or nm.shape[1] != want):
+        names = fit.coef_names[1:] if has_intercept else fit.coef_names
+        raise InputError(f"newmods: give {want} value{'s' if want != 1 else ''} per prediction "
+                         f"({', '.join(names)}); got {nm.shape[-1]}")
+    if not np.isfinite(nm).all():
+        raise InputError("newmods: every moderator value must be a finite number")
+    if has_intercept and not whole:
+        nm = np.column_stack([np.full(len(nm), 1.0 if intercept else 0.0), nm])
+    return nm
+
+
 def predict(
     fit: MetaAnalysis,
     newmods: Sequence[float] | Sequence[Sequence[float]] | np.ndarray | None = None,
@@ -187,52 +214,44 @@ def predict(
     level : float, optional
         Confidence level in percent; the fit's by default.
     **mv_levels
-        For multilevel fits (:func:`~metareview.models.multilevel_tools.predict_mv`):
+        For multilevel fits (:func:`~metareview.models.multilevel_tools.pi_variance`):
         ``tau2_levels`` / ``gamma2_levels``, the inner level of each prediction.
 
     Returns
     -------
     Predictions
     """
-    if is_multilevel(fit):
-        from metareview.models.multilevel_tools import predict_mv
-
+    multilevel = is_multilevel(fit)
+    if multilevel:
         if transf is not None:
             raise InputError("predict: transf is not available for multilevel models yet")
-        return Predictions(*predict_mv(fit, newmods, intercept=intercept, level=level,
-                                       **mv_levels), None)
-    _check_iv(fit, "predict")
+    else:
+        _check_iv(fit, "predict")
     level = fit.level if level is None else float(level)
     if not 0 < level < 100:
         raise InputError(f"level must be between 0 and 100 (got {level:g})")
-    p = fit.p_coef
-    if newmods is None:
-        if fit.intercept_only:
-            X, labels = np.ones((1, 1)), ("pooled",)
-        else:
-            X, labels = fit.X, fit.study
+    if newmods is not None:
+        X = _newmods_rows(fit, newmods, intercept)
+        labels = tuple(str(i + 1) for i in range(len(X)))
+    elif not multilevel and fit.intercept_only:
+        X, labels = np.ones((1, 1)), ("pooled",)
     else:
-        if p == 1:
-            raise InputError("newmods given but the model has no moderators")
-        nm = np.asarray(newmods, dtype=float)
-        if nm.ndim == 1:
-            nm = nm[:, None] if p == 2 else nm[None, :]
-        if nm.ndim != 2 or nm.shape[1] != p - 1:
-            raise InputError(f"newmods: give {p - 1} value{'s' if p > 2 else ''} per prediction "
-                             f"({', '.join(fit.coef_names[1:])}); got {nm.shape[-1]}")
-        if not np.isfinite(nm).all():
-            raise InputError("newmods: every moderator value must be a finite number")
-        X = np.column_stack([np.full(len(nm), 1.0 if intercept else 0.0), nm])
-        labels = tuple(str(i + 1) for i in range(len(nm)))
+        X, labels = fit.X, fit.study
     pred = X @ fit.coef
     se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov, X))
     c = _crit(fit, level)
     ci_lo, ci_hi = pred - c * se, pred + c * se
-    if fit.is_random_effects:
-        half = c * np.sqrt(se**2 + fit.tau2)
-        pi_lo, pi_hi = pred - half, pred + half
+    if multilevel:
+        from metareview.models.multilevel_tools import pi_variance
+
+        extra: np.ndarray | float | None = pi_variance(fit, len(pred), **mv_levels)
     else:  # no tau^2, no prediction interval (metafor prints none for FE models)
+        extra = fit.tau2 if fit.is_random_effects else None
+    if extra is None:
         pi_lo = pi_hi = np.full(len(pred), np.nan)
+    else:
+        half = c * np.sqrt(se**2 + extra)
+        pi_lo, pi_hi = pred - half, pred + half
     func, label = _transform(fit, transf)
     if func is not None:
         pred, ci_lo, ci_hi, pi_lo, pi_hi = (np.asarray(func(a), dtype=float)
@@ -679,10 +698,15 @@ def rstandard(fit: MetaAnalysis) -> StandardizedResiduals:
     ``v_i + tau^2 - x_i' A x_i``, O(k p^2) without the k x k matrix. The Knapp-Hartung factor
     is not applied (as metafor).
     """
-    if is_multilevel(fit):
-        from metareview.models.multilevel_tools import rstandard_mv
+    if is_multilevel(fit):  # rstandard.rma.mv: e / sqrt(diag(M - X A X'))
+        from metareview.models.multilevel_tools import marginal_diagonal
 
-        return StandardizedResiduals(*rstandard_mv(fit))
+        e = fit.residuals
+        e = np.where(np.abs(e) < 100 * np.finfo(float).eps, 0.0, e)
+        ve = marginal_diagonal(fit) - np.einsum("ij,jk,ik->i", fit.X, fit.vcov, fit.X)
+        se = np.sqrt(np.maximum(ve, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return StandardizedResiduals(fit.study, e, se, e / se)
     _check_iv(fit, "rstandard")
     tau2 = fit.tau2 if fit.is_random_effects else 0.0
     m = fit.vi + tau2

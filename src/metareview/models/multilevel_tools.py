@@ -302,82 +302,69 @@ def _bound(f, end: float, est: float, xtol: float) -> float:
 
 
 # ---- predictions and residuals ------------------------------------------------------------------
-def predict_mv(
+def pi_variance(
     fit: MultilevelMetaAnalysis,
-    newmods: Sequence[float] | Sequence[Sequence[float]] | np.ndarray | None = None,
-    *,
-    intercept: bool = True,
+    n: int,
     tau2_levels: Sequence[int | str] | None = None,
     gamma2_levels: Sequence[int | str] | None = None,
-    level: float | None = None,
-):
-    """Predictions with CI and PI from a multilevel fit (metafor's ``predict.rma.mv``): the
-    fields of :class:`~metareview.models.inference.Predictions` (``metareview.predict`` wraps
-    them).
+) -> np.ndarray:
+    """The variance a prediction interval adds to ``se^2``, for each of ``n`` predictions
+    (metafor's ``predict.rma.mv``).
 
-    The PI adds every ``sigma2`` and, for ``~ inner | outer`` terms, the variance of the inner
-    level named in ``tau2_levels`` / ``gamma2_levels`` (one per prediction; with a single
-    ``tau2`` it is that). ``newmods`` excludes the intercept column when the model has one.
+    Parameters
+    ----------
+    fit : MultilevelMetaAnalysis
+        The fit.
+    n : int
+        Number of predictions.
+    tau2_levels, gamma2_levels : sequence of int or str, optional
+        For ``~ inner | outer`` terms with one variance per inner level: the level (name or
+        1-based number) of each prediction, or one for all.
+
+    Returns
+    -------
+    ndarray
+        Every ``sigma2``, plus the chosen ``tau2`` and ``gamma2`` (the only one when the term has
+        a single variance).
     """
-    level = fit.level if level is None else float(level)
-    p = fit.p_coef
-    if newmods is None:
-        X = fit.X
-        labels = fit.study
-    else:
-        nm = np.asarray(newmods, dtype=float)
-        want = p - 1 if fit.intercept else p
-        if nm.ndim == 1:
-            nm = nm[:, None] if want == 1 else nm[None, :]
-        if fit.intercept and nm.shape[1] == want:
-            nm = np.column_stack([np.full(len(nm), 1.0 if intercept else 0.0), nm])
-        if nm.shape[1] != p:
-            raise InputError(f"newmods: give {want} value{'s' if want != 1 else ''} per "
-                             f"prediction; got {nm.shape[1]}")
-        X = nm
-        labels = tuple(str(i + 1) for i in range(len(nm)))
-    pred = X @ fit.coef
-    se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov, X))
-    df = None if fit.coef_df is None else float(np.min(fit.coef_df))
-    c = _crit(fit, level, df)
-    extra = np.full(len(pred), float(fit.sigma2.sum()))
+    extra = np.full(n, float(fit.sigma2.sum()))
     structured = [t for t in fit.terms if t.kind == "struct"]
-    for n, t in enumerate(structured):
-        var = fit.tau2 if n == 0 else fit.gamma2
-        chosen = tau2_levels if n == 0 else gamma2_levels
+    for i, t in enumerate(structured):
+        var = fit.tau2 if i == 0 else fit.gamma2
+        chosen = tau2_levels if i == 0 else gamma2_levels
         if len(var) == 1:
             extra += var[0]
         elif chosen is None:
-            raise InputError(f"predict: the model has {len(var)} {'tau2' if n == 0 else 'gamma2'}"
+            raise InputError(f"predict: the model has {len(var)} {'tau2' if i == 0 else 'gamma2'}"
                              f" values; say which level each prediction is for "
                              f"({', '.join(t.inner_levels)})")
         else:
             idx = [t.inner_levels.index(str(x)) if str(x) in t.inner_levels else int(x) - 1
                    for x in chosen]
-            extra += var[np.asarray(idx)] if len(idx) == len(pred) else var[idx[0]]
-    half = c * np.sqrt(se ** 2 + extra)
-    return (pred, se, pred - c * se, pred + c * se, pred - half, pred + half, X, fit.coef_names,
-            labels, level, fit.test)
+            extra += var[np.asarray(idx)] if len(idx) == n else var[idx[0]]
+    return extra
 
 
-def rstandard_mv(fit: MultilevelMetaAnalysis):
-    """Standardized residuals: ``e / sqrt(diag(M - X A X'))`` (metafor's
-    ``rstandard.rma.mv``), as the fields of
-    :class:`~metareview.models.inference.StandardizedResiduals`."""
+def marginal_diagonal(fit: MultilevelMetaAnalysis) -> np.ndarray:
+    """The diagonal of the fitted marginal covariance ``M`` (each estimate's variance).
+
+    Parameters
+    ----------
+    fit : MultilevelMetaAnalysis
+        The fit.
+
+    Returns
+    -------
+    ndarray
+        One variance per estimate, in the fit's row order.
+    """
     prob = fit.problem
-    diagM = np.zeros(prob.n)
+    diag = np.zeros(prob.n)
     for bk, M, _Mi in prob.blocks_at(fit.theta[None, :]):
         valid = bk.rows >= 0
-        d = np.diagonal(M, axis1=1, axis2=2)
-        diagM[bk.rows[valid]] = d[valid]
-    e = fit.residuals
-    e = np.where(np.abs(e) < 100 * np.finfo(float).eps, 0.0, e)
-    ve = diagM - np.einsum("ij,jk,ik->i", prob.X, fit.vcov, prob.X)
-    se = np.sqrt(np.maximum(ve, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = e / se
-    return fit.study, e, se, z
+        diag[bk.rows[valid]] = np.diagonal(M, axis1=1, axis2=2)[valid]
+    return diag
 
 
-__all__ = ["ProfileIntervals", "RandomEffects", "confint", "marginal", "predict_mv", "ranef",
-           "rstandard_mv"]
+__all__ = ["ProfileIntervals", "RandomEffects", "confint", "marginal", "marginal_diagonal",
+           "pi_variance", "ranef"]
