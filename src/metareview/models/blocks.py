@@ -570,27 +570,55 @@ class Solution:
     info: np.ndarray  # (G, R, R) expected information at the solution
 
 
-def start_values(prob: Problem) -> np.ndarray:
-    """Starting values: a method-of-moments total variance split over the variance parameters,
-    correlations 0."""
-    zero = np.zeros((prob.G, prob.R))
-    e = prob.evaluate(zero, reml=True, need=0)
+def trace_p0(prob: Problem, A: np.ndarray | None = None) -> np.ndarray:
+    """``tr(P)`` at ``theta = 0`` per model: ``P = W - W X (X'WX)^-1 X'W`` with ``W = V^-1``.
+
+    Parameters
+    ----------
+    prob : Problem
+        The models.
+    A : ndarray, optional
+        ``(X'WX)^-1`` per model (G, p, p), the ``"A"`` of ``prob.evaluate`` at 0; evaluated
+        when not given.
+
+    Returns
+    -------
+    ndarray
+        (G,) traces.
+    """
+    if A is None:
+        A = prob.evaluate(np.zeros((prob.G, prob.R)), reml=True, need=0)["A"]
     if prob._Voff is None or not prob._Voff.nnz:
-        # tr(P) = sum w - tr(A X'W^2 X) with W = V^-1 diagonal
+        # W diagonal: tr(P) = sum w - tr(A X'W^2 X), with no blocks (rank-one models have none)
         w = 1.0 / prob.vi
         XW2X = np.zeros((prob.G, prob.p, prob.p))
         wX = (w * w)[:, None, None] * prob.X[:, :, None]
         np.add.at(XW2X, prob.group, wX * prob.X[:, None, :])
-        trP0 = np.bincount(prob.group, weights=w, minlength=prob.G) - np.einsum(
-            "gpq,gqp->g", e["A"], XW2X)
-    else:
-        trP0 = np.zeros(prob.G)
-        for bk, _M, Mi in prob.blocks_at(zero):
-            pad = bk.s - (bk.rows >= 0).sum(axis=1)
-            MiX = Mi @ bk.X
-            AX = np.einsum("npq,nsq->nsp", e["A"][bk.group], MiX)
-            trP0 += bk.gsum(np.trace(Mi, axis1=1, axis2=2) - pad
-                            - np.einsum("nsp,nsp->n", AX, MiX), prob.G)
+        return np.bincount(prob.group, weights=w, minlength=prob.G) - np.einsum(
+            "gpq,gqp->g", A, XW2X)
+    out = np.zeros(prob.G)
+    for bk, _M, Mi in prob.blocks_at(np.zeros((prob.G, prob.R))):
+        pad = bk.s - (bk.rows >= 0).sum(axis=1)  # padding rows add 1 each to tr(M^-1)
+        MiX = Mi @ bk.X
+        AX = np.einsum("npq,nsq->nsp", A[bk.group], MiX)
+        out += bk.gsum(np.trace(Mi, axis1=1, axis2=2) - pad - np.einsum("nsp,nsp->n", AX, MiX),
+                       prob.G)
+    return out
+
+
+def start_values(prob: Problem, e0: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Starting values: a method-of-moments total variance split over the variance parameters,
+    correlations 0.
+
+    Parameters
+    ----------
+    prob : Problem
+        The models.
+    e0 : dict, optional
+        ``prob.evaluate(0, reml=True, need=0)``, if the caller has it already.
+    """
+    e = prob.evaluate(np.zeros((prob.G, prob.R)), reml=True, need=0) if e0 is None else e0
+    trP0 = trace_p0(prob, e["A"])
     tau2 = np.maximum((e["rss"] - (prob.k - prob.p)) / np.maximum(trP0, 1e-300), 0.0)
     scale = prob.scale
     nvar = sum(1 for p_ in prob.params if p_.kind == "var" and p_.fixed is None) or 1

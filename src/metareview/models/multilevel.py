@@ -29,6 +29,7 @@ from metareview._util.textfmt import printout_num, printout_p, signif_stars
 from metareview.effects.escalc import EffectSizes
 from metareview.errors import InputError
 from metareview.models import blocks
+from metareview.models.blocks import trace_p0
 from metareview.models.coefficients import btt_label, select_btt
 from metareview.models.random_terms import Term, parse_random
 
@@ -548,12 +549,13 @@ def meta_analysis_mv(
     terms = parse_random(data, random, struct, sigma2=sigma2, tau2=tau2, rho=rho, gamma2=gamma2,
                          phi=phi, source=src)
     prob = blocks.Problem(es_k.yi, es_k.vi, X, terms, V=Vm)
-    zero = np.zeros((1, prob.R))
-    if prob.evaluate(zero, reml=True, need=0)["bad"][0]:
+    # the model with V alone, once: the check of V, the starting values, QE and tr(P) use it
+    e0 = prob.evaluate(np.zeros((1, prob.R)), reml=True, need=0)
+    if e0["bad"][0]:
         raise InputError(f"{src or 'data'}: V is not positive definite")
-    sol = blocks.fit(prob, reml=method == "REML")
+    sol = blocks.fit(prob, reml=method == "REML", theta0=blocks.start_values(prob, e0))
     return _result(es_k, prob, sol, method, test, dfs, level, names, tuple(mods or ()),
-                   tuple(warnings), Vm, btt)
+                   tuple(warnings), Vm, btt, e0)
 
 
 def _matrix_mods(mods: np.ndarray, k: int, intercept: bool, names: Sequence[str] | None,
@@ -576,7 +578,7 @@ def _matrix_mods(mods: np.ndarray, k: int, intercept: bool, names: Sequence[str]
 
 
 def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, level, names,
-            mods, warnings, Vm, btt_spec=None) -> MultilevelMetaAnalysis:
+            mods, warnings, Vm, btt_spec=None, e0=None) -> MultilevelMetaAnalysis:
     k, p = prob.n, prob.p
     theta = sol.theta[0]
     beta = sol.beta[0]
@@ -594,8 +596,8 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
         crit = np.full(p, stats.norm.ppf(0.5 + level / 200))
         pval = 2 * stats.norm.sf(np.abs(stat))
     # QE from the model with V alone
-    zero = np.zeros((1, prob.R))
-    e0 = prob.evaluate(zero, reml=True, need=0)
+    if e0 is None:
+        e0 = prob.evaluate(np.zeros((1, prob.R)), reml=True, need=0)
     qe = float(e0["rss"][0])
     qe_p = float(stats.chi2.sf(qe, k - p)) if k > p else np.nan
     # as metafor, a first column of ones is the intercept, however the matrix was given
@@ -633,7 +635,7 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
                                        len(t.inner_levels) if prm.kind == "var" else 0,
                                        prm.fixed is not None))
     sig = np.array([c.value for c in comps if c.kind == "sigma2"])
-    trp = float(trace_p0(prob)[0])
+    trp = float(trace_p0(prob, e0["A"])[0])
     typical = (k - p) / trp
     i2 = 100 * sig / (sig.sum() + typical) if len(sig) else np.zeros(0)
     fitted = prob.X @ beta
@@ -799,20 +801,6 @@ def _param_level(t: Term, prm) -> str:
     pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
     a, b = pairs[i]
     return f"{t.inner_levels[a]}-{t.inner_levels[b]}"
-
-
-def trace_p0(prob: blocks.Problem) -> np.ndarray:
-    """``tr(P)`` with ``P = W - W X (X'WX)^-1 X'W`` and ``W = V^-1``, per model."""
-    zero = np.zeros((prob.G, prob.R))
-    A = prob.evaluate(zero, reml=True, need=0)["A"]
-    out = np.zeros(prob.G)
-    for bk, _M, Mi in prob.blocks_at(zero):
-        pad = bk.s - (bk.rows >= 0).sum(axis=1)
-        MiX = Mi @ bk.X
-        AX = np.einsum("npq,nsq->nsp", A[bk.group], MiX)
-        out += bk.gsum(np.trace(Mi, axis1=1, axis2=2) - pad - np.einsum("nsp,nsp->n", AX, MiX),
-                       prob.G)
-    return out
 
 
 def containment_df(prob: blocks.Problem) -> np.ndarray:
