@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metareview.batch.frame import check_options, fit_frame, fit_runs, group_runs, repeat_error
+from metareview.batch.frame import check_options, fit_runs, group_runs, repeat_error
 from metareview.effects.measures import measure_inputs
 from metareview.errors import InputError
 
@@ -78,7 +78,7 @@ def _wanted(available: Sequence[str], group: str, measure: str, mods: Sequence[s
 
 def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
               columns: dict[str, str], chunk_rows: int,
-              factors: dict[str, str]) -> tuple[int, Iterator[tuple]]:
+              factors: Sequence[str]) -> tuple[int, Iterator[tuple]]:
     """CSV chunks with the file position after each (for a progress bar in bytes)."""
     try:
         header = pd.read_csv(path, nrows=0).columns
@@ -86,8 +86,7 @@ def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
         raise InputError(f"{path}: cannot read as CSV ({exc})") from exc
     if group not in header:
         raise InputError(f"{path}: missing column {group} (the analysis key)")
-    _check_factors(path, list(header), factors)
-    usecols = _wanted(list(header), group, measure, mods, columns, list(factors))
+    usecols = _wanted(list(header), group, measure, mods, columns, factors)
     # Keys are labels: read as text so "007" stays "007" and every chunk agrees on type. Random
     # factors are parsed as R's read.csv would (007 is 7); the engine compares them as labels.
     text = {group: str}
@@ -104,7 +103,7 @@ def _read_csv(path: Path, group: str, measure: str, mods: Sequence[str],
 
 def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
                   columns: dict[str, str], chunk_rows: int,
-                  factors: dict[str, str]) -> tuple[int, Iterator[tuple]]:
+                  factors: Sequence[str]) -> tuple[int, Iterator[tuple]]:
     """Parquet record batches as DataFrames, with the running row count."""
     import pyarrow.parquet as pq
 
@@ -117,8 +116,7 @@ def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
     names = pf.schema_arrow.names
     if group not in names:
         raise InputError(f"{path}: missing column {group} (the analysis key)")
-    _check_factors(path, names, factors)
-    cols = _wanted(names, group, measure, mods, columns, list(factors))
+    cols = _wanted(names, group, measure, mods, columns, factors)
 
     def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
         done = 0
@@ -128,14 +126,6 @@ def _read_parquet(path: Path, group: str, measure: str, mods: Sequence[str],
                 yield batch.to_pandas(), done
 
     return pf.metadata.num_rows, chunks()
-
-
-def _check_factors(path: Path, available: Sequence[str], factors: dict[str, str]) -> None:
-    """Every column the random-effects formulas name is in the file."""
-    for col, formula in factors.items():
-        if col not in available:
-            raise InputError(f"{path}: missing column {col} (named in the random effects "
-                             f"{formula!r})")
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -299,22 +289,31 @@ def run_batch(
     if not dst.parent.is_dir():
         raise InputError(f"{dst}: the folder {dst.parent} does not exist")
 
-    factors: dict[str, str] = {}
+    # The random factors' columns are read if present; fit_mv_runs reports a missing one on the
+    # first chunk, before anything is written.
+    factors: list[str] = []
     if random is not None:
         from metareview.batch.multilevel import check_mv_options, random_columns, random_list
 
         check_mv_options(measure, method, test)
         random = random_list(random)
-        factors = random_columns(random)
+        factors = list(random_columns(random))
     reader = _read_csv if in_kind == "csv" else _read_parquet
     total, chunks = reader(src, group, measure, mods, columns, chunk_rows, factors)
     source = str(src)
+    # The runs are known by the time a chunk is fitted, so both kinds take them rather than
+    # finding them again.
+    fit: Any
     if random is None:
-        options = dict(group=group, measure=measure, method=method, test=test, level=level,
-                       mods=mods, source=source, **columns)
+        fit = fit_runs
+        model: dict[str, Any] = dict(measure=measure, test=test)
     else:
-        options = dict(group=group, random=random, struct=struct, method=method, level=level,
-                       mods=mods, source=source, **columns)
+        from metareview.batch.multilevel import fit_mv_runs
+
+        fit = fit_mv_runs
+        model = dict(random=random, struct=struct)
+    options = dict(group=group, method=method, level=level, mods=mods, source=source, **model,
+                   **columns)
 
     # The writer creates the file itself, so it gets the user's usual permissions (mkstemp's
     # would be 0600).
@@ -332,23 +331,12 @@ def run_batch(
 
     def dispatch(body: pd.DataFrame, first_row: int, starts: np.ndarray,
                  uniques: pd.Index) -> None:
-        if random is not None:
-            from metareview.batch.multilevel import fit_mv_runs
-
-            if client is None:
-                write(fit_mv_runs(body, starts, uniques, first_row=first_row, **options))
-                return
-            data = client.scatter(body, hash=False)
-            inflight.append((data, client.submit(fit_mv_runs, data, starts, uniques,
-                                                 first_row=first_row, pure=False, **options)))
-        elif client is None:
-            # The runs are known already; fit_frame would find the same ones again.
-            write(fit_runs(body, starts, uniques, first_row=first_row, **options))
+        if client is None:
+            write(fit(body, starts, uniques, first_row=first_row, **options))
             return
-        else:
-            data = client.scatter(body, hash=False)
-            inflight.append((data, client.submit(fit_frame, data, first_row=first_row,
-                                                 pure=False, **options)))
+        data = client.scatter(body, hash=False)
+        inflight.append((data, client.submit(fit, data, starts, uniques, first_row=first_row,
+                                             pure=False, **options)))
         while len(inflight) >= limit:
             _, fut = inflight.popleft()
             write(fut.result())
