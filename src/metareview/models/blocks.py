@@ -485,6 +485,16 @@ class Problem:
             self._ldxx = np.linalg.slogdet(XX)[1]
         return self._ldxx
 
+    def logdet_v(self) -> np.ndarray:
+        """``log |V|`` per model: the sum of ``log vi`` when ``V`` is diagonal, else of the
+        blocks' log-determinants (padding rows have ``V = 1`` and add 0; nothing is inverted)."""
+        if self._Voff is None or not self._Voff.nnz:
+            return np.bincount(self.group, weights=np.log(self.vi), minlength=self.G)
+        out = np.zeros(self.G)
+        for bk in self.buckets:
+            out += bk.gsum(np.linalg.slogdet(bk.V)[1], self.G)
+        return out
+
     # ---- per-row and per-level quantities at a solution ---------------------------------------
     def blocks_at(self, theta: np.ndarray):
         """Yield, per bucket, ``(bucket, M, M^-1)`` at parameters ``theta`` (G, R)."""

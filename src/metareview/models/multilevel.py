@@ -90,6 +90,7 @@ class MultilevelMetaAnalysis:
     ll: float
     ll_ml: float
     ll_reml: float
+    ll_saturated: float  # ML log-likelihood of the saturated model, for the ML deviance
     i2: np.ndarray
     i2_total: float
     converged: bool
@@ -181,7 +182,7 @@ class MultilevelMetaAnalysis:
             dev = -2 * ll
         else:
             ll, n = self.ll_ml, k
-            dev = -2 * (ll - _ll_saturated(self))
+            dev = -2 * (ll - self.ll_saturated)
         nn = max(n, q + 2)
         return {"logLik": float(ll), "deviance": float(dev), "AIC": float(-2 * ll + 2 * q),
                 "BIC": float(-2 * ll + q * np.log(n)),
@@ -411,14 +412,10 @@ def _struct_table(fit: MultilevelMetaAnalysis, t: Term) -> list[str]:
     return [*lines, ""]
 
 
-def _ll_saturated(fit: MultilevelMetaAnalysis) -> float:
+def _ll_saturated(prob: blocks.Problem) -> float:
     """ML log-likelihood of the saturated model (every estimate its own mean): ``-1/2 (k log
     2 pi + log |V|)``."""
-    logdet = 0.0
-    zero = np.zeros((1, fit.problem.R))
-    for bk, _M, _Mi in fit.problem.blocks_at(zero):
-        logdet += float(np.linalg.slogdet(bk.V)[1].sum())
-    return -0.5 * (fit.k * np.log(2 * np.pi) + logdet)
+    return -0.5 * (prob.n * np.log(2 * np.pi) + float(prob.logdet_v()[0]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -645,7 +642,8 @@ def _result(es, prob: blocks.Problem, sol: blocks.Solution, method, test, dfs, l
         coef_ci_low=beta - crit * se, coef_ci_high=beta + crit * se,
         coef_df=None if df is None else np.asarray(df, float), vcov=vb, components=tuple(comps),
         qe=qe, qe_df=k - p, qe_p=qe_p, qm=qm, qm_df=qm_df, qm_p=qm_p, ll=ll, ll_ml=ll_ml,
-        ll_reml=ll_reml, i2=i2, i2_total=float(i2.sum()) if len(i2) else np.nan,
+        ll_reml=ll_reml, ll_saturated=_ll_saturated(prob), i2=i2,
+        i2_total=float(i2.sum()) if len(i2) else np.nan,
         converged=bool(sol.converged[0]), iterations=int(sol.iterations[0]), yi=prob.y,
         vi=prob.vi, study=tuple(es.study), X=prob.X, terms=prob.terms, theta=theta,
         fitted=fitted, intercept=intercept, mods=mods, effects=es, warnings=warnings,
