@@ -71,6 +71,8 @@ def _seed_value(seed: Any) -> int | None:
 
 # ---- shared helpers -------------------------------------------------------------------------
 def _check_fit(fit: MetaAnalysis, what: str) -> None:
+    """Refuse a fit ``what`` (the public function's name) cannot resample."""
+    require_univariate(fit, what)
     if not fit.is_inverse_variance:
         raise ValueError(f"{what} needs a model fitted by a tau^2 estimator or FE (metafor's "
                          f"rma.uni), not method {fit.method}")
@@ -407,7 +409,6 @@ def permutest(
     extreme as the observed one, up to ``comptol = sqrt(eps)``; the omnibus p-value is the
     share with ``QM* >= QM - comptol`` (with the t/Knapp-Hartung tests, the F statistic).
     """
-    require_univariate(fit, "permutest")
     _check_fit(fit, "permutest")
     iter = int(np.round(iter))
     if iter < 2:
@@ -653,7 +654,6 @@ def bootstrap(
     ``t - bias -/+ z_{1-a/2} se`` (bias-corrected, as ``boot.ci``'s "norm"). Basic and normal
     bounds for tau^2 are not truncated at 0.
     """
-    require_univariate(fit, "bootstrap")
     _check_fit(fit, "bootstrap")
     if kind not in ("parametric", "nonparametric"):
         raise ValueError(f"kind must be parametric or nonparametric (got {kind!r})")
@@ -855,7 +855,6 @@ def gosh(
     with tau^2 = 0. Subsets the model cannot be fitted to
     (too few studies for an estimated tau^2, collinear moderators) are NaN except ``k``.
     """
-    require_univariate(fit, "gosh")
     _check_fit(fit, "gosh")
     if fit.k < 2:
         raise ValueError("gosh: stopped because k = 1")

@@ -61,7 +61,10 @@ def _table(labels: Sequence[str], columns: dict[str, np.ndarray], formats: dict[
     return "\n".join(lines)
 
 
-def _require_effects(fit: MetaAnalysis, what: str) -> None:
+def _require_effects(fit: MetaAnalysis, what: str, name: str | None = None) -> None:
+    """Refuse a fit that cannot be refitted; ``name`` is the public function's (``what``, as
+    the messages call it, by default)."""
+    require_univariate(fit, what if name is None else name)
     if fit.effects is None:
         raise ValueError(f"{what}: this result does not carry its effect sizes; cannot refit")
     if fit.k < 2:
@@ -234,8 +237,7 @@ def leave_one_out(fit: MetaAnalysis) -> LeaveOneOut:
     to the other k - 1 studies; a refit that fails gives NaN, as metafor's NA. CI bounds are
     sorted (metafor's ``.psort``).
     """
-    require_univariate(fit, "leave_one_out")
-    _require_effects(fit, "leave-one-out")
+    _require_effects(fit, "leave-one-out", "leave_one_out")
     _require_intercept_only(fit, "leave-one-out analysis")
     fits = [_subfit(fit, np.delete(np.arange(fit.k), i)) for i in range(fit.k)]
     vals = _collect(fits)
@@ -382,7 +384,6 @@ def influence(fit: MetaAnalysis) -> Influence:
     coefficients (metafor's default ``btt``), and the influence flag uses ``m = p`` degrees of
     freedom for Cook's distance. A deletion that leaves a coefficient inestimable gives NaN.
     """
-    require_univariate(fit, "influence")
     _require_effects(fit, "influence")
     _require_uni(fit, "influence()")
     k, p = fit.X.shape
@@ -591,8 +592,7 @@ def baujat(fit: MetaAnalysis) -> Baujat:
     model refitted without study i (tau^2 re-estimated; Knapp-Hartung scaling included in
     ``Var(b_(-i))``).
     """
-    require_univariate(fit, "baujat")
-    _require_effects(fit, "Baujat")
+    _require_effects(fit, "Baujat", "baujat")
     k = fit.k
     X = fit.X
     pred_full = X @ fit.coef
