@@ -7,118 +7,83 @@ outputs under ``out/docs/<page>/`` (``<page>`` is the file name without ``.md``)
 deleted before and after the page runs. Commands that need a server, a browser or the network
 belong in ```text or ```console blocks, which are not run; ```sh blocks hold plain commands,
 never a ``$ `` prompt.
+
+The pages of ``tests/test_docs_ports.py`` (its ``PAGES``) run there, under the same convention,
+with their outputs compared to the page; this file skips them, so each block runs once and no
+two tests write the same ``out/docs/<page>/``. Both files read pages with ``tests/_docs_blocks``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
-TIMEOUT = 180  # seconds per block
-
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
-
-
-def sh_blocks(text: str) -> list[tuple[int, str]]:
-    """The ```sh blocks of a Markdown page, with the line each starts on.
-
-    Parameters
-    ----------
-    text : str
-        The page's Markdown.
-
-    Returns
-    -------
-    list of (int, str)
-        1-based line number of the opening fence and the block's text, dedented by the fence's
-        indentation (blocks inside list items are indented).
-    """
-    blocks: list[tuple[int, str]] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        m = _FENCE.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        fence, info = m["fence"], m["info"].strip().split()
-        lang = info[0].lstrip(".{").rstrip("}") if info else ""
-        body: list[str] = []
-        j = i + 1
-        while j < len(lines):
-            close = _FENCE.match(lines[j])
-            if close and close["fence"].startswith(fence[0] * len(fence)) and not close["info"]:
-                break
-            body.append(lines[j])
-            j += 1
-        if lang == "sh":
-            blocks.append((i + 1, textwrap.dedent("\n".join(body))))
-        i = j + 1
-    return blocks
-
-
-def fenced(text: str, lang: str) -> list[str]:
-    """The bodies of the fenced blocks tagged ``lang``, in page order (see :func:`sh_blocks`)."""
-    pattern = re.compile(rf"^```{lang}[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-    return [m.group(1) for m in pattern.finditer(text)]
+from tests._docs_blocks import (
+    DOCS,
+    ROOT,
+    TIMEOUT,
+    clear_outputs,
+    command_env,
+    fenced_blocks,
+    sh_blocks,
+)
+from tests.test_docs_ports import PAGES
 
 
 def _pages() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.md") if sh_blocks(p.read_text(encoding="utf-8")))
 
 
-def _out_dirs(page: Path) -> list[Path]:
-    rel = page.relative_to(DOCS).with_suffix("")
-    return [ROOT / "out" / "docs" / rel.name, ROOT / "out" / "docs" / rel]
+def _run_here(page: Path) -> bool:
+    """Whether this file runs the page's commands: test_docs_ports runs its pages' (PAGES) and
+    compares their outputs, so each block runs once and no two tests share an out/ folder."""
+    return page.resolve() not in {p.resolve() for p in PAGES.values()}
 
 
 def test_the_convention_finds_blocks() -> None:
     text = "a\n```sh\necho 1\n```\n\n  ```sh\n  echo 2\n  ```\n```text\nno\n```\n"
-    assert sh_blocks(text) == [(2, "echo 1"), (6, "echo 2")]
+    assert [(b.line, b.body) for b in sh_blocks(text)] == [(2, "echo 1\n"), (6, "echo 2\n")]
     assert _pages(), "no documentation page has a ```sh block"
+    assert all(p in _pages() for p in PAGES.values()), "a PAGES page has no ```sh block"
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_page_blocks_are_commands(page: Path) -> None:
+    for b in sh_blocks(page.read_text(encoding="utf-8")):
+        prompts = [s for s in b.body.splitlines() if s.startswith("$ ")]
+        assert not prompts, f"{page.name}:{b.line}: a ```sh block holds commands, not '$ ' prompts"
+
+
+@pytest.mark.parametrize("page", [p for p in _pages() if _run_here(p)],
+                         ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_commands_run(page: Path) -> None:
     blocks = sh_blocks(page.read_text(encoding="utf-8"))
-    for line, block in blocks:
-        prompts = [s for s in block.splitlines() if s.startswith("$ ")]
-        assert not prompts, f"{page.name}:{line}: a ```sh block holds commands, not '$ ' prompts"
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MPLBACKEND"] = "Agg"
-    env.pop("METAREVIEW_DATABASE_URL", None)  # a page's project uses its own SQLite database
-    for d in _out_dirs(page):
-        shutil.rmtree(d, ignore_errors=True)
+    env = command_env()
+    clear_outputs(page)
     try:
-        for line, block in blocks:
+        for b in blocks:
             try:
-                res = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=ROOT,
+                res = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", b.body], cwd=ROOT,
                                      env=env, capture_output=True, text=True, timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{page.name}:{line}: block took more than {TIMEOUT} s:\n{block}")
+                pytest.fail(f"{page.name}:{b.line}: block took more than {TIMEOUT} s:\n{b.body}")
             if res.returncode != 0:
-                pytest.fail(f"{page.name}:{line}: exit {res.returncode}\n{block}\n"
+                pytest.fail(f"{page.name}:{b.line}: exit {res.returncode}\n{b.body}\n"
                             f"--- stdout\n{res.stdout[-3000:]}\n--- stderr\n{res.stderr[-3000:]}")
     finally:
-        for d in _out_dirs(page):
-            shutil.rmtree(d, ignore_errors=True)
+        clear_outputs(page)
 
 
 def test_home_page_example_prints_what_the_page_shows() -> None:
     # the home page's Python example is followed by its output in a ```text block
     text = (DOCS / "index.md").read_text(encoding="utf-8")
-    code, shown = fenced(text, "python")[0], fenced(text, "text")[0]
+    parsed = fenced_blocks(text)
+    code = next(b.body for b in parsed if b.lang == "python")
+    shown = next(b.body for b in parsed if b.lang == "text")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
