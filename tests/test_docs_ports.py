@@ -34,6 +34,7 @@ ROUT = GUIDES / "metafor_ports.Rout"
 PAGES = {"from-metafor": GUIDES / "from-metafor.md", "grade": GUIDES / "grade.md"}
 RUNNABLE = ("sh", "python")
 
+
 def normalise(text: str) -> str:
     """Trailing spaces and surrounding blank lines removed (editors strip them)."""
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines()).strip("\n")
