@@ -561,8 +561,8 @@ class Certainty:
             "cap_note": self.cap_note,
         })
 
-    def summary(self) -> str:
-        """A readable evidence-profile row: each domain with its change and rationale."""
+    def _heading(self) -> list[str]:
+        """The outcome, evidence, effect and study-count lines heading the profile."""
         lines = [f"GRADE certainty: {self.outcome}",
                  f"Evidence: {self.design} (starts {self.start.upper()})"]
         if self.estimate is not None and self.measure is not None:
@@ -577,7 +577,11 @@ class Certainty:
             size.append(f"N = {self.n_participants}")
         if size:
             lines.append("Studies: " + ", ".join(size))
-        lines.append("")
+        return lines
+
+    def summary(self) -> str:
+        """A readable evidence-profile row: each domain with its change and rationale."""
+        lines = [*self._heading(), ""]
         width = max(len(DOMAIN_LABELS[d]) for d in self.domains)
         for name, d in self.domains.items():
             change = f"{d.change:+d}" if d.change else " 0"
@@ -601,17 +605,7 @@ class Certainty:
 
     def _repr_html_(self) -> str:
         """The evidence profile of :meth:`summary` as an HTML table, for notebooks."""
-        head = [f"GRADE certainty: {self.outcome}",
-                f"Evidence: {self.design} (starts {self.start.upper()})"]
-        if self.estimate is not None and self.measure is not None:
-            eff = f"{self.measure} {_fmt(self.estimate)}"
-            if self.ci_low is not None and self.ci_high is not None:
-                eff += f" ({self.level:g}% CI {_fmt(self.ci_low)} to {_fmt(self.ci_high)})"
-            head.append(f"Effect: {eff}")
-        size = [f"k = {self.k}"] if self.k is not None else []
-        size += [f"N = {self.n_participants}"] if self.n_participants is not None else []
-        if size:
-            head.append("Studies: " + ", ".join(size))
+        head = self._heading()
         rows = []
         for name, d in self.domains.items():
             flags = ([] if d.applied else ["not applied"])

@@ -136,14 +136,20 @@ class Agreement:
         d["pairwise"] = [p.to_dict() for p in self.pairwise]
         return jsonable(d)
 
-    def summary(self) -> str:
-        """A readable report of the agreement statistics."""
-        kname = "Cohen's kappa" if self.kappa_method == "cohen" else "Fleiss' kappa"
-        lines = [
+    def _heading(self) -> list[str]:
+        """The reviewers, categories and record counts heading the report."""
+        return [
             f"Inter-rater agreement ({len(self.reviewers)} reviewers: "
             f"{', '.join(self.reviewers)}; categories: {', '.join(self.categories)})",
             f"Records rated by two or more reviewers: {self.n_records} "
             f"({self.n_ratings} ratings); seen by one reviewer only: {self.n_single} (not used)",
+        ]
+
+    def summary(self) -> str:
+        """A readable report of the agreement statistics."""
+        kname = "Cohen's kappa" if self.kappa_method == "cohen" else "Fleiss' kappa"
+        lines = [
+            *self._heading(),
             "",
             f"{'':22s}{'estimate':>9s}{'SE':>9s}   {self.level:g}% CI",
             f"{'Percent agreement':22s}{printout_num(self.percent_agreement, 2):>8s}%",
@@ -176,11 +182,7 @@ class Agreement:
     def _repr_html_(self) -> str:
         """The statistics of :meth:`summary` as HTML tables, for notebooks."""
         kname = "Cohen's kappa" if self.kappa_method == "cohen" else "Fleiss' kappa"
-        head = [f"Inter-rater agreement ({len(self.reviewers)} reviewers: "
-                f"{', '.join(self.reviewers)}; categories: {', '.join(self.categories)})",
-                f"Records rated by two or more reviewers: {self.n_records} "
-                f"({self.n_ratings} ratings); seen by one reviewer only: {self.n_single} "
-                "(not used)"]
+        head = self._heading()
         rows = [["Percent agreement (%)", printout_num(self.percent_agreement, 2), "", "", ""]]
         for name, est, se, lo, hi in (
             (kname, self.kappa, self.kappa_se, self.kappa_ci_low, self.kappa_ci_high),

@@ -350,12 +350,17 @@ class SimulationResult:
         return (f"{every} or {self.growth:.0%} of those labelled, whichever is more, and "
                 "after each relevant record")
 
+    def _heading(self) -> tuple[str, str]:
+        """The settings line and the model's description heading the report."""
+        return (f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
+                f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
+                f"{self.n_prior_excluded} irrelevant",
+                f"{self.learner.summary()}, {self.retraining()}")
+
     def summary(self) -> str:
         """Lines for people: settings and mean (SD) of the metrics over the seeds."""
-        lines = [f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
-                 f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
-                 f"{self.n_prior_excluded} irrelevant",
-                 f"  model: {self.learner.summary()}, {self.retraining()}"]
+        settings, model = self._heading()
+        lines = [settings, f"  model: {model}"]
         for label, s in self.mean_metrics().items():
             lines.append(f"  {label:<12} {s['mean']:.3f} (SD {s['sd']:.3f}, "
                          f"{s['min']:.3f}–{s['max']:.3f})")
@@ -363,10 +368,8 @@ class SimulationResult:
 
     def _repr_html_(self) -> str:
         """The metrics of :meth:`summary` as an HTML table, for notebooks."""
-        head = [f"Simulation: {self.n_records:,} records, {self.n_relevant} relevant; "
-                f"{len(self.runs)} seed(s); priors {self.n_prior_included} relevant + "
-                f"{self.n_prior_excluded} irrelevant",
-                f"Model: {self.learner.summary()}, {self.retraining()}"]
+        settings, model = self._heading()
+        head = [settings, f"Model: {model}"]
         rows = [[label, *(f"{s[k]:.3f}" for k in ("mean", "sd", "min", "max"))]
                 for label, s in self.mean_metrics().items()]
         return _html.block(head, [_html.table(["metric", "mean", "SD", "min", "max"], rows,
