@@ -131,21 +131,13 @@ class Problem:
         sub.group = remap[self.group[rows]]
         sub.block = self.block[rows]
         sub.k, sub.scale = self.k[idx], self.scale[idx]
-        sub._rows = rows
         if hasattr(self, "_ldxx"):
             sub._ldxx = self._ldxx[idx]
         if self.rank1 is not None:
             L = self.rank1
             keep = remap[L["grp"]] >= 0
-            blk = L["blk"][keep]
-            bst = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])
-            grp = remap[L["grp"][keep]]
-            bgrp = grp[bst]
-            sub.rank1 = {"blk": blk, "bst": bst, "bgrp": bgrp,
-                         "gst": np.flatnonzero(np.r_[True, bgrp[1:] != bgrp[:-1]]),
-                         "row_blk": np.repeat(np.arange(len(bst)), np.diff(np.r_[bst, keep.sum()])),
-                         "y": L["y"][keep], "v": L["v"][keep], "X": L["X"][keep],
-                         "XX": L["XX"][keep], "grp": grp}
+            sub.rank1 = _rank1_arrays(L["blk"][keep], remap[L["grp"][keep]], L["y"][keep],
+                                      L["v"][keep], L["X"][keep], L["XX"][keep])
         else:
             sub.rank1 = None
             out = []
@@ -179,15 +171,9 @@ class Problem:
             if len(np.unique(self.group * (int(code.max()) + 1) + code)) != self.n:
                 return None
         order = np.lexsort((np.arange(self.n), self.block, self.group))
-        blk = self.block[order]
-        bst = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])
-        bgrp = self.group[order][bst]
-        gst = np.flatnonzero(np.r_[True, bgrp[1:] != bgrp[:-1]])
-        row_blk = np.repeat(np.arange(len(bst)), np.diff(np.r_[bst, self.n]))
         X = self.X[order]
-        return {"blk": blk, "bst": bst, "bgrp": bgrp, "gst": gst, "row_blk": row_blk,
-                "y": self.y[order], "v": self.vi[order], "X": X,
-                "XX": X[:, :, None] * X[:, None, :], "grp": self.group[order]}
+        return _rank1_arrays(self.block[order], self.group[order], self.y[order],
+                             self.vi[order], X, X[:, :, None] * X[:, None, :])
 
     # ---- structure --------------------------------------------------------------------------
     def _components(self, Voff: sp.spmatrix | None) -> np.ndarray:
@@ -268,7 +254,8 @@ class Problem:
 
     # ---- the likelihood and its derivatives --------------------------------------------------
     def evaluate(self, theta: np.ndarray, reml: bool, need: int = 2) -> dict[str, np.ndarray]:
-        """Log-likelihood (``need >= 0``), score (``>= 1``) and information (``>= 2``).
+        """Log-likelihood, ``beta`` and ``A`` (``need = 0``), and also the score and the
+        expected and observed information (``need = 2``, the default).
 
         ``theta`` is (G, R). Models whose ``M`` is not positive definite get ``ll = -inf``.
         Every per-block quantity is a batched matrix product; the per-block numbers are put
@@ -310,28 +297,26 @@ class Problem:
             Pr = Miy - (MiX @ bg)[:, :, 0]
             r = bk.y - (bk.X @ bg)[:, :, 0]
             parts = [np.einsum("ns,ns->n", r, Pr)[:, None]]
-            if need >= 1:
+            if need:
                 D = bk.D
                 Dflat = D.reshape(nb, B, s_ * s_)
                 parts.append((Dflat @ Mi.reshape(nb, s_ * s_, 1))[:, :, 0])  # tr(M^-1 D_b)
                 DPr = (D @ Pr[:, None, :, None])[..., 0]  # (nb, B, s)
                 parts.append((DPr @ Pr[:, :, None])[:, :, 0])  # r'P D_b P r
-                if reml or need >= 2:
-                    DMiX = D @ MiX[:, None]  # (nb, B, s, p)
-                    parts.append((np.swapaxes(MiX, 1, 2)[:, None] @ DMiX).reshape(nb, B * pp))
-                if need >= 2:
-                    MiUt = Mi @ np.swapaxes(DPr, 1, 2)  # (nb, s, B)
-                    parts.append((DPr @ MiUt).reshape(nb, B * B))  # u_b' M^-1 u_c
-                    parts.append((Xt @ MiUt).reshape(nb, p * B))  # X' M^-1 u_b
-                    MiD = (Mi[:, None] @ D).reshape(nb, B, s_ * s_)
-                    MiDt = np.swapaxes(Mi[:, None] @ D, 2, 3).reshape(nb, B, s_ * s_)
-                    parts.append((MiD @ np.swapaxes(MiDt, 1, 2)).reshape(nb, B * B))
-                    if reml:
-                        U = Mi[:, None] @ DMiX  # (nb, B, s, p)
-                        W = DMiX @ A[bk.group][:, None]  # (nb, B, s, p)
-                        parts.append((W.reshape(nb, B, s_ * p)
-                                      @ np.swapaxes(U.reshape(nb, B, s_ * p), 1, 2)
-                                      ).reshape(nb, B * B))  # tr(A F_cb)
+                DMiX = D @ MiX[:, None]  # (nb, B, s, p)
+                parts.append((np.swapaxes(MiX, 1, 2)[:, None] @ DMiX).reshape(nb, B * pp))
+                MiUt = Mi @ np.swapaxes(DPr, 1, 2)  # (nb, s, B)
+                parts.append((DPr @ MiUt).reshape(nb, B * B))  # u_b' M^-1 u_c
+                parts.append((Xt @ MiUt).reshape(nb, p * B))  # X' M^-1 u_b
+                MiD = (Mi[:, None] @ D).reshape(nb, B, s_ * s_)
+                MiDt = np.swapaxes(Mi[:, None] @ D, 2, 3).reshape(nb, B, s_ * s_)
+                parts.append((MiD @ np.swapaxes(MiDt, 1, 2)).reshape(nb, B * B))
+                if reml:
+                    U = Mi[:, None] @ DMiX  # (nb, B, s, p)
+                    W = DMiX @ A[bk.group][:, None]  # (nb, B, s, p)
+                    parts.append((W.reshape(nb, B, s_ * p)
+                                  @ np.swapaxes(U.reshape(nb, B, s_ * p), 1, 2)
+                                  ).reshape(nb, B * B))  # tr(A F_cb)
             blk = np.concatenate(parts, axis=1)
             part = bk.gsum(blk, G)
             acc = part if acc is None else acc + part
@@ -378,7 +363,7 @@ class Problem:
         mr = bsum(w * r)
         rss_b = bsum(w * r * r) - a * mr * mr
         parts = [rss_b[:, None]]
-        if need >= 1:
+        if need:
             Pr = w * (r - a[rb] * mr[rb])
             q = W / den
             w2 = bsum(w * w)
@@ -390,38 +375,36 @@ class Problem:
                          else np.column_stack([t * t, bsum(Pr * Pr)]))
             H1 = g[:, :, None] * g[:, None, :]
             H = [H1] if self.R == 1 else [H1, bsum(K[:, :, None] * K[:, None, :])]
-            if reml or need >= 2:
-                parts.append(np.stack(H, axis=1).reshape(len(bst), -1))
-            if need >= 2:
-                mPr = bsum(w * Pr)
-                u11 = t * t * q
-                XMu1 = t[:, None] * g
+            parts.append(np.stack(H, axis=1).reshape(len(bst), -1))
+            mPr = bsum(w * Pr)
+            u11 = t * t * q
+            XMu1 = t[:, None] * g
+            if self.R == 1:
+                uMu = u11[:, None]
+                XMu = XMu1[:, :, None]
+                T = (q * q)[:, None]
+            else:
+                u12 = t * mPr / den
+                u22 = bsum(w * Pr * Pr) - a * mPr * mPr
+                uMu = np.column_stack([u11, u12, u12, u22])
+                XMu2 = bsum(wX * Pr[:, None]) - a[:, None] * mX * mPr[:, None]
+                XMu = np.stack([XMu1, XMu2], axis=2)
+                w3 = bsum(w ** 3)
+                T12 = w2 / (den * den)
+                T = np.column_stack([q * q, T12, T12, w2 - 2 * a * w3 + a * a * w2 * w2])
+            parts += [uMu, XMu.reshape(len(bst), -1), T]
+            if reml:
+                Ab = A[bgrp]
+                gAg = np.einsum("np,npq,nq->n", g, Ab, g)
                 if self.R == 1:
-                    uMu = u11[:, None]
-                    XMu = XMu1[:, :, None]
-                    T = (q * q)[:, None]
+                    parts.append((q * gAg)[:, None])
                 else:
-                    u12 = t * mPr / den
-                    u22 = bsum(w * Pr * Pr) - a * mPr * mPr
-                    uMu = np.column_stack([u11, u12, u12, u22])
-                    XMu2 = bsum(wX * Pr[:, None]) - a[:, None] * mX * mPr[:, None]
-                    XMu = np.stack([XMu1, XMu2], axis=2)
-                    w3 = bsum(w ** 3)
-                    T12 = w2 / (den * den)
-                    T = np.column_stack([q * q, T12, T12, w2 - 2 * a * w3 + a * a * w2 * w2])
-                parts += [uMu, XMu.reshape(len(bst), -1), T]
-                if reml:
-                    Ab = A[bgrp]
-                    gAg = np.einsum("np,npq,nq->n", g, Ab, g)
-                    if self.R == 1:
-                        parts.append((q * gAg)[:, None])
-                    else:
-                        mK = bsum(w[:, None] * K)
-                        h = mK / den[:, None]
-                        hAg = np.einsum("np,npq,nq->n", h, Ab, g)
-                        KAK = bsum(w * np.einsum("np,npq,nq->n", K, A[L["grp"]], K))
-                        F22 = KAK - a * np.einsum("np,npq,nq->n", mK, Ab, mK)
-                        parts.append(np.column_stack([q * gAg, hAg, hAg, F22]))
+                    mK = bsum(w[:, None] * K)
+                    h = mK / den[:, None]
+                    hAg = np.einsum("np,npq,nq->n", h, Ab, g)
+                    KAK = bsum(w * np.einsum("np,npq,nq->n", K, A[L["grp"]], K))
+                    F22 = KAK - a * np.einsum("np,npq,nq->n", mK, Ab, mK)
+                    parts.append(np.column_stack([q * gAg, hAg, hAg, F22]))
         acc = gsum(np.concatenate(parts, axis=1))
         return logdet, ldx, A, beta, acc, bad
 
@@ -436,19 +419,15 @@ class Problem:
             ll = -0.5 * (self.k * _LOG2PI + logdet + rss)
         ll[bad | ~np.isfinite(ll)] = -np.inf
         out = {"ll": ll, "beta": beta, "A": A, "rss": rss, "c": c, "J": J, "bad": bad}
-        if need < 1:
+        if not need:
             return out
         pos = 1
         tr, pos = acc[:, pos:pos + B], pos + B
         rDr, pos = acc[:, pos:pos + B], pos + B
-        if reml or need >= 2:
-            H, pos = acc[:, pos:pos + B * pp].reshape(G, B, p, p), pos + B * pp
+        H, pos = acc[:, pos:pos + B * pp].reshape(G, B, p, p), pos + B * pp
         trP = tr - np.einsum("gpq,gbqp->gb", A, H) if reml else tr
         score_c = -0.5 * trP + 0.5 * rDr
         out["score"] = np.einsum("gbr,gb->gr", J, score_c)
-        out["score_c"] = score_c
-        if need < 2:
-            return out
         uMu, pos = acc[:, pos:pos + B * B].reshape(G, B, B), pos + B * B
         XMu, pos = acc[:, pos:pos + p * B].reshape(G, p, B), pos + p * B
         T, pos = acc[:, pos:pos + B * B].reshape(G, B, B), pos + B * B
@@ -459,7 +438,6 @@ class Problem:
             info_c = 0.5 * (T - trAF - np.swapaxes(trAF, 1, 2) + trAHAH)
         else:
             info_c = 0.5 * T
-        out["info_c"] = info_c
         out["info"] = np.swapaxes(J, 1, 2) @ info_c @ J
         # observed information: u_b' P u_c - E_bc with u_b = D_b P y (REML and profiled ML)
         XMut = np.swapaxes(XMu, 1, 2)
@@ -503,6 +481,19 @@ class Problem:
             M = bk.V + np.einsum("nb,nbij->nij", c[bk.group], bk.D)
             L, _ = _cholesky(M)
             yield bk, M, _chol_inv(L)
+
+
+def _rank1_arrays(blk: np.ndarray, grp: np.ndarray, y: np.ndarray, v: np.ndarray,
+                  X: np.ndarray, XX: np.ndarray) -> dict[str, np.ndarray]:
+    """The rank-one layout from rows sorted by group and block: the start of each block
+    (``bst``) and of each group's run of blocks (``gst``), each block's group and each row's
+    block, with the rows' data (``XX`` the outer products of the rows of ``X``)."""
+    bst = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])
+    bgrp = grp[bst]
+    return {"blk": blk, "bst": bst, "bgrp": bgrp,
+            "gst": np.flatnonzero(np.r_[True, bgrp[1:] != bgrp[:-1]]),
+            "row_blk": np.repeat(np.arange(len(bst)), np.diff(np.r_[bst, len(blk)])),
+            "y": y, "v": v, "X": X, "XX": XX, "grp": grp}
 
 
 def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -671,7 +662,7 @@ def fit(prob: Problem, reml: bool = True, theta0: np.ndarray | None = None,
     cur = prob.evaluate(theta, reml)
     if R == 0 or not free.any():
         return Solution(theta, cur["ll"], cur["beta"], cur["A"], np.ones(G, bool),
-                        np.zeros(G, int), cur.get("info", np.zeros((G, R, R))))
+                        np.zeros(G, int), cur["info"])
     # the state of every model; the loop works on the active ones (``act``), and moves to a
     # smaller problem when half of them have finished
     out = {"theta": theta.copy(), "converged": np.zeros(G, bool), "iters": np.zeros(G, int)}
@@ -703,7 +694,7 @@ def fit(prob: Problem, reml: bool = True, theta0: np.ndarray | None = None,
             for key in ("ll", "beta", "A", "info"):
                 out[key][f] = cur[key][finished]
             # a step that cannot raise the likelihood even when tiny: converged if it was small
-            out["converged"][f] = (rel[finished] <= tol) | (rel[finished] <= 1e-6)
+            out["converged"][f] = rel[finished] <= max(tol, 1e-6)
             out["iters"][f] = iters[finished]
             live = ~finished
             act, theta, lam, iters = act[live], theta[live], lam[live], iters[live]
