@@ -23,6 +23,12 @@ _METADATA: dict[str, dict[str, None]] = {
 _RC = {"svg.hashsalt": "metareview"}
 
 
+def _write(fig: Figure, target: Path | io.IOBase, fmt: str) -> None:
+    """Save ``fig`` as ``fmt`` to a path or buffer, the same bytes for the same figure."""
+    with matplotlib.rc_context(_RC):
+        fig.savefig(target, format=fmt, facecolor="white", metadata=_METADATA[fmt])
+
+
 class NotebookFigure(Figure):
     """A Figure that notebooks show as an image, with or without pyplot.
 
@@ -33,8 +39,7 @@ class NotebookFigure(Figure):
 
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
-        with matplotlib.rc_context(_RC):
-            self.savefig(buf, format="png", facecolor="white", metadata=_METADATA["png"])
+        _write(self, buf, "png")
         return buf.getvalue()
 
 
@@ -61,14 +66,12 @@ def save_figure(fig: Figure, path: str | PathLike[str] | None) -> None:
     if fmt not in _METADATA:
         raise ValueError(f"cannot tell the image format of {p.name!r}: use a .svg, .png or "
                          ".pdf file name")
-    with matplotlib.rc_context(_RC):
-        fig.savefig(p, format=fmt, facecolor="white", metadata=_METADATA[fmt])
+    _write(fig, p, fmt)
 
 
 def svg_text(fig: Figure) -> str:
     """The figure as an SVG document string (deterministic), for embedding in HTML."""
     buf = io.StringIO()
-    with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="svg", facecolor="white", metadata=_METADATA["svg"])
+    _write(fig, buf, "svg")
     text = buf.getvalue()
     return text[text.index("<svg"):]
