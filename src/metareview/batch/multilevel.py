@@ -131,10 +131,8 @@ def fit_mv_runs(
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
     fits = fit_mv_groups(pd.DataFrame(body), run, random, yi="__yi", vi="__vi", struct=struct,
                          method=method, level=level, mods=tuple(mods))
-    out = fits.to_frame()
-    # The engine orders groups by their text ("10" before "2"): back to input order.
-    out = out.iloc[np.argsort(out.pop("group").astype(np.int64).to_numpy())].reset_index(
-        drop=True)
+    # the engine keeps the runs' order, so its rows are the input's analyses in order
+    out = fits.to_frame().drop(columns="group")
     return _keyed(out, group, uniques, source)
 
 

@@ -715,7 +715,8 @@ def fit_mv_groups(
     data : DataFrame
         Long format: ``yi``, ``vi``, the random factors' columns, moderators and ``group``.
     group : str or array
-        Column (or array) naming each row's model.
+        Column (or array) naming each row's model; the result lists the groups (as text) in
+        the order they first appear.
     random, struct, method, level, mods
         As :func:`meta_analysis_mv`.
     """
@@ -723,7 +724,9 @@ def fit_mv_groups(
     if method not in METHODS:
         raise InputError(f"method {method!r}: multilevel models are fitted by REML or ML")
     keys = data[group].to_numpy() if isinstance(group, str) else np.asarray(group)
-    uniq, gid = np.unique(keys.astype(str), return_inverse=True)
+    # groups in order of first appearance (sorting their text would put "10" before "2")
+    gid, uniq = pd.factorize(keys.astype(str), sort=False)
+    uniq = np.asarray(uniq, dtype=str)
     y = pd.to_numeric(data[yi], errors="coerce").to_numpy(float)
     v = pd.to_numeric(data[vi], errors="coerce").to_numpy(float)
     G = len(uniq)
