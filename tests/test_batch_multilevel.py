@@ -249,3 +249,18 @@ def test_formula_errors_are_those_of_meta_analysis_mv(table, files, tmp_path, ra
         meta_analysis_mv(es, random)
     assert str(e.value) == message
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_rows_come_out_in_input_order_whatever_the_keys_text(table, tmp_path):
+    # keys whose text sorts differently from their order in the file ("10" before "2")
+    keys = dict(zip(table.analysis.unique(), [3, 10, 2, 11, 1, *range(20, 40)], strict=False))
+    df = table.assign(analysis=table.analysis.map(keys))
+    df.to_csv(tmp_path / "keys.csv", index=False)
+    run_batch(tmp_path / "keys.csv", tmp_path / "o.csv", group="analysis", random=RANDOM,
+              progress=False)
+    got = pd.read_csv(tmp_path / "o.csv")
+    assert got.analysis.tolist() == list(df.analysis.unique())
+    first = df[df.analysis == 10]
+    fit = meta_analysis_mv(from_arrays(first.yi.to_numpy(), first.vi.to_numpy(), data=first),
+                           RANDOM)
+    _close(got.set_index("analysis").loc[10, "estimate"], fit.coef[0])
