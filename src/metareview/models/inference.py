@@ -22,19 +22,13 @@ from metareview._util.textfmt import printout_num, printout_p
 from metareview.effects.measures import back_transform
 from metareview.errors import InputError
 from metareview.models.coefficients import select_btt as _btt
+from metareview.models.criteria import fit_criteria
 from metareview.models.kinds import is_multilevel, require_univariate
 from metareview.models.result import MetaAnalysis
 
 _LOG2PI = float(np.log(2 * np.pi))
 
 Transform = str | Callable[[np.ndarray], np.ndarray] | None
-
-
-def _fitstats_mv(fit: Any, reml: bool | None) -> FitStatistics:
-    reml = fit.method == "REML" if reml is None else bool(reml)
-    fs = fit.fitstats(reml)
-    return FitStatistics(loglik=fs["logLik"], deviance=fs["deviance"], aic=fs["AIC"],
-                         bic=fs["BIC"], aicc=fs["AICc"], reml=reml, parms=fit.parms, k=fit.k)
 
 
 def _check_iv(fit: MetaAnalysis, what: str) -> None:
@@ -436,26 +430,16 @@ def fitstats(fit: MetaAnalysis, reml: bool | None = None) -> FitStatistics:
     -------
     FitStatistics
     """
-    if is_multilevel(fit):
-        return _fitstats_mv(fit, reml)
-    _check_iv(fit, "fitstats")
     reml = fit.method == "REML" if reml is None else bool(reml)
-    k, p = fit.k, fit.p_coef
-    parms = p + (1 if fit.is_random_effects else 0)
-    if reml:
-        ll = fit.ll_reml
-        dev = -2 * ll
-        n = k - p
+    if is_multilevel(fit):
+        parms, saturated = fit.parms, fit.ll_saturated
     else:
-        ll = fit.ll_ml
-        dev = -2 * (ll + 0.5 * float(np.sum(_LOG2PI + np.log(fit.vi))))
-        n = k
-    nn = max(n, parms + 2)
-    return FitStatistics(
-        loglik=float(ll), deviance=float(dev), aic=float(-2 * ll + 2 * parms),
-        bic=float(-2 * ll + parms * np.log(n)),
-        aicc=float(-2 * ll + 2 * parms * nn / (nn - parms - 1)), reml=reml, parms=parms, k=k,
-    )
+        _check_iv(fit, "fitstats")
+        parms = fit.p_coef + (1 if fit.is_random_effects else 0)
+        saturated = -0.5 * float(np.sum(_LOG2PI + np.log(fit.vi)))
+    fs = fit_criteria(fit.ll_ml, fit.ll_reml, saturated, fit.k, fit.p_coef, parms, reml)
+    return FitStatistics(loglik=fs["logLik"], deviance=fs["deviance"], aic=fs["AIC"],
+                         bic=fs["BIC"], aicc=fs["AICc"], reml=reml, parms=parms, k=fit.k)
 
 
 # ---- likelihood-ratio test ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from metareview.errors import InputError
 from metareview.models import blocks
 from metareview.models.blocks import trace_p0
 from metareview.models.coefficients import btt_label, select_btt
+from metareview.models.criteria import fit_criteria
 from metareview.models.random_terms import Term, parse_random
 
 METHODS = ("REML", "ML")
@@ -176,17 +177,8 @@ class MultilevelMetaAnalysis:
     def fitstats(self, reml: bool | None = None) -> dict[str, float]:
         """logLik, deviance, AIC, BIC and AICc (metafor's ``fitstats``)."""
         reml = self.method == "REML" if reml is None else reml
-        k, p, q = self.k, self.p_coef, self.parms
-        if reml:
-            ll, n = self.ll_reml, k - p
-            dev = -2 * ll
-        else:
-            ll, n = self.ll_ml, k
-            dev = -2 * (ll - self.ll_saturated)
-        nn = max(n, q + 2)
-        return {"logLik": float(ll), "deviance": float(dev), "AIC": float(-2 * ll + 2 * q),
-                "BIC": float(-2 * ll + q * np.log(n)),
-                "AICc": float(-2 * ll + 2 * q * nn / (nn - q - 1))}
+        return fit_criteria(self.ll_ml, self.ll_reml, self.ll_saturated, self.k, self.p_coef,
+                            self.parms, reml)
 
     def _struct_lines(self, t: Term) -> list[str]:
         return _struct_table(self, t)
