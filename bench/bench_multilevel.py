@@ -351,18 +351,13 @@ def case_convergence(args: argparse.Namespace, tmp: Path) -> list[str]:
         lines += ["metafor's messages (numbers replaced by #):", "",
                   md_table(["message", "datasets"],
                            [[f"`{k_[:150]}`", v] for k_, v in counts.most_common(12)]), ""]
-    if better.any():
-        ex = both[better].sort_values("g").head(5)
-        lines += ["Datasets where metareview's optimum is higher (first five): "
-                  + ", ".join(f"g={int(r.g)} ({r.kind}: metareview sigma2 {r['sigma2.1']:.3g}/"
-                              f"{r['sigma2.2']:.3g}, metafor {r.s1:.3g}/{r.s2:.3g})"
-                              for _, r in ex.iterrows()), ""]
-    if worse.any():
-        ex = both[worse].sort_values("g").head(5)
-        lines += ["Datasets where metafor's optimum is higher (first five): "
-                  + ", ".join(f"g={int(r.g)} ({r.kind}: metareview sigma2 {r['sigma2.1']:.3g}/"
-                              f"{r['sigma2.2']:.3g}, metafor {r.s1:.3g}/{r.s2:.3g})"
-                              for _, r in ex.iterrows()), ""]
+    for higher, whose in ((better, "metareview's"), (worse, "metafor's")):
+        if higher.any():
+            ex = both[higher].sort_values("g").head(5)
+            lines += [f"Datasets where {whose} optimum is higher (first five): "
+                      + ", ".join(f"g={int(r.g)} ({r.kind}: metareview sigma2 "
+                                  f"{r['sigma2.1']:.3g}/{r['sigma2.2']:.3g}, metafor "
+                                  f"{r.s1:.3g}/{r.s2:.3g})" for _, r in ex.iterrows()), ""]
     return lines
 
 
